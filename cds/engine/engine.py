@@ -1,0 +1,295 @@
+"""Evaluate one patient: facts -> three rule stages -> arguments -> ranking.
+
+The knowledge is compiled once per :class:`Engine` (once per process through
+:func:`cds.evaluate`); the population rulesets of stages 2 and 3 are
+registered the first time a patient of that population is seen.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cds.engine import compiler
+from cds.engine.compiler import (
+    Compiled,
+    EdgeMeaning,
+    EntryMeaning,
+    Population,
+    RuleMeaning,
+)
+from cds.engine.durable_host import DurableHost, RuleSet
+from cds.errors import EngineError
+from cds.facts import build_context
+from cds.knowledge import conditions as cond
+from cds.knowledge.loader import KnowledgeBase
+from cds.knowledge.schema import EvidenceRef, Rule, Text
+from cds.model.patient import Patient
+from cds.model.recommendation import (
+    Alert,
+    Argument,
+    Evidence,
+    MissingData,
+    Recommendation,
+    Trace,
+    Track,
+)
+from cds.ranking import Candidate, rank
+
+Lang = Literal["en", "fr"]
+_SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+# Values that mean "not known" although the field is present.
+_UNKNOWN_VALUES = frozenset({"not_done", "unknown"})
+
+
+@dataclass
+class _Stage:
+    ruleset: RuleSet
+    compiled: Compiled
+
+
+@dataclass
+class EvaluationDetail:
+    """Everything an explanation needs besides the Recommendation itself."""
+
+    context: dict[str, Any]
+    recommendation: Recommendation
+    population: Population
+
+
+class Engine:
+    """Compiled knowledge bound to a private durable_rules host."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self._host = DurableHost()
+        self._lock = threading.Lock()
+        classification = compiler.compile_classification(kb)
+        self._classification = _Stage(
+            self._host.ruleset("classification", classification.rules), classification
+        )
+        self._populations: dict[Population, tuple[_Stage, _Stage]] = {}
+        # Trace order: classification first, then the knowledge files in load order.
+        self._rule_order = {
+            lr.rule.id: (0 if lr.rule.stage == "classification" else 1, i)
+            for i, lr in enumerate(kb.rules)
+        }
+        self._edge_order = {
+            e.id: i for i, e in enumerate(e for pw in kb.pathways for e in pw.edges)
+        }
+
+    # -------------------------------------------------------------- public
+
+    def close(self) -> None:
+        self._host.close()
+
+    def evaluate(self, patient: Patient, lang: Lang = "en") -> Recommendation:
+        return self.evaluate_detail(patient, lang).recommendation
+
+    def evaluate_detail(self, patient: Patient, lang: Lang = "en") -> EvaluationDetail:
+        ctx = build_context(patient)
+
+        # Stage 1: classification.
+        fired1 = self._classification.ruleset.run([{"t": compiler.CTX, **ctx}])
+        derived = self._derived(fired1)
+        ctx["derived"] = derived
+
+        population = Population(ctx["tumour"]["primary_site"], _str_or_none(derived.get("category")))
+        pathways_stage, knowledge_stage = self._stages(population)
+
+        # Stage 2: pathways.
+        fired2 = pathways_stage.ruleset.run([{"t": compiler.CTX, **ctx}])
+        entered: list[str] = []
+        nodes: list[str] = []
+        edges: list[str] = []
+        candidates: dict[tuple[Track, str], Candidate] = {}
+        for name in dict.fromkeys(fired2):
+            meaning = pathways_stage.compiled.meaning[name]
+            if isinstance(meaning, EntryMeaning):
+                entered.append(meaning.pathway)
+                nodes.append(meaning.start)
+                continue
+            assert isinstance(meaning, EdgeMeaning)
+            edge = meaning.edge
+            edges.append(edge.id)
+            if edge.to is not None:
+                nodes.append(edge.to)
+                continue
+            assert edge.propose and edge.track and edge.strength and edge.because
+            assert edge.evidence and edge.confirmation
+            key = (edge.track, edge.propose)
+            cand = candidates.setdefault(key, Candidate(edge.propose, edge.track))
+            cand.arguments.append(
+                self._argument("for", edge.id, edge.because, edge.sources, edge.evidence,
+                               edge.confirmation, edge.strength, lang)
+            )
+
+        ctx["candidate"] = {opt: True for (_, opt) in candidates}
+        ctx["node"] = {n: True for n in nodes}
+        ctx["pathway"] = {p: True for p in entered}
+
+        # Stage 3: modifiers, contraindications, alerts.
+        fired3 = knowledge_stage.ruleset.run([{"t": compiler.CTX, **ctx}])
+        alerts: dict[str, list[tuple[Rule, str | None]]] = {}
+        missing: dict[str, Rule] = {}
+        fired_rules: set[str] = set()
+        for name in dict.fromkeys(fired3):
+            meaning = knowledge_stage.compiled.meaning[name]
+            assert isinstance(meaning, RuleMeaning)
+            rule = meaning.rule
+            fired_rules.add(rule.id)
+            for eff in rule.then:
+                target = eff.argue or eff.exclude
+                if target is not None:
+                    if target.option != meaning.option:
+                        continue
+                    self._apply(candidates, rule, eff.kind, target.option, target.track,
+                                eff.argue.strength if eff.argue else 0,
+                                eff.argue.direction if eff.argue else "exclude", lang)
+                elif eff.alert is not None:
+                    alerts.setdefault(eff.alert.id, []).append((rule, eff.alert.severity))
+                elif eff.missing is not None:
+                    missing.setdefault(eff.missing.field, rule)
+
+        ranked, excluded = rank(
+            list(candidates.values()),
+            {opt: i for i, opt in enumerate(self.kb.options)},
+            lambda opt: getattr(self.kb.options[opt].label, lang),
+            lambda opt: self._conditional_on(opt, ctx),
+        )
+        classification_ids = {
+            m.rule.id for n in fired1
+            if isinstance(m := self._classification.compiled.meaning.get(n), RuleMeaning)
+        }
+        trace = Trace(
+            pathways=entered,
+            nodes=list(dict.fromkeys(nodes)),
+            edges=sorted(edges, key=lambda e: self._edge_order.get(e, 0)),
+            fired_rules=sorted(
+                classification_ids | fired_rules,
+                key=lambda r: self._rule_order.get(r, (2, 0)),
+            ),
+        )
+        rec = Recommendation(
+            knowledge_version=self.kb.version,
+            patient_id=patient.id,
+            as_of=patient.as_of.isoformat() if patient.as_of else None,
+            language=lang,
+            derived=dict(sorted(derived.items())),
+            anti_tumour=ranked["anti_tumour"],
+            antisecretory=ranked["antisecretory"],
+            excluded=excluded,
+            alerts=self._alerts(alerts, lang),
+            missing_data=[
+                MissingData(field=f, why=getattr(r.because, lang), rule=r.id)
+                for f, r in sorted(missing.items())
+            ],
+            trace=trace,
+        )
+        return EvaluationDetail(ctx, rec, population)
+
+    # ------------------------------------------------------------ helpers
+
+    def _stages(self, population: Population) -> tuple[_Stage, _Stage]:
+        with self._lock:
+            stages = self._populations.get(population)
+            if stages is None:
+                pw = compiler.compile_pathways(self.kb, population)
+                kn = compiler.compile_knowledge(self.kb, population)
+                stages = (
+                    _Stage(self._host.ruleset(f"pathways.{population.name}", pw.rules), pw),
+                    _Stage(self._host.ruleset(f"knowledge.{population.name}", kn.rules), kn),
+                )
+                self._populations[population] = stages
+            return stages
+
+    def _derived(self, fired: list[str]) -> dict[str, Any]:
+        derived: dict[str, Any] = {}
+        source: dict[str, str] = {}
+        for name in fired:
+            meaning = self._classification.compiled.meaning.get(name)
+            if not isinstance(meaning, RuleMeaning):
+                continue
+            for eff in meaning.rule.then:
+                if eff.derive is None:
+                    continue
+                key, value = eff.derive.key, eff.derive.value
+                if key in derived and derived[key] != value:
+                    raise EngineError(
+                        f"classification rules {source[key]} and {name} derived different "
+                        f"values for {key!r} ({derived[key]!r} and {value!r}); "
+                        "the knowledge must make them exclusive"
+                    )
+                derived[key] = value
+                source[key] = name
+        return derived
+
+    def _argument(
+        self, direction: Literal["for", "against", "exclude"], rule_id: str, because: Text,
+        sources: list[str], evidence: EvidenceRef, confirmation: str, strength: int, lang: Lang,
+    ) -> Argument:
+        return Argument(
+            direction=direction,
+            rule=rule_id,
+            text=getattr(because, lang),
+            sources=list(sources),
+            evidence=Evidence(
+                kind=evidence.kind,
+                level=evidence.level,
+                rank=self.kb.evidence_rank[evidence.kind],
+                confirmed=confirmation in ("V", "policy"),
+            ),
+            strength=strength,
+        )
+
+    def _apply(
+        self, candidates: dict[tuple[Track, str], Candidate], rule: Rule, kind: str,
+        option: str, track: Track | None, strength: int,
+        direction: Literal["for", "against", "exclude"], lang: Lang,
+    ) -> None:
+        arg = self._argument(direction, rule.id, rule.because, rule.sources, rule.evidence,
+                             rule.confirmation, strength, lang)
+        for (cand_track, cand_option), cand in candidates.items():
+            if cand_option != option or (track is not None and track != cand_track):
+                continue
+            if kind == "exclude":
+                cand.exclusions.append(arg)
+            else:
+                cand.arguments.append(arg)
+
+    def _alerts(
+        self, raised: Mapping[str, list[tuple[Rule, str | None]]], lang: Lang
+    ) -> list[Alert]:
+        out: list[Alert] = []
+        for alert_id, hits in raised.items():
+            spec = self.kb.alerts[alert_id]
+            hits = sorted(hits, key=lambda h: self._rule_order.get(h[0].id, (2, 0)))
+            severities = [sev or spec.severity for _, sev in hits]
+            severity = min(severities, key=lambda s: _SEVERITY_ORDER[s])
+            first = hits[0][0]
+            out.append(
+                Alert(
+                    id=alert_id,
+                    severity=severity,  # type: ignore[arg-type]
+                    text=getattr(first.because, lang),
+                    rule=first.id,
+                    sources=sorted({s for rule, _ in hits for s in rule.sources}),
+                    rules=[rule.id for rule, _ in hits],
+                )
+            )
+        out.sort(key=lambda a: (_SEVERITY_ORDER[a.severity], a.id))
+        return out
+
+    def _conditional_on(self, option: str, ctx: Mapping[str, Any]) -> list[str]:
+        missing: list[str] = []
+        for path in self.kb.options[option].depends_on:
+            value = cond.lookup(ctx, path)
+            if cond.is_missing(value) or value in _UNKNOWN_VALUES:
+                missing.append(path)
+        return missing
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,349 @@
+"""The condition language: durable_rules' own JSON operators, read three ways.
+
+A rule's ``when`` is a list of condition mappings written with durable_rules'
+operators (``{path: value}``, ``$lt`` ``$lte`` ``$gt`` ``$gte`` ``$neq``,
+``$ex`` ``$nex``, ``$and`` ``$or``). This module is the single reader of that
+language, so the three uses cannot drift apart:
+
+- :func:`check` validates a condition against the fact vocabulary at load
+  time (unknown paths, type mismatches, unknown enum values) with suggestions;
+- :func:`evaluate` and :func:`failures` run it in Python over a context dict,
+  with the same semantics as durable_rules (a comparison with an absent field
+  is false), for the *why-not* explanations;
+- :func:`to_durable` emits the durable_rules expression the engine runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Scalar = str | int | float | bool
+Condition = Mapping[str, Any]
+
+COMPARATORS: dict[str, str] = {
+    "$lt": "<",
+    "$lte": "<=",
+    "$gt": ">",
+    "$gte": ">=",
+    "$neq": "!=",
+}
+EXISTENCE = ("$ex", "$nex")
+LOGICAL = ("$and", "$or")
+OPERATORS = (*COMPARATORS, *EXISTENCE, *LOGICAL)
+
+FieldType = Literal["number", "integer", "string", "boolean"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What a condition may say about one path of the context."""
+
+    path: str
+    type: FieldType
+    values: frozenset[Scalar] | None = None  # allowed values for enumerations
+    description: str = ""
+
+
+@dataclass
+class Vocabulary:
+    """Every path a condition may read, derived from the Patient model and the knowledge."""
+
+    fields: dict[str, FieldSpec] = field(default_factory=dict)
+
+    def add(self, spec: FieldSpec) -> None:
+        self.fields[spec.path] = spec
+
+    def suggest(self, path: str) -> str | None:
+        close = difflib.get_close_matches(path, self.fields, n=1, cutoff=0.6)
+        if close:
+            return close[0]
+        # Try matching the last segment only: `ki67` -> `tumour.ki67_percent`.
+        tail = path.rsplit(".", 1)[-1]
+        by_tail = {p.rsplit(".", 1)[-1]: p for p in self.fields}
+        close = difflib.get_close_matches(tail, by_tail, n=1, cutoff=0.75)
+        return by_tail[close[0]] if close else None
+
+
+# ------------------------------------------------------------------ structure walk
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One test on one path: ``path <op> value``; op is ``==``, a comparator, ``exists`` or ``absent``."""
+
+    path: str
+    op: str
+    value: Any
+
+    def describe(self) -> str:
+        if self.op == "exists":
+            return f"{self.path} is known"
+        if self.op == "absent":
+            return f"{self.path} is unknown"
+        return f"{self.path} {self.op} {_show(self.value)}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class ConditionSyntaxError(ValueError):
+    """A condition that is not valid durable_rules syntax as we accept it."""
+
+
+def leaves(cond: Condition) -> Iterator[Leaf]:
+    """Yield every leaf test of a condition, depth first."""
+    yield from _leaves(cond, "")
+
+
+def _leaves(cond: Any, where: str) -> Iterator[Leaf]:
+    if not isinstance(cond, Mapping) or len(cond) != 1:
+        raise ConditionSyntaxError(
+            f"{where or 'condition'}: expected a mapping with exactly one key, got {cond!r}"
+        )
+    ((key, body),) = cond.items()
+    if key in LOGICAL:
+        if not isinstance(body, Sequence) or isinstance(body, str) or not body:
+            raise ConditionSyntaxError(f"{key} expects a non-empty list of conditions, got {body!r}")
+        for i, sub in enumerate(body):
+            yield from _leaves(sub, f"{where}{key}[{i}]")
+        return
+    if key in COMPARATORS or key in EXISTENCE:
+        if not isinstance(body, Mapping) or len(body) != 1:
+            raise ConditionSyntaxError(
+                f"{key} expects a mapping {{path: value}} with one entry, got {body!r}"
+            )
+        ((path, value),) = body.items()
+        if key in EXISTENCE:
+            yield Leaf(str(path), "exists" if key == "$ex" else "absent", None)
+        else:
+            yield Leaf(str(path), COMPARATORS[key], value)
+        return
+    if key.startswith("$"):
+        raise ConditionSyntaxError(
+            f"unknown operator {key!r}; allowed: {', '.join(OPERATORS)} (durable_rules has no $in: use $or)"
+        )
+    yield Leaf(str(key), "==", body)
+
+
+def paths(conds: Sequence[Condition]) -> set[str]:
+    return {leaf.path for c in conds for leaf in leaves(c)}
+
+
+# ------------------------------------------------------------------------ checking
+
+
+def check(cond: Condition, vocab: Vocabulary) -> list[str]:
+    """Return every problem of one condition, each with a fix where one is obvious."""
+    try:
+        found = list(leaves(cond))
+    except ConditionSyntaxError as exc:
+        return [str(exc)]
+    problems: list[str] = []
+    for leaf in found:
+        spec = vocab.fields.get(leaf.path)
+        if spec is None:
+            hint = vocab.suggest(leaf.path)
+            problems.append(
+                f"unknown field {leaf.path!r}" + (f"; did you mean {hint!r}?" if hint else "")
+            )
+            continue
+        if leaf.op in ("exists", "absent"):
+            continue
+        problems.extend(_check_value(leaf, spec))
+    return problems
+
+
+def _check_value(leaf: Leaf, spec: FieldSpec) -> list[str]:
+    value = leaf.value
+    if isinstance(value, Mapping):
+        return [f"{leaf.path}: value {value!r} is not a constant (unresolved setting?)"]
+    if spec.type in ("number", "integer"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return [f"{leaf.path} is a number; {_show(value)!r} is not (write it without quotes)"]
+        if isinstance(value, float) and ("e" in repr(value) or "E" in repr(value)):
+            return [f"{leaf.path}: {value!r} prints in exponent form, which durable_rules rejects"]
+        return []
+    if spec.type == "boolean":
+        if leaf.op not in ("==", "!="):
+            return [f"{leaf.path} is a boolean; use equality, not {leaf.op}"]
+        if not isinstance(value, bool):
+            return [f"{leaf.path} is a boolean; use true or false, not {value!r}"]
+        return []
+    # strings and enumerations
+    if leaf.op not in ("==", "!="):
+        return [f"{leaf.path} is text; {leaf.op} compares text alphabetically, use equality"]
+    if spec.values is not None and value not in spec.values:
+        allowed = sorted(str(v) for v in spec.values)
+        close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.5)
+        return [
+            f"{leaf.path}: {value!r} is not an allowed value ({', '.join(allowed)})"
+            + (f"; did you mean {close[0]!r}?" if close else "")
+        ]
+    return []
+
+
+# ---------------------------------------------------------------------- evaluation
+
+_MISSING = object()
+
+
+def lookup(ctx: Mapping[str, Any], path: str) -> Any:
+    """Read a dotted path; absent (or null) values return a sentinel."""
+    node: Any = ctx
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return _MISSING if node is None else node
+
+
+def is_missing(value: Any) -> bool:
+    return value is _MISSING
+
+
+def _test(leaf: Leaf, actual: Any) -> bool:
+    if leaf.op == "exists":
+        return actual is not _MISSING
+    if leaf.op == "absent":
+        return actual is _MISSING
+    if actual is _MISSING:
+        return False
+    expected = leaf.value
+    if leaf.op in ("==", "!="):
+        if isinstance(expected, bool) or isinstance(actual, bool):
+            same = actual is expected
+        else:
+            same = bool(actual == expected)
+        return same if leaf.op == "==" else not same
+    if isinstance(actual, bool) or not isinstance(actual, (int, float)):
+        return False
+    if leaf.op == "<":
+        return bool(actual < expected)
+    if leaf.op == "<=":
+        return bool(actual <= expected)
+    if leaf.op == ">":
+        return bool(actual > expected)
+    return bool(actual >= expected)
+
+
+def evaluate(cond: Condition, ctx: Mapping[str, Any]) -> bool:
+    ((key, body),) = cond.items()
+    if key == "$and":
+        return all(evaluate(c, ctx) for c in body)
+    if key == "$or":
+        return any(evaluate(c, ctx) for c in body)
+    (leaf,) = list(leaves(cond))
+    return _test(leaf, lookup(ctx, leaf.path))
+
+
+def evaluate_all(conds: Sequence[Condition], ctx: Mapping[str, Any]) -> bool:
+    return all(evaluate(c, ctx) for c in conds)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A condition that did not hold, with what the patient had instead."""
+
+    condition: str
+    path: str
+    actual: Any  # None when the field is unknown
+    missing: bool
+
+
+def failures(conds: Sequence[Condition], ctx: Mapping[str, Any]) -> list[Failure]:
+    """The conditions that failed, each with the patient's value (for why-not)."""
+    out: list[Failure] = []
+    for cond in conds:
+        if evaluate(cond, ctx):
+            continue
+        failed = [leaf for leaf in leaves(cond) if not _test(leaf, lookup(ctx, leaf.path))]
+        for leaf in failed or list(leaves(cond)):
+            actual = lookup(ctx, leaf.path)
+            out.append(
+                Failure(
+                    condition=describe(cond),
+                    path=leaf.path,
+                    actual=None if actual is _MISSING else actual,
+                    missing=actual is _MISSING,
+                )
+            )
+    return out
+
+
+def describe(cond: Condition) -> str:
+    """Human-readable form of a condition, e.g. ``tumour.ki67_percent >= 10``."""
+    ((key, body),) = cond.items()
+    if key in LOGICAL:
+        joiner = " and " if key == "$and" else " or "
+        inner = [describe(c) for c in body]
+        return "(" + joiner.join(inner) + ")" if len(inner) > 1 else inner[0]
+    (leaf,) = list(leaves(cond))
+    return leaf.describe()
+
+
+# ----------------------------------------------------------------------- compiling
+
+
+def is_equality(cond: Condition) -> bool:
+    ((key, _),) = cond.items()
+    return not key.startswith("$")
+
+
+def to_durable(cond: Condition, strip_prefix: str = "") -> dict[str, Any]:
+    """Translate to durable_rules' expression; ``strip_prefix`` drops a namespace."""
+    ((key, body),) = cond.items()
+    if key in LOGICAL:
+        return {key: [to_durable(c, strip_prefix) for c in body]}
+    if key in COMPARATORS or key in EXISTENCE:
+        ((path, value),) = body.items()
+        return {key: {_strip(path, strip_prefix): 1 if key in EXISTENCE else value}}
+    return {_strip(key, strip_prefix): body}
+
+
+def _strip(path: str, prefix: str) -> str:
+    return path[len(prefix) :] if prefix and path.startswith(prefix) else path
+
+
+def static_domain(conds: Sequence[Condition], path: str) -> frozenset[Scalar] | None:
+    """The values ``path`` can take for the conditions to hold, if they pin it down.
+
+    Only top-level equalities (or ``$or`` of equalities on that one path) count;
+    ``None`` means "any value". The engine uses this to put a rule only in the
+    rulesets of the populations it can apply to.
+    """
+    domain: frozenset[Scalar] | None = None
+    for cond in conds:
+        values = _equality_values(cond, path)
+        if values is None:
+            continue
+        domain = values if domain is None else domain & values
+    return domain
+
+
+def _equality_values(cond: Condition, path: str) -> frozenset[Scalar] | None:
+    ((key, body),) = cond.items()
+    if key == path:
+        return frozenset([body])
+    if key == "$or":
+        collected: set[Scalar] = set()
+        for sub in body:
+            vals = _equality_values(sub, path)
+            if vals is None:
+                return None
+            collected |= vals
+        return frozenset(collected)
+    if key == "$and":
+        doms = [d for d in (_equality_values(sub, path) for sub in body) if d is not None]
+        if not doms:
+            return None
+        out = doms[0]
+        for d in doms[1:]:
+            out &= d
+        return out
+    return None

@@ -1,0 +1,291 @@
+"""``cds knowledge lint``: everything that can be checked without a patient.
+
+Beyond what loading already enforces (schemas, references, field names,
+no exclusion from unconfirmed facts), the linter checks:
+
+- the durable_rules limits of every ruleset the engine would build
+  (durable-rules.md section 3.3): pending alpha nodes (error 303), children per
+  node (hang at 512), rules ending on one node (error 108), ``$and``/``$or``
+  markers per binding (error 113), bindings per rule (error 304), rules per
+  ruleset, properties per fact (error 302);
+- the pathway graphs: nodes unreachable from the start, dead ends, cycles;
+- the catalogues: options no pathway proposes, sources without DOI/PMID and
+  without a reason, sources nobody cites;
+- coverage: rules and edges that no vignette exercises.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import networkx as nx
+
+from cds.engine import compiler
+from cds.engine.compiler import Population
+from cds.engine.durable_host import CompiledRule
+from cds.errors import KnowledgeError
+from cds.knowledge.loader import KnowledgeBase, load_knowledge
+from cds.model.patient import PrimarySite
+
+Level = Literal["error", "warning", "info"]
+
+# durable_rules 2.0.28 limits (durable-rules.md section 3.3), with a safety margin on 303.
+MAX_PENDING_ALPHA = 60
+MAX_CHILDREN = 511
+MAX_RULES_PER_NODE = 256
+MAX_SEQUENCE_MARKERS = 32
+MAX_BINDINGS = 16
+MAX_RULES = 4096
+MAX_FACT_PROPERTIES = 252
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    code: str
+    file: str
+    loc: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.loc}" if self.loc else self.file
+        return f"{self.level}: {where}: {self.message} [{self.code}]"
+
+
+def lint(kb: KnowledgeBase | None = None, coverage: bool = True) -> list[Finding]:
+    """Run every check; loading problems are returned as errors rather than raised."""
+    if kb is None:
+        try:
+            kb = load_knowledge()
+        except KnowledgeError as exc:
+            return [Finding("error", p.code, p.file, p.loc, p.message) for p in exc.problems]
+    findings: list[Finding] = []
+    findings += check_durable_limits(kb)
+    findings += check_pathway_graphs(kb)
+    findings += check_catalogues(kb)
+    if coverage:
+        findings += check_coverage(kb)
+    order = {"error": 0, "warning": 1, "info": 2}
+    return sorted(findings, key=lambda f: (order[f.level], f.file, f.loc, f.code))
+
+
+# ------------------------------------------------------------------ durable limits
+
+
+def populations(kb: KnowledgeBase) -> list[Population]:
+    spec = kb.derived.get("category")
+    categories: list[str | None] = [*(str(v) for v in (spec.values or []))] if spec else []
+    categories.append(None)
+    return [Population(site.value, cat) for site in PrimarySite for cat in categories]
+
+
+def check_durable_limits(kb: KnowledgeBase) -> list[Finding]:
+    out: list[Finding] = []
+    rulesets: dict[str, list[CompiledRule]] = {
+        "classification": compiler.compile_classification(kb).rules
+    }
+    for pop in populations(kb):
+        rulesets[f"pathways.{pop.name}"] = compiler.compile_pathways(kb, pop).rules
+        rulesets[f"knowledge.{pop.name}"] = compiler.compile_knowledge(kb, pop).rules
+    for name, rules in rulesets.items():
+        out += _ruleset_limits(name, rules)
+    props = _max_fact_properties(kb)
+    if props > MAX_FACT_PROPERTIES:
+        out.append(Finding("error", "durable_fact_properties", "knowledge", "ctx",
+                           f"a patient context can hold {props} properties; durable_rules "
+                           f"accepts at most {MAX_FACT_PROPERTIES} (error 302)"))
+    return out
+
+
+def _tests(binding_expr: Mapping[str, Any]) -> list[str]:
+    ((key, body),) = binding_expr.items()
+    items = body if key == "$and" else [binding_expr]
+    return [json.dumps(t, sort_keys=True) for t in items]
+
+
+def _markers(expr: Any) -> int:
+    if isinstance(expr, Mapping):
+        count = sum(1 for k in expr if k in ("$and", "$or"))
+        return count + sum(_markers(v) for v in expr.values())
+    if isinstance(expr, list):
+        return sum(_markers(v) for v in expr)
+    return 0
+
+
+def _ruleset_limits(name: str, rules: Sequence[CompiledRule]) -> list[Finding]:
+    out: list[Finding] = []
+    file = f"<ruleset {name}>"
+    if len(rules) > MAX_RULES:
+        out.append(Finding("error", "durable_rules_count", file, "",
+                           f"{len(rules)} rules; durable_rules allows {MAX_RULES}"))
+    trie: dict[str, Any] = {}
+    tails: Counter[tuple[str, ...]] = Counter()
+    for rule in rules:
+        bindings = rule.definition["all"]
+        if len(bindings) > MAX_BINDINGS:
+            out.append(Finding("error", "durable_bindings", file, rule.name,
+                               f"{len(bindings)} bindings; durable_rules fails above "
+                               f"{MAX_BINDINGS} (error 304)"))
+        for binding in bindings:
+            ((_, expr),) = binding.items()
+            markers = _markers(expr)
+            if markers > MAX_SEQUENCE_MARKERS:
+                out.append(Finding("error", "durable_sequence", file, rule.name,
+                                   f"{markers} $and/$or markers in one binding; durable_rules "
+                                   f"fails above {MAX_SEQUENCE_MARKERS} (error 113)"))
+            path = _tests(expr)
+            node = trie
+            for test in path:
+                node = node.setdefault(test, {})
+            tails[tuple(path)] += 1
+    for path, count in tails.items():
+        if count > MAX_RULES_PER_NODE:
+            out.append(Finding("error", "durable_rules_per_node", file, " > ".join(path[-2:]),
+                               f"{count} rules end on the same test; durable_rules allows "
+                               f"{MAX_RULES_PER_NODE} (error 108)"))
+    widest = _widest(trie)
+    if widest > MAX_CHILDREN:
+        out.append(Finding("error", "durable_children", file, "",
+                           f"an alpha node has {widest} children; durable_rules hangs at 512"))
+    pending = _worst_pending(trie)
+    if pending > MAX_PENDING_ALPHA:
+        out.append(Finding("error", "durable_pending", file, "",
+                           f"a fact can leave up to {pending} alpha tests pending; durable_rules "
+                           "fails above 64 (error 303): put selective equality tests first or "
+                           "band numeric values with a classification rule"))
+    return out
+
+
+def _widest(node: Mapping[str, Any]) -> int:
+    if not node:
+        return 0
+    return max(len(node), *(_widest(child) for child in node.values()))
+
+
+def _can_match_together(children: Iterable[str]) -> int:
+    """How many sibling tests one fact can pass at once (worst case).
+
+    Equalities on the same path are exclusive (one value), so they count once
+    per path; every other test is assumed to pass.
+    """
+    eq_paths: set[str] = set()
+    others = 0
+    for test in children:
+        parsed = json.loads(test)
+        ((key, _),) = parsed.items()
+        if key.startswith("$"):
+            others += 1
+        else:
+            eq_paths.add(key)
+    return others + len(eq_paths)
+
+
+def _worst_pending(node: Mapping[str, Any]) -> int:
+    if not node:
+        return 1
+    siblings = _can_match_together(node)
+    return max(siblings - 1 + _worst_pending(child) for child in node.values())
+
+
+def _max_fact_properties(kb: KnowledgeBase) -> int:
+    patient_paths = [p for p in kb.vocabulary.fields if not p.startswith(
+        ("prior", "candidate.", "node.", "pathway."))]
+    options = len(kb.options)
+    # prior, prior_response, prior_line per option; candidates; reached nodes (bounded by
+    # the longest pathway), entered pathways; plus t and sid.
+    longest = max((len(pw.nodes) for pw in kb.pathways), default=0)
+    return len(patient_paths) + 4 * options + longest * max(1, len(kb.pathways)) + \
+        len(kb.pathways) + 2
+
+
+# ------------------------------------------------------------------ pathway graphs
+
+
+def pathway_graph(kb: KnowledgeBase, pathway_id: str) -> nx.DiGraph:
+    """The pathway as a DiGraph: nodes, plus one ``option:<id>`` node per proposed option."""
+    pw = next(p for p in kb.pathways if p.id == pathway_id)
+    graph = nx.DiGraph(id=pw.id)
+    for node in pw.nodes:
+        graph.add_node(node.id, kind=node.kind)
+    for edge in pw.edges:
+        target = edge.to if edge.to is not None else f"option:{edge.propose}"
+        if edge.propose is not None:
+            graph.add_node(target, kind="option", option=edge.propose)
+        graph.add_edge(edge.from_, target, id=edge.id)
+    return graph
+
+
+def check_pathway_graphs(kb: KnowledgeBase) -> list[Finding]:
+    out: list[Finding] = []
+    for pw in kb.pathways:
+        file = kb.pathway_files[pw.id]
+        graph = pathway_graph(kb, pw.id)
+        reachable = nx.descendants(graph, pw.start) | {pw.start}
+        for node in pw.nodes:
+            if node.id not in reachable:
+                out.append(Finding("error", "unreachable_node", file, node.id,
+                                   f"node is not reachable from {pw.start!r}"))
+            elif graph.out_degree(node.id) == 0:
+                out.append(Finding("error", "dead_end", file, node.id,
+                                   "node leads nowhere: add an edge or a proposal"))
+        cycles = list(nx.simple_cycles(graph.subgraph(n.id for n in pw.nodes)))
+        for cycle in cycles:
+            out.append(Finding("error", "cycle", file, " -> ".join(cycle),
+                               "pathway graphs must be acyclic"))
+    return out
+
+
+# -------------------------------------------------------------------- catalogues
+
+
+def check_catalogues(kb: KnowledgeBase) -> list[Finding]:
+    out: list[Finding] = []
+    proposed = {e.propose for pw in kb.pathways for e in pw.edges if e.propose}
+    for option in kb.options:
+        if option not in proposed:
+            out.append(Finding("info", "option_never_proposed", "knowledge/options.yaml", option,
+                               "no pathway proposes this option yet"))
+    cited: set[str] = set()
+    for lr in kb.rules:
+        cited |= set(lr.rule.sources)
+    for pw in kb.pathways:
+        for e in pw.edges:
+            cited |= set(e.sources)
+    for source in kb.sources.values():
+        if source.doi is None and source.pmid is None and not source.no_identifier_reason:
+            out.append(Finding("warning", "source_without_identifier", "knowledge/sources.yaml",
+                               source.id, "no DOI or PMID, and no no_identifier_reason"))
+        if source.id not in cited:
+            out.append(Finding("info", "source_not_cited", "knowledge/sources.yaml", source.id,
+                               "no rule or edge cites this source"))
+    return out
+
+
+# ---------------------------------------------------------------------- coverage
+
+
+def check_coverage(kb: KnowledgeBase) -> list[Finding]:
+    from cds.engine import Engine
+    from cds.vignettes import fired_by_vignettes, vignette_files
+
+    files = vignette_files(kb.root / "vignettes")
+    engine = Engine(kb)
+    try:
+        fired = fired_by_vignettes(engine, files)
+    finally:
+        engine.close()
+    out: list[Finding] = []
+    for lr in kb.rules:
+        if lr.rule.id not in fired:
+            out.append(Finding("warning", "not_covered", lr.file, lr.rule.id,
+                               "no vignette fires this rule"))
+    for pw in kb.pathways:
+        for edge in pw.edges:
+            if edge.id not in fired:
+                out.append(Finding("warning", "not_covered", kb.pathway_files[pw.id], edge.id,
+                                   "no vignette takes this edge"))
+    return out

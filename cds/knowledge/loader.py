@@ -1,0 +1,458 @@
+"""Load, validate and cross-check every knowledge and pathway file at once.
+
+Loading is all-or-nothing: every problem in every file is collected and raised
+together as one :class:`~cds.errors.KnowledgeError`, so an author fixing a
+typo sees all the others in the same run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from cds.errors import KnowledgeError, Problem
+from cds.knowledge import conditions as cond
+from cds.knowledge.conditions import FieldSpec, Vocabulary
+from cds.knowledge.schema import (
+    AlertCatalogue,
+    AlertSpec,
+    Config,
+    DerivedCatalogue,
+    DerivedSpec,
+    EvidenceScale,
+    KnowledgeManifest,
+    OptionCatalogue,
+    OptionSpec,
+    Pathway,
+    Rule,
+    RuleFile,
+    Source,
+    SourceCatalogue,
+)
+from cds.knowledge.vocabulary import full_vocabulary, patient_vocabulary
+from cds.resources import knowledge_dir, pathways_dir
+
+M = TypeVar("M", bound=BaseModel)
+
+# Namespaces that exist only after the pathways ran.
+_LATE_NAMESPACES = ("candidate.", "node.", "pathway.")
+
+
+@dataclass(frozen=True)
+class LoadedRule:
+    rule: Rule
+    file: str
+
+
+@dataclass
+class KnowledgeBase:
+    """Everything the engine, the linter and the renderers read; built once per process."""
+
+    root: Path
+    pathways_root: Path
+    manifest: KnowledgeManifest
+    content_hash: str
+    sources: dict[str, Source]
+    evidence_rank: dict[str, int]
+    evidence_labels: dict[str, Any]
+    options: dict[str, OptionSpec]
+    alerts: dict[str, AlertSpec]
+    derived: dict[str, DerivedSpec]
+    settings: dict[str, Any]
+    rules: list[LoadedRule]
+    pathways: list[Pathway]
+    pathway_files: dict[str, str]
+    vocabulary: Vocabulary
+    file_meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return f"{self.manifest.version}+{self.content_hash}"
+
+    def option_order(self, option: str) -> int:
+        return list(self.options).index(option)
+
+    def rule_by_id(self) -> dict[str, LoadedRule]:
+        return {lr.rule.id: lr for lr in self.rules}
+
+
+def load_knowledge(
+    root: Path | None = None, pathways_root: Path | None = None
+) -> KnowledgeBase:
+    """Load the knowledge; raise KnowledgeError listing every problem found."""
+    root = (root or knowledge_dir()).resolve()
+    pathways_root = (pathways_root or pathways_dir()).resolve()
+    problems: list[Problem] = []
+    loader = _Loader(root, pathways_root, problems)
+    kb = loader.load()
+    if problems or kb is None:
+        raise KnowledgeError(problems)
+    return kb
+
+
+class _Loader:
+    def __init__(self, root: Path, pathways_root: Path, problems: list[Problem]) -> None:
+        self.root = root
+        self.pathways_root = pathways_root
+        self.problems = problems
+
+    # -------------------------------------------------------------- helpers
+
+    def problem(self, code: str, file: str, loc: str, message: str) -> None:
+        self.problems.append(Problem(code, file, loc, message))
+
+    def rel(self, path: Path) -> str:
+        for base in (self.root.parent, self.pathways_root.parent):
+            try:
+                return str(path.relative_to(base))
+            except ValueError:
+                continue
+        return str(path)
+
+    def read_yaml(self, path: Path) -> Any:
+        try:
+            return yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            self.problem("missing_file", self.rel(path), "", "file not found")
+        except yaml.YAMLError as exc:
+            self.problem("yaml_syntax", self.rel(path), "", f"not valid YAML: {exc}")
+        return None
+
+    def parse(self, model: type[M], path: Path) -> M | None:
+        data = self.read_yaml(path)
+        if data is None:
+            return None
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"])
+                loc = _friendly_loc(data, err["loc"]) or loc
+                self.problem("schema", self.rel(path), loc, err["msg"])
+        return None
+
+    def catalogue_files(self, name: str) -> list[Path]:
+        """``name.yaml`` plus any ``name.<part>.yaml``: a catalogue may be split by topic."""
+        return [self.root / f"{name}.yaml", *sorted(self.root.glob(f"{name}.*.yaml"))]
+
+    def parse_split(self, model: type[M], name: str, list_field: str) -> M | None:
+        parts = [self.parse(model, path) for path in self.catalogue_files(name)]
+        if any(p is None for p in parts):
+            return None
+        merged: list[Any] = []
+        for part in parts:
+            merged.extend(getattr(part, list_field))
+        return model.model_validate({list_field: [m.model_dump(by_alias=True) for m in merged]})
+
+    # ----------------------------------------------------------------- load
+
+    def load(self) -> KnowledgeBase | None:
+        r = self.root
+        manifest = self.parse(KnowledgeManifest, r / "knowledge.yaml")
+        sources_cat = self.parse_split(SourceCatalogue, "sources", "sources")
+        scale = self.parse(EvidenceScale, r / "evidence.yaml")
+        options_cat = self.parse_split(OptionCatalogue, "options", "options")
+        alerts_cat = self.parse_split(AlertCatalogue, "alerts", "alerts")
+        derived_cat = self.parse_split(DerivedCatalogue, "derived", "derived")
+        config = self.parse_split(Config, "config", "settings")
+
+        rule_files: list[tuple[str, RuleFile]] = []
+        for path in sorted((r / "rules").glob("*.yaml")):
+            parsed = self.parse(RuleFile, path)
+            if parsed is not None:
+                rule_files.append((self.rel(path), parsed))
+        pathway_files: list[tuple[str, Pathway]] = []
+        for path in sorted(self.pathways_root.glob("*.yaml")):
+            parsed_pw = self.parse(Pathway, path)
+            if parsed_pw is not None:
+                pathway_files.append((self.rel(path), parsed_pw))
+
+        if None in (manifest, sources_cat, scale, options_cat, alerts_cat, derived_cat, config):
+            return None
+        assert manifest and sources_cat and scale and options_cat and alerts_cat
+        assert derived_cat and config
+
+        sources = self.unique(sources_cat.sources, "sources.yaml", "source")
+        options = self.unique(options_cat.options, "options.yaml", "option")
+        alerts = self.unique(alerts_cat.alerts, "alerts.yaml", "alert")
+        derived = {d.key: d for d in derived_cat.derived}
+        settings = {s.name: s.value for s in config.settings}
+        evidence_rank = {k.kind: i + 1 for i, k in enumerate(scale.scale)}
+        evidence_labels = {k.kind: k.label for k in scale.scale}
+
+        for option in options.values():
+            for dep in option.depends_on:
+                if dep not in patient_vocabulary().fields:
+                    hint = patient_vocabulary().suggest(dep)
+                    self.problem(
+                        "unknown_field", "knowledge/options.yaml", option.id,
+                        f"depends_on names unknown field {dep!r}"
+                        + (f"; did you mean {hint!r}?" if hint else ""),
+                    )
+
+        derived_specs = [
+            FieldSpec(
+                f"derived.{d.key}",
+                d.type,
+                frozenset(d.values) if d.values is not None else None,
+                d.description,
+            )
+            for d in derived.values()
+        ]
+        node_ids = [n.id for _, pw in pathway_files for n in pw.nodes]
+        vocab = full_vocabulary(options, derived_specs, node_ids, [pw.id for _, pw in pathway_files])
+
+        # Resolve named settings, then check every rule and edge.
+        rules: list[LoadedRule] = []
+        seen_ids: dict[str, str] = {}
+        file_meta: dict[str, Any] = {}
+        for fname, rf in rule_files:
+            file_meta[fname] = rf.meta
+            for rule in rf.rules:
+                resolved = rule.model_copy(
+                    update={"when": self.resolve_settings(rule.when, settings, fname, rule.id)}
+                )
+                self.unique_id(rule.id, fname, seen_ids)
+                self.check_rule(resolved, fname, vocab, sources, options, alerts, derived,
+                                evidence_rank)
+                rules.append(LoadedRule(resolved, fname))
+
+        pathways: list[Pathway] = []
+        pw_files: dict[str, str] = {}
+        pw_ids: set[str] = set()
+        for fname, pw in pathway_files:
+            if pw.id in pw_ids:
+                self.problem("duplicate_id", fname, pw.id, "pathway id used twice")
+            pw_ids.add(pw.id)
+            edges = [
+                e.model_copy(update={
+                    "when": self.resolve_settings(e.when, settings, fname, e.id),
+                    "track": e.track or (options[e.propose].tracks[0]
+                                         if e.propose in options else None),
+                })
+                for e in pw.edges
+            ]
+            pw = pw.model_copy(update={
+                "when": self.resolve_settings(pw.when, settings, fname, pw.id),
+                "edges": edges,
+            })
+            for edge in pw.edges:
+                self.unique_id(edge.id, fname, seen_ids)
+            self.check_pathway(pw, fname, vocab, sources, options, evidence_rank)
+            pathways.append(pw)
+            pw_files[pw.id] = fname
+
+        content_hash = _content_hash(
+            [r / "knowledge.yaml", r / "evidence.yaml",
+             *(f for name in ("sources", "options", "alerts", "derived", "config")
+               for f in self.catalogue_files(name)),
+             *sorted((r / "rules").glob("*.yaml")), *sorted(self.pathways_root.glob("*.yaml"))],
+            self.root.parent,
+        )
+        return KnowledgeBase(
+            root=self.root,
+            pathways_root=self.pathways_root,
+            manifest=manifest,
+            content_hash=content_hash,
+            sources=sources,
+            evidence_rank=evidence_rank,
+            evidence_labels=evidence_labels,
+            options=options,
+            alerts=alerts,
+            derived=derived,
+            settings=settings,
+            rules=rules,
+            pathways=pathways,
+            pathway_files=pw_files,
+            vocabulary=vocab,
+            file_meta=file_meta,
+        )
+
+    def unique(self, items: Sequence[Any], file: str, what: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for item in items:
+            if item.id in out:
+                self.problem("duplicate_id", f"knowledge/{file}", item.id, f"{what} id used twice")
+            out[item.id] = item
+        return out
+
+    def unique_id(self, rid: str, fname: str, seen: dict[str, str]) -> None:
+        if rid in seen:
+            self.problem("duplicate_id", fname, rid, f"id already used in {seen[rid]}")
+        else:
+            seen[rid] = fname
+
+    def resolve_settings(
+        self, conds: list[dict[str, Any]], settings: Mapping[str, Any], fname: str, loc: str
+    ) -> list[dict[str, Any]]:
+        def walk(node: Any) -> Any:
+            if isinstance(node, dict):
+                if set(node) == {"setting"}:
+                    name = node["setting"]
+                    if name not in settings:
+                        self.problem("unknown_setting", fname, loc,
+                                     f"unknown setting {name!r}; known: {', '.join(sorted(settings))}")
+                        return node
+                    return settings[name]
+                return {k: walk(v) for k, v in node.items()}
+            if isinstance(node, list):
+                return [walk(v) for v in node]
+            return node
+
+        return [walk(c) for c in conds]
+
+    def check_conditions(
+        self, conds: Iterable[dict[str, Any]], fname: str, loc: str, vocab: Vocabulary,
+        early: bool,
+    ) -> None:
+        for i, c in enumerate(conds):
+            for msg in cond.check(c, vocab):
+                self.problem("condition", fname, f"{loc}.when[{i}]", msg)
+            if early:
+                try:
+                    late = [p for p in cond.paths([c]) if p.startswith(_LATE_NAMESPACES)]
+                except cond.ConditionSyntaxError:
+                    late = []
+                for p in late:
+                    self.problem("condition", fname, f"{loc}.when[{i}]",
+                                 f"{p!r} is only known after the pathways ran; "
+                                 "classification rules and pathway edges cannot test it")
+
+    def check_refs(
+        self, sources_used: Sequence[str], evidence_kind: str | None, fname: str, loc: str,
+        sources: Mapping[str, Source], evidence_rank: Mapping[str, int],
+    ) -> None:
+        for s in sources_used:
+            if s not in sources:
+                hint = _close(s, sources)
+                self.problem("unknown_source", fname, loc,
+                             f"source {s!r} is not in sources.yaml" + hint)
+        if evidence_kind is not None and evidence_kind not in evidence_rank:
+            self.problem("unknown_evidence", fname, loc,
+                         f"evidence kind {evidence_kind!r} is not in evidence.yaml"
+                         + _close(evidence_kind, evidence_rank))
+
+    def check_rule(
+        self, rule: Rule, fname: str, vocab: Vocabulary, sources: Mapping[str, Source],
+        options: Mapping[str, OptionSpec], alerts: Mapping[str, AlertSpec],
+        derived: Mapping[str, DerivedSpec], evidence_rank: Mapping[str, int],
+    ) -> None:
+        loc = rule.id
+        kinds = {e.kind for e in rule.then}
+        if "derive" in kinds and kinds != {"derive"}:
+            self.problem("mixed_effects", fname, loc,
+                         "a rule that derives facts may not also argue, exclude or alert: split it")
+        self.check_conditions(rule.when, fname, loc, vocab, early=rule.stage == "classification")
+        self.check_refs(rule.sources, rule.evidence.kind, fname, loc, sources, evidence_rank)
+        pvocab = patient_vocabulary()
+        for i, eff in enumerate(rule.then):
+            eloc = f"{loc}.then[{i}]"
+            target = eff.argue or eff.exclude
+            if target is not None:
+                if target.option not in options:
+                    self.problem("unknown_option", fname, eloc,
+                                 f"option {target.option!r} is not in options.yaml"
+                                 + _close(target.option, options))
+                elif target.track and target.track not in options[target.option].tracks:
+                    self.problem("track", fname, eloc,
+                                 f"option {target.option!r} has no track {target.track!r}")
+            if eff.exclude is not None and rule.confirmation in ("U", "UNCONFIRMED"):
+                self.problem("unconfirmed_exclusion", fname, eloc,
+                             f"a rule tagged {rule.confirmation} may not exclude an option; "
+                             "use `argue: {direction: against}` instead")
+            if eff.alert is not None and eff.alert.id not in alerts:
+                self.problem("unknown_alert", fname, eloc,
+                             f"alert {eff.alert.id!r} is not in alerts.yaml"
+                             + _close(eff.alert.id, alerts))
+            if eff.missing is not None and eff.missing.field not in pvocab.fields:
+                hint = pvocab.suggest(eff.missing.field)
+                self.problem("unknown_field", fname, eloc,
+                             f"missing names unknown input field {eff.missing.field!r}"
+                             + (f"; did you mean {hint!r}?" if hint else ""))
+            if eff.derive is not None:
+                spec = derived.get(eff.derive.key)
+                if spec is None:
+                    self.problem("unknown_derived", fname, eloc,
+                                 f"derived key {eff.derive.key!r} is not in derived.yaml"
+                                 + _close(eff.derive.key, derived))
+                elif spec.values is not None and eff.derive.value not in spec.values:
+                    self.problem("derived_value", fname, eloc,
+                                 f"{eff.derive.key} = {eff.derive.value!r} is not allowed "
+                                 f"({', '.join(map(str, spec.values))})")
+
+    def check_pathway(
+        self, pw: Pathway, fname: str, vocab: Vocabulary, sources: Mapping[str, Source],
+        options: Mapping[str, OptionSpec], evidence_rank: Mapping[str, int],
+    ) -> None:
+        nodes = {n.id: n for n in pw.nodes}
+        if len(nodes) != len(pw.nodes):
+            self.problem("duplicate_id", fname, pw.id, "a node id is used twice")
+        if pw.start not in nodes:
+            self.problem("unknown_node", fname, pw.id, f"start node {pw.start!r} is not a node")
+        elif nodes[pw.start].kind != "start":
+            self.problem("start_kind", fname, pw.id, f"start node {pw.start!r} must have kind start")
+        self.check_conditions(pw.when, fname, f"{pw.id}.when", vocab, early=True)
+        for edge in pw.edges:
+            loc = edge.id
+            if edge.from_ not in nodes:
+                self.problem("unknown_node", fname, loc, f"from {edge.from_!r} is not a node"
+                             + _close(edge.from_, nodes))
+            if edge.to is not None and edge.to not in nodes:
+                self.problem("unknown_node", fname, loc, f"to {edge.to!r} is not a node"
+                             + _close(edge.to, nodes))
+            if edge.propose is not None:
+                if edge.propose not in options:
+                    self.problem("unknown_option", fname, loc,
+                                 f"proposes {edge.propose!r}, which is not in options.yaml"
+                                 + _close(edge.propose, options))
+                elif edge.track not in options[edge.propose].tracks:
+                    self.problem("track", fname, loc,
+                                 f"option {edge.propose!r} has no track {edge.track!r}")
+                self.check_refs(edge.sources, edge.evidence.kind if edge.evidence else None,
+                                fname, loc, sources, evidence_rank)
+            self.check_conditions(edge.when, fname, loc, vocab, early=True)
+
+
+def _close(name: str, known: Iterable[str]) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _friendly_loc(data: Any, loc: Sequence[Any]) -> str | None:
+    """Replace list indices by the item's id where it has one (rules[3] -> rules[pnet.x])."""
+    parts: list[str] = []
+    node = data
+    for p in loc:
+        if isinstance(p, int) and isinstance(node, list) and p < len(node):
+            item = node[p]
+            ident = item.get("id") if isinstance(item, dict) else None
+            parts.append(f"[{ident}]" if ident else f"[{p}]")
+            node = item
+        else:
+            parts.append(f".{p}" if parts else str(p))
+            node = node.get(p) if isinstance(node, dict) else None
+    return "".join(parts) or None
+
+
+def _content_hash(paths: Iterable[Path], base: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        if not path.exists():
+            continue
+        try:
+            name = str(path.relative_to(base))
+        except ValueError:
+            name = path.name
+        digest.update(name.encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:12]

@@ -1,0 +1,108 @@
+"""The vocabulary of paths a condition may read, derived from the Patient model.
+
+Deriving it (rather than listing it) means a field added to the input contract
+is immediately usable in knowledge, and a field renamed there makes every rule
+that still uses the old name fail at load, with a suggestion.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterable
+from enum import Enum
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel
+
+from cds.knowledge.conditions import FieldSpec, FieldType, Vocabulary
+from cds.model.patient import BestResponse, Comorbidity, Patient, StopReason
+
+_SKIP = {"id", "as_of", "prior_treatments"}
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional/Annotated to the underlying type."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = get_args(annotation)[0]
+            continue
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if len(args) == 1:
+                annotation = args[0]
+                continue
+        return annotation
+
+
+def _spec(path: str, annotation: Any, description: str) -> FieldSpec | None:
+    ann = _unwrap(annotation)
+    if isinstance(ann, type) and issubclass(ann, Enum):
+        return FieldSpec(path, "string", frozenset(m.value for m in ann), description)
+    if get_origin(ann) is Literal:
+        values = get_args(ann)
+        kind: FieldType = "integer" if all(isinstance(v, int) for v in values) else "string"
+        return FieldSpec(path, kind, frozenset(values), description)
+    if ann is bool:
+        return FieldSpec(path, "boolean", None, description)
+    if ann is int:
+        return FieldSpec(path, "integer", None, description)
+    if ann is float:
+        return FieldSpec(path, "number", None, description)
+    if ann is str:
+        return FieldSpec(path, "string", None, description)
+    return None
+
+
+def _walk(model: type[BaseModel], prefix: str, vocab: Vocabulary) -> None:
+    for name, info in model.model_fields.items():
+        if not prefix and name in _SKIP:
+            continue
+        path = f"{prefix}{name}"
+        ann = _unwrap(info.annotation)
+        desc = info.description or ""
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            _walk(ann, f"{path}.", vocab)
+            continue
+        if get_origin(ann) is list:
+            (item,) = get_args(ann)
+            item = _unwrap(item)
+            if isinstance(item, type) and issubclass(item, Enum):
+                for member in item:
+                    vocab.add(FieldSpec(f"{path}.{member.value}", "boolean", None, desc))
+            continue
+        spec = _spec(path, ann, desc)
+        if spec is not None:
+            vocab.add(spec)
+
+
+def patient_vocabulary() -> Vocabulary:
+    vocab = Vocabulary()
+    _walk(Patient, "", vocab)
+    # Comorbidities are a top-level list of enums; _walk already mapped them.
+    assert f"comorbidities.{next(iter(Comorbidity)).value}" in vocab.fields
+    return vocab
+
+
+def full_vocabulary(
+    option_ids: Iterable[str],
+    derived: Iterable[FieldSpec],
+    node_ids: Iterable[str],
+    pathway_ids: Iterable[str],
+) -> Vocabulary:
+    vocab = patient_vocabulary()
+    stops = frozenset(s.value for s in StopReason)
+    responses = frozenset(r.value for r in BestResponse)
+    for option in option_ids:
+        vocab.add(FieldSpec(f"prior.{option}", "string", stops, "stop reason of the latest course"))
+        vocab.add(FieldSpec(f"prior_response.{option}", "string", responses, "best response"))
+        vocab.add(FieldSpec(f"prior_line.{option}", "integer", None, "line of the latest course"))
+        vocab.add(FieldSpec(f"candidate.{option}", "boolean", None, "proposed by a pathway"))
+    for spec in derived:
+        vocab.add(spec)
+    for node in node_ids:
+        vocab.add(FieldSpec(f"node.{node}", "boolean", None, "pathway node reached"))
+    for pathway in pathway_ids:
+        vocab.add(FieldSpec(f"pathway.{pathway}", "boolean", None, "pathway entered"))
+    return vocab

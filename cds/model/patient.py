@@ -1,0 +1,416 @@
+"""The input contract: one patient at one decision point (DESIGN.md section 3).
+
+Unknown is ``null`` or absent, never a guess. Every model forbids unknown
+fields so that a typo such as ``ki67_pct`` fails loudly instead of silently
+leaving Ki-67 unknown; :mod:`cds.input` turns the failure into a message with
+a "did you mean" suggestion.
+
+Numbers are coerced here, at the boundary, because durable_rules compares
+numeric strings as text (``"9" > 10`` is true) and cannot parse floats that
+Python prints in exponent form (``1e-05``): see ``durable-rules.md`` section 3.4.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+# --------------------------------------------------------------------------- enums
+
+
+class PrimarySite(str, Enum):
+    pancreas = "pancreas"
+    small_intestine = "small_intestine"
+    stomach = "stomach"
+    duodenum = "duodenum"
+    appendix = "appendix"
+    colon = "colon"
+    rectum = "rectum"
+    unknown = "unknown"
+
+
+class Differentiation(str, Enum):
+    well = "well"
+    poor = "poor"
+
+
+class NecSubtype(str, Enum):
+    small_cell = "small_cell"
+    large_cell = "large_cell"
+
+
+class FunctionalSyndrome(str, Enum):
+    none = "none"
+    carcinoid_syndrome = "carcinoid_syndrome"
+    insulinoma = "insulinoma"
+    gastrinoma = "gastrinoma"
+    vipoma = "vipoma"
+    glucagonoma = "glucagonoma"
+    somatostatinoma = "somatostatinoma"
+    other = "other"
+
+
+class HereditarySyndrome(str, Enum):
+    none = "none"
+    men1 = "men1"
+    vhl = "vhl"
+    nf1 = "nf1"
+    tsc = "tsc"
+
+
+class AppendixLocation(str, Enum):
+    tip = "tip"
+    body = "body"
+    base = "base"
+
+
+class ResectionMargin(str, Enum):
+    r0 = "r0"
+    r1 = "r1"
+    r2 = "r2"
+
+
+class Stage(str, Enum):
+    localized = "localized"
+    locoregional = "locoregional"
+    metastatic = "metastatic"
+
+
+class MetastaticSite(str, Enum):
+    liver = "liver"
+    lymph_nodes_distant = "lymph_nodes_distant"
+    bone = "bone"
+    peritoneum = "peritoneum"
+    lung = "lung"
+    brain = "brain"
+    other = "other"
+
+
+class DiseaseStatus(str, Enum):
+    new_diagnosis = "new_diagnosis"
+    stable = "stable"
+    progressive = "progressive"
+    unknown = "unknown"
+
+
+class SstrImaging(str, Enum):
+    positive = "positive"
+    negative = "negative"
+    heterogeneous = "heterogeneous"
+    not_done = "not_done"
+
+
+class FdgPet(str, Enum):
+    positive = "positive"
+    negative = "negative"
+    not_done = "not_done"
+
+
+class StopReason(str, Enum):
+    progression = "progression"
+    toxicity = "toxicity"
+    completed = "completed"
+    ongoing = "ongoing"
+
+
+class BestResponse(str, Enum):
+    cr = "cr"
+    pr = "pr"
+    sd = "sd"
+    pd = "pd"
+
+
+class Comorbidity(str, Enum):
+    """Comorbidities that change an option's eligibility.
+
+    The list is closed so that a misspelt comorbidity cannot silently disable
+    a contraindication; new entries are added here and documented.
+    """
+
+    uncontrolled_diabetes = "uncontrolled_diabetes"
+    uncontrolled_hypertension = "uncontrolled_hypertension"
+    heart_failure = "heart_failure"
+    recent_cardiovascular_event = "recent_cardiovascular_event"
+    recent_thromboembolism = "recent_thromboembolism"
+    interstitial_lung_disease = "interstitial_lung_disease"
+    bilioenteric_anastomosis = "bilioenteric_anastomosis"
+    biliary_stent = "biliary_stent"
+    portal_vein_thrombosis = "portal_vein_thrombosis"
+    dpd_deficiency = "dpd_deficiency"
+    partial_dpd_deficiency = "partial_dpd_deficiency"
+    cirrhosis = "cirrhosis"
+    severe_depression = "severe_depression"
+    autoimmune_disease = "autoimmune_disease"
+    cholelithiasis = "cholelithiasis"
+    bone_marrow_failure = "bone_marrow_failure"
+    pregnancy = "pregnancy"
+
+
+# ------------------------------------------------------------------ number coercion
+
+
+def _finite_number(value: Any) -> Any:
+    """Reject NaN/inf and booleans posing as numbers.
+
+    ``True`` is an int in Python and durable_rules compares it as 1; a patient
+    file that says ``"age": true`` is a mistake, not a one-year-old.
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("expected a finite number")
+    return value
+
+
+def _tidy_float(value: float | None) -> float | None:
+    """Round to 6 decimals and drop the float when it is integral.
+
+    Rounding keeps ``json.dumps`` away from exponent notation that
+    durable_rules rejects (error 204); integral values become ints so that
+    ``10.0`` and ``10`` are the same fact.
+    """
+    if value is None:
+        return None
+    rounded = round(value, 6)
+    if rounded == 0:
+        return 0
+    if rounded.is_integer() and abs(rounded) < 2**53:
+        return int(rounded)
+    if abs(rounded) < 1e-4:
+        # Below 1e-4, repr() switches to exponent form; such tiny values are
+        # clinically zero for every field we hold.
+        return 0
+    return rounded
+
+
+Number = Annotated[float, BeforeValidator(_finite_number), AfterValidator(_tidy_float)]
+Integer = Annotated[int, BeforeValidator(_finite_number)]
+
+Percent = Annotated[Number, Field(ge=0, le=100)]
+
+
+class _Strict(BaseModel):
+    """Base for every input model: unknown fields are errors, strings are trimmed."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        use_enum_values=False,
+        validate_default=True,
+    )
+
+
+# ---------------------------------------------------------------------- sections
+
+
+class Tumour(_Strict):
+    """What the pathologist and the endoscopist/radiologist saw of the primary tumour."""
+
+    primary_site: PrimarySite = Field(description="Primary site; `unknown` for a NET of unknown primary.")
+    gastric_type: Literal[1, 2, 3] | None = Field(
+        default=None, description="Gastric NET type (1: atrophic gastritis, 2: gastrinoma/ZES, 3: sporadic)."
+    )
+    differentiation: Differentiation | None = Field(default=None, description="well (NET) or poor (NEC).")
+    nec_subtype: NecSubtype | None = Field(default=None, description="Small- or large-cell NEC.")
+    minen: bool = Field(default=False, description="Mixed neuroendocrine-non-neuroendocrine neoplasm.")
+    ki67_percent: Percent | None = Field(default=None, description="Ki-67 index (%), hot-spot count.")
+    mitoses_per_2mm2: Annotated[Number, Field(ge=0, le=1000)] | None = Field(
+        default=None, description="Mitotic count per 2 mm²."
+    )
+    size_mm: Annotated[Number, Field(gt=0, le=500)] | None = Field(
+        default=None, description="Largest diameter of the primary tumour (mm)."
+    )
+    functional_syndrome: FunctionalSyndrome = Field(
+        default=FunctionalSyndrome.none, description="Clinical hormonal syndrome, `none` if non-functioning."
+    )
+    syndrome_controlled: bool | None = Field(
+        default=None, description="Is the hormonal syndrome controlled on current treatment?"
+    )
+    hereditary_syndrome: HereditarySyndrome | None = Field(
+        default=None, description="Known hereditary syndrome, `none` if excluded, null if not assessed."
+    )
+    primary_resected: bool | None = Field(default=None, description="The primary has already been removed.")
+    primary_symptomatic: bool | None = Field(
+        default=None,
+        description="The primary or its mesenteric mass causes symptoms (obstruction, ischaemia, bleeding, jaundice).",
+    )
+    lymph_nodes_positive: bool | None = Field(
+        default=None, description="Regional nodes involved, on imaging or pathology."
+    )
+    number_of_lesions: Annotated[Integer, Field(ge=1, le=1000)] | None = Field(
+        default=None, description="Number of primary lesions (e.g. multifocal gastric type 1)."
+    )
+    appendix_location: AppendixLocation | None = None
+    ampullary: bool | None = None
+    mesoappendix_invasion_mm: Annotated[Number, Field(ge=0, le=100)] | None = None
+    lymphovascular_invasion: bool | None = None
+    perineural_invasion: bool | None = None
+    resection_margin: ResectionMargin | None = None
+    muscularis_propria_invasion: bool | None = None
+    main_duct_dilatation: bool | None = Field(
+        default=None, description="Main pancreatic duct dilatation (pancreas)."
+    )
+    hypergastrinaemia: bool | None = None
+    atrophic_gastritis: bool | None = None
+    bowel_movements_per_day: Annotated[Number, Field(ge=0, le=50)] | None = Field(
+        default=None, description="Daily bowel movements (carcinoid syndrome diarrhoea)."
+    )
+
+
+class Disease(_Strict):
+    """Extent and behaviour of the disease as a whole."""
+
+    stage: Stage = Field(description="localized (N0 M0), locoregional (N1 M0) or metastatic (M1).")
+    metastatic_sites: list[MetastaticSite] = Field(default_factory=list)
+    liver_tumour_burden_percent: Percent | None = Field(
+        default=None, description="Share of the liver replaced by tumour (%)."
+    )
+    resectable: bool | None = Field(
+        default=None, description="All known disease resectable with curative intent (MDT judgement)."
+    )
+    status: DiseaseStatus = DiseaseStatus.unknown
+    progression_months: Annotated[Number, Field(gt=0, le=600)] | None = Field(
+        default=None, description="Time over which progression was documented (months)."
+    )
+    symptomatic_tumour_burden: bool | None = Field(
+        default=None, description="Symptoms caused by tumour bulk (not by hormones)."
+    )
+
+    @field_validator("metastatic_sites")
+    @classmethod
+    def _unique_sites(cls, sites: list[MetastaticSite]) -> list[MetastaticSite]:
+        # A repeated site is harmless but would create duplicate facts; keep order.
+        return list(dict.fromkeys(sites))
+
+
+class Imaging(_Strict):
+    sstr: SstrImaging = Field(
+        default=SstrImaging.not_done,
+        description="SSTR imaging; positive means uptake >= liver in all known lesions.",
+    )
+    fdg_pet: FdgPet = FdgPet.not_done
+
+
+class Labs(_Strict):
+    egfr_ml_min: Annotated[Number, Field(ge=0, le=250)] | None = Field(
+        default=None, description="Estimated GFR or creatinine clearance (mL/min)."
+    )
+    nt_probnp_pg_ml: Annotated[Number, Field(ge=0, le=100000)] | None = None
+    platelets_g_l: Annotated[Number, Field(ge=0, le=3000)] | None = Field(
+        default=None, description="Platelets (10⁹/L)."
+    )
+    bilirubin_umol_l: Annotated[Number, Field(ge=0, le=1500)] | None = None
+
+
+class PriorTreatment(_Strict):
+    option: str = Field(description="Option id from the catalogue (knowledge/options.yaml).")
+    stop_reason: StopReason = StopReason.progression
+    best_response: BestResponse | None = None
+    line: Annotated[Integer, Field(ge=1, le=20)] | None = None
+    duration_months: Annotated[Number, Field(ge=0, le=600)] | None = None
+
+
+def _expand_bare_option(value: Any) -> Any:
+    """A bare option id is shorthand for ``{option, stop_reason: progression}``."""
+    if isinstance(value, str):
+        return {"option": value, "stop_reason": "progression"}
+    return value
+
+
+PriorTreatmentInput = Annotated[PriorTreatment, BeforeValidator(_expand_bare_option)]
+
+
+class Patient(_Strict):
+    """One patient at one decision point; the input contract."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"title": "netcds Patient (input contract)"},
+    )
+
+    id: str | None = Field(default=None, max_length=128, description="Pseudonymous identifier.")
+    age: Annotated[Integer, Field(ge=0, le=120)] | None = None
+    sex: Literal["F", "M"] | None = None
+    ecog: Annotated[Integer, Field(ge=0, le=4)] | None = None
+    tumour: Tumour
+    disease: Disease
+    imaging: Imaging = Field(default_factory=Imaging)
+    labs: Labs = Field(default_factory=Labs)
+    comorbidities: list[Comorbidity] = Field(default_factory=list)
+    carcinoid_heart_disease: bool | None = None
+    prior_treatments: list[PriorTreatmentInput] = Field(default_factory=list)
+    as_of: dt.date | None = Field(
+        default=None, description="Date of the decision; the engine never reads the clock."
+    )
+
+    @field_validator("comorbidities")
+    @classmethod
+    def _unique_comorbidities(cls, items: list[Comorbidity]) -> list[Comorbidity]:
+        return list(dict.fromkeys(items))
+
+    @model_validator(mode="after")
+    def _contradictions(self) -> Patient:
+        """Reject facts that cannot both be true.
+
+        These are impossibilities, not clinical doubts: a doubtful combination
+        (poorly differentiated with Ki-67 2 %) is accepted and raises an
+        ``inconsistent_data`` alert from the knowledge instead.
+        """
+        problems: list[str] = []
+        t, d = self.tumour, self.disease
+        if d.stage is not Stage.metastatic and d.metastatic_sites:
+            problems.append(
+                "disease.metastatic_sites is not empty but disease.stage is "
+                f"'{d.stage.value}': set stage to 'metastatic' or empty the list"
+            )
+        if (
+            d.stage is not Stage.metastatic
+            and d.liver_tumour_burden_percent is not None
+            and d.liver_tumour_burden_percent > 0
+        ):
+            problems.append(
+                "disease.liver_tumour_burden_percent > 0 requires disease.stage 'metastatic'"
+            )
+        if t.gastric_type is not None and t.primary_site is not PrimarySite.stomach:
+            problems.append(
+                f"tumour.gastric_type is set but tumour.primary_site is '{t.primary_site.value}' "
+                "(gastric type applies only to 'stomach')"
+            )
+        if t.nec_subtype is not None and t.differentiation is Differentiation.well:
+            problems.append(
+                "tumour.nec_subtype is set but tumour.differentiation is 'well' "
+                "(a NEC subtype implies 'poor')"
+            )
+        if t.appendix_location is not None and t.primary_site is not PrimarySite.appendix:
+            problems.append("tumour.appendix_location applies only to primary_site 'appendix'")
+        if t.mesoappendix_invasion_mm is not None and t.primary_site is not PrimarySite.appendix:
+            problems.append("tumour.mesoappendix_invasion_mm applies only to primary_site 'appendix'")
+        if t.ampullary is True and t.primary_site is not PrimarySite.duodenum:
+            problems.append("tumour.ampullary applies only to primary_site 'duodenum'")
+        if t.functional_syndrome is FunctionalSyndrome.none and t.syndrome_controlled is not None:
+            problems.append(
+                "tumour.syndrome_controlled is set but tumour.functional_syndrome is 'none'"
+            )
+        if d.stage is Stage.localized and t.lymph_nodes_positive is True:
+            problems.append(
+                "tumour.lymph_nodes_positive is true but disease.stage is 'localized' "
+                "(use 'locoregional')"
+            )
+        if self.sex == "M" and Comorbidity.pregnancy in self.comorbidities:
+            problems.append("comorbidities contains 'pregnancy' but sex is 'M'")
+        if problems:
+            raise ValueError("contradictory facts: " + "; ".join(problems))
+        return self

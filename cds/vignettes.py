@@ -1,0 +1,165 @@
+"""Knowledge vignettes: a patient and what the tumour board should see.
+
+Vignettes live in ``knowledge/vignettes/**/*.yaml``; pytest discovers them
+(``tests/test_vignettes.py``) and ``cds knowledge test`` runs them. Each one
+cites the guideline statement it tests. The expectations are sets, so a
+vignette says what must hold without freezing the whole output:
+
+.. code-block:: yaml
+
+    id: pnet-ww-in-small-g1
+    statement: DP-027
+    cites: ENETS 2023 NF-pNET - active surveillance for sporadic NF-pNET <= 2 cm
+    patient: {...}            # the input contract
+    expect:
+      top_anti_tumour: [watchful_waiting]       # rank 1 must be one of these
+      top_antisecretory: [ssa]
+      anti_tumour_includes: [surgery_curative]  # ranked in that track
+      anti_tumour_excludes: [ssa]               # not ranked in that track
+      antisecretory_includes: []
+      antisecretory_excludes: []
+      categories: {watchful_waiting: recommended}
+      excluded_includes: [prrt]                 # listed under excluded
+      excluded_excludes: []
+      alerts_include: [mdt_referral]
+      alerts_exclude: []
+      missing_data_include: [tumour.ki67_percent]
+      conditional_on: {prrt: [imaging.sstr]}
+      derived: {category: net_g1}
+      nodes_include: [Small_Localized_Tumour]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from cds.engine import Engine
+from cds.input import validate_patient
+from cds.model.recommendation import Recommendation
+from cds.resources import knowledge_dir
+
+
+class Expectation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    top_anti_tumour: list[str] | None = None
+    top_antisecretory: list[str] | None = None
+    anti_tumour_includes: list[str] = Field(default_factory=list)
+    anti_tumour_excludes: list[str] = Field(default_factory=list)
+    antisecretory_includes: list[str] = Field(default_factory=list)
+    antisecretory_excludes: list[str] = Field(default_factory=list)
+    categories: dict[str, str] = Field(default_factory=dict)
+    excluded_includes: list[str] = Field(default_factory=list)
+    excluded_excludes: list[str] = Field(default_factory=list)
+    alerts_include: list[str] = Field(default_factory=list)
+    alerts_exclude: list[str] = Field(default_factory=list)
+    missing_data_include: list[str] = Field(default_factory=list)
+    conditional_on: dict[str, list[str]] = Field(default_factory=dict)
+    derived: dict[str, Any] = Field(default_factory=dict)
+    nodes_include: list[str] = Field(default_factory=list)
+
+
+class Vignette(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    statement: str | list[str]
+    cites: str
+    description: str | None = None
+    patient: dict[str, Any]
+    expect: Expectation
+
+
+@dataclass(frozen=True)
+class VignetteResult:
+    path: Path
+    vignette: Vignette
+    failures: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def vignette_files(root: Path | None = None) -> list[Path]:
+    base = root or knowledge_dir() / "vignettes"
+    return sorted(base.rglob("*.yaml"))
+
+
+def load_vignette(path: Path) -> Vignette:
+    return Vignette.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def check(rec: Recommendation, exp: Expectation) -> list[str]:
+    """Every expectation the recommendation does not meet, in words."""
+    fails: list[str] = []
+    tracks = {"anti_tumour": rec.anti_tumour, "antisecretory": rec.antisecretory}
+    for track, ranked in tracks.items():
+        ids = [o.option for o in ranked]
+        top = getattr(exp, f"top_{track}")
+        if top is not None:
+            if not top and ids:
+                fails.append(f"{track}: expected no option, got {ids}")
+            elif top and (not ids or ids[0] not in top):
+                fails.append(f"{track}: rank 1 is {ids[0] if ids else None!r}, expected one of {top}")
+        for opt in getattr(exp, f"{track}_includes"):
+            if opt not in ids:
+                fails.append(f"{track}: {opt!r} should be ranked; ranked: {ids}")
+        for opt in getattr(exp, f"{track}_excludes"):
+            if opt in ids:
+                fails.append(f"{track}: {opt!r} should not be ranked")
+    ranked_all = {o.option: o for o in rec.anti_tumour + rec.antisecretory}
+    for opt, category in exp.categories.items():
+        got = ranked_all.get(opt)
+        if got is None:
+            fails.append(f"{opt!r} should be ranked as {category}, but is not ranked")
+        elif got.category != category:
+            fails.append(f"{opt!r} is {got.category} (score {got.score}), expected {category}")
+    excluded = {e.option for e in rec.excluded}
+    fails += [f"{o!r} should be excluded" for o in exp.excluded_includes if o not in excluded]
+    fails += [f"{o!r} should not be excluded" for o in exp.excluded_excludes if o in excluded]
+    alerts = {a.id for a in rec.alerts}
+    fails += [f"alert {a!r} missing (got {sorted(alerts)})" for a in exp.alerts_include
+              if a not in alerts]
+    fails += [f"alert {a!r} should not be raised" for a in exp.alerts_exclude if a in alerts]
+    missing = {m.field for m in rec.missing_data}
+    fails += [f"missing-data request for {f!r} absent" for f in exp.missing_data_include
+              if f not in missing]
+    for opt, fields in exp.conditional_on.items():
+        got_opt = ranked_all.get(opt)
+        if got_opt is None:
+            fails.append(f"{opt!r} should be ranked (conditional on {fields})")
+        elif sorted(got_opt.conditional_on) != sorted(fields):
+            fails.append(f"{opt!r} conditional_on {got_opt.conditional_on}, expected {fields}")
+    for key, value in exp.derived.items():
+        if rec.derived.get(key) != value:
+            fails.append(f"derived.{key} is {rec.derived.get(key)!r}, expected {value!r}")
+    fails += [f"node {n!r} not reached (reached {rec.trace.nodes})" for n in exp.nodes_include
+              if n not in rec.trace.nodes]
+    return fails
+
+
+def run_vignettes(engine: Engine, paths: Iterable[Path] | None = None) -> list[VignetteResult]:
+    results: list[VignetteResult] = []
+    for path in paths if paths is not None else vignette_files():
+        vignette = load_vignette(path)
+        patient = validate_patient(vignette.patient, str(path), engine.kb.options)
+        rec = engine.evaluate(patient)
+        results.append(VignetteResult(path, vignette, check(rec, vignette.expect)))
+    return results
+
+
+def fired_by_vignettes(engine: Engine, paths: Iterable[Path] | None = None) -> set[str]:
+    """Rule and edge ids that at least one vignette exercises (for coverage)."""
+    fired: set[str] = set()
+    for path in paths if paths is not None else vignette_files():
+        vignette = load_vignette(path)
+        rec = engine.evaluate(validate_patient(vignette.patient, str(path), engine.kb.options))
+        fired |= set(rec.trace.fired_rules) | set(rec.trace.edges)
+    return fired

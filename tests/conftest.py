@@ -1,0 +1,42 @@
+"""Shared fixtures: one engine over the bundled knowledge for the whole session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cds import Engine, load_knowledge
+from cds.knowledge import KnowledgeBase
+
+
+@pytest.fixture(scope="session")
+def kb() -> KnowledgeBase:
+    return load_knowledge()
+
+
+@pytest.fixture(scope="session")
+def engine(kb: KnowledgeBase) -> Iterator[Engine]:
+    eng = Engine(kb)
+    yield eng
+    eng.close()
+
+
+def patient_dict(**overrides: Any) -> dict[str, Any]:
+    """A minimal valid patient (metastatic well-differentiated pNET G2), to be tweaked."""
+    base: dict[str, Any] = {
+        "age": 60,
+        "sex": "F",
+        "ecog": 1,
+        "tumour": {"primary_site": "pancreas", "differentiation": "well", "ki67_percent": 5},
+        "disease": {"stage": "metastatic", "metastatic_sites": ["liver"], "status": "stable"},
+        "imaging": {"sstr": "positive"},
+        "labs": {"egfr_ml_min": 90},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return base

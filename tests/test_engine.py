@@ -1,0 +1,209 @@
+"""The engine and its durable_rules wrapper, on a tiny fixture knowledge base.
+
+These tests pin the sharp edges of durable_rules 2.0.28 listed in
+durable-rules.md: session leaks, the 1,024-session limit, the delete_state
+crash, swallowed action exceptions, timer threads, duplicate facts, engine
+errors, and thread safety.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds import Engine, EngineError, Patient, load_knowledge
+from cds.engine.durable_host import CompiledRule, DurableHost
+
+MINI = Path(__file__).parent / "fixtures" / "mini"
+
+
+@pytest.fixture(scope="module")
+def mini() -> Iterator[Engine]:
+    eng = Engine(load_knowledge(MINI / "knowledge", MINI / "pathways"))
+    yield eng
+    eng.close()
+
+
+def pnet(**tumour: Any) -> Patient:
+    data: dict[str, Any] = {
+        "tumour": {"primary_site": "pancreas", "differentiation": "well", **tumour},
+        "disease": {"stage": "metastatic", "metastatic_sites": ["liver"]},
+        "imaging": {"sstr": "positive"},
+    }
+    return Patient.model_validate(data)
+
+
+def test_forward_chaining_derives_grade_then_category(mini: Engine) -> None:
+    rec = mini.evaluate(pnet(ki67_percent=5, mitoses_per_2mm2=1))
+    assert rec.derived["grade"] == "g2"
+    assert rec.derived["category"] == "net_g2"
+    assert rec.derived["grade_discordant"] is True
+    # the pathway ran on the derived category and proposed options
+    assert rec.trace.pathways == ["pnet_test"]
+    assert {o.option for o in rec.anti_tumour} >= {"ssa", "everolimus"}
+
+
+def test_higher_grade_wins(mini: Engine) -> None:
+    rec = mini.evaluate(pnet(ki67_percent=5, mitoses_per_2mm2=25))
+    assert rec.derived["grade"] == "g3"
+    assert rec.derived["category"] == "net_g3"
+
+
+def test_no_fact_leaks_between_patients(mini: Engine) -> None:
+    first = Patient.model_validate({
+        "tumour": {"primary_site": "pancreas", "differentiation": "well", "ki67_percent": 5},
+        "disease": {"stage": "metastatic"},
+        "imaging": {"sstr": "positive"},
+        "prior_treatments": ["ssa"],
+    })
+    second = pnet()  # no Ki-67, no prior treatment
+    a1 = mini.evaluate(first)
+    b = mini.evaluate(second)
+    a2 = mini.evaluate(first)
+    assert a1.model_dump_json() == a2.model_dump_json()
+    assert "progressed_on_ssa" in a1.derived
+    assert "progressed_on_ssa" not in b.derived
+    assert b.derived["grade"] == "unknown"
+    assert "prrt" not in {o.option for o in b.anti_tumour}
+
+
+def test_more_sessions_than_durable_allows(mini: Engine) -> None:
+    # durable_rules holds 1,024 live sessions per ruleset; every run must delete its own.
+    patient = pnet(ki67_percent=5)
+    for _ in range(1100):
+        mini.evaluate(patient)
+
+
+def test_non_matching_patient_does_not_crash(mini: Engine) -> None:
+    # A rectal patient matches no pathway of the fixture: sessions where few or no
+    # actions run used to crash delete_state (SIGSEGV) in stock durable_rules.
+    patient = Patient.model_validate({"tumour": {"primary_site": "rectum"},
+                                      "disease": {"stage": "localized"}})
+    for _ in range(50):
+        rec = mini.evaluate(patient)
+    assert rec.anti_tumour == []
+
+
+def test_threads_give_the_same_results_as_sequential(mini: Engine) -> None:
+    patients = [pnet(ki67_percent=k) for k in (1, 5, 12, 25, 40)]
+    expected = [mini.evaluate(p).model_dump_json() for p in patients]
+
+    def work(i: int) -> str:
+        return mini.evaluate(patients[i % len(patients)]).model_dump_json()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, range(400)))
+    for i, got in enumerate(results):
+        assert got == expected[i % len(patients)]
+
+
+def test_no_background_threads() -> None:
+    before = threading.active_count()
+    hosts = [DurableHost() for _ in range(5)]
+    assert threading.active_count() == before
+    for h in hosts:
+        h.close()
+
+
+def _host_with(rules: list[CompiledRule]) -> tuple[DurableHost, Any]:
+    host = DurableHost()
+    return host, host.ruleset("probe", rules)
+
+
+def test_exception_inside_action_surfaces() -> None:
+    # Asserting an unserialisable value inside an action fails in durable; durable would
+    # swallow the error into the session state. It must reach the caller instead.
+    bad = CompiledRule("bad", {"all": [{"m": {"t": "x"}}]}, ({"t": "y", "v": float("inf")},))
+    host, rs = _host_with([bad])
+    with pytest.raises(EngineError, match="bad"):
+        rs.run([{"t": "x"}])
+    # the host keeps working afterwards
+    assert rs.run([{"t": "z"}]) == []
+    host.close()
+
+
+def test_engine_error_is_reported_and_host_survives() -> None:
+    rule = CompiledRule("r", {"all": [{"m": {"$and": [{"t": "x"}, {"$gt": {"v": 1}}]}}]})
+    host, rs = _host_with([rule])
+    with pytest.raises(EngineError):
+        rs.run([{"t": "x", "v": float("nan"), "w": float("inf")}])
+    assert rs.run([{"t": "x", "v": 2}]) == ["r"]
+    host.close()
+
+
+def test_duplicate_and_unmatched_facts_are_absorbed() -> None:
+    rule = CompiledRule("r", {"all": [{"m": {"t": "x"}}]})
+    host, rs = _host_with([rule])
+    assert rs.run([{"t": "x", "v": 1}, {"t": "x", "v": 1}, {"t": "nothing"}]) == ["r"]
+    assert rs.run([{"t": "nothing"}]) == []
+    host.close()
+
+
+def test_chained_derivations_fire_within_one_run() -> None:
+    rules = [
+        CompiledRule("a", {"all": [{"m": {"t": "x"}}]}, ({"t": "d", "k": 1},)),
+        CompiledRule("b", {"all": [{"m": {"$and": [{"t": "d"}, {"k": 1}]}}]}),
+    ]
+    host, rs = _host_with(rules)
+    assert rs.run([{"t": "x"}]) == ["a", "b"]
+    host.close()
+
+
+def test_closed_engine_refuses_to_run() -> None:
+    host, rs = _host_with([CompiledRule("r", {"all": [{"m": {"t": "x"}}]})])
+    host.close()
+    with pytest.raises(EngineError, match="closed"):
+        rs.run([{"t": "x"}])
+
+
+def test_conflicting_derivations_are_reported(tmp_path: Path) -> None:
+    import shutil
+
+    import yaml
+
+    shutil.copytree(MINI, tmp_path / "kb")
+    path = tmp_path / "kb" / "knowledge" / "rules" / "conflict.yaml"
+    path.write_text(yaml.safe_dump({
+        "meta": {"purpose": "test"},
+        "rules": [{
+            "id": "conflict.grade", "when": [{"tumour.primary_site": "pancreas"}],
+            "then": [{"derive": {"key": "grade", "value": "g3"}}],
+            "because": {"en": "x", "fr": "x"}, "sources": ["who_2019"],
+            "evidence": {"kind": "guideline_consensus"}, "confirmation": "V",
+        }],
+    }))
+    eng = Engine(load_knowledge(tmp_path / "kb" / "knowledge", tmp_path / "kb" / "pathways"))
+    with pytest.raises(EngineError, match="different values"):
+        eng.evaluate(pnet(ki67_percent=1, mitoses_per_2mm2=1))
+    eng.close()
+
+
+def test_ranking_exclusion_wins_and_ties_are_deterministic(mini: Engine) -> None:
+    patient = Patient.model_validate({
+        "tumour": {"primary_site": "pancreas", "differentiation": "well", "ki67_percent": 5},
+        "disease": {"stage": "metastatic"},
+        "imaging": {"sstr": "negative"},
+        "prior_treatments": ["ssa"],
+    })
+    rec = mini.evaluate(patient)
+    assert "prrt" in {e.option for e in rec.excluded}
+    assert "prrt" not in {o.option for o in rec.anti_tumour}
+    scores = [o.score for o in rec.anti_tumour]
+    assert scores == sorted(scores, reverse=True)
+    assert [o.rank for o in rec.anti_tumour] == list(range(1, len(rec.anti_tumour) + 1))
+
+
+def test_conditional_on_names_missing_fields(mini: Engine) -> None:
+    patient = Patient.model_validate({
+        "tumour": {"primary_site": "pancreas", "differentiation": "well"},
+        "disease": {"stage": "metastatic"},
+    })
+    rec = mini.evaluate(patient)
+    ssa = next(o for o in rec.anti_tumour if o.option == "ssa")
+    assert ssa.conditional_on == ["imaging.sstr"]
+    assert [m.field for m in rec.missing_data] == ["tumour.ki67_percent"]
