@@ -93,6 +93,8 @@ class RuleSet:
 
     def run(self, facts: Sequence[Mapping[str, Any]]) -> list[str]:
         """Assert the facts in a fresh session; return the names of the rules that fired, in order."""
+        if not self.size:
+            return []  # nothing can fire: spare the session
         return self._host._run(self.name, facts)
 
 

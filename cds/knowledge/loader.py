@@ -40,6 +40,9 @@ from cds.resources import knowledge_dir, pathways_dir
 
 M = TypeVar("M", bound=BaseModel)
 
+# libyaml's C loader when available: loading is on the cold-start path of every CLI call.
+_YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 # Namespaces that exist only after the pathways ran.
 _LATE_NAMESPACES = ("candidate.", "node.", "pathway.")
 
@@ -98,6 +101,7 @@ def load_knowledge(
 
 class _Loader:
     def __init__(self, root: Path, pathways_root: Path, problems: list[Problem]) -> None:
+        self.patient_vocab = patient_vocabulary()
         self.root = root
         self.pathways_root = pathways_root
         self.problems = problems
@@ -117,7 +121,7 @@ class _Loader:
 
     def read_yaml(self, path: Path) -> Any:
         try:
-            return yaml.safe_load(path.read_text(encoding="utf-8"))
+            return yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
         except FileNotFoundError:
             self.problem("missing_file", self.rel(path), "", "file not found")
         except yaml.YAMLError as exc:
@@ -186,10 +190,11 @@ class _Loader:
         evidence_rank = {k.kind: i + 1 for i, k in enumerate(scale.scale)}
         evidence_labels = {k.kind: k.label for k in scale.scale}
 
+        patient_vocab = patient_vocabulary()
         for option in options.values():
             for dep in option.depends_on:
-                if dep not in patient_vocabulary().fields:
-                    hint = patient_vocabulary().suggest(dep)
+                if dep not in patient_vocab.fields:
+                    hint = patient_vocab.suggest(dep)
                     self.problem(
                         "unknown_field", "knowledge/options.yaml", option.id,
                         f"depends_on names unknown field {dep!r}"
@@ -324,6 +329,31 @@ class _Loader:
                                  f"{p!r} is only known after the pathways ran; "
                                  "classification rules and pathway edges cannot test it")
 
+    def check_classification_conditions(self, rule: Rule, fname: str) -> None:
+        """Derived facts are separate facts in stage 1: one derived key per condition.
+
+        A condition may not mix a derived key with another field or another
+        derived key (they live in different facts), and may not test a derived
+        key for (non-)existence: absence of a derived fact cannot be matched.
+        """
+        for i, c in enumerate(rule.when):
+            try:
+                found = list(cond.leaves(c))
+            except cond.ConditionSyntaxError:
+                continue
+            derived_keys = {leaf.path for leaf in found if leaf.path.startswith("derived.")}
+            loc = f"{rule.id}.when[{i}]"
+            if derived_keys and (len(derived_keys) > 1 or len(derived_keys) != len(
+                    {leaf.path for leaf in found})):
+                self.problem("classification_condition", fname, loc,
+                             "in a classification rule a condition on a derived fact may test "
+                             "only that one derived key: split it into separate conditions")
+            if any(leaf.path.startswith("derived.") and leaf.op in ("exists", "absent")
+                   for leaf in found):
+                self.problem("classification_condition", fname, loc,
+                             "classification rules cannot test whether a derived fact exists; "
+                             "derive an explicit 'unknown' value instead")
+
     def check_refs(
         self, sources_used: Sequence[str], evidence_kind: str | None, fname: str, loc: str,
         sources: Mapping[str, Source], evidence_rank: Mapping[str, int],
@@ -349,8 +379,10 @@ class _Loader:
             self.problem("mixed_effects", fname, loc,
                          "a rule that derives facts may not also argue, exclude or alert: split it")
         self.check_conditions(rule.when, fname, loc, vocab, early=rule.stage == "classification")
+        if rule.stage == "classification":
+            self.check_classification_conditions(rule, fname)
         self.check_refs(rule.sources, rule.evidence.kind, fname, loc, sources, evidence_rank)
-        pvocab = patient_vocabulary()
+        pvocab = self.patient_vocab
         for i, eff in enumerate(rule.then):
             eloc = f"{loc}.then[{i}]"
             target = eff.argue or eff.exclude

@@ -1,0 +1,160 @@
+"""Benchmark: knowledge compile time, evaluation latency and throughput, the raw
+durable_rules floor, and the cold start of ``cds evaluate``.
+
+Run: ``.venv/bin/python bench/evaluate.py [--patients 10000]``. It prints figures
+and asserts nothing (tests never assert on wall-clock time).
+
+The *durable floor* replays, for the same patients, the same facts through the
+same compiled rulesets with no-op actions: it is what durable_rules itself
+costs (sessions, matching, action dispatch), without netcds' Python around it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cds import Engine, Patient, load_knowledge  # noqa: E402
+from cds.engine import compiler  # noqa: E402
+from cds.engine.durable_host import CompiledRule, DurableHost, RuleSet  # noqa: E402
+from cds.resources import examples_dir  # noqa: E402
+from tests.strategies import random_patients  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def fmt_us(seconds: float) -> str:
+    return f"{seconds * 1e6:8.1f} µs"
+
+
+def bench_compile(repeat: int = 5) -> tuple[float, float]:
+    loads, compiles = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        kb = load_knowledge()
+        t1 = time.perf_counter()
+        engine = Engine(kb)
+        t2 = time.perf_counter()
+        engine.close()
+        loads.append(t1 - t0)
+        compiles.append(t2 - t1)
+    return statistics.median(loads), statistics.median(compiles)
+
+
+class _Floor:
+    """The engine's rulesets with no-op actions, fed the facts each stage saw."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.host = DurableHost()
+        self.sets: dict[str, RuleSet] = {}
+
+    def _noop(self, name: str, compiled: compiler.Compiled) -> RuleSet:
+        if name not in self.sets:
+            rules = [CompiledRule(r.name, r.definition) for r in compiled.rules]
+            self.sets[name] = self.host.ruleset(f"floor.{name}", rules)
+        return self.sets[name]
+
+    def facts(self, patient: Patient) -> list[tuple[str, compiler.Compiled, list[dict[str, Any]]]]:
+        detail = self.engine.evaluate_detail(patient)
+        ctx = detail.context
+        base = {k: v for k, v in ctx.items() if k not in ("derived", "candidate", "node", "pathway")}
+        stage1 = [{"t": "ctx", **base}] + [
+            {"t": "derived", k: v} for k, v in ctx.get("derived", {}).items()
+        ]
+        with_derived = {"t": "ctx", **base, "derived": ctx.get("derived", {})}
+        pathways, knowledge = self.engine._stages(detail.population)
+        stage2 = [with_derived] + [{"t": "node", "node": n} for n in ctx.get("node", {})]
+        stage3 = [{"t": "ctx", **ctx}]
+        pop = detail.population.name
+        return [
+            ("classification", self.engine._classification.compiled, stage1),
+            (f"pathways.{pop}", pathways.compiled, stage2),
+            (f"knowledge.{pop}", knowledge.compiled, stage3),
+        ]
+
+    def run(self, plan: list[tuple[str, compiler.Compiled, list[dict[str, Any]]]]) -> None:
+        for name, compiled, facts in plan:
+            self._noop(name, compiled).run(facts)
+
+
+def bench_latency(n: int) -> None:
+    engine = Engine(load_knowledge())
+    patients = [Patient.model_validate(p) for p in random_patients(n)]
+    for p in patients[:200]:  # warm up: registers every population ruleset seen
+        engine.evaluate(p)
+    for p in patients:
+        engine.evaluate(p)
+    times: list[float] = []
+    t_all = time.perf_counter()
+    for p in patients:
+        t0 = time.perf_counter()
+        engine.evaluate(p)
+        times.append(time.perf_counter() - t0)
+    wall = time.perf_counter() - t_all
+    print(f"patients                 {n}")
+    print(f"latency p50              {fmt_us(percentile(times, 0.50))}")
+    print(f"latency p99              {fmt_us(percentile(times, 0.99))}")
+    print(f"latency max              {fmt_us(max(times))}")
+    print(f"throughput               {n / wall:8.0f} evaluations/s (one process)")
+
+    floor = _Floor(engine)
+    plans = [floor.facts(p) for p in patients]
+    for plan in plans[:200]:
+        floor.run(plan)
+    floor_times: list[float] = []
+    for plan in plans:
+        t0 = time.perf_counter()
+        floor.run(plan)
+        floor_times.append(time.perf_counter() - t0)
+    print(f"durable floor p50        {fmt_us(percentile(floor_times, 0.50))}"
+          "   (same rules and facts, no-op actions)")
+    print(f"durable floor p99        {fmt_us(percentile(floor_times, 0.99))}")
+    sizes = sorted({(name, rs.size) for name, rs in floor.sets.items()}, key=lambda x: -x[1])
+    print(f"rulesets built           {len(sizes)}; largest: "
+          + ", ".join(f"{n} ({s} rules)" for n, s in sizes[:3]))
+    engine.close()
+    floor.host.close()
+
+
+def bench_cold_start(repeat: int = 5) -> None:
+    example = sorted(examples_dir().glob("*.json"))
+    if not example:
+        print("cold start               (no example patient found)")
+        return
+    cds = Path(sys.executable).with_name("cds")
+    cmd = [str(cds), "evaluate", str(example[0]), "--format", "json"] if cds.exists() else \
+        [sys.executable, "-m", "cds.cli", "evaluate", str(example[0]), "--format", "json"]
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t0)
+    print(f"cold start (cds evaluate) {statistics.median(times) * 1000:7.0f} ms median of {repeat}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=10_000)
+    args = parser.parse_args()
+    load, compile_ = bench_compile()
+    print(f"knowledge load           {load * 1000:7.1f} ms (parse + validate YAML)")
+    print(f"knowledge compile        {compile_ * 1000:7.1f} ms (classification ruleset; "
+          "population rulesets are built on first use)")
+    bench_latency(args.patients)
+    bench_cold_start()
+
+
+if __name__ == "__main__":
+    main()
