@@ -69,17 +69,22 @@ class _Floor:
     def facts(self, patient: Patient) -> list[tuple[str, compiler.Compiled, list[dict[str, Any]]]]:
         detail = self.engine.evaluate_detail(patient)
         ctx = detail.context
-        base = {k: v for k, v in ctx.items() if k not in ("derived", "candidate", "node", "pathway")}
-        stage1 = [{"t": "ctx", **base}] + [
+        late = ("derived", "candidate", "node", "pathway")
+        base = {k: v for k, v in ctx.items() if k not in late}
+        classification = self.engine._classification.compiled
+        pathways, knowledge = self.engine._stages(detail.population)
+        # Each stage gets the facts the real run posted or derived, projected the same way.
+        stage1 = [{"t": "ctx", **compiler.project(base, classification.reads)}] + [
             {"t": "derived", k: v} for k, v in ctx.get("derived", {}).items()
         ]
-        with_derived = {"t": "ctx", **base, "derived": ctx.get("derived", {})}
-        pathways, knowledge = self.engine._stages(detail.population)
-        stage2 = [with_derived] + [{"t": "node", "node": n} for n in ctx.get("node", {})]
-        stage3 = [{"t": "ctx", **ctx}]
+        with_derived = {**base, "derived": ctx.get("derived", {})}
+        stage2 = [{"t": "ctx", **compiler.project(with_derived, pathways.compiled.reads)}] + [
+            {"t": "node", "node": n} for n in ctx.get("node", {})
+        ]
+        stage3 = [{"t": "ctx", **compiler.project(ctx, knowledge.compiled.reads)}]
         pop = detail.population.name
         return [
-            ("classification", self.engine._classification.compiled, stage1),
+            ("classification", classification, stage1),
             (f"pathways.{pop}", pathways.compiled, stage2),
             (f"knowledge.{pop}", knowledge.compiled, stage3),
         ]

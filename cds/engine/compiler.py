@@ -73,6 +73,32 @@ class RuleMeaning:
 class Compiled:
     rules: list[CompiledRule] = field(default_factory=list)
     meaning: dict[str, EdgeMeaning | EntryMeaning | RuleMeaning] = field(default_factory=dict)
+    # The context paths this ruleset's conditions read, as a tree of path segments.
+    # The engine posts only these: durable_rules serialises the matched facts for every
+    # action it runs, so a smaller fact makes every firing cheaper.
+    reads: dict[str, Any] = field(default_factory=dict)
+
+    def read(self, conds: Sequence[Mapping[str, Any]]) -> None:
+        for path in cond.paths(conds):
+            node = self.reads
+            for part in path.split("."):
+                node = node.setdefault(part, {})
+
+
+def project(ctx: Mapping[str, Any], reads: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep only the parts of ``ctx`` that ``reads`` names (see Compiled.reads)."""
+    out: dict[str, Any] = {}
+    for key, sub in reads.items():
+        if key not in ctx:
+            continue
+        value = ctx[key]
+        if sub and isinstance(value, Mapping):
+            inner = project(value, sub)
+            if inner:
+                out[key] = inner
+        elif not sub:
+            out[key] = value
+    return out
 
 
 def _order(conds: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -126,6 +152,7 @@ def compile_classification(kb: KnowledgeBase) -> Compiled:
         )
         out.rules.append(CompiledRule(rule.id, {"all": bindings}, asserts))
         out.meaning[rule.id] = RuleMeaning(rule, None)
+        out.read(ctx_conds)
     return out
 
 
@@ -155,7 +182,9 @@ def _compile_pathway(pw: Pathway, out: Compiled) -> None:
         CompiledRule(entry, {"all": [_ctx_binding(pw.when)]}, ({"t": NODE, "node": pw.start},))
     )
     out.meaning[entry] = EntryMeaning(pw.id, pw.start)
+    out.read(pw.when)
     for edge in pw.edges:
+        out.read(edge.when)
         node = {"n": {"$and": [{"t": NODE}, {"node": edge.from_}]}}
         bindings: list[dict[str, Any]] = [node]
         if edge.when:
@@ -174,6 +203,7 @@ def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:
         targets = sorted(
             {(e.argue or e.exclude).option for e in rule.then if (e.argue or e.exclude)}  # type: ignore[union-attr]
         )
+        out.read(rule.when)
         if not targets:
             out.rules.append(CompiledRule(rule.id, {"all": [_ctx_binding(rule.when)]}))
             out.meaning[rule.id] = RuleMeaning(rule, None)
@@ -181,6 +211,7 @@ def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:
         for option in targets:
             name = f"{rule.id}#{option}"
             conds = [{f"candidate.{option}": True}, *rule.when]
+            out.read(conds)
             out.rules.append(CompiledRule(name, {"all": [_ctx_binding(conds)]}))
             out.meaning[name] = RuleMeaning(rule, option)
     return out
