@@ -144,7 +144,7 @@ def compile_classification(kb: KnowledgeBase) -> Compiled:
         bindings: list[dict[str, Any]] = []
         if ctx_conds or not by_key:
             bindings.append(_ctx_binding(ctx_conds))
-        for i, (key, conds) in enumerate(sorted(by_key.items())):
+        for i, (_, conds) in enumerate(sorted(by_key.items())):
             tests = [{"t": DERIVED}] + [cond.to_durable(c, "derived.") for c in _order(conds)]
             bindings.append({f"d{i}": {"$and": tests}})
         asserts = tuple(

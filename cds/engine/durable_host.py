@@ -26,6 +26,7 @@ the static facts to assert when it fires.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import threading
@@ -54,7 +55,7 @@ class CompiledRule:
 class _QuietHost(_durable.Host):  # type: ignore[misc]
     """A Host without background timer threads (durable-rules.md section 4)."""
 
-    def _run(self) -> None:  # noqa: D401 - durable's hook
+    def _run(self) -> None:
         return None
 
 
@@ -127,7 +128,7 @@ class DurableHost:
                         pass  # already derived by another rule: derivations are idempotent
                     except _durable.MessageNotHandledException:
                         pass  # a derived fact that no rule reads
-            except Exception as exc:  # noqa: BLE001 - surfaced by _run as EngineError
+            except Exception as exc:
                 run.errors.append(f"rule {name}: {_describe(exc)}")
 
         return action
@@ -185,14 +186,12 @@ class DurableHost:
         that the ``__close__`` rule always matches.
         """
         if must_close:
-            try:
+            # best effort; delete_state is what matters
+            with contextlib.suppress(Exception):
                 self._host.assert_fact(ruleset, {"sid": sid, "t": _CLOSE_TYPE})
-            except Exception:  # noqa: BLE001 - best effort; delete_state is what matters
-                pass
-        try:
+        # a session we cannot delete is not the caller's problem
+        with contextlib.suppress(Exception):
             self._host.delete_state(ruleset, sid)
-        except Exception:  # noqa: BLE001 - a session we cannot delete is not the caller's problem
-            pass
 
     def close(self) -> None:
         """Free the C rulesets (the Python API never does)."""
@@ -204,10 +203,8 @@ class DurableHost:
             for rs in list(rulesets.values()):
                 handle = getattr(rs, "_handle", None)
                 if handle is not None:
-                    try:
+                    with contextlib.suppress(Exception):
                         _durable.durable_rules_engine.delete_ruleset(handle)
-                    except Exception:  # noqa: BLE001
-                        pass
 
 
 def _describe(exc: Exception) -> str:

@@ -137,11 +137,11 @@ def _ruleset_limits(name: str, rules: Sequence[CompiledRule]) -> list[Finding]:
                 out.append(Finding("error", "durable_sequence", file, rule.name,
                                    f"{markers} $and/$or markers in one binding; durable_rules "
                                    f"fails above {MAX_SEQUENCE_MARKERS} (error 113)"))
-            path = _tests(expr)
+            tests = _tests(expr)
             node = trie
-            for test in path:
+            for test in tests:
                 node = node.setdefault(test, {})
-            tails[tuple(path)] += 1
+            tails[tuple(tests)] += 1
     for path, count in tails.items():
         if count > MAX_RULES_PER_NODE:
             out.append(Finding("error", "durable_rules_per_node", file, " > ".join(path[-2:]),
@@ -205,10 +205,10 @@ def _max_fact_properties(kb: KnowledgeBase) -> int:
 # ------------------------------------------------------------------ pathway graphs
 
 
-def pathway_graph(kb: KnowledgeBase, pathway_id: str) -> nx.DiGraph:
+def pathway_graph(kb: KnowledgeBase, pathway_id: str) -> nx.DiGraph[str]:
     """The pathway as a DiGraph: nodes, plus one ``option:<id>`` node per proposed option."""
     pw = next(p for p in kb.pathways if p.id == pathway_id)
-    graph = nx.DiGraph(id=pw.id)
+    graph: nx.DiGraph[str] = nx.DiGraph(id=pw.id)
     for node in pw.nodes:
         graph.add_node(node.id, kind=node.kind)
     for edge in pw.edges:
