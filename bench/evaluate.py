@@ -74,14 +74,14 @@ class _Floor:
         classification = self.engine._classification.compiled
         pathways, knowledge = self.engine._stages(detail.population)
         # Each stage gets the facts the real run posted or derived, projected the same way.
-        stage1 = [{"t": "ctx", **compiler.project(base, classification.reads)}] + [
+        stage1 = compiler.context_facts(base, classification) + [
             {"t": "derived", k: v} for k, v in ctx.get("derived", {}).items()
         ]
         with_derived = {**base, "derived": ctx.get("derived", {})}
-        stage2 = [{"t": "ctx", **compiler.project(with_derived, pathways.compiled.reads)}] + [
+        stage2 = compiler.context_facts(with_derived, pathways.compiled) + [
             {"t": "node", "node": n} for n in ctx.get("node", {})
         ]
-        stage3 = [{"t": "ctx", **compiler.project(ctx, knowledge.compiled.reads)}]
+        stage3 = compiler.context_facts(ctx, knowledge.compiled)
         pop = detail.population.name
         return [
             ("classification", classification, stage1),

@@ -151,7 +151,14 @@ def test_lint_flags_unreachable_nodes_and_dead_ends(tmp_path: Path) -> None:
     assert ("unreachable_node", "Orphan") in codes
 
 
-def test_lint_flags_durable_pending_limit(tmp_path: Path) -> None:
+def test_many_overlapping_thresholds_are_packed_below_durable_limits(tmp_path: Path) -> None:
+    # 70 thresholds on one field would leave 70 alpha tests pending for a large tumour
+    # (durable_rules error 303 above 64). The compiler packs rules into context groups
+    # so that no posted fact can exceed the budget, and the patient evaluates.
+    from cds import Engine, Patient
+    from cds.engine import compiler
+    from cds.engine.compiler import Population
+
     root = tmp_path / "kb"
     shutil.copytree(MINI, root)
 
@@ -165,7 +172,28 @@ def test_lint_flags_durable_pending_limit(tmp_path: Path) -> None:
 
     _edit(root / RULES, many_thresholds)
     kb = load_knowledge(root / "knowledge", root / "pathways")
-    assert any(f.code == "durable_pending" for f in lint(kb, coverage=False))
+    compiled = compiler.compile_knowledge(kb, Population("pancreas", "net_g2"))
+    assert len(compiled.groups) >= 2
+    assert not [f for f in lint(kb, coverage=False) if f.code == "durable_pending"]
+    engine = Engine(kb)
+    rec = engine.evaluate(Patient.model_validate({
+        "tumour": {"primary_site": "pancreas", "differentiation": "well", "ki67_percent": 5,
+                   "size_mm": 400},
+        "disease": {"stage": "metastatic"}, "imaging": {"sstr": "positive"},
+    }))
+    engine.close()
+    assert sum(r.startswith("mod.threshold_") for r in rec.trace.fired_rules) == 70
+
+
+def test_lint_detects_a_ruleset_over_the_pending_limit() -> None:
+    from cds.engine.durable_host import CompiledRule
+    from cds.knowledge.lint import _ruleset_limits
+
+    flat = [
+        CompiledRule(f"r{i}", {"all": [{"m": {"$and": [{"t": "ctx"}, {"$gt": {"v": i}}]}}]})
+        for i in range(70)
+    ]
+    assert [f.code for f in _ruleset_limits("probe", flat)] == ["durable_pending"]
 
 
 def test_bundled_knowledge_loads_and_lints_without_errors() -> None:

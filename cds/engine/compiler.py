@@ -20,7 +20,8 @@ apply to, because a durable session costs time for every rule it holds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,24 +70,121 @@ class RuleMeaning:
     option: str | None  # set when this durable rule carries one option's effects
 
 
+# Worst-case alpha tests pending per fact that a group of rules may reach. durable_rules
+# fails at 64 (error 303, depending on the patient's values); lint flags anything above 60.
+PENDING_BUDGET = 40
+
+
+@dataclass
+class _Pending:
+    name: str
+    ctx_conds: Sequence[Mapping[str, Any]] | None
+    others: list[dict[str, Any]]
+    asserts: tuple[Mapping[str, Any], ...]
+
+
 @dataclass
 class Compiled:
+    """One stage's durable rules, what each name means, and how to post the context.
+
+    The context is posted as one fact per *group* (``{"t": "ctx", "g": i, ...}``).
+    Rules are packed into groups so that no fact can leave more than
+    ``PENDING_BUDGET`` alpha tests pending in durable_rules, whatever the
+    patient's values; each group's fact carries only the paths its rules read,
+    because durable_rules serialises the matched facts for every action it runs.
+    """
+
     rules: list[CompiledRule] = field(default_factory=list)
     meaning: dict[str, EdgeMeaning | EntryMeaning | RuleMeaning] = field(default_factory=dict)
-    # The context paths this ruleset's conditions read, as a tree of path segments.
-    # The engine posts only these: durable_rules serialises the matched facts for every
-    # action it runs, so a smaller fact makes every firing cheaper.
-    reads: dict[str, Any] = field(default_factory=dict)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    _pending: list[_Pending] = field(default_factory=list)
 
-    def read(self, conds: Sequence[Mapping[str, Any]]) -> None:
-        for path in cond.paths(conds):
-            node = self.reads
-            for part in path.split("."):
-                node = node.setdefault(part, {})
+    def add(
+        self,
+        name: str,
+        meaning: EdgeMeaning | EntryMeaning | RuleMeaning,
+        ctx_conds: Sequence[Mapping[str, Any]] | None,
+        others: Sequence[dict[str, Any]] = (),
+        asserts: tuple[Mapping[str, Any], ...] = (),
+    ) -> None:
+        self._pending.append(_Pending(name, ctx_conds, list(others), asserts))
+        self.meaning[name] = meaning
+
+    def finish(self) -> Compiled:
+        tries: list[dict[str, Any]] = []
+        for item in self._pending:
+            bindings = list(item.others)
+            if item.ctx_conds is not None:
+                tests = [cond.to_durable(c) for c in _order(item.ctx_conds)]
+                keys = [json.dumps(t, sort_keys=True) for t in tests]
+                group = _place(tries, keys)
+                if group == len(self.groups):
+                    self.groups.append({})
+                _add_reads(self.groups[group], cond.paths(item.ctx_conds))
+                bindings.insert(0, {"m": {"$and": [{"t": CTX}, {"g": group}, *tests]}})
+            self.rules.append(CompiledRule(item.name, {"all": bindings}, item.asserts))
+        self._pending.clear()
+        return self
+
+
+def _add_reads(tree: dict[str, Any], paths: set[str]) -> None:
+    for path in paths:
+        node = tree
+        for part in path.split("."):
+            node = node.setdefault(part, {})
+
+
+def _place(tries: list[dict[str, Any]], keys: list[str]) -> int:
+    """First group whose alpha trie stays within budget with this test chain added."""
+    for index, trie in enumerate(tries):
+        created = _insert(trie, keys)
+        if worst_pending(trie) <= PENDING_BUDGET:
+            return index
+        for parent, key in reversed(created):
+            del parent[key]
+    tries.append({})
+    _insert(tries[-1], keys)
+    return len(tries) - 1
+
+
+def _insert(trie: dict[str, Any], keys: list[str]) -> list[tuple[dict[str, Any], str]]:
+    created: list[tuple[dict[str, Any], str]] = []
+    node = trie
+    for key in keys:
+        if key not in node:
+            node[key] = {}
+            created.append((node, key))
+        node = node[key]
+    return created
+
+
+def _siblings_passing(children: Iterable[str]) -> int:
+    """How many sibling tests one fact can pass at once, in the worst case.
+
+    Equalities on one path are exclusive (durable_rules hashes them), so they
+    count once per path; any other test is assumed to pass.
+    """
+    eq_paths: set[str] = set()
+    others = 0
+    for test in children:
+        ((key, _),) = json.loads(test).items()
+        if key.startswith("$"):
+            others += 1
+        else:
+            eq_paths.add(key)
+    return others + len(eq_paths)
+
+
+def worst_pending(trie: Mapping[str, Any]) -> int:
+    """Upper bound of durable_rules' alpha stack for one fact walking this trie."""
+    if not trie:
+        return 1
+    siblings = _siblings_passing(trie)
+    return max(siblings - 1 + worst_pending(child) for child in trie.values())
 
 
 def project(ctx: Mapping[str, Any], reads: Mapping[str, Any]) -> dict[str, Any]:
-    """Keep only the parts of ``ctx`` that ``reads`` names (see Compiled.reads)."""
+    """Keep only the parts of ``ctx`` that ``reads`` names (a tree of path segments)."""
     out: dict[str, Any] = {}
     for key, sub in reads.items():
         if key not in ctx:
@@ -99,6 +197,11 @@ def project(ctx: Mapping[str, Any], reads: Mapping[str, Any]) -> dict[str, Any]:
         elif not sub:
             out[key] = value
     return out
+
+
+def context_facts(ctx: Mapping[str, Any], compiled: Compiled) -> list[dict[str, Any]]:
+    """The ctx facts to post for one stage: one per group, each projected to its reads."""
+    return [{"t": CTX, "g": i, **project(ctx, reads)} for i, reads in enumerate(compiled.groups)]
 
 
 def _order(conds: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -116,11 +219,6 @@ def _order(conds: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         return (2, "")
 
     return sorted(conds, key=key)
-
-
-def _ctx_binding(conds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    tests = [{"t": CTX}] + [cond.to_durable(c) for c in _order(conds)]
-    return {"m": {"$and": tests}}
 
 
 # ----------------------------------------------------------------- classification
@@ -141,19 +239,16 @@ def compile_classification(kb: KnowledgeBase) -> Compiled:
                 by_key.setdefault(path.removeprefix("derived."), []).append(c)
             else:
                 ctx_conds.append(c)
-        bindings: list[dict[str, Any]] = []
-        if ctx_conds or not by_key:
-            bindings.append(_ctx_binding(ctx_conds))
+        derived_bindings: list[dict[str, Any]] = []
         for i, (_, conds) in enumerate(sorted(by_key.items())):
             tests = [{"t": DERIVED}] + [cond.to_durable(c, "derived.") for c in _order(conds)]
-            bindings.append({f"d{i}": {"$and": tests}})
+            derived_bindings.append({f"d{i}": {"$and": tests}})
         asserts = tuple(
             {"t": DERIVED, e.derive.key: e.derive.value} for e in rule.then if e.derive is not None
         )
-        out.rules.append(CompiledRule(rule.id, {"all": bindings}, asserts))
-        out.meaning[rule.id] = RuleMeaning(rule, None)
-        out.read(ctx_conds)
-    return out
+        out.add(rule.id, RuleMeaning(rule, None),
+                ctx_conds if (ctx_conds or not by_key) else None, derived_bindings, asserts)
+    return out.finish()
 
 
 # ---------------------------------------------------------------------- populations
@@ -173,45 +268,62 @@ def compile_pathways(kb: KnowledgeBase, population: Population) -> Compiled:
         if not applies_to(pw.when, population):
             continue
         _compile_pathway(pw, out)
-    return out
+    return out.finish()
 
 
 def _compile_pathway(pw: Pathway, out: Compiled) -> None:
     entry = f"enter:{pw.id}"
-    out.rules.append(
-        CompiledRule(entry, {"all": [_ctx_binding(pw.when)]}, ({"t": NODE, "node": pw.start},))
-    )
-    out.meaning[entry] = EntryMeaning(pw.id, pw.start)
-    out.read(pw.when)
+    out.add(entry, EntryMeaning(pw.id, pw.start), pw.when,
+            asserts=({"t": NODE, "node": pw.start},))
     for edge in pw.edges:
-        out.read(edge.when)
         node = {"n": {"$and": [{"t": NODE}, {"node": edge.from_}]}}
-        bindings: list[dict[str, Any]] = [node]
-        if edge.when:
-            bindings.append(_ctx_binding(edge.when))
         asserts = ({"t": NODE, "node": edge.to},) if edge.to is not None else ()
-        out.rules.append(CompiledRule(edge.id, {"all": bindings}, asserts))
-        out.meaning[edge.id] = EdgeMeaning(pw.id, edge)
+        out.add(edge.id, EdgeMeaning(pw.id, edge), edge.when or None, [node], asserts)
 
 
 def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:
+    possible = _possible_late_facts(kb, population)
     out = Compiled()
     for loaded in kb.rules:
         rule = loaded.rule
         if rule.stage != "knowledge" or not applies_to(rule.when, population):
             continue
+        if not _can_hold(rule.when, possible):
+            continue
         targets = sorted(
-            {(e.argue or e.exclude).option for e in rule.then if (e.argue or e.exclude)}  # type: ignore[union-attr]
+            {t.option for e in rule.then if (t := e.argue or e.exclude) is not None}
         )
-        out.read(rule.when)
         if not targets:
-            out.rules.append(CompiledRule(rule.id, {"all": [_ctx_binding(rule.when)]}))
-            out.meaning[rule.id] = RuleMeaning(rule, None)
+            out.add(rule.id, RuleMeaning(rule, None), rule.when)
             continue
         for option in targets:
-            name = f"{rule.id}#{option}"
+            if f"candidate.{option}" not in possible:
+                continue  # no pathway of this population can propose it
             conds = [{f"candidate.{option}": True}, *rule.when]
-            out.read(conds)
-            out.rules.append(CompiledRule(name, {"all": [_ctx_binding(conds)]}))
-            out.meaning[name] = RuleMeaning(rule, option)
-    return out
+            out.add(f"{rule.id}#{option}", RuleMeaning(rule, option), conds)
+    return out.finish()
+
+
+def _possible_late_facts(kb: KnowledgeBase, population: Population) -> set[str]:
+    """``candidate.X``, ``node.X`` and ``pathway.X`` paths this population can ever have true.
+
+    Rules that need anything else can never fire here, so they are left out of
+    the ruleset: a smaller ruleset makes every session cheaper and keeps the
+    alpha network narrow (durable_rules error 303).
+    """
+    possible: set[str] = set()
+    for pw in kb.pathways:
+        if not applies_to(pw.when, population):
+            continue
+        possible.add(f"pathway.{pw.id}")
+        possible.update(f"node.{n.id}" for n in pw.nodes)
+        possible.update(f"candidate.{e.propose}" for e in pw.edges if e.propose)
+    return possible
+
+
+def _can_hold(conds: Sequence[Mapping[str, Any]], possible: set[str]) -> bool:
+    for c in conds:
+        ((key, value),) = c.items()
+        if key.startswith(("candidate.", "node.", "pathway.")) and value is True and key not in possible:
+            return False
+    return True

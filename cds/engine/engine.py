@@ -92,7 +92,7 @@ class Engine:
         ctx = build_context(patient)
 
         # Stage 1: classification.
-        fired1 = self._classification.ruleset.run([self._fact(ctx, self._classification)])
+        fired1 = self._classification.ruleset.run(compiler.context_facts(ctx, self._classification.compiled))
         derived = self._derived(fired1)
         ctx["derived"] = derived
 
@@ -100,7 +100,7 @@ class Engine:
         pathways_stage, knowledge_stage = self._stages(population)
 
         # Stage 2: pathways.
-        fired2 = pathways_stage.ruleset.run([self._fact(ctx, pathways_stage)])
+        fired2 = pathways_stage.ruleset.run(compiler.context_facts(ctx, pathways_stage.compiled))
         entered: list[str] = []
         nodes: list[str] = []
         edges: list[str] = []
@@ -131,7 +131,7 @@ class Engine:
         ctx["pathway"] = {p: True for p in entered}
 
         # Stage 3: modifiers, contraindications, alerts.
-        fired3 = knowledge_stage.ruleset.run([self._fact(ctx, knowledge_stage)])
+        fired3 = knowledge_stage.ruleset.run(compiler.context_facts(ctx, knowledge_stage.compiled))
         alerts: dict[str, list[tuple[Rule, str | None]]] = {}
         missing: dict[str, Rule] = {}
         fired_rules: set[str] = set()
@@ -192,9 +192,6 @@ class Engine:
 
     # ------------------------------------------------------------ helpers
 
-    @staticmethod
-    def _fact(ctx: Mapping[str, Any], stage: _Stage) -> dict[str, Any]:
-        return {"t": compiler.CTX, **compiler.project(ctx, stage.compiled.reads)}
 
     def _stages(self, population: Population) -> tuple[_Stage, _Stage]:
         with self._lock:

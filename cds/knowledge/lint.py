@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -85,19 +85,21 @@ def populations(kb: KnowledgeBase) -> list[Population]:
 
 def check_durable_limits(kb: KnowledgeBase) -> list[Finding]:
     out: list[Finding] = []
-    rulesets: dict[str, list[CompiledRule]] = {
-        "classification": compiler.compile_classification(kb).rules
+    rulesets: dict[str, compiler.Compiled] = {
+        "classification": compiler.compile_classification(kb)
     }
     for pop in populations(kb):
-        rulesets[f"pathways.{pop.name}"] = compiler.compile_pathways(kb, pop).rules
-        rulesets[f"knowledge.{pop.name}"] = compiler.compile_knowledge(kb, pop).rules
-    for name, rules in rulesets.items():
-        out += _ruleset_limits(name, rules)
-    props = _max_fact_properties(kb)
-    if props > MAX_FACT_PROPERTIES:
-        out.append(Finding("error", "durable_fact_properties", "knowledge", "ctx",
-                           f"a patient context can hold {props} properties; durable_rules "
-                           f"accepts at most {MAX_FACT_PROPERTIES} (error 302)"))
+        rulesets[f"pathways.{pop.name}"] = compiler.compile_pathways(kb, pop)
+        rulesets[f"knowledge.{pop.name}"] = compiler.compile_knowledge(kb, pop)
+    for name, compiled in rulesets.items():
+        out += _ruleset_limits(name, compiled.rules)
+        for i, reads in enumerate(compiled.groups):
+            # each posted fact carries at most these leaves, plus t, g, sid and id
+            props = _leaves(reads) + 4
+            if props > MAX_FACT_PROPERTIES:
+                out.append(Finding("error", "durable_fact_properties", f"<ruleset {name}>",
+                                   f"group {i}", f"a context fact can hold {props} properties; "
+                                   f"durable_rules accepts at most {MAX_FACT_PROPERTIES} (error 302)"))
     return out
 
 
@@ -151,7 +153,7 @@ def _ruleset_limits(name: str, rules: Sequence[CompiledRule]) -> list[Finding]:
     if widest > MAX_CHILDREN:
         out.append(Finding("error", "durable_children", file, "",
                            f"an alpha node has {widest} children; durable_rules hangs at 512"))
-    pending = _worst_pending(trie)
+    pending = compiler.worst_pending(trie)
     if pending > MAX_PENDING_ALPHA:
         out.append(Finding("error", "durable_pending", file, "",
                            f"a fact can leave up to {pending} alpha tests pending; durable_rules "
@@ -166,40 +168,8 @@ def _widest(node: Mapping[str, Any]) -> int:
     return max(len(node), *(_widest(child) for child in node.values()))
 
 
-def _can_match_together(children: Iterable[str]) -> int:
-    """How many sibling tests one fact can pass at once (worst case).
-
-    Equalities on the same path are exclusive (one value), so they count once
-    per path; every other test is assumed to pass.
-    """
-    eq_paths: set[str] = set()
-    others = 0
-    for test in children:
-        parsed = json.loads(test)
-        ((key, _),) = parsed.items()
-        if key.startswith("$"):
-            others += 1
-        else:
-            eq_paths.add(key)
-    return others + len(eq_paths)
-
-
-def _worst_pending(node: Mapping[str, Any]) -> int:
-    if not node:
-        return 1
-    siblings = _can_match_together(node)
-    return max(siblings - 1 + _worst_pending(child) for child in node.values())
-
-
-def _max_fact_properties(kb: KnowledgeBase) -> int:
-    patient_paths = [p for p in kb.vocabulary.fields if not p.startswith(
-        ("prior", "candidate.", "node.", "pathway."))]
-    options = len(kb.options)
-    # prior, prior_response, prior_line per option; candidates; reached nodes (bounded by
-    # the longest pathway), entered pathways; plus t and sid.
-    longest = max((len(pw.nodes) for pw in kb.pathways), default=0)
-    return len(patient_paths) + 4 * options + longest * max(1, len(kb.pathways)) + \
-        len(kb.pathways) + 2
+def _leaves(tree: Mapping[str, Any]) -> int:
+    return sum(_leaves(sub) if sub else 1 for sub in tree.values())
 
 
 # ------------------------------------------------------------------ pathway graphs
