@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -75,22 +76,33 @@ def validate_patient(
     except ValidationError as exc:
         raise InputError(_problems(exc, data), source) from None
     if known_options is not None:
-        options = sorted(known_options)
-        problems = []
-        for i, course in enumerate(patient.prior_treatments):
-            if course.option not in options:
-                close = difflib.get_close_matches(course.option, options, n=1, cutoff=0.5)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                problems.append(
-                    InputProblem(
-                        f"prior_treatments[{i}].option",
-                        f"{course.option!r} is not a known option{hint} "
-                        f"(allowed: {', '.join(options)})",
-                    )
-                )
-        if problems:
-            raise InputError(problems, source)
+        check_prior_options(patient, known_options, source)
     return patient
+
+
+def check_prior_options(
+    patient: Patient, known_options: Iterable[str], source: str = "input"
+) -> None:
+    """Raise InputError if a prior treatment names an option the knowledge does not know.
+
+    Separate from :func:`validate_patient` so that a caller can report the
+    structural problems of a file before the knowledge is loaded.
+    """
+    options = sorted(known_options)
+    problems: list[InputProblem] = []
+    for i, course in enumerate(patient.prior_treatments):
+        if course.option not in options:
+            close = difflib.get_close_matches(course.option, options, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(
+                InputProblem(
+                    f"prior_treatments[{i}].option",
+                    f"{course.option!r} is not a known option{hint} "
+                    f"(allowed: {', '.join(options)})",
+                )
+            )
+    if problems:
+        raise InputError(problems, source)
 
 
 def _kind(value: Any) -> str:
@@ -103,13 +115,32 @@ def _problems(exc: ValidationError, data: Any) -> list[InputProblem]:
     seen: set[tuple[str, str]] = set()
     for err in exc.errors(include_url=False):
         loc = _clean_loc(err["loc"])
-        field = _dotted(loc)
-        message = _message(err, loc)
-        if (field, message) in seen:
-            continue
-        seen.add((field, message))
-        problems.append(InputProblem(field, message))
+        for field, message in _split_contradictions(_dotted(loc), _message(err, loc)):
+            if (field, message) in seen:
+                continue
+            seen.add((field, message))
+            problems.append(InputProblem(field, message))
     return problems
+
+
+_CONTRADICTION = "contradictory facts: "
+_FIELD_WORD = re.compile(r"^[a-z_]+(\.[a-z0-9_]+)*$")
+
+
+def _split_contradictions(field: str, message: str) -> list[tuple[str, str]]:
+    """One problem per contradiction, located at the field it names first.
+
+    The patient model reports every contradiction in one message
+    (``contradictory facts: a ...; b ...``), each part starting with the field
+    at fault; a form or a script can then point at that field.
+    """
+    if field or not message.startswith(_CONTRADICTION):
+        return [(field, message)]
+    out: list[tuple[str, str]] = []
+    for part in message[len(_CONTRADICTION):].split("; "):
+        first = part.split(" ", 1)[0]
+        out.append((first if _FIELD_WORD.match(first) else "", _CONTRADICTION + part))
+    return out
 
 
 def _clean_loc(loc: Sequence[Any]) -> list[Any]:

@@ -1,0 +1,519 @@
+"""The ``cds`` command line.
+
+Exit codes: 0 success, 2 bad input (a patient file, an argument or an option
+value the user can fix), 1 internal error (the knowledge does not load, the
+engine failed, a bug). Bad input is reported field by field on stderr, without
+a traceback; internal errors give a short message, and the traceback only when
+``NETCDS_DEBUG=1``. Output files are written only after everything succeeded.
+
+Cold start matters (one ``cds evaluate`` per patient in a script): heavy
+modules (rich, jinja2, yaml, the engine) are imported inside the commands
+that need them, never at import time of this module.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from cds.engine import Engine
+    from cds.errors import InputError
+    from cds.model import Patient, Recommendation
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+
+DEBUG_ENV = "NETCDS_DEBUG"
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class Language(str, Enum):
+    en = "en"
+    fr = "fr"
+
+
+class SchemaName(str, Enum):
+    patient = "patient"
+    recommendation = "recommendation"
+
+
+LangOption = Annotated[
+    Language, typer.Option("--lang", "-l", case_sensitive=False, help="Report language.")
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write to this file instead of stdout.",
+                 show_default=False),
+]
+
+app = typer.Typer(
+    name="cds",
+    help=(
+        "netcds: clinical decision support for digestive neuroendocrine neoplasms. "
+        "It supports the decision of a multidisciplinary tumour board; it does not replace it."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    # Plain click error messages: one line naming the option and its allowed values,
+    # never wrapped inside a box (scripts and tests read them).
+    rich_markup_mode=None,
+)
+knowledge_app = typer.Typer(
+    help="Check the guideline knowledge: lint the files, run the vignettes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(knowledge_app, name="knowledge")
+
+
+# ------------------------------------------------------------------ errors
+
+
+class _BadInput(Exception):
+    """A problem with the command's arguments that is the user's to fix (exit 2)."""
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _debug() -> bool:
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _print_input_error(exc: InputError) -> None:
+    _err(f"error: {exc.source} is not a valid patient:")
+    for problem in exc.problems:
+        _err(f"  - {problem}")
+
+
+@contextmanager
+def _guard() -> Iterator[None]:
+    """Map every failure of a command to its exit code and a message on stderr."""
+    from cds.errors import EngineError, InputError, KnowledgeError
+
+    try:
+        yield
+    except (typer.Exit, typer.Abort, typer.BadParameter, SystemExit, KeyboardInterrupt,
+            BrokenPipeError):
+        raise  # typer handles these (a closed pipe, e.g. `cds ... | head`, exits quietly)
+    except InputError as exc:
+        _print_input_error(exc)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except _BadInput as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except KnowledgeError as exc:
+        if _debug():
+            traceback.print_exc()
+        problems = exc.problems
+        _err(f"internal error: the knowledge base does not load ({len(problems)} problem(s)):")
+        for p in problems[:10]:
+            _err(f"  - {p}")
+        if len(problems) > 10:
+            _err(f"  ... and {len(problems) - 10} more; run `cds knowledge lint` for all of them")
+        raise typer.Exit(EXIT_INTERNAL) from None
+    except EngineError as exc:
+        if _debug():
+            traceback.print_exc()
+        _err(f"internal error: the rule engine failed: {exc}")
+        _err(f"(set {DEBUG_ENV}=1 for the traceback)")
+        raise typer.Exit(EXIT_INTERNAL) from None
+    except Exception as exc:
+        if _debug():
+            traceback.print_exc()
+        _err(f"internal error: {type(exc).__name__}: {exc}")
+        _err(f"(this is a bug in netcds; set {DEBUG_ENV}=1 for the traceback)")
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _engine() -> Engine:
+    from cds import default_engine
+
+    return default_engine()
+
+
+def _read_patient(path: Path) -> tuple[Patient, str]:
+    """Read and validate one patient file (``-`` reads stdin); return it and its name.
+
+    Only the file's own problems (syntax, types, ranges, contradictions) are
+    checked here, so they are reported even when the knowledge does not load;
+    :func:`_check_options` then checks the prior treatments against the catalogue.
+    """
+    from cds.errors import InputError, InputProblem
+    from cds.input import parse_patient, read_patient_file
+
+    if str(path) == "-":
+        source = "<stdin>"
+        try:
+            text = sys.stdin.buffer.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputError([InputProblem("", "the input is not UTF-8 text")], source) from None
+        return parse_patient(text, source=source), source
+    return read_patient_file(path), str(path)
+
+
+def _check_options(patient: Patient, source: str, engine: Engine) -> None:
+    from cds.input import check_prior_options
+
+    check_prior_options(patient, engine.kb.options, source)
+
+
+def _write_output(path: Path, text: str) -> None:
+    """Write the whole file at once (temporary file then rename), or nothing."""
+    target = path.expanduser()
+    if target.is_dir():
+        raise _BadInput(f"cannot write {path}: it is a directory")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except OSError as exc:
+        with suppress(OSError):
+            tmp.unlink()
+        raise _BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _check_output(path: Path | None) -> None:
+    """Fail early, before any work, when the output file obviously cannot be written."""
+    if path is None:
+        return
+    target = path.expanduser()
+    if target.is_dir():
+        raise _BadInput(f"cannot write {path}: it is a directory")
+    if not target.parent.is_dir():
+        raise _BadInput(f"cannot write {path}: folder {target.parent} does not exist")
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is not None:
+        _write_output(output, text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def render(rec: Recommendation, fmt: OutputFormat) -> str:
+    """The report in one of the output formats, as a string."""
+    if fmt is OutputFormat.json:
+        return rec.model_dump_json(indent=2) + "\n"
+    if fmt is OutputFormat.markdown:
+        from cds.render.markdown import render_markdown
+
+        return render_markdown(rec)
+    from cds.render.text import render_text
+
+    return render_text(rec)
+
+
+# ------------------------------------------------------------------ root
+
+
+def _version_callback(value: bool) -> None:
+    if not value:
+        return
+    import cds
+
+    typer.echo(f"netcds {cds.__version__}")
+    with _guard():
+        kb = _engine().kb
+        typer.echo(f"knowledge {kb.version}")
+    raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version_callback, is_eager=True,
+        help="Print the package and knowledge versions and exit.",
+    )] = False,
+) -> None:
+    """netcds command line."""
+
+
+# ------------------------------------------------------------------ evaluate
+
+
+@app.command()
+def evaluate(
+    patient: Annotated[Path, typer.Argument(
+        metavar="PATIENT.json", help="Patient file (JSON, input contract); - reads stdin.",
+        show_default=False,
+    )],
+    fmt: Annotated[OutputFormat, typer.Option(
+        "--format", "-f", case_sensitive=False, help="Output format."
+    )] = OutputFormat.text,
+    lang: LangOption = Language.en,
+    output: OutputOption = None,
+) -> None:
+    """Rank the options for one patient and show them with their arguments."""
+    with _guard():
+        _check_output(output)
+        pat, source = _read_patient(patient)
+        engine = _engine()
+        _check_options(pat, source, engine)
+        rec = engine.evaluate(pat, lang.value)
+        if fmt is OutputFormat.text and output is None:
+            from rich.console import Console
+
+            from cds.render.text import print_report
+
+            print_report(rec, Console(highlight=False))
+            return
+        _emit(render(rec, fmt), output)
+
+
+# ------------------------------------------------------------------ demo
+
+
+@app.command()
+def demo(
+    examples: Annotated[Path | None, typer.Option(
+        "--examples", help="Folder of example patients (*.json); default: the bundled one.",
+        show_default=False,
+    )] = None,
+    output_dir: Annotated[Path | None, typer.Option(
+        "--output-dir", help="Write one Markdown report per patient here, plus index.md.",
+        show_default=False,
+    )] = None,
+    lang: LangOption = Language.en,
+) -> None:
+    """Evaluate every example patient and print a summary table."""
+    with _guard():
+        from urllib.parse import quote
+
+        from rich.console import Console
+
+        from cds.errors import InputError
+        from cds.render import top_option_text
+        from cds.render.text import demo_table
+        from cds.resources import examples_dir
+
+        folder = examples if examples is not None else examples_dir()
+        if not folder.is_dir():
+            raise _BadInput(f"{folder} is not a folder of example patients")
+        files = sorted(folder.glob("*.json"))
+        if not files:
+            raise _BadInput(f"no example patient (*.json) in {folder}")
+
+        engine = _engine()
+        results: list[tuple[Path, Patient, Recommendation]] = []
+        bad: list[InputError] = []
+        for path in files:
+            try:
+                pat, source = _read_patient(path)
+                _check_options(pat, source, engine)
+            except InputError as exc:
+                bad.append(exc)
+                continue
+            results.append((path, pat, engine.evaluate(pat, lang.value)))
+        if bad:
+            for error in bad:
+                _print_input_error(error)
+            raise typer.Exit(EXIT_BAD_INPUT)
+
+        rows: list[dict[str, str]] = []
+        for path, pat, rec in results:
+            rows.append({
+                "file": quote(f"{path.stem}.md"),
+                "patient": pat.id or path.stem,
+                "site": pat.tumour.primary_site.value,
+                "category": str(rec.derived.get("category", "-")),
+                "top_anti_tumour": top_option_text(rec, "anti_tumour"),
+                "top_antisecretory": top_option_text(rec, "antisecretory"),
+                "top_anti_tumour_id": top_option_text(rec, "anti_tumour", label=False),
+                "top_antisecretory_id": top_option_text(rec, "antisecretory", label=False),
+                "alerts": str(len(rec.alerts)),
+                "excluded": str(len(rec.excluded)),
+            })
+
+        if output_dir is not None:
+            from cds.render.markdown import render_index, render_markdown
+
+            reports = {f"{path.stem}.md": render_markdown(rec) for path, _, rec in results}
+            index = render_index(rows, lang.value)
+            try:
+                output_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _BadInput(f"cannot create {output_dir}: {exc.strerror or exc}") from None
+            for name, text in reports.items():
+                _write_output(output_dir / name, text)
+            _write_output(output_dir / "index.md", index)
+
+        columns = ("patient", "site", "category", "top_anti_tumour_id", "top_antisecretory_id",
+                   "alerts", "excluded")
+        console = Console(highlight=False)
+        console.print(demo_table([[row[c] for c in columns] for row in rows], lang.value))
+        if output_dir is not None:
+            console.print(f"{len(results)} report(s) and index.md written to {output_dir}",
+                          markup=False)
+
+
+# ------------------------------------------------------------------ knowledge
+
+
+@knowledge_app.command("lint")
+def knowledge_lint(
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
+    coverage: Annotated[bool, typer.Option(
+        "--coverage/--no-coverage", help="Also report rules and edges no vignette exercises."
+    )] = True,
+) -> None:
+    """Check the knowledge and pathway files; exit 1 on errors (and warnings with --strict)."""
+    with _guard():
+        from cds.errors import KnowledgeError
+        from cds.knowledge.lint import lint
+
+        try:
+            findings: list[Any] = list(lint(coverage=coverage))
+        except KnowledgeError as exc:
+            # The knowledge does not even load: every load problem is an error.
+            findings = [_LoadFinding(p.code, p.file, p.loc, p.message) for p in exc.problems]
+
+        levels = ("error", "warning", "info")
+        counts = {level: 0 for level in levels}
+        for level in levels:
+            group = [f for f in findings if f.level == level]
+            counts[level] = len(group)
+            if not group:
+                continue
+            typer.secho(f"{level}s ({len(group)}):", bold=True,
+                        fg={"error": "red", "warning": "yellow", "info": "cyan"}[level])
+            for f in sorted(group, key=lambda f: (str(f.file), str(f.loc), str(f.code))):
+                where = f"{f.file}: {f.loc}" if f.loc else f"{f.file}"
+                typer.echo(f"  {where}: {f.message} [{f.code}]")
+        others = [f for f in findings if f.level not in levels]
+        for f in others:
+            typer.echo(f"  {f.file}: {f.loc}: {f.message} [{f.code}]")
+        typer.echo(
+            f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info"
+        )
+        failed = counts["error"] > 0 or (strict and counts["warning"] > 0)
+        if failed:
+            raise typer.Exit(EXIT_INTERNAL)
+
+
+class _LoadFinding:
+    level = "error"
+
+    def __init__(self, code: str, file: str, loc: str, message: str) -> None:
+        self.code, self.file, self.loc, self.message = code, file, loc, message
+
+
+@knowledge_app.command("test")
+def knowledge_test(
+    match: Annotated[str | None, typer.Option(
+        "--match", "-k", help="Run only the vignettes whose file path contains this text.",
+        show_default=False,
+    )] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show only the failures.")] = False,
+) -> None:
+    """Run every knowledge vignette; exit 1 if any fails."""
+    with _guard():
+        from cds.vignettes import run_vignettes, vignette_files
+
+        engine = _engine()
+        passed = failed = 0
+        for path in vignette_files():
+            if match and match not in str(path):
+                continue
+            try:
+                (result,) = run_vignettes(engine, [path])
+                name, failures = result.vignette.id, result.failures
+            except Exception as exc:  # one broken vignette must not hide the others
+                from cds.errors import InputError
+
+                name = path.stem
+                if isinstance(exc, InputError):
+                    failures = [f"invalid patient: {p}" for p in exc.problems]
+                else:
+                    failures = [f"{type(exc).__name__}: {exc}"]
+            if failures:
+                failed += 1
+                typer.secho(f"FAIL  {name}  ({_relative(path)})", fg="red")
+                for failure in failures:
+                    typer.echo(f"      - {failure}")
+            else:
+                passed += 1
+                if not quiet:
+                    typer.secho(f"ok    {name}", fg="green")
+        typer.echo(f"{passed} passed, {failed} failed")
+        if failed:
+            raise typer.Exit(EXIT_INTERNAL)
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# ------------------------------------------------------------------ schema
+
+
+@app.command()
+def schema(
+    name: Annotated[SchemaName, typer.Argument(help="Which contract.", show_default=False)],
+    output: OutputOption = None,
+) -> None:
+    """Print the JSON Schema of the patient (input) or recommendation (output) contract."""
+    with _guard():
+        import json
+
+        from cds.model import Patient, Recommendation
+
+        _check_output(output)
+        model = Patient if name is SchemaName.patient else Recommendation
+        text = json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False) + "\n"
+        _emit(text, output)
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Console-script entry point: run the app and exit with its code.
+
+    Click usage errors (unknown option, bad choice) keep their exit code 2; an
+    exception that escaped every command guard still exits 1 without a
+    traceback unless ``NETCDS_DEBUG=1``.
+    """
+    try:
+        app(args=argv, prog_name="cds")
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if _debug():
+            traceback.print_exc()
+        _err(f"internal error: {type(exc).__name__}: {exc}")
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_OK)
+
+
+if __name__ == "__main__":
+    main()

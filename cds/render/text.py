@@ -1,0 +1,210 @@
+"""Terminal report: Rich tables built from :func:`cds.render.report_view`.
+
+Every piece of text from the knowledge goes into a :class:`rich.text.Text`
+object, never through Rich markup, so that a rule reason containing square
+brackets cannot be mistaken for a style tag.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from cds.model.recommendation import Recommendation
+from cds.render import ArgumentView, ReportView, report_view, ui
+
+SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+CATEGORY_STYLE = {"recommended": "bold green", "consider": "yellow", "not_recommended": "red"}
+DIRECTION_STYLE = {"for": "green", "against": "red", "exclude": "bold red"}
+
+#: Width used when the report goes to a file rather than a terminal.
+FILE_WIDTH = 120
+#: Below this width, "conditional on" moves from its own column into the option cell.
+WIDE = 110
+
+
+def renderables(rec: Recommendation, width: int = FILE_WIDTH) -> list[RenderableType]:
+    """The report as a list of Rich renderables, top to bottom, laid out for ``width``."""
+    view = report_view(rec)
+    wide = width >= WIDE
+    t = view.t
+    out: list[RenderableType] = [_header(view)]
+
+    out.append(_heading(t["alerts"]))
+    if view.alerts:
+        alerts = Table(box=box.SIMPLE_HEAD, expand=True)
+        alerts.add_column(t["severity"], no_wrap=True)
+        alerts.add_column(t["alert"], ratio=1)
+        for i, a in enumerate(view.alerts):
+            style = SEVERITY_STYLE.get(a.severity, "")
+            alerts.add_row(
+                Text(a.severity_text.upper(), style=style),
+                Group(Text(a.id, style=style), Text(a.text), _provenance(a.rule, a.sources)),
+                end_section=i < len(view.alerts) - 1,
+            )
+        out.append(alerts)
+    else:
+        out.append(Text(t["no_alert"], style="dim"))
+
+    out.append(_heading(t["missing_data"]))
+    if view.missing:
+        missing = Table(box=box.SIMPLE_HEAD, expand=True)
+        missing.add_column(t["field"], style="bold")
+        missing.add_column(t["why"], ratio=1)
+        for m in view.missing:
+            missing.add_row(Text(m.field), Group(Text(m.why), _provenance(m.rule, [])))
+        out.append(missing)
+    else:
+        out.append(Text(t["no_missing"], style="dim"))
+
+    for track in view.tracks:
+        out.append(_heading(track.title))
+        if not track.options:
+            out.append(Text(t["no_option"], style="dim"))
+            continue
+        table = Table(box=box.SIMPLE_HEAD, expand=True, show_lines=False)
+        table.add_column(t["rank"], justify="right", no_wrap=True)
+        table.add_column(t["option"], ratio=1)
+        table.add_column(t["category"], no_wrap=True)
+        table.add_column(t["score"], justify="right", no_wrap=True)
+        if wide:
+            table.add_column(t["conditional_on"], max_width=30)
+        for i, o in enumerate(track.options):
+            conditional = Text(", ".join(o.conditional_on), style="yellow")
+            lines: list[RenderableType] = [
+                Text.assemble((o.label, "bold"), (f"  {o.option}", "dim"))
+            ]
+            if o.conditional_on and not wide:
+                lines.append(Text.assemble(f"{t['conditional_on']}{t['colon']} ", conditional))
+            lines.append(_arguments(o.arguments, t))
+            cells: list[RenderableType] = [
+                Text(str(o.rank), style="bold"),
+                Group(*lines),
+                Text(o.category_text, style=CATEGORY_STYLE.get(o.category, "")),
+                Text(str(o.score)),
+            ]
+            if wide:
+                cells.append(conditional)
+            table.add_row(*cells, end_section=i < len(track.options) - 1)
+        out.append(table)
+
+    out.append(_heading(t["excluded"]))
+    if view.excluded:
+        excluded = Table(box=box.SIMPLE_HEAD, expand=True)
+        excluded.add_column(t["option"])
+        excluded.add_column(t["reasons"], ratio=1)
+        for i, e in enumerate(view.excluded):
+            excluded.add_row(
+                Group(Text(e.label, style="bold"), Text(f"{e.option} · {e.track}", style="dim")),
+                _arguments(e.reasons, t),
+                end_section=i < len(view.excluded) - 1,
+            )
+        out.append(excluded)
+    else:
+        out.append(Text(t["no_excluded"], style="dim"))
+
+    out.append(Text())
+    out.append(Panel(Text(view.disclaimer), title=t["disclaimer"], border_style="dim"))
+    return out
+
+
+def print_report(rec: Recommendation, console: Console) -> None:
+    for item in renderables(rec, console.width):
+        console.print(item)
+
+
+def render_text(rec: Recommendation, width: int = FILE_WIDTH) -> str:
+    """The report as plain text (no colour), e.g. for ``--output FILE``."""
+    return to_plain_text(renderables(rec, width), width)
+
+
+def to_plain_text(items: Iterable[RenderableType], width: int = FILE_WIDTH) -> str:
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, width=width, color_system=None, force_terminal=False,
+        force_jupyter=False, legacy_windows=False, highlight=False, soft_wrap=False,
+    )
+    for item in items:
+        console.print(item)
+    return buffer.getvalue()
+
+
+def _heading(title: str) -> Text:
+    return Text.assemble("\n", (title, "bold underline"))
+
+
+def _header(view: ReportView) -> RenderableType:
+    t = view.t
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    grid.add_row(t["patient"], Text(view.patient_id or "-"))
+    if view.as_of:
+        grid.add_row(t["as_of"], Text(view.as_of))
+    grid.add_row(t["grade"], Text(view.grade))
+    grid.add_row(t["category"], Text(view.category))
+    grid.add_row(t["pathways"], Text(", ".join(view.pathways) or t["none"]))
+    grid.add_row(t["knowledge_version"], Text(view.knowledge_version))
+    return Panel(grid, title=Text(t["title"], style="bold"), title_align="left",
+                 box=box.ROUNDED, expand=True)
+
+
+def _provenance(rule: str, sources: Sequence[str]) -> Text:
+    text = Text(rule, style="dim")
+    if sources:
+        text.append(" · " + ", ".join(sources))
+    return text
+
+
+def _arguments(args: Sequence[ArgumentView], t: dict[str, str]) -> Table:
+    """One row per argument: its signed strength, then its text over its provenance."""
+    grid = Table.grid(padding=(0, 1), expand=True)
+    grid.add_column(no_wrap=True, justify="right", min_width=4)
+    grid.add_column(ratio=1)
+    for a in args:
+        style = DIRECTION_STYLE.get(a.direction, "")
+        detail = _provenance(a.rule, a.sources)
+        detail.append(" · " + a.evidence)
+        if a.unconfirmed:
+            detail.append(" · ")
+            detail.append(t["unconfirmed"].upper(), style="bold magenta")
+        grid.add_row(Text(a.symbol, style=f"bold {style}"), Group(Text(a.text), detail))
+    return grid
+
+
+def demo_table(rows: Sequence[Sequence[str]], lang: str = "en") -> Table:
+    """The summary table of ``cds demo``.
+
+    Each row holds: patient, site, category, the top anti-tumour option and the
+    top antisecretory option (each with its category), the number of alerts and
+    the number of excluded options. Site and category share a cell so that the
+    table fits an 80-column terminal.
+    """
+    t = ui(lang)
+    table = Table(title=t["demo_title"], box=box.SIMPLE_HEAD, expand=True, padding=(0, 1),
+                  pad_edge=False)
+    longest_id = max((len(row[0]) for row in rows), default=8)
+    longest_site = max((len(cell) for row in rows for cell in row[1:3]), default=8)
+    table.add_column(t["patient"], style="bold", overflow="fold", min_width=min(longest_id, 20))
+    table.add_column(f"{t['site']} / {t['category']}", overflow="fold",
+                     min_width=min(longest_site, 16))
+    table.add_column(t["top_anti_tumour"], ratio=1, overflow="fold")
+    table.add_column(t["top_antisecretory"], ratio=1, overflow="fold")
+    table.add_column(t["alerts_count"], justify="right", no_wrap=True)
+    table.add_column(t["excluded_count"], justify="right", no_wrap=True)
+    for patient, site, category, top_anti, top_anti_sec, alerts, excluded in rows:
+        table.add_row(
+            Text(patient),
+            Group(Text(site), Text(category, style="dim")),
+            Text(top_anti),
+            Text(top_anti_sec),
+            Text(alerts),
+            Text(excluded),
+        )
+    return table
