@@ -78,8 +78,9 @@ class _Floor:
             {"t": "derived", k: v} for k, v in ctx.get("derived", {}).items()
         ]
         with_derived = {**base, "derived": ctx.get("derived", {})}
+        carried = compiler.project(with_derived, pathways.compiled.carried)
         stage2 = compiler.context_facts(with_derived, pathways.compiled) + [
-            {"t": "node", "node": n} for n in ctx.get("node", {})
+            {"t": "at", "node": n, **carried} for n in ctx.get("node", {})
         ]
         stage3 = compiler.context_facts(ctx, knowledge.compiled)
         pop = detail.population.name

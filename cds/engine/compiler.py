@@ -31,7 +31,7 @@ from cds.knowledge.loader import KnowledgeBase
 from cds.knowledge.schema import Pathway, PathwayEdge, Rule
 
 CTX = "ctx"
-NODE = "node"
+AT = "at"
 DERIVED = "derived"
 
 SITE_PATH = "tumour.primary_site"
@@ -81,6 +81,7 @@ class _Pending:
     ctx_conds: Sequence[Mapping[str, Any]] | None
     others: list[dict[str, Any]]
     asserts: tuple[Mapping[str, Any], ...]
+    carry: bool
 
 
 @dataclass
@@ -97,6 +98,8 @@ class Compiled:
     rules: list[CompiledRule] = field(default_factory=list)
     meaning: dict[str, EdgeMeaning | EntryMeaning | RuleMeaning] = field(default_factory=dict)
     groups: list[dict[str, Any]] = field(default_factory=list)
+    # Paths carried by the facts that rules assert with ``carry`` (pathway position facts).
+    carried: dict[str, Any] = field(default_factory=dict)
     _pending: list[_Pending] = field(default_factory=list)
 
     def add(
@@ -106,8 +109,9 @@ class Compiled:
         ctx_conds: Sequence[Mapping[str, Any]] | None,
         others: Sequence[dict[str, Any]] = (),
         asserts: tuple[Mapping[str, Any], ...] = (),
+        carry: bool = False,
     ) -> None:
-        self._pending.append(_Pending(name, ctx_conds, list(others), asserts))
+        self._pending.append(_Pending(name, ctx_conds, list(others), asserts, carry))
         self.meaning[name] = meaning
 
     def finish(self) -> Compiled:
@@ -122,7 +126,9 @@ class Compiled:
                     self.groups.append({})
                 _add_reads(self.groups[group], cond.paths(item.ctx_conds))
                 bindings.insert(0, {"m": {"$and": [{"t": CTX}, {"g": group}, *tests]}})
-            self.rules.append(CompiledRule(item.name, {"all": bindings}, item.asserts))
+            self.rules.append(
+                CompiledRule(item.name, {"all": bindings}, item.asserts, item.carry)
+            )
         self._pending.clear()
         return self
 
@@ -272,13 +278,22 @@ def compile_pathways(kb: KnowledgeBase, population: Population) -> Compiled:
 
 
 def _compile_pathway(pw: Pathway, out: Compiled) -> None:
+    """Entry on the context facts; then one *position* fact per node reached.
+
+    A position fact ``{"t": "at", "node": X, ...}`` carries the context paths the
+    edges read, so each edge is a single binding ``at X and <condition>``: no
+    join, and each position fact only walks the alpha tests of its own node's
+    outgoing edges (node ids are equality tests, which durable_rules hashes).
+    """
     entry = f"enter:{pw.id}"
     out.add(entry, EntryMeaning(pw.id, pw.start), pw.when,
-            asserts=({"t": NODE, "node": pw.start},))
+            asserts=({"t": AT, "node": pw.start},), carry=True)
     for edge in pw.edges:
-        node = {"n": {"$and": [{"t": NODE}, {"node": edge.from_}]}}
-        asserts = ({"t": NODE, "node": edge.to},) if edge.to is not None else ()
-        out.add(edge.id, EdgeMeaning(pw.id, edge), edge.when or None, [node], asserts)
+        _add_reads(out.carried, cond.paths(edge.when))
+        tests = [{"t": AT}, {"node": edge.from_}, *(cond.to_durable(c) for c in _order(edge.when))]
+        asserts = ({"t": AT, "node": edge.to},) if edge.to is not None else ()
+        out.add(edge.id, EdgeMeaning(pw.id, edge), None, [{"a": {"$and": tests}}], asserts,
+                carry=True)
 
 
 def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:

@@ -45,11 +45,17 @@ _CLOSE_RULE = "__close__"
 
 @dataclass(frozen=True)
 class CompiledRule:
-    """A durable rule definition and the facts its action asserts."""
+    """A durable rule definition and the facts its action asserts.
+
+    With ``carry`` set, every asserted fact also carries the run's payload (see
+    :meth:`RuleSet.run`): that is how a rule passes data on to the next rule
+    without a join.
+    """
 
     name: str
     definition: Mapping[str, Any]  # {"all": [...], "pri": n}
     asserts: tuple[Mapping[str, Any], ...] = ()
+    carry: bool = False
 
 
 class _QuietHost(_durable.Host):  # type: ignore[misc]
@@ -62,11 +68,12 @@ class _QuietHost(_durable.Host):  # type: ignore[misc]
 class _Run:
     """Per-run mutable state, owned by one thread under the host lock."""
 
-    __slots__ = ("errors", "fired")
+    __slots__ = ("errors", "fired", "payload")
 
-    def __init__(self) -> None:
+    def __init__(self, payload: Mapping[str, Any]) -> None:
         self.fired: list[str] = []
         self.errors: list[str] = []
+        self.payload = payload
 
 
 class RuleSet:
@@ -79,7 +86,7 @@ class RuleSet:
         definitions: dict[str, Any] = {}
         for rule in rules:
             body = copy.deepcopy(dict(rule.definition))
-            body["run"] = host._action(rule.name, rule.asserts)
+            body["run"] = host._action(rule.name, rule.asserts, rule.carry)
             definitions[rule.name] = body
         definitions[_CLOSE_RULE] = {
             "pri": 65535,
@@ -92,11 +99,16 @@ class RuleSet:
             except Exception as exc:  # durable raises bare Exceptions with codes
                 raise EngineError(f"durable_rules rejected ruleset {name!r}: {exc}") from exc
 
-    def run(self, facts: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Assert the facts in a fresh session; return the names of the rules that fired, in order."""
+    def run(
+        self, facts: Sequence[Mapping[str, Any]], payload: Mapping[str, Any] | None = None
+    ) -> list[str]:
+        """Assert the facts in a fresh session; return the names of the rules that fired, in order.
+
+        ``payload`` is merged into the facts asserted by rules compiled with ``carry``.
+        """
         if not self.size:
             return []  # nothing can fire: spare the session
-        return self._host._run(self.name, facts)
+        return self._host._run(self.name, facts, payload or {})
 
 
 class DurableHost:
@@ -110,7 +122,7 @@ class DurableHost:
 
     # ----------------------------------------------------------- actions
 
-    def _action(self, name: str, asserts: Sequence[Mapping[str, Any]]) -> Any:
+    def _action(self, name: str, asserts: Sequence[Mapping[str, Any]], carry: bool) -> Any:
         local = self._local
         facts = tuple(dict(f) for f in asserts)
 
@@ -123,7 +135,7 @@ class DurableHost:
             try:
                 for fact in facts:
                     try:
-                        c.assert_fact(dict(fact))
+                        c.assert_fact({**run.payload, **fact} if carry else dict(fact))
                     except _durable.MessageObservedException:
                         pass  # already derived by another rule: derivations are idempotent
                     except _durable.MessageNotHandledException:
@@ -144,11 +156,13 @@ class DurableHost:
     def ruleset(self, name: str, rules: Sequence[CompiledRule]) -> RuleSet:
         return RuleSet(self, name, rules)
 
-    def _run(self, ruleset: str, facts: Sequence[Mapping[str, Any]]) -> list[str]:
+    def _run(
+        self, ruleset: str, facts: Sequence[Mapping[str, Any]], payload: Mapping[str, Any]
+    ) -> list[str]:
         if self._closed:
             raise EngineError("the engine was closed")
         sid = uuid.uuid4().hex
-        run = _Run()
+        run = _Run(payload)
         with self._lock:
             self._local.run = run
             failure: Exception | None = None

@@ -100,7 +100,10 @@ class Engine:
         pathways_stage, knowledge_stage = self._stages(population)
 
         # Stage 2: pathways.
-        fired2 = pathways_stage.ruleset.run(compiler.context_facts(ctx, pathways_stage.compiled))
+        fired2 = pathways_stage.ruleset.run(
+            compiler.context_facts(ctx, pathways_stage.compiled),
+            payload=compiler.project(ctx, pathways_stage.compiled.carried),
+        )
         entered: list[str] = []
         nodes: list[str] = []
         edges: list[str] = []
