@@ -35,6 +35,7 @@ class Candidate:
     track: Track
     arguments: list[Argument] = field(default_factory=list)
     exclusions: list[Argument] = field(default_factory=list)
+    depends_on: set[str] = field(default_factory=set)  # from the proposing edges
 
     @property
     def score(self) -> int:
@@ -66,7 +67,7 @@ def rank(
     candidates: Sequence[Candidate],
     catalogue_order: Mapping[str, int],
     label: Callable[[str], str],
-    conditional_on: Callable[[str], list[str]],
+    conditional_on: Callable[[Candidate], list[str]],
 ) -> tuple[dict[Track, list[RankedOption]], list[ExcludedOption]]:
     ranked: dict[Track, list[RankedOption]] = {t: [] for t in TRACKS}
     excluded: list[ExcludedOption] = []
@@ -100,7 +101,7 @@ def rank(
                 score=c.score,
                 category=category_for(c.score),
                 arguments=sorted(c.arguments, key=_argument_order),
-                conditional_on=conditional_on(c.option),
+                conditional_on=conditional_on(c),
             )
             for i, c in enumerate(kept)
         ]

@@ -124,6 +124,7 @@ class Engine:
             assert edge.evidence and edge.confirmation
             key = (edge.track, edge.propose)
             cand = candidates.setdefault(key, Candidate(edge.propose, edge.track))
+            cand.depends_on.update(edge.depends_on)
             cand.arguments.append(
                 self._argument("for", edge.id, edge.because, edge.sources, edge.evidence,
                                edge.confirmation, edge.strength, lang)
@@ -160,7 +161,7 @@ class Engine:
             list(candidates.values()),
             {opt: i for i, opt in enumerate(self.kb.options)},
             lambda opt: getattr(self.kb.options[opt].label, lang),
-            lambda opt: self._conditional_on(opt, ctx),
+            lambda cand: self._conditional_on(cand, ctx),
         )
         classification_ids = {
             m.rule.id for n in fired1
@@ -286,9 +287,11 @@ class Engine:
         out.sort(key=lambda a: (_SEVERITY_ORDER[a.severity], a.id))
         return out
 
-    def _conditional_on(self, option: str, ctx: Mapping[str, Any]) -> list[str]:
+    def _conditional_on(self, cand: Candidate, ctx: Mapping[str, Any]) -> list[str]:
+        """Input fields the option depends on (catalogue and proposing edges) that are missing."""
         missing: list[str] = []
-        for path in self.kb.options[option].depends_on:
+        paths = dict.fromkeys([*self.kb.options[cand.option].depends_on, *sorted(cand.depends_on)])
+        for path in paths:
             value = cond.lookup(ctx, path)
             if cond.is_missing(value) or value in _UNKNOWN_VALUES:
                 missing.append(path)

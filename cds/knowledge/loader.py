@@ -438,6 +438,11 @@ class _Loader:
             if edge.to is not None and edge.to not in nodes:
                 self.problem("unknown_node", fname, loc, f"to {edge.to!r} is not a node"
                              + _close(edge.to, nodes))
+            for dep in edge.depends_on:
+                if dep not in self.patient_vocab.fields:
+                    hint = self.patient_vocab.suggest(dep)
+                    self.problem("unknown_field", fname, loc, f"depends_on names unknown field {dep!r}"
+                                 + (f"; did you mean {hint!r}?" if hint else ""))
             if edge.propose is not None:
                 if edge.propose not in options:
                     self.problem("unknown_option", fname, loc,

@@ -260,6 +260,10 @@ class PathwayEdge(_Schema):
     evidence: EvidenceRef | None = None
     confirmation: Confirmation | None = None
     statement: str | list[str] | None = None
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description="Input fields this proposal depends on in this situation (beyond the option's own).",
+    )
 
     @model_validator(mode="after")
     def _target(self) -> PathwayEdge:
