@@ -464,6 +464,19 @@ def knowledge_test(
             raise typer.Exit(EXIT_INTERNAL)
 
 
+@knowledge_app.command("settings")
+def knowledge_settings() -> None:
+    """List the named practice settings (thresholds that are conventions, not guideline numbers)."""
+    with _guard():
+        kb = _engine().kb
+        for spec in sorted(kb.setting_specs.values(), key=lambda s: s.name):
+            unit = f" {spec.unit}" if spec.unit else ""
+            typer.secho(f"{spec.name} = {spec.value}{unit}", bold=True)
+            typer.echo(f"    {spec.description}")
+            typer.echo(f"    why a setting: {spec.why_a_setting}")
+        typer.echo(f"{len(kb.setting_specs)} setting(s), knowledge {kb.version}")
+
+
 def _relative(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))

@@ -217,8 +217,8 @@ def check_catalogues(kb: KnowledgeBase) -> list[Finding]:
     proposed = {e.propose for pw in kb.pathways for e in pw.edges if e.propose}
     for option in kb.options:
         if option not in proposed:
-            out.append(Finding("info", "option_never_proposed", "knowledge/options.yaml", option,
-                               "no pathway proposes this option yet"))
+            out.append(Finding("warning", "option_never_proposed", "knowledge/options.yaml", option,
+                               "unreachable option: no pathway proposes it"))
     cited: set[str] = set()
     for lr in kb.rules:
         cited |= set(lr.rule.sources)

@@ -32,6 +32,7 @@ from cds.knowledge.schema import (
     Pathway,
     Rule,
     RuleFile,
+    Setting,
     Source,
     SourceCatalogue,
 )
@@ -68,6 +69,7 @@ class KnowledgeBase:
     alerts: dict[str, AlertSpec]
     derived: dict[str, DerivedSpec]
     settings: dict[str, Any]
+    setting_specs: dict[str, Setting]
     rules: list[LoadedRule]
     pathways: list[Pathway]
     pathway_files: dict[str, str]
@@ -272,6 +274,7 @@ class _Loader:
             alerts=alerts,
             derived=derived,
             settings=settings,
+            setting_specs={s.name: s for s in config.settings},
             rules=rules,
             pathways=pathways,
             pathway_files=pw_files,
