@@ -57,6 +57,8 @@ class EvaluationDetail:
     context: dict[str, Any]
     recommendation: Recommendation
     population: Population
+    # Surveillance schedules selected by `surveil` effects: (schedule id, rule id), in rule order.
+    schedules: list[tuple[str, str]]
 
 
 class Engine:
@@ -138,6 +140,7 @@ class Engine:
         fired3 = knowledge_stage.ruleset.run(compiler.context_facts(ctx, knowledge_stage.compiled))
         alerts: dict[str, list[tuple[Rule, str | None]]] = {}
         missing: dict[str, Rule] = {}
+        schedules: dict[str, str] = {}
         fired_rules: set[str] = set()
         for name in dict.fromkeys(fired3):
             meaning = knowledge_stage.compiled.meaning[name]
@@ -156,6 +159,8 @@ class Engine:
                     alerts.setdefault(eff.alert.id, []).append((rule, eff.alert.severity))
                 elif eff.missing is not None:
                     missing.setdefault(eff.missing.field, rule)
+                elif eff.surveil is not None:
+                    schedules.setdefault(eff.surveil.schedule, rule.id)
 
         ranked, excluded = rank(
             list(candidates.values()),
@@ -192,7 +197,8 @@ class Engine:
             ],
             trace=trace,
         )
-        return EvaluationDetail(ctx, rec, population)
+        ordered = sorted(schedules.items(), key=lambda item: self._rule_order.get(item[1], (2, 0)))
+        return EvaluationDetail(ctx, rec, population, ordered)
 
     # ------------------------------------------------------------ helpers
 

@@ -179,6 +179,15 @@ class DeriveEffect(_Schema):
     value: str | int | float | bool
 
 
+class SurveilEffect(_Schema):
+    """Select a surveillance schedule (knowledge/surveillance.yaml) for this patient."""
+
+    schedule: str
+
+
+_EFFECT_KINDS = ("argue", "exclude", "alert", "missing", "derive", "surveil")
+
+
 class Effect(_Schema):
     """Exactly one of the effect kinds."""
 
@@ -187,20 +196,21 @@ class Effect(_Schema):
     alert: AlertEffect | None = None
     missing: MissingEffect | None = None
     derive: DeriveEffect | None = None
+    surveil: SurveilEffect | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Effect:
-        set_ = [k for k in ("argue", "exclude", "alert", "missing", "derive") if getattr(self, k)]
+        set_ = [k for k in _EFFECT_KINDS if getattr(self, k)]
         if len(set_) != 1:
             raise ValueError(
-                "an effect must have exactly one of argue, exclude, alert, missing, derive; "
+                "an effect must have exactly one of argue, exclude, alert, missing, derive, surveil; "
                 f"got {set_ or 'none'}"
             )
         return self
 
     @property
     def kind(self) -> str:
-        for k in ("argue", "exclude", "alert", "missing", "derive"):
+        for k in _EFFECT_KINDS:
             if getattr(self, k) is not None:
                 return k
         raise AssertionError("unreachable")
