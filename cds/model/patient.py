@@ -175,11 +175,11 @@ def _finite_number(value: Any) -> Any:
 
 
 def _tidy_float(value: float | None) -> float | None:
-    """Round to 6 decimals and drop the float when it is integral.
+    """Round to 6 decimals and flush tiny values to zero.
 
     Rounding keeps ``json.dumps`` away from exponent notation that
-    durable_rules rejects (error 204); integral values become ints so that
-    ``10.0`` and ``10`` are the same fact.
+    durable_rules rejects (error 204); durable compares ``10.0`` and ``10``
+    numerically, so the float type of the field is harmless.
     """
     if value is None:
         return None
