@@ -40,3 +40,20 @@ def patient_dict(**overrides: Any) -> dict[str, Any]:
         else:
             base[key] = value
     return base
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``pytest --update-golden`` rewrites the golden files in tests/golden/ instead of comparing."""
+    import contextlib
+
+    with contextlib.suppress(ValueError):  # another conftest or plug-in may have added it
+        parser.addoption(
+            "--update-golden", action="store_true", default=False,
+            help="Rewrite the golden files (tests/golden/) from the current output.",
+        )
+
+
+@pytest.fixture(scope="session")
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """True when the run should rewrite golden files rather than compare with them."""
+    return bool(request.config.getoption("--update-golden", default=False))

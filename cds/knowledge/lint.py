@@ -30,6 +30,7 @@ from cds.engine.durable_host import CompiledRule
 from cds.errors import KnowledgeError
 from cds.knowledge.loader import KnowledgeBase, load_knowledge
 from cds.model.patient import PrimarySite
+from cds.pathways import build_graph, check_graphs
 
 Level = Literal["error", "warning", "info"]
 
@@ -175,38 +176,14 @@ def _leaves(tree: Mapping[str, Any]) -> int:
 # ------------------------------------------------------------------ pathway graphs
 
 
-def pathway_graph(kb: KnowledgeBase, pathway_id: str) -> nx.DiGraph[str]:
-    """The pathway as a DiGraph: nodes, plus one ``option:<id>`` node per proposed option."""
-    pw = next(p for p in kb.pathways if p.id == pathway_id)
-    graph: nx.DiGraph[str] = nx.DiGraph(id=pw.id)
-    for node in pw.nodes:
-        graph.add_node(node.id, kind=node.kind)
-    for edge in pw.edges:
-        target = edge.to if edge.to is not None else f"option:{edge.propose}"
-        if edge.propose is not None:
-            graph.add_node(target, kind="option", option=edge.propose)
-        graph.add_edge(edge.from_, target, id=edge.id)
-    return graph
+def pathway_graph(kb: KnowledgeBase, pathway_id: str) -> nx.MultiDiGraph[str]:
+    """The pathway as a graph (see :func:`cds.pathways.build_graph`, the one builder)."""
+    return build_graph(kb, pathway_id)
 
 
 def check_pathway_graphs(kb: KnowledgeBase) -> list[Finding]:
-    out: list[Finding] = []
-    for pw in kb.pathways:
-        file = kb.pathway_files[pw.id]
-        graph = pathway_graph(kb, pw.id)
-        reachable = nx.descendants(graph, pw.start) | {pw.start}
-        for node in pw.nodes:
-            if node.id not in reachable:
-                out.append(Finding("error", "unreachable_node", file, node.id,
-                                   f"node is not reachable from {pw.start!r}"))
-            elif graph.out_degree(node.id) == 0:
-                out.append(Finding("error", "dead_end", file, node.id,
-                                   "node leads nowhere: add an edge or a proposal"))
-        cycles = list(nx.simple_cycles(graph.subgraph(n.id for n in pw.nodes)))
-        for cycle in cycles:
-            out.append(Finding("error", "cycle", file, " -> ".join(cycle),
-                               "pathway graphs must be acyclic"))
-    return out
+    """Unreachable nodes, dead ends, unknown targets and options, cycles (:mod:`cds.pathways`)."""
+    return check_graphs(kb)
 
 
 # -------------------------------------------------------------------- catalogues
