@@ -1,150 +1,56 @@
 """Renderers: turn a :class:`~cds.model.Recommendation` into something people read.
 
-Every value a report shows is computed here, in Python, from the
-recommendation alone; the Rich tables (:mod:`cds.render.text`) and the Jinja2
-templates (:mod:`cds.render.markdown`, ``renderers/markdown/*.j2``) only
-format it. The report language is the recommendation's own
-(``rec.language``): the texts from the knowledge are already in that
-language, and the headings below follow it.
+Every value a report shows is computed here, in Python; the Rich tables
+(:mod:`cds.render.text`) and the Jinja2 templates (:mod:`cds.render.markdown`,
+:mod:`cds.render.html`, ``renderers/markdown/*.j2``, ``renderers/html/*.j2``)
+only format it. Every word comes from ``renderers/i18n.yaml``
+(:mod:`cds.render.i18n`) in the report language (``rec.language``); the texts
+from the knowledge (rule reasons, option, alert and evidence labels) are
+already in that language.
 
-Heavy dependencies (rich, jinja2) are imported by the submodules only, so that
-``import cds.render`` stays cheap.
+A report built from the recommendation alone (:func:`report_view` without a
+:class:`ReportContext`) shows alerts, missing data, the ranked and excluded
+options and the disclaimer. The tumour-board report adds, from a
+:class:`ReportContext` (see :func:`cds.render.report.report_context`), the
+patient summary, the why-not explanations, the pathway pictures, the labels
+of the knowledge (source short names, evidence kinds, alert labels) and the
+references.
+
+Heavy dependencies (rich, jinja2, the engine) are imported by the submodules
+only, so that ``import cds.render`` stays cheap.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 from cds.model.recommendation import DISCLAIMER, Argument, Recommendation
+from cds.render.i18n import Labels, labels
+
+if TYPE_CHECKING:
+    from cds.explain import ConditionCheck, EdgeCheck, Explanation, RuleCheck
+    from cds.knowledge.loader import KnowledgeBase
+    from cds.model.patient import Patient
 
 Lang = Literal["en", "fr"]
 
-DISCLAIMER_FR = (
-    "netcds aide la décision de la réunion de concertation pluridisciplinaire ; il ne la "
-    "remplace pas. Chaque option doit être pesée par la RCP au regard de l'ensemble du tableau "
-    "clinique et des souhaits du patient."
-)
-
-#: Headings and fixed words of the reports, per language.
-UI: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "netcds recommendation",
-        "patient": "Patient",
-        "as_of": "Decision date",
-        "grade": "Grade",
-        "category": "Category",
-        "pathways": "Pathways",
-        "knowledge_version": "Knowledge version",
-        "alerts": "Alerts",
-        "missing_data": "Missing data",
-        "anti_tumour": "Anti-tumour treatment",
-        "antisecretory": "Antisecretory treatment",
-        "excluded": "Excluded options",
-        "rank": "#",
-        "option": "Option",
-        "score": "Score",
-        "conditional_on": "Conditional on",
-        "arguments": "Arguments",
-        "severity": "Severity",
-        "alert": "Alert",
-        "text": "Text",
-        "rule": "Rule",
-        "sources": "Sources",
-        "evidence": "Evidence",
-        "field": "Field",
-        "why": "Why",
-        "reasons": "Reasons",
-        "none": "none",
-        "not_stated": "not stated",
-        "unconfirmed": "unconfirmed",
-        "no_option": "No option proposed for this track.",
-        "no_alert": "No alert.",
-        "no_missing": "No missing data requested.",
-        "no_excluded": "No option excluded.",
-        "disclaimer": "Disclaimer",
-        "strength": "strength",
-        "excluded_arg": "excluded",
-        "recommended": "recommended",
-        "consider": "consider",
-        "not_recommended": "not recommended",
-        "critical": "critical",
-        "warning": "warning",
-        "info": "info",
-        "demo_title": "netcds demo",
-        "site": "Site",
-        "top_anti_tumour": "Anti-tumour #1",
-        "top_antisecretory": "Antisecretory #1",
-        "alerts_count": "Alerts",
-        "excluded_count": "Excl.",
-        "report": "Report",
-        "colon": ":",
-    },
-    "fr": {
-        "title": "Recommandation netcds",
-        "patient": "Patient",
-        "as_of": "Date de la décision",
-        "grade": "Grade",
-        "category": "Catégorie",
-        "pathways": "Parcours",
-        "knowledge_version": "Version des connaissances",
-        "alerts": "Alertes",
-        "missing_data": "Données manquantes",
-        "anti_tumour": "Traitement antitumoral",
-        "antisecretory": "Traitement antisécrétoire",
-        "excluded": "Options exclues",
-        "rank": "#",
-        "option": "Option",
-        "score": "Score",
-        "conditional_on": "Sous réserve de",
-        "arguments": "Arguments",
-        "severity": "Gravité",
-        "alert": "Alerte",
-        "text": "Texte",
-        "rule": "Règle",
-        "sources": "Sources",
-        "evidence": "Niveau de preuve",
-        "field": "Donnée",
-        "why": "Motif",
-        "reasons": "Motifs",
-        "none": "aucune",
-        "not_stated": "non renseigné",
-        "unconfirmed": "non confirmé",
-        "no_option": "Aucune option proposée pour ce volet.",
-        "no_alert": "Aucune alerte.",
-        "no_missing": "Aucune donnée manquante demandée.",
-        "no_excluded": "Aucune option exclue.",
-        "disclaimer": "Avertissement",
-        "strength": "poids",
-        "excluded_arg": "exclusion",
-        "recommended": "recommandé",
-        "consider": "à discuter",
-        "not_recommended": "non recommandé",
-        "critical": "critique",
-        "warning": "attention",
-        "info": "information",
-        "demo_title": "Démonstration netcds",
-        "site": "Site",
-        "top_anti_tumour": "Antitumoral n° 1",
-        "top_antisecretory": "Antisécrétoire n° 1",
-        "alerts_count": "Alertes",
-        "excluded_count": "Excl.",
-        "report": "Compte rendu",
-        "colon": " :",
-    },
-}
-
 TRACKS: tuple[Literal["anti_tumour", "antisecretory"], ...] = ("anti_tumour", "antisecretory")
+
+#: Derived facts shown first in the classification, in this order.
+_DERIVED_FIRST = ("category", "grade", "grade_by_ki67", "grade_by_mitoses")
 
 
 def ui(lang: str) -> dict[str, str]:
-    return UI.get(lang, UI["en"])
+    """The fixed words of one report language (``ui`` of ``renderers/i18n.yaml``)."""
+    return labels(lang).t
 
 
 def disclaimer(rec: Recommendation) -> str:
     """The recommendation's disclaimer, in French when the report is French."""
-    if rec.language == "fr" and rec.disclaimer == DISCLAIMER:
-        return DISCLAIMER_FR
+    if rec.disclaimer == DISCLAIMER:
+        return labels(rec.language)["disclaimer_text"]
     return rec.disclaimer
 
 
@@ -162,6 +68,27 @@ def evidence_text(arg: Argument) -> str:
     return f"{ev.kind} ({ev.level})" if ev.level else ev.kind
 
 
+# ------------------------------------------------------------------ context
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What the tumour-board report needs besides the recommendation.
+
+    ``pictures`` maps each pathway the patient entered to its inline SVG, or to
+    None when it could not be drawn; ``pictures=None`` leaves the pictures out
+    on purpose (golden files, Markdown).
+    """
+
+    kb: KnowledgeBase | None = None
+    patient: Patient | None = None
+    explanations: Sequence[Explanation] | None = None
+    pictures: Mapping[str, str | None] | None = None
+
+
+# ------------------------------------------------------------------ views
+
+
 @dataclass(frozen=True)
 class ArgumentView:
     symbol: str
@@ -171,6 +98,9 @@ class ArgumentView:
     sources: list[str]
     evidence: str
     unconfirmed: bool
+    direction_text: str = ""
+    sources_short: list[str] = field(default_factory=list)
+    evidence_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -183,6 +113,7 @@ class OptionView:
     score: int
     conditional_on: list[str]
     arguments: list[ArgumentView]
+    conditional_labels: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -208,6 +139,8 @@ class AlertView:
     text: str
     rule: str
     sources: list[str]
+    label: str = ""
+    sources_short: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -215,6 +148,81 @@ class MissingView:
     field: str
     why: str
     rule: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class RowView:
+    label: str
+    value: str
+    code: str | None = None  # the raw id, shown next to a translated value
+
+
+@dataclass(frozen=True)
+class SectionView:
+    title: str
+    rows: list[RowView]
+
+
+@dataclass(frozen=True)
+class ConditionView:
+    hint: str | None  # "any one of these would do" when several tests decide together
+    tests: list[str]
+
+
+@dataclass(frozen=True)
+class ReasonView:
+    """One rule or pathway edge in a why-not explanation."""
+
+    id: str
+    text: str
+    detail: str
+    conditions: list[ConditionView]
+    status: str = ""  # e.g. "from step “X” (reached) — did not apply"
+    blocked_by: list[ReasonView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GroupView:
+    title: str
+    reasons: list[ReasonView]
+
+
+@dataclass(frozen=True)
+class WhyTrackView:
+    track: str
+    title: str
+    status: str
+    summary: str
+    groups: list[GroupView]
+
+
+@dataclass(frozen=True)
+class WhyNotView:
+    option: str
+    label: str
+    title: str
+    tracks: list[WhyTrackView]
+    changes: list[str]
+    missing: list[str]
+    note: str | None = None  # when nothing in the data would change the ranking
+
+
+@dataclass(frozen=True)
+class PathwayView:
+    id: str
+    title: str
+    steps: list[str]
+    svg: Any = None  # markupsafe.Markup of an inline SVG, or None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ReferenceView:
+    id: str
+    short: str
+    citation: str
+    link: str | None
 
 
 @dataclass(frozen=True)
@@ -234,9 +242,18 @@ class ReportView:
     tracks: list[TrackView]
     excluded: list[ExcludedView]
     disclaimer: str
+    # The tumour-board report (with a ReportContext); empty or None otherwise.
+    grade_code: str | None = None
+    category_code: str | None = None
+    classification: list[RowView] = field(default_factory=list)
+    patient: list[SectionView] | None = None
+    why_not: list[WhyNotView] | None = None
+    pathway_views: list[PathwayView] | None = None
+    references: list[ReferenceView] = field(default_factory=list)
 
 
-def argument_view(arg: Argument) -> ArgumentView:
+def argument_view(arg: Argument, lab: Labels | None = None) -> ArgumentView:
+    lab = lab or labels("en")
     return ArgumentView(
         symbol=direction_symbol(arg),
         direction=arg.direction,
@@ -245,11 +262,16 @@ def argument_view(arg: Argument) -> ArgumentView:
         sources=list(arg.sources),
         evidence=evidence_text(arg),
         unconfirmed=not arg.evidence.confirmed,
+        direction_text=lab[f"direction_{arg.direction}"],
+        sources_short=[lab.source(s) for s in arg.sources],
+        evidence_label=lab.evidence(arg.evidence.kind, arg.evidence.level),
     )
 
 
-def report_view(rec: Recommendation) -> ReportView:
-    t = ui(rec.language)
+def report_view(rec: Recommendation, context: ReportContext | None = None) -> ReportView:
+    ctx = context or ReportContext()
+    lab = labels(rec.language, ctx.kb)
+    t = lab.t
     tracks = []
     for track in TRACKS:
         ranked = rec.anti_tumour if track == "anti_tumour" else rec.antisecretory
@@ -269,20 +291,26 @@ def report_view(rec: Recommendation) -> ReportView:
                         category_text=t.get(o.category, o.category),
                         score=o.score,
                         conditional_on=list(o.conditional_on),
-                        arguments=[argument_view(a) for a in o.arguments],
+                        arguments=[argument_view(a, lab) for a in o.arguments],
+                        conditional_labels=[lab.field(f) for f in o.conditional_on],
                     )
                     for o in ranked
                 ],
             )
         )
+    full = context is not None
+    grade = rec.derived.get("grade")
+    category = rec.derived.get("category")
     return ReportView(
         lang=rec.language,
         t=t,
         patient_id=rec.patient_id,
         as_of=rec.as_of,
-        grade=_derived_text(rec, "grade", t),
-        category=_derived_text(rec, "category", t),
-        pathways=list(rec.trace.pathways),
+        grade=_derived_text(lab, "grade", grade) if full else _raw(lab, grade),
+        category=_derived_text(lab, "category", category) if full else _raw(lab, category),
+        grade_code=None if grade is None else str(grade),
+        category_code=None if category is None else str(category),
+        pathways=[lab.pathway(p) for p in rec.trace.pathways] if full else list(rec.trace.pathways),
         knowledge_version=rec.knowledge_version,
         alerts=[
             AlertView(
@@ -292,27 +320,259 @@ def report_view(rec: Recommendation) -> ReportView:
                 text=a.text,
                 rule=a.rule,
                 sources=list(a.sources),
+                label=lab.alert(a.id),
+                sources_short=[lab.source(s) for s in a.sources],
             )
             for a in rec.alerts
         ],
-        missing=[MissingView(field=m.field, why=m.why, rule=m.rule) for m in rec.missing_data],
+        missing=[
+            MissingView(field=m.field, why=m.why, rule=m.rule, label=lab.field(m.field))
+            for m in rec.missing_data
+        ],
         tracks=tracks,
         excluded=[
             ExcludedView(
                 option=e.option,
                 label=e.label,
                 track=t.get(e.track, e.track),
-                reasons=[argument_view(a) for a in e.reasons],
+                reasons=[argument_view(a, lab) for a in e.reasons],
             )
             for e in rec.excluded
         ],
         disclaimer=disclaimer(rec),
+        classification=_classification(lab, rec.derived) if full else [],
+        patient=_patient_sections(lab, ctx.patient) if ctx.patient is not None else None,
+        why_not=[why_not_view(x, lab) for x in ctx.explanations] if ctx.explanations is not None else None,
+        pathway_views=_pathway_views(lab, rec, ctx) if full else None,
+        references=_references(lab, rec, ctx) if ctx.kb is not None else [],
     )
 
 
-def _derived_text(rec: Recommendation, key: str, t: dict[str, str]) -> str:
-    value = rec.derived.get(key)
-    return t["not_stated"] if value is None else str(value)
+def _raw(lab: Labels, value: Any) -> str:
+    return lab["not_stated"] if value is None else str(value)
+
+
+def _derived_text(lab: Labels, key: str, value: Any) -> str:
+    return lab["not_stated"] if value is None else lab.derived_value(key, value)
+
+
+def _classification(lab: Labels, derived: Mapping[str, Any]) -> list[RowView]:
+    keys = [k for k in _DERIVED_FIRST if k in derived]
+    keys += sorted(k for k in derived if k not in _DERIVED_FIRST)
+    rows = []
+    for key in keys:
+        value = derived[key]
+        code = None if isinstance(value, bool) else str(value)
+        rows.append(RowView(lab.field(f"derived.{key}"), lab.derived_value(key, value), code))
+    return rows
+
+
+# ------------------------------------------------------------------ patient summary
+
+_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("section_general", ("age", "sex", "ecog")),
+    ("section_tumour", ("tumour",)),
+    ("section_disease", ("disease",)),
+    ("section_imaging", ("imaging",)),
+    ("section_labs", ("labs",)),
+    ("section_history", ("comorbidities", "carcinoid_heart_disease")),
+)
+
+
+def _patient_sections(lab: Labels, patient: Patient) -> list[SectionView]:
+    data = patient.model_dump(mode="json", exclude_none=True)
+    sections: list[SectionView] = []
+    for title, keys in _SECTIONS:
+        rows: list[RowView] = []
+        for key in keys:
+            if key not in data:
+                continue
+            value = data[key]
+            if isinstance(value, dict):
+                for name, item in value.items():
+                    rows.extend(_rows(lab, f"{key}.{name}", item))
+            else:
+                rows.extend(_rows(lab, key, value))
+        if rows:
+            sections.append(SectionView(lab[title], rows))
+    sections.append(SectionView(lab["prior_treatments"], _prior_rows(lab, patient)))
+    return sections
+
+
+def _rows(lab: Labels, path: str, value: Any) -> list[RowView]:
+    if path == "tumour.minen" and value is False:
+        return []  # the default; a MiNEN is stated when true
+    if isinstance(value, list):
+        if not value:
+            return []
+        shown = ", ".join(_item_label(lab, path, v) for v in value)
+        return [RowView(lab.field(path), shown)]
+    return [RowView(lab.field(path), lab.value(path, value))]
+
+
+def _item_label(lab: Labels, path: str, value: Any) -> str:
+    entry = lab.catalogue.fields.get(path)
+    if entry is not None and str(value) in entry.values:
+        return entry.values[str(value)].get(lab.lang)
+    return str(value)
+
+
+def _prior_rows(lab: Labels, patient: Patient) -> list[RowView]:
+    rows = []
+    for course in patient.prior_treatments:
+        details = [lab.value("prior_treatments.stop_reason", course.stop_reason.value)]
+        if course.line is not None:
+            details.append(lab.fmt("prior_line_text", line=course.line))
+        if course.best_response is not None:
+            details.append(lab.fmt("prior_response_text", response=lab.value(
+                "prior_treatments.best_response", course.best_response.value)))
+        if course.duration_months is not None:
+            details.append(lab.fmt("prior_duration_text", months=lab.number(course.duration_months)))
+        rows.append(RowView(lab.option(course.option), ", ".join(details), course.option))
+    return rows
+
+
+# ------------------------------------------------------------------ why not
+
+
+def why_not_view(x: Explanation, lab: Labels) -> WhyNotView:
+    tracks = []
+    for tr in x.tracks:
+        groups: list[GroupView] = []
+        if tr.exclusions:
+            groups.append(GroupView(lab["exclusions"], [_rule_reason(lab, r) for r in tr.exclusions]))
+        if tr.against:
+            groups.append(GroupView(lab["arguments_against"], [_rule_reason(lab, r) for r in tr.against]))
+        if tr.proposals_not_applied:
+            groups.append(GroupView(lab["proposals_not_applied"],
+                                    [_edge_reason(lab, e) for e in tr.proposals_not_applied]))
+        if tr.rules_not_applied:
+            groups.append(GroupView(lab["rules_not_applied"],
+                                    [_rule_reason(lab, r) for r in tr.rules_not_applied]))
+        for pw in tr.pathways:
+            status = lab["pathway_entered"] if pw.entered else (
+                lab["pathway_not_entered"] if pw.in_population else lab["pathway_other_population"])
+            reasons: list[ReasonView] = []
+            if pw.entry:
+                reasons.append(ReasonView(
+                    id=pw.pathway, text=lab["entry_conditions"], detail="",
+                    conditions=_conditions(lab, pw.entry),
+                ))
+            reasons.extend(_edge_reason(lab, e) for e in pw.proposals)
+            groups.append(GroupView(f"{pw.title} — {status}", reasons))
+        tracks.append(WhyTrackView(tr.track, lab.track(tr.track), tr.status, tr.summary, groups))
+    ranked = any(tr.status == "ranked" for tr in x.tracks)
+    return WhyNotView(
+        option=x.option, label=x.label, title=lab.fmt("explain_title", option=x.label),
+        tracks=tracks, changes=list(x.changes), missing=list(x.missing),
+        note=lab["nothing_to_change"] if ranked and not x.changes else None,
+    )
+
+
+def _detail(lab: Labels, parts: Iterable[str]) -> str:
+    return " · ".join(p for p in parts if p)
+
+
+def _rule_reason(lab: Labels, rule: RuleCheck) -> ReasonView:
+    sign = {"for": "+", "against": "-", "exclude": ""}[rule.direction]
+    strength = f"{sign}{rule.strength}" if rule.direction != "exclude" else lab["excluded_arg"]
+    sources = ", ".join(lab.source(s) for s in rule.sources)
+    return ReasonView(
+        id=rule.rule,
+        text=rule.text,
+        detail=_detail(lab, [strength, sources, rule.evidence,
+                             lab["unconfirmed"].upper() if rule.unconfirmed else ""]),
+        conditions=_conditions(lab, rule.conditions),
+    )
+
+
+def _edge_reason(lab: Labels, edge: EdgeCheck) -> ReasonView:
+    where = lab.fmt("from_reached" if edge.from_reached else "from_not_reached", node=edge.from_label)
+    if edge.to_node is not None:
+        where = lab.fmt("edge_to", from_node=edge.from_label, to_node=edge.to_label or edge.to_node)
+    applied = lab["edge_applied"] if edge.fired else lab["edge_not_applied"]
+    sources = ", ".join(lab.source(s) for s in edge.sources)
+    strength = f"+{edge.strength}" if edge.strength is not None else ""
+    return ReasonView(
+        id=edge.edge,
+        text=edge.text or "",
+        detail=_detail(lab, [strength, sources]),
+        conditions=_conditions(lab, edge.conditions),
+        status=f"{where} — {applied}",
+        blocked_by=[_edge_reason(lab, b) for b in edge.blocked_by],
+    )
+
+
+def _conditions(lab: Labels, checks: Sequence[ConditionCheck]) -> list[ConditionView]:
+    """One view per condition; a test already shown for the same rule or edge is not repeated
+    (``Ki-67 >= 10`` and ``Ki-67 <= 55`` on an unknown Ki-67 say the same thing)."""
+    seen: set[str] = set()
+    out = []
+    for check in checks:
+        tests = [t.text for t in check.tests if t.text not in seen]
+        seen.update(tests)
+        if not tests:
+            continue
+        hint = None
+        if len(tests) > 1:
+            hint = lab["any_of"] if check.any_of else lab["all_of"]
+        out.append(ConditionView(hint, tests))
+    return out
+
+
+# ------------------------------------------------------------------ pathways, references
+
+
+def _pathway_views(lab: Labels, rec: Recommendation, ctx: ReportContext) -> list[PathwayView]:
+    nodes_of: dict[str, list[str]] = {}
+    if ctx.kb is not None:
+        nodes_of = {pw.id: [n.id for n in pw.nodes] for pw in ctx.kb.pathways}
+    out = []
+    for pid in rec.trace.pathways:
+        own = set(nodes_of.get(pid, []))
+        steps = [lab.node(n) for n in rec.trace.nodes if n in own]
+        svg: Any = None
+        if ctx.pictures is None:
+            note: str | None = lab["picture_omitted"]
+        else:
+            picture = ctx.pictures.get(pid)
+            if picture:
+                from markupsafe import Markup
+
+                svg = Markup(picture)  # trusted: drawn by cds.pathways, which escapes every label
+                note = None
+            else:
+                note = lab["picture_unavailable"]
+        out.append(PathwayView(pid, lab.pathway(pid), steps, svg, note))
+    return out
+
+
+def _references(lab: Labels, rec: Recommendation, ctx: ReportContext) -> list[ReferenceView]:
+    assert ctx.kb is not None
+    cited: list[str] = []
+    for ranked in (*rec.anti_tumour, *rec.antisecretory):
+        for arg in ranked.arguments:
+            cited.extend(arg.sources)
+    for excl in rec.excluded:
+        for arg in excl.reasons:
+            cited.extend(arg.sources)
+    for alert in rec.alerts:
+        cited.extend(alert.sources)
+    for x in ctx.explanations or ():
+        for tr in x.tracks:
+            for rule in (*tr.exclusions, *tr.against, *tr.rules_not_applied):
+                cited.extend(rule.sources)
+            for edge in tr.proposals_not_applied:
+                cited.extend(edge.sources)
+    out = []
+    for sid in dict.fromkeys(cited):
+        src = ctx.kb.sources.get(sid)
+        if src is None:
+            continue
+        link = (f"https://doi.org/{src.doi}" if src.doi
+                else f"https://pubmed.ncbi.nlm.nih.gov/{src.pmid}/" if src.pmid else src.url)
+        out.append(ReferenceView(sid, src.short, src.citation, link))
+    return out
 
 
 def top_option_text(rec: Recommendation, track: str, *, label: bool = True) -> str:

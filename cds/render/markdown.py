@@ -12,13 +12,18 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from cds.model.recommendation import Recommendation
-from cds.render import report_view, ui
+from cds.render import ReportContext, report_view, ui, why_not_view
+from cds.render.i18n import labels
 from cds.resources import renderers_dir
+
+if TYPE_CHECKING:
+    from cds.explain import Explanation
+    from cds.knowledge.loader import KnowledgeBase
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 
@@ -59,9 +64,25 @@ def _environment(root: str) -> jinja2.Environment:
     return env
 
 
-def render_markdown(rec: Recommendation) -> str:
-    view = report_view(rec)
-    return environment().get_template("recommendation.md.j2").render(r=view, t=view.t)
+def render_markdown(rec: Recommendation, context: ReportContext | None = None) -> str:
+    """The Markdown report; with a context, the full tumour-board report."""
+    view = report_view(rec, context)
+    return _tidy(environment().get_template("recommendation.md.j2").render(r=view, t=view.t))
+
+
+def render_explanation_markdown(explanation: Explanation, kb: KnowledgeBase | None = None) -> str:
+    """One why-not explanation on its own (``cds explain --format markdown``)."""
+    lab = labels(explanation.language, kb)
+    view = why_not_view(explanation, lab)
+    return _tidy(environment().get_template("explanation.md.j2").render(w=view, t=lab.t))
+
+
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def _tidy(text: str) -> str:
+    """One blank line between blocks (the templates' optional sections may leave two)."""
+    return _BLANK_LINES.sub("\n\n", text).rstrip("\n") + "\n"
 
 
 def render_index(rows: Sequence[Mapping[str, str]], lang: str = "en") -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -17,7 +18,11 @@ from rich.table import Table
 from rich.text import Text
 
 from cds.model.recommendation import Recommendation
-from cds.render import ArgumentView, ReportView, report_view, ui
+from cds.render import ArgumentView, ReportContext, ReportView, report_view, ui
+
+if TYPE_CHECKING:
+    from cds.explain import Explanation
+    from cds.knowledge.loader import KnowledgeBase
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 CATEGORY_STYLE = {"recommended": "bold green", "consider": "yellow", "not_recommended": "red"}
@@ -29,9 +34,15 @@ FILE_WIDTH = 120
 WIDE = 110
 
 
-def renderables(rec: Recommendation, width: int = FILE_WIDTH) -> list[RenderableType]:
-    """The report as a list of Rich renderables, top to bottom, laid out for ``width``."""
-    view = report_view(rec)
+def renderables(
+    rec: Recommendation, width: int = FILE_WIDTH, kb: KnowledgeBase | None = None
+) -> list[RenderableType]:
+    """The report as a list of Rich renderables, top to bottom, laid out for ``width``.
+
+    With the knowledge base, alerts, sources, evidence and the classification
+    show their labels (in the report language) instead of their ids.
+    """
+    view = report_view(rec, ReportContext(kb=kb) if kb is not None else None)
     wide = width >= WIDE
     t = view.t
     out: list[RenderableType] = [_header(view)]
@@ -45,7 +56,8 @@ def renderables(rec: Recommendation, width: int = FILE_WIDTH) -> list[Renderable
             style = SEVERITY_STYLE.get(a.severity, "")
             alerts.add_row(
                 Text(a.severity_text.upper(), style=style),
-                Group(Text(a.id, style=style), Text(a.text), _provenance(a.rule, a.sources)),
+                Group(Text(a.label or a.id, style=style), Text(a.text),
+                      _provenance(a.rule, a.sources_short or a.sources)),
                 end_section=i < len(view.alerts) - 1,
             )
         out.append(alerts)
@@ -114,14 +126,14 @@ def renderables(rec: Recommendation, width: int = FILE_WIDTH) -> list[Renderable
     return out
 
 
-def print_report(rec: Recommendation, console: Console) -> None:
-    for item in renderables(rec, console.width):
+def print_report(rec: Recommendation, console: Console, kb: KnowledgeBase | None = None) -> None:
+    for item in renderables(rec, console.width, kb):
         console.print(item)
 
 
-def render_text(rec: Recommendation, width: int = FILE_WIDTH) -> str:
+def render_text(rec: Recommendation, width: int = FILE_WIDTH, kb: KnowledgeBase | None = None) -> str:
     """The report as plain text (no colour), e.g. for ``--output FILE``."""
-    return to_plain_text(renderables(rec, width), width)
+    return to_plain_text(renderables(rec, width, kb), width)
 
 
 def to_plain_text(items: Iterable[RenderableType], width: int = FILE_WIDTH) -> str:
@@ -169,8 +181,8 @@ def _arguments(args: Sequence[ArgumentView], t: dict[str, str]) -> Table:
     grid.add_column(ratio=1)
     for a in args:
         style = DIRECTION_STYLE.get(a.direction, "")
-        detail = _provenance(a.rule, a.sources)
-        detail.append(" · " + a.evidence)
+        detail = _provenance(a.rule, a.sources_short or a.sources)
+        detail.append(" · " + (a.evidence_label or a.evidence))
         if a.unconfirmed:
             detail.append(" · ")
             detail.append(t["unconfirmed"].upper(), style="bold magenta")
@@ -208,3 +220,51 @@ def demo_table(rows: Sequence[Sequence[str]], lang: str = "en") -> Table:
             Text(excluded),
         )
     return table
+
+
+# ------------------------------------------------------------------ why not
+
+
+def render_explanation_text(explanation: Explanation, kb: KnowledgeBase | None = None) -> str:
+    """A why-not explanation as plain indented text (``cds explain``)."""
+    from cds.render import ReasonView, why_not_view
+    from cds.render.i18n import labels
+
+    lab = labels(explanation.language, kb)
+    view = why_not_view(explanation, lab)
+    colon = lab["colon"]
+    lines = [view.title, "=" * len(view.title), ""]
+
+    def reason(r: ReasonView, indent: str) -> None:
+        head = f"{r.text} " if r.text else ""
+        detail = f" ({r.detail})" if r.detail else ""
+        lines.append(f"{indent}- {head}[{r.id}]{detail}")
+        if r.status:
+            lines.append(f"{indent}  {r.status}")
+        for c in r.conditions:
+            if c.hint:
+                lines.append(f"{indent}  * {c.hint}{colon}")
+                lines.extend(f"{indent}      {test}" for test in c.tests)
+            else:
+                lines.extend(f"{indent}  * {test}" for test in c.tests)
+        if r.blocked_by:
+            lines.append(f"{indent}  {lab['route_blocked']}{colon}")
+            for b in r.blocked_by:
+                reason(b, indent + "    ")
+
+    for tr in view.tracks:
+        lines.append(f"{tr.title}{colon} {tr.summary}")
+        for g in tr.groups:
+            lines.extend(["", f"  {g.title}"])
+            for r in g.reasons:
+                reason(r, "  ")
+        lines.append("")
+    if view.note:
+        lines.extend([view.note, ""])
+    if view.changes:
+        lines.append(lab["what_would_change"])
+        lines.extend(f"  - {c}" for c in view.changes)
+        lines.append("")
+    if view.missing:
+        lines.extend([f"{lab['missing_data']}{colon} {', '.join(view.missing)}", ""])
+    return "\n".join(lines).rstrip("\n") + "\n"

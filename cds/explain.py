@@ -1,0 +1,618 @@
+"""Why not: what kept an option out of first place, and what would change it.
+
+Every explanation is computed from the *same* condition mappings the engine
+ran (the ``when`` of the rules in ``engine.kb.rules`` and of the pathway edges
+in ``engine.kb.pathways``), evaluated in Python by
+:mod:`cds.knowledge.conditions` over the evaluation context that the engine
+built (:attr:`cds.engine.EvaluationDetail.context`). Nothing here restates a
+threshold: a rule edited in the knowledge changes its explanation too.
+
+For an option X, in each track where it matters:
+
+- **excluded**: the contraindication rules that excluded X, each with the
+  conditions that held on the patient's values and the value that would lift
+  them (``eGFR: 25 mL/min (< 30 mL/min) — would not apply at eGFR >= 30 mL/min``);
+- **ranked, not first**: X's score against the first option's, the arguments
+  against X with the conditions that held, the pathway proposals of X whose
+  source step was reached but whose conditions failed, and the modifier rules
+  arguing for X that did not apply (what would give X a stronger case);
+- **not proposed**: every pathway edge proposing X (pathways the patient
+  entered first, then the other pathways of the population, then the pathways
+  of other populations with their failed entry conditions); for an edge whose
+  source step was not reached, the edges on the way to it that stopped the
+  patient;
+- **what would change the result**: each failed or held test as one line with
+  the threshold or value it needs, and missing data named by its field path
+  (``Ki-67: unknown — provide tumour.ki67_percent``).
+
+Preconditions not checked here: ``detail`` must come from an engine over the
+same knowledge base ``kb`` (the rule and edge ids of the trace are looked up
+in it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field
+
+from cds.engine.compiler import applies_to
+from cds.engine.engine import _UNKNOWN_VALUES, EvaluationDetail
+from cds.knowledge import conditions as cond
+from cds.knowledge.schema import Pathway, PathwayEdge, Rule
+from cds.model.recommendation import Argument, ExcludedOption, RankedOption, Recommendation, Track
+from cds.render.i18n import FLAG_NAMESPACES, Labels, labels
+
+if TYPE_CHECKING:
+    from cds.engine import Engine
+    from cds.knowledge.loader import KnowledgeBase
+    from cds.model.patient import Patient
+
+Status = Literal["first", "ranked", "excluded", "not_proposed"]
+TRACKS: tuple[Track, ...] = ("anti_tumour", "antisecretory")
+
+_NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+_OP_KEY = {"<": "op_lt", "<=": "op_lte", ">": "op_gt", ">=": "op_gte"}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LeafCheck(_Model):
+    """One leaf test (``path op expected``) on the patient's value."""
+
+    path: str
+    field: str = Field(description="Label of the field in the report language.")
+    op: str = Field(description="==, !=, <, <=, >, >=, exists or absent.")
+    expected: Any = None
+    actual: Any = Field(default=None, description="The patient's value; null when not recorded.")
+    missing: bool = Field(description="The value is input data that is unknown (null, absent, not_done).")
+    held: bool
+    text: str = Field(description="The test with the patient's value and what would change it.")
+
+
+class ConditionCheck(_Model):
+    """One condition of a rule or edge: whether it held, and the tests that decided it."""
+
+    condition: str = Field(description="The condition as written (conditions.describe).")
+    held: bool
+    any_of: bool = Field(
+        description="True when changing any one of the tests would change the condition."
+    )
+    tests: list[LeafCheck]
+
+
+class RuleCheck(_Model):
+    """A rule that argued (or could have argued) about the option."""
+
+    rule: str
+    direction: Literal["for", "against", "exclude"]
+    strength: int
+    text: str
+    sources: list[str]
+    evidence: str
+    unconfirmed: bool
+    conditions: list[ConditionCheck] = Field(
+        description="For a rule that applied: its conditions (all held). For one that did not: the failed ones."
+    )
+
+
+class EdgeCheck(_Model):
+    """A pathway edge: one proposal of the option, or a step on the way to it."""
+
+    edge: str
+    pathway: str
+    from_node: str
+    from_label: str
+    to_node: str | None = None
+    to_label: str | None = None
+    from_reached: bool
+    fired: bool
+    strength: int | None = None
+    text: str | None = None
+    sources: list[str] = Field(default_factory=list)
+    conditions: list[ConditionCheck] = Field(
+        default_factory=list, description="The conditions that failed (empty when the edge fired)."
+    )
+    blocked_by: list[EdgeCheck] = Field(
+        default_factory=list,
+        description="When the source step was not reached: the edges towards it that did not fire.",
+    )
+
+
+class PathwayCheck(_Model):
+    """A pathway that proposes the option somewhere."""
+
+    pathway: str
+    title: str
+    entered: bool
+    in_population: bool = Field(description="The pathway belongs to the patient's population.")
+    entry: list[ConditionCheck] = Field(
+        default_factory=list, description="Entry conditions that failed (when not entered)."
+    )
+    proposals: list[EdgeCheck]
+
+
+class TrackExplanation(_Model):
+    track: Track
+    status: Status
+    summary: str
+    rank: int | None = None
+    score: int | None = None
+    category: str | None = None
+    first_option: str | None = None
+    first_label: str | None = None
+    first_score: int | None = None
+    exclusions: list[RuleCheck] = Field(default_factory=list)
+    against: list[RuleCheck] = Field(default_factory=list)
+    proposals_not_applied: list[EdgeCheck] = Field(
+        default_factory=list,
+        description="Proposals of the option whose source step was reached but which did not fire.",
+    )
+    rules_not_applied: list[RuleCheck] = Field(
+        default_factory=list, description="Modifier rules arguing for the option that did not apply."
+    )
+    pathways: list[PathwayCheck] = Field(
+        default_factory=list, description="For an option not proposed: every pathway proposing it."
+    )
+
+
+class Explanation(_Model):
+    """Why an option is where it is, and what would change it."""
+
+    option: str
+    label: str
+    language: Literal["en", "fr"]
+    patient_id: str | None = None
+    knowledge_version: str
+    tracks: list[TrackExplanation]
+    changes: list[str] = Field(description="What would change the result, one line per test.")
+    missing: list[str] = Field(description="Input fields that are unknown and would matter.")
+
+    @property
+    def summary(self) -> str:
+        return " ".join(t.summary for t in self.tracks)
+
+
+class UnknownOptionError(ValueError):
+    """The option id is not in the catalogue."""
+
+    def __init__(self, option: str, known: Sequence[str]) -> None:
+        import difflib
+
+        close = difflib.get_close_matches(option, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        super().__init__(f"unknown option {option!r}{hint}")
+        self.option = option
+        self.suggestions = close
+
+
+# ---------------------------------------------------------------------- public
+
+
+def explain(engine: Engine, patient: Patient, option: str, lang: Literal["en", "fr"] = "en") -> Explanation:
+    """Evaluate ``patient`` and explain where ``option`` stands.
+
+    Raises
+    ------
+    UnknownOptionError
+        When ``option`` is not in the option catalogue.
+    """
+    if option not in engine.kb.options:
+        raise UnknownOptionError(option, list(engine.kb.options))
+    return explain_detail(engine.kb, engine.evaluate_detail(patient, lang), option)
+
+
+def explain_all(detail: EvaluationDetail, kb: KnowledgeBase) -> list[Explanation]:
+    """An explanation for every option that is not ranked first in its track.
+
+    Options ranked below first come first (track order, then rank), then the
+    excluded options, each explained once even when it appears in two tracks.
+    """
+    rec = detail.recommendation
+    wanted: list[str] = []
+    for track in TRACKS:
+        wanted.extend(o.option for o in _ranked(rec, track) if o.rank > 1)
+    wanted.extend(e.option for e in rec.excluded)
+    return [explain_detail(kb, detail, option) for option in dict.fromkeys(wanted)]
+
+
+def explain_detail(kb: KnowledgeBase, detail: EvaluationDetail, option: str) -> Explanation:
+    """Explain ``option`` for an evaluation that already ran."""
+    if option not in kb.options:
+        raise UnknownOptionError(option, list(kb.options))
+    return _Explainer(kb, detail).explain(option)
+
+
+# -------------------------------------------------------------------- helpers
+
+
+def _ranked(rec: Recommendation, track: Track) -> list[RankedOption]:
+    return rec.anti_tumour if track == "anti_tumour" else rec.antisecretory
+
+
+class _Explainer:
+    def __init__(self, kb: KnowledgeBase, detail: EvaluationDetail) -> None:
+        self.kb = kb
+        self.detail = detail
+        self.rec = detail.recommendation
+        self.ctx: Mapping[str, Any] = detail.context
+        self.lab: Labels = labels(self.rec.language, kb)
+        self.rules = {lr.rule.id: lr.rule for lr in kb.rules}
+        self.reached = set(self.rec.trace.nodes)
+        self.fired_edges = set(self.rec.trace.edges)
+        self.entered = list(self.rec.trace.pathways)
+
+    # ------------------------------------------------------------ top level
+
+    def explain(self, option: str) -> Explanation:
+        tracks: list[TrackExplanation] = []
+        spec = self.kb.options[option]
+        for track in TRACKS:
+            if track not in spec.tracks:
+                continue
+            status = self._status(option, track)
+            # A track is explained when the option is in it, or when a pathway the patient
+            # entered could have proposed it there; the antisecretory track of a
+            # non-functioning tumour, say, has nothing to tell.
+            if status == "not_proposed" and not (
+                self._entered_proposes(option, track) and self._track_in_use(track)
+            ):
+                continue
+            tracks.append(self._track(option, track, status))
+        if not tracks:
+            # Proposed nowhere on the patient's way: say where it is proposed (main track first).
+            with_edges = [t for t in spec.tracks if self._proposing_edges(option, t)]
+            tracks.append(self._track(option, (with_edges or spec.tracks)[0], "not_proposed"))
+
+        tests = [t for tr in tracks for t in _all_tests(tr)]
+        changes = [t.text for t in tests if _actionable(t)]
+        missing = [t.path for t in tests if t.missing]
+        return Explanation(
+            option=option,
+            label=self.lab.option(option),
+            language=self.rec.language,
+            patient_id=self.rec.patient_id,
+            knowledge_version=self.rec.knowledge_version,
+            tracks=tracks,
+            changes=list(dict.fromkeys(changes)),
+            missing=list(dict.fromkeys(missing)),
+        )
+
+    def _status(self, option: str, track: Track) -> Status:
+        for ranked in _ranked(self.rec, track):
+            if ranked.option == option:
+                return "first" if ranked.rank == 1 else "ranked"
+        if any(e.option == option and e.track == track for e in self.rec.excluded):
+            return "excluded"
+        return "not_proposed"
+
+    def _track(self, option: str, track: Track, status: Status) -> TrackExplanation:
+        lab = self.lab
+        name = lab.option(option)
+        phrase = lab.track_phrase(track)
+        if status in ("first", "ranked"):
+            ranked = _ranked(self.rec, track)
+            mine = next(o for o in ranked if o.option == option)
+            first = ranked[0]
+            common = {
+                "option": name, "track": phrase, "rank": mine.rank, "score": mine.score,
+                "category": lab[mine.category],
+            }
+            if status == "first":
+                return TrackExplanation(
+                    track=track, status=status, summary=lab.fmt("status_first", **common),
+                    rank=mine.rank, score=mine.score, category=mine.category,
+                )
+            summary = lab.fmt("status_ranked", first=first.label, first_score=first.score, **common)
+            if mine.score == first.score:
+                summary += " " + lab["tie_note"]
+            return TrackExplanation(
+                track=track, status=status,
+                summary=summary,
+                rank=mine.rank, score=mine.score, category=mine.category,
+                first_option=first.option, first_label=first.label, first_score=first.score,
+                against=[self._fired_rule(a) for a in mine.arguments if a.direction == "against"],
+                proposals_not_applied=self._proposals_not_applied(option, track),
+                rules_not_applied=self._rules_not_applied(option, track, mine.arguments),
+            )
+        if status == "excluded":
+            excluded = next(e for e in self.rec.excluded if e.option == option and e.track == track)
+            return TrackExplanation(
+                track=track, status=status,
+                summary=lab.fmt("status_excluded", option=name, track=phrase),
+                exclusions=[self._fired_rule(a) for a in _reasons(excluded)],
+            )
+        pathways = self._pathway_checks(option, track)
+        summary = lab.fmt("status_not_proposed", option=name, track=phrase)
+        if not pathways:
+            summary += " " + lab.fmt("no_proposal_edge", option=name, track=phrase)
+        elif not any(pw.in_population for pw in pathways):
+            titles = ", ".join(f"“{pw.title}”" if lab.lang == "en" else f"« {pw.title} »" for pw in pathways)
+            summary += " " + lab.fmt("only_other_populations", pathways=titles)
+        return TrackExplanation(track=track, status=status, summary=summary, pathways=pathways)
+
+    # --------------------------------------------------------------- rules
+
+    def _fired_rule(self, arg: Argument) -> RuleCheck:
+        rule = self.rules.get(arg.rule)
+        conds = [self._check(c) for c in rule.when] if rule is not None else []
+        return RuleCheck(
+            rule=arg.rule,
+            direction=arg.direction,
+            strength=arg.strength,
+            text=arg.text,
+            sources=list(arg.sources),
+            evidence=self.lab.evidence(arg.evidence.kind, arg.evidence.level),
+            unconfirmed=not arg.evidence.confirmed,
+            conditions=conds,
+        )
+
+    def _rules_not_applied(
+        self, option: str, track: Track, have: Sequence[Argument]
+    ) -> list[RuleCheck]:
+        """Rules arguing for the option in this population that did not fire for it."""
+        applied = {a.rule for a in have}
+        out: list[RuleCheck] = []
+        for loaded in self.kb.rules:
+            rule = loaded.rule
+            if rule.id in applied or not applies_to(rule.when, self.detail.population):
+                continue
+            strength = _argues_for(rule, option, track)
+            if strength is None:
+                continue
+            failed = [self._check(c) for c in rule.when if not cond.evaluate(c, self.ctx)]
+            if not failed or any(_off_path(t) for c in failed for t in c.tests):
+                continue  # held (fired for another reason) or needs a step this patient never took
+            out.append(
+                RuleCheck(
+                    rule=rule.id, direction="for", strength=strength,
+                    text=getattr(rule.because, self.lab.lang), sources=list(rule.sources),
+                    evidence=self.lab.evidence(rule.evidence.kind, rule.evidence.level),
+                    unconfirmed=rule.confirmation not in ("V", "policy"),
+                    conditions=failed,
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------ pathways
+
+    def _proposing_edges(self, option: str, track: Track) -> list[tuple[Pathway, PathwayEdge]]:
+        return [
+            (pw, e) for pw in self.kb.pathways for e in pw.edges
+            if e.propose == option and e.track == track
+        ]
+
+    def _track_in_use(self, track: Track) -> bool:
+        """The recommendation has something in this track (ranked or excluded)."""
+        return bool(_ranked(self.rec, track)) or any(e.track == track for e in self.rec.excluded)
+
+    def _entered_proposes(self, option: str, track: Track) -> bool:
+        return any(pw.id in self.entered for pw, _ in self._proposing_edges(option, track))
+
+    def _proposals_not_applied(self, option: str, track: Track) -> list[EdgeCheck]:
+        out: list[EdgeCheck] = []
+        for pw, edge in self._proposing_edges(option, track):
+            if pw.id not in self.entered or edge.from_ not in self.reached:
+                continue
+            if edge.id in self.fired_edges:
+                continue
+            out.append(self._edge(pw, edge, route=False))
+        return out
+
+    def _pathway_checks(self, option: str, track: Track) -> list[PathwayCheck]:
+        by_pathway: dict[str, list[PathwayEdge]] = {}
+        pathways: dict[str, Pathway] = {}
+        for pw, edge in self._proposing_edges(option, track):
+            by_pathway.setdefault(pw.id, []).append(edge)
+            pathways[pw.id] = pw
+
+        def order(pid: str) -> tuple[int, int]:
+            pw = pathways[pid]
+            if pid in self.entered:
+                return (0, self.entered.index(pid))
+            in_pop = applies_to(pw.when, self.detail.population)
+            return (1 if in_pop else 2, list(pathways).index(pid))
+
+        out: list[PathwayCheck] = []
+        for pid in sorted(pathways, key=order):
+            pw = pathways[pid]
+            entered = pid in self.entered
+            in_pop = entered or applies_to(pw.when, self.detail.population)
+            entry = [] if entered else [
+                self._check(c) for c in pw.when if not cond.evaluate(c, self.ctx)
+            ]
+            # Edges of a pathway not entered are listed without their conditions: none of them
+            # could fire before the entry conditions hold.
+            proposals = [
+                self._edge(pw, e, route=True, evaluate=entered) for e in by_pathway[pid]
+            ] if in_pop else []
+            out.append(
+                PathwayCheck(
+                    pathway=pid, title=self.lab.pathway(pid), entered=entered,
+                    in_population=in_pop, entry=entry, proposals=proposals,
+                )
+            )
+        return out
+
+    def _edge(self, pw: Pathway, edge: PathwayEdge, *, route: bool, evaluate: bool = True) -> EdgeCheck:
+        fired = edge.id in self.fired_edges
+        from_reached = pw.id in self.entered and edge.from_ in self.reached
+        failed = [] if fired or not evaluate else [
+            self._check(c) for c in edge.when if not cond.evaluate(c, self.ctx)
+        ]
+        blocked: list[EdgeCheck] = []
+        if route and evaluate and not from_reached and pw.id in self.entered:
+            blocked = [self._edge(pw, e, route=False) for e in self._blockers(pw, edge.from_)]
+        return EdgeCheck(
+            edge=edge.id, pathway=pw.id,
+            from_node=edge.from_, from_label=self.lab.node(edge.from_),
+            to_node=edge.to, to_label=self.lab.node(edge.to) if edge.to else None,
+            from_reached=from_reached, fired=fired, strength=edge.strength,
+            text=getattr(edge.because, self.lab.lang) if edge.because else None,
+            sources=list(edge.sources), conditions=failed, blocked_by=blocked,
+        )
+
+    def _blockers(self, pw: Pathway, target: str) -> list[PathwayEdge]:
+        """Where the way to ``target`` stopped: the edges that did not fire out of the
+        reached steps nearest to ``target``, on a shortest way to it."""
+        graph: nx.DiGraph[str] = nx.DiGraph()
+        graph.add_nodes_from(n.id for n in pw.nodes)
+        graph.add_edges_from((e.from_, e.to) for e in pw.edges if e.to is not None)
+        if target not in graph:
+            return []
+        to_target: dict[str, int] = nx.single_target_shortest_path_length(graph, target)
+        reached = [n.id for n in pw.nodes if n.id in self.reached and n.id in to_target]
+        if not reached:
+            return []
+        nearest = min(to_target[n] for n in reached)
+        frontier = {n for n in reached if to_target[n] == nearest}
+        return [
+            e for e in pw.edges
+            if e.from_ in frontier and e.to is not None and e.id not in self.fired_edges
+            and to_target.get(e.to) == nearest - 1
+        ]
+
+    # ---------------------------------------------------------- conditions
+
+    def _check(self, condition: Mapping[str, Any]) -> ConditionCheck:
+        held = cond.evaluate(condition, self.ctx)
+        ((key, _),) = condition.items()
+        any_of = (key == "$or") != held if key in cond.LOGICAL else True
+        return ConditionCheck(
+            condition=cond.describe(condition),
+            held=held,
+            any_of=any_of,
+            tests=[self._test(c, held) for c in _deciding(condition, self.ctx, held)],
+        )
+
+    def _test(self, leaf_cond: Mapping[str, Any], held: bool) -> LeafCheck:
+        (leaf,) = list(cond.leaves(leaf_cond))
+        raw = cond.lookup(self.ctx, leaf.path)
+        absent = cond.is_missing(raw)
+        flag = leaf.path.startswith(FLAG_NAMESPACES)
+        unknown_value = isinstance(raw, str) and raw in _UNKNOWN_VALUES
+        missing = not flag and (absent or unknown_value)
+        actual = None if absent else raw
+        return LeafCheck(
+            path=leaf.path, field=self.lab.field(leaf.path), op=leaf.op,
+            expected=leaf.value, actual=actual, missing=missing, held=held,
+            text=self._sentence(leaf, actual, absent, missing, held),
+        )
+
+    def _sentence(self, leaf: cond.Leaf, actual: Any, absent: bool, missing: bool, held: bool) -> str:
+        lab = self.lab
+        path = leaf.path
+        head, _, rest = path.partition(".")
+        if head in ("node", "candidate", "pathway"):
+            key = ("held_" if held else "failed_") + head
+            return lab.fmt(key, node=lab.node(rest), option=lab.option(rest), pathway=lab.pathway(rest))
+        field = _capitalise(lab.field(path))
+        shown = lab.value(path, actual) if not absent else lab["unknown"]
+        expected = lab.value(path, leaf.value) if leaf.value is not None else ""
+        values = {"field": field, "actual": shown, "expected": expected, "path": path}
+        flag = path.startswith(FLAG_NAMESPACES)
+        if held:
+            if leaf.op == "absent":
+                return lab.fmt("held_none" if flag else "held_absent", **values)
+            if leaf.op == "exists":
+                return lab.fmt("held_exists", **values)
+            if leaf.op == "==":
+                return lab.fmt("held_equal", **values)
+            if leaf.op == "!=":
+                return lab.fmt("held_not_equal", **values)
+            return lab.fmt("held_compare", op=lab[_OP_KEY[leaf.op]],
+                           neg_op=lab[_OP_KEY[_NEGATE[leaf.op]]], **values)
+        if leaf.op == "absent":
+            return lab.fmt("failed_absent", **values)
+        if absent and leaf.op == "exists" and flag:
+            return lab.fmt("failed_none", **values)
+        if missing and not absent:  # a value that means "not known", e.g. imaging not done
+            return lab.fmt("failed_unknown_value", **values)
+        if missing or (absent and leaf.op == "exists"):
+            return lab.fmt("failed_missing", **values)
+        if absent:  # a flag namespace: absence means "no" / "none"
+            if head in ("prior", "prior_response", "prior_line"):
+                return lab.fmt("failed_prior_none", **values)
+            if head == "derived":
+                return lab.fmt("failed_derived_none", **values)
+            return lab.fmt("failed_flag", **values)
+        if leaf.op == "==":
+            return lab.fmt("failed_equal", **values)
+        if leaf.op == "!=":
+            return lab.fmt("failed_not_equal", **values)
+        return lab.fmt("failed_compare", op=lab[_OP_KEY[leaf.op]], **values)
+
+
+def _capitalise(text: str) -> str:
+    """Upper-case the first letter of a lower-case first word (``eGFR`` stays as it is)."""
+    first = text.split(" ", 1)[0]
+    return text[:1].upper() + text[1:] if first.islower() else text
+
+
+def _deciding(condition: Mapping[str, Any], ctx: Mapping[str, Any], held: bool) -> Iterator[Mapping[str, Any]]:
+    """The leaf conditions that decided the outcome ``held`` of ``condition``.
+
+    A condition that held: for ``$and`` every part, for ``$or`` the parts that
+    held. A condition that failed: for ``$and`` the parts that failed, for
+    ``$or`` every part (any one would have made it hold).
+    """
+    ((key, body),) = condition.items()
+    if key not in cond.LOGICAL:
+        yield condition
+        return
+    for sub in body:
+        sub_held = cond.evaluate(sub, ctx)
+        deciding = (held or not sub_held) if key == "$and" else (not held or sub_held)
+        if deciding:
+            yield from _deciding(sub, ctx, sub_held)
+
+
+def _reasons(excluded: ExcludedOption) -> list[Argument]:
+    return list(excluded.reasons)
+
+
+def _argues_for(rule: Rule, option: str, track: Track) -> int | None:
+    for eff in rule.then:
+        arg = eff.argue
+        if arg is not None and arg.option == option and arg.direction == "for" and arg.track in (None, track):
+            return arg.strength
+    return None
+
+
+def _off_path(test: LeafCheck) -> bool:
+    """A test on a pathway step, pathway or another proposal: not something data can change."""
+    return test.path.startswith(("node.", "pathway.", "candidate."))
+
+
+def _all_tests(track: TrackExplanation) -> Iterator[LeafCheck]:
+    def from_edge(edge: EdgeCheck) -> Iterator[LeafCheck]:
+        for c in edge.conditions:
+            yield from c.tests
+        for b in edge.blocked_by:
+            yield from from_edge(b)
+
+    for rule in (*track.exclusions, *track.against, *track.rules_not_applied):
+        for c in rule.conditions:
+            yield from c.tests
+    for edge in track.proposals_not_applied:
+        yield from from_edge(edge)
+    for pw in track.pathways:
+        if not pw.in_population:
+            continue  # another site or category: not something the patient's data can change
+        for c in pw.entry:
+            yield from c.tests
+        for edge in pw.proposals:
+            yield from from_edge(edge)
+
+
+def _actionable(test: LeafCheck) -> bool:
+    """Tests worth listing under "what would change the result".
+
+    Left out: pathway steps (they follow from the data, which is listed), and
+    tests that need a value to be *unknown* (forgetting data is not a change).
+    """
+    return not _off_path(test) and not (test.op == "absent" and not test.held)
