@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 if TYPE_CHECKING:
-    from cds.engine import Engine
+    from cds.engine import Engine, EvaluationDetail
     from cds.errors import InputError
     from cds.model import Patient, Recommendation
 
@@ -40,6 +40,13 @@ class OutputFormat(str, Enum):
     text = "text"
     json = "json"
     markdown = "markdown"
+    html = "html"
+
+
+class ExplainFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
 
 
 class Language(str, Enum):
@@ -50,6 +57,19 @@ class Language(str, Enum):
 class SchemaName(str, Enum):
     patient = "patient"
     recommendation = "recommendation"
+    surveillance = "surveillance"
+
+
+class SurveillanceFormat(str, Enum):
+    text = "text"
+    json = "json"
+    ics = "ics"
+
+
+class SurveillancePlanChoice(str, Enum):
+    recommended = "recommended"
+    default = "default"
+    minimised = "minimised"
 
 
 LangOption = Annotated[
@@ -176,8 +196,10 @@ def _read_patient(path: Path) -> tuple[Patient, str]:
 
 def _check_options(patient: Patient, source: str, engine: Engine) -> None:
     from cds.input import check_prior_options
+    from cds.surveillance import check_imaging_history
 
     check_prior_options(patient, engine.kb.options, source)
+    check_imaging_history(patient, engine.kb, source)
 
 
 def _write_output(path: Path, text: str) -> None:
@@ -216,13 +238,22 @@ def _emit(text: str, output: Path | None) -> None:
 
 
 def render(rec: Recommendation, fmt: OutputFormat) -> str:
-    """The report in one of the output formats, as a string."""
+    """The report in one of the output formats, as a string (from the recommendation alone).
+
+    ``cds evaluate`` renders Markdown and HTML with :func:`cds.render.report.render_report`
+    instead: the tumour-board report, with the patient summary, the why-not
+    explanations and the pathway pictures.
+    """
     if fmt is OutputFormat.json:
         return rec.model_dump_json(indent=2) + "\n"
     if fmt is OutputFormat.markdown:
         from cds.render.markdown import render_markdown
 
         return render_markdown(rec)
+    if fmt is OutputFormat.html:
+        from cds.render.html import render_html
+
+        return render_html(rec)
     from cds.render.text import render_text
 
     return render_text(rec)
@@ -274,15 +305,68 @@ def evaluate(
         pat, source = _read_patient(patient)
         engine = _engine()
         _check_options(pat, source, engine)
+        if fmt in (OutputFormat.markdown, OutputFormat.html):
+            from cds.render.report import render_report
+
+            _emit(render_report(engine, pat, fmt.value, lang.value), output)
+            return
         rec = engine.evaluate(pat, lang.value)
-        if fmt is OutputFormat.text and output is None:
-            from rich.console import Console
+        if fmt is OutputFormat.text:
+            from cds.render.text import print_report, render_text
 
-            from cds.render.text import print_report
+            if output is None:
+                from rich.console import Console
 
-            print_report(rec, Console(highlight=False))
+                print_report(rec, Console(highlight=False), engine.kb)
+            else:
+                _emit(render_text(rec, kb=engine.kb), output)
             return
         _emit(render(rec, fmt), output)
+
+
+# ------------------------------------------------------------------ explain
+
+
+@app.command()
+def explain(
+    patient: Annotated[Path, typer.Argument(
+        metavar="PATIENT.json", help="Patient file (JSON, input contract); - reads stdin.",
+        show_default=False,
+    )],
+    option: Annotated[str, typer.Option(
+        "--option", metavar="ID", help="Option id from the catalogue (knowledge/options.yaml).",
+        show_default=False,
+    )],
+    fmt: Annotated[ExplainFormat, typer.Option(
+        "--format", "-f", case_sensitive=False, help="Output format."
+    )] = ExplainFormat.text,
+    lang: LangOption = Language.en,
+    output: OutputOption = None,
+) -> None:
+    """Why an option is not ranked first (or not proposed), and what would change it."""
+    with _guard():
+        from cds.explain import UnknownOptionError
+        from cds.explain import explain as explain_option
+
+        _check_output(output)
+        pat, source = _read_patient(patient)
+        engine = _engine()
+        _check_options(pat, source, engine)
+        try:
+            explanation = explain_option(engine, pat, option, lang.value)
+        except UnknownOptionError as exc:
+            raise _BadInput(str(exc)) from None
+        if fmt is ExplainFormat.json:
+            text = explanation.model_dump_json(indent=2) + "\n"
+        elif fmt is ExplainFormat.markdown:
+            from cds.render.markdown import render_explanation_markdown
+
+            text = render_explanation_markdown(explanation, engine.kb)
+        else:
+            from cds.render.text import render_explanation_text
+
+            text = render_explanation_text(explanation, engine.kb)
+        _emit(text, output)
 
 
 # ------------------------------------------------------------------ demo
@@ -295,13 +379,16 @@ def demo(
         show_default=False,
     )] = None,
     output_dir: Annotated[Path | None, typer.Option(
-        "--output-dir", help="Write one Markdown report per patient here, plus index.md.",
+        "--output-dir",
+        help=("Write a tumour-board session here: one HTML and one Markdown report per "
+              "patient, plus index.html and index.md."),
         show_default=False,
     )] = None,
     lang: LangOption = Language.en,
 ) -> None:
     """Evaluate every example patient and print a summary table."""
     with _guard():
+        from dataclasses import replace
         from urllib.parse import quote
 
         from rich.console import Console
@@ -319,7 +406,7 @@ def demo(
             raise _BadInput(f"no example patient (*.json) in {folder}")
 
         engine = _engine()
-        results: list[tuple[Path, Patient, Recommendation]] = []
+        results: list[tuple[Path, Patient, EvaluationDetail]] = []
         bad: list[InputError] = []
         for path in files:
             try:
@@ -328,19 +415,27 @@ def demo(
             except InputError as exc:
                 bad.append(exc)
                 continue
-            results.append((path, pat, engine.evaluate(pat, lang.value)))
+            results.append((path, pat, engine.evaluate_detail(pat, lang.value)))
         if bad:
             for error in bad:
                 _print_input_error(error)
             raise typer.Exit(EXIT_BAD_INPUT)
 
+        from cds.render.i18n import labels
+
+        words = labels(lang.value)
         rows: list[dict[str, str]] = []
-        for path, pat, rec in results:
+        for path, pat, detail in results:
+            rec = detail.recommendation
+            category = rec.derived.get("category")
             rows.append({
                 "file": quote(f"{path.stem}.md"),
+                "html": quote(f"{path.stem}.html"),
                 "patient": pat.id or path.stem,
                 "site": pat.tumour.primary_site.value,
+                "site_label": words.value("tumour.primary_site", pat.tumour.primary_site.value),
                 "category": str(rec.derived.get("category", "-")),
+                "category_label": "-" if category is None else words.derived_value("category", category),
                 "top_anti_tumour": top_option_text(rec, "anti_tumour"),
                 "top_antisecretory": top_option_text(rec, "antisecretory"),
                 "top_anti_tumour_id": top_option_text(rec, "anti_tumour", label=False),
@@ -350,10 +445,18 @@ def demo(
             })
 
         if output_dir is not None:
+            from cds.render.html import render_html, render_session_index
             from cds.render.markdown import render_index, render_markdown
+            from cds.render.report import report_context
 
-            reports = {f"{path.stem}.md": render_markdown(rec) for path, _, rec in results}
+            reports: dict[str, str] = {}
+            for path, pat, detail in results:
+                context = report_context(engine.kb, detail, pat)
+                reports[f"{path.stem}.html"] = render_html(detail.recommendation, context)
+                reports[f"{path.stem}.md"] = render_markdown(
+                    detail.recommendation, replace(context, pictures=None))
             index = render_index(rows, lang.value)
+            index_html = render_session_index(rows, lang.value, engine.kb.version)
             try:
                 output_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -361,14 +464,15 @@ def demo(
             for name, text in reports.items():
                 _write_output(output_dir / name, text)
             _write_output(output_dir / "index.md", index)
+            _write_output(output_dir / "index.html", index_html)
 
         columns = ("patient", "site", "category", "top_anti_tumour_id", "top_antisecretory_id",
                    "alerts", "excluded")
         console = Console(highlight=False)
         console.print(demo_table([[row[c] for c in columns] for row in rows], lang.value))
         if output_dir is not None:
-            console.print(f"{len(results)} report(s) and index.md written to {output_dir}",
-                          markup=False)
+            console.print(f"{len(results)} report(s) (HTML and Markdown), index.html and index.md "
+                          f"written to {output_dir}", markup=False)
 
 
 # ------------------------------------------------------------------ knowledge
@@ -484,6 +588,190 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
+# ------------------------------------------------------------------ pathway
+
+
+class PathwayFormat(str, Enum):
+    svg = "svg"
+    png = "png"
+    dot = "dot"
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write a binary file whole (temporary file then rename), or nothing."""
+    target = path.expanduser()
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    except OSError as exc:
+        with suppress(OSError):
+            tmp.unlink()
+        raise _BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@app.command()
+def pathway(
+    name: Annotated[str | None, typer.Argument(
+        metavar="NAME", help="Pathway id (run without it to list them).", show_default=False,
+    )] = None,
+    patient: Annotated[Path | None, typer.Option(
+        "--patient", "-p", metavar="PATIENT.json",
+        help="Highlight this patient's path: nodes reached, edges taken, option categories.",
+        show_default=False,
+    )] = None,
+    fmt: Annotated[PathwayFormat | None, typer.Option(
+        "--format", "-f", case_sensitive=False, show_default=False,
+        help="svg, png (binary: needs --output) or dot (the Graphviz source; needs no Graphviz). "
+             "Default: the --output suffix if it is one of these, else svg.",
+    )] = None,
+    lang: LangOption = Language.en,
+    output: OutputOption = None,
+    all_dir: Annotated[Path | None, typer.Option(
+        "--all", metavar="DIR",
+        help="Draw every pathway into DIR (SVG and DOT) with an index.html.", show_default=False,
+    )] = None,
+) -> None:
+    """Draw a pathway graph, optionally with one patient's path highlighted.
+
+    Without Graphviz (the `dot` program) the DOT source is still written (to
+    --output with a .dot suffix, or to stdout) and the command exits 1.
+    """
+    with _guard():
+        from cds import pathways as pw
+
+        if all_dir is not None and (name is not None or output is not None):
+            raise _BadInput("--all DIR draws every pathway into DIR: give no NAME and no --output")
+        if fmt is None:
+            suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+            fmt = PathwayFormat(suffix) if suffix in PathwayFormat.__members__ else PathwayFormat.svg
+        if all_dir is None and fmt is PathwayFormat.png and output is None:
+            raise _BadInput("PNG is binary: give --output FILE.png (or use --format svg or dot)")
+        _check_output(output)
+        if all_dir is not None and all_dir.exists() and not all_dir.is_dir():
+            raise _BadInput(f"cannot write into {all_dir}: it is not a folder")
+        pat = None
+        if patient is not None:
+            pat, source = _read_patient(patient)
+        engine = _engine()
+        kb = engine.kb
+        if all_dir is None:
+            if name is None:
+                raise _BadInput("give a pathway id, or --all DIR; available: "
+                                + ", ".join(pw.pathway_ids(kb)))
+            try:
+                pw.get_pathway(kb, name)
+            except pw.UnknownPathway as exc:
+                raise _BadInput(str(exc)) from None
+        rec = None
+        if pat is not None:
+            _check_options(pat, source, engine)
+            rec = engine.evaluate(pat, lang.value)
+
+        if all_dir is not None:
+            try:
+                all_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _BadInput(f"cannot create {all_dir}: {exc.strerror or exc}") from None
+            result = pw.write_all(kb, all_dir, lang.value, rec)
+            typer.echo(f"{len(kb.pathways)} pathway(s) written to {all_dir} "
+                       f"({'index.html, SVG and DOT' if result.rendered else 'index.html and DOT'})")
+            if not result.rendered:
+                _err(f"error: {pw.GraphvizNotFound()}")
+                _err("only the DOT sources and index.html were written")
+                raise typer.Exit(EXIT_INTERNAL)
+            return
+
+        assert name is not None
+        dot_text = pw.to_dot(kb, name, lang.value, rec)
+        if fmt is PathwayFormat.dot:
+            _emit(dot_text, output)
+            return
+        try:
+            picture = pw.render(dot_text, fmt.value)
+        except pw.GraphvizNotFound as exc:
+            fallback = output.with_suffix(".dot") if output is not None else None
+            _emit(dot_text, fallback)
+            _err(f"error: {exc}")
+            _err(f"the DOT source was written to {fallback if fallback else 'stdout'} instead; "
+                 f"render it later with: dot -T{fmt.value} FILE.dot -o FILE.{fmt.value}")
+            raise typer.Exit(EXIT_INTERNAL) from None
+        if output is not None:
+            _write_bytes(output, picture)
+        else:
+            sys.stdout.write(picture.decode("utf-8"))
+            sys.stdout.flush()
+
+
+# ------------------------------------------------------------------ surveillance
+
+
+@app.command()
+def surveillance(
+    patient: Annotated[Path, typer.Argument(
+        metavar="PATIENT.json", help="Patient file (JSON, input contract); - reads stdin.",
+        show_default=False,
+    )],
+    horizon: Annotated[float | None, typer.Option(
+        "--horizon", min=0.1, max=50, metavar="YEARS",
+        help="Years over which the plan and its dose are laid out (default: the setting "
+             "surveillance_default_horizon_years, 10).",
+        show_default=False,
+    )] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", metavar="DATE",
+        help="Decision date (YYYY-MM-DD) the exams are dated from; overrides the patient's as_of.",
+        show_default=False,
+    )] = None,
+    fmt: Annotated[SurveillanceFormat, typer.Option(
+        "--format", "-f", case_sensitive=False, help="Output format (ics: iCalendar for the care team)."
+    )] = SurveillanceFormat.text,
+    plan: Annotated[SurveillancePlanChoice, typer.Option(
+        "--plan", case_sensitive=False, help="Plan exported to iCalendar."
+    )] = SurveillancePlanChoice.recommended,
+    lang: LangOption = Language.en,
+    output: OutputOption = None,
+) -> None:
+    """Follow-up plan: the schedule, the default and radiation-minimised plans, their doses."""
+    with _guard():
+        import datetime as dt
+
+        from cds.input import validate_patient
+        from cds.surveillance import (
+            patient_key,
+            print_surveillance,
+            render_surveillance_text,
+            surveillance_report,
+            to_ics,
+        )
+
+        _check_output(output)
+        pat, source = _read_patient(patient)
+        if as_of is not None:
+            try:
+                date = dt.date.fromisoformat(as_of.strip())
+            except ValueError:
+                raise _BadInput(f"--as-of: {as_of!r} is not a date (expected YYYY-MM-DD)") from None
+            data = pat.model_dump(mode="json", exclude_none=True)
+            pat = validate_patient({**data, "as_of": date.isoformat()}, source)
+        if fmt is SurveillanceFormat.ics and pat.as_of is None:
+            raise _BadInput("an iCalendar export needs dates: give --as-of or as_of in the patient file")
+        engine = _engine()
+        _check_options(pat, source, engine)
+        rec = engine.evaluate_detail(pat, lang.value, horizon_years=horizon).recommendation
+        report = surveillance_report(rec)
+        if fmt is SurveillanceFormat.json:
+            _emit(report.model_dump_json(indent=2) + "\n", output)
+        elif fmt is SurveillanceFormat.ics:
+            _emit(to_ics(report.surveillance, patient_key(pat), plan.value, lang.value, rec.disclaimer), output)
+        elif output is None:
+            from rich.console import Console
+
+            print_surveillance(report.surveillance, Console(highlight=False), lang.value)
+        else:
+            _emit(render_surveillance_text(report.surveillance, lang.value), output)
+
+
 # ------------------------------------------------------------------ schema
 
 
@@ -496,10 +784,18 @@ def schema(
     with _guard():
         import json
 
+        from pydantic import BaseModel
+
         from cds.model import Patient, Recommendation
+        from cds.model.recommendation import SurveillanceReport
 
         _check_output(output)
-        model = Patient if name is SchemaName.patient else Recommendation
+        models: dict[SchemaName, type[BaseModel]] = {
+            SchemaName.patient: Patient,
+            SchemaName.recommendation: Recommendation,
+            SchemaName.surveillance: SurveillanceReport,
+        }
+        model = models[name]
         text = json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False) + "\n"
         _emit(text, output)
 

@@ -27,6 +27,20 @@ vignette says what must hold without freezing the whole output:
       conditional_on: {prrt: [imaging.sstr]}
       derived: {category: net_g1}
       nodes_include: [Small_Localized_Tumour]
+      surveillance:                             # optional: the follow-up plan
+        schedule: pnet_resected_commnets        # the plan's schedule (or a list: one of them)
+        schedules_include: [net_resected_esmo]  # among the plan, alternatives and monitoring
+        monitoring_include: [prrt_laboratory]
+        no_follow_up: false
+        recommended_plan: default               # default | minimised
+        default_msv: 60                         # plan doses over the horizon (mSv) ...
+        minimised_msv: 0
+        dose_saved_msv: 60
+        total_default_msv: 60                   # ... and with earlier imaging
+        tolerance_msv: 0.5                      # for every dose figure (default 0.5)
+        exam_counts: {ct_chest_abdomen_pelvis: 6}   # in the default plan
+        minimised_exam_counts: {mri_liver: 6}
+        horizon_years: 10                       # evaluate with this horizon (default: the setting)
 """
 
 from __future__ import annotations
@@ -34,15 +48,44 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from cds.engine import Engine
 from cds.input import validate_patient
-from cds.model.recommendation import Recommendation
+from cds.model.recommendation import Recommendation, SurveillancePlan
 from cds.resources import knowledge_dir
+
+
+class SurveillanceExpectation(BaseModel):
+    """What the surveillance section must show (all optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: str | list[str] | None = None
+    schedules_include: list[str] = Field(default_factory=list)
+    monitoring_include: list[str] = Field(default_factory=list)
+    no_follow_up: bool | None = None
+    individual: bool | None = None
+    lifelong: bool | None = None
+    pregnancy: bool | None = None
+    recommended_plan: Literal["default", "minimised"] | None = None
+    follows_option: str | None = None
+    default_msv: float | None = None
+    minimised_msv: float | None = None
+    dose_saved_msv: float | None = None
+    total_default_msv: float | None = None
+    total_minimised_msv: float | None = None
+    prior_exposure_msv: float | None = None
+    tolerance_msv: float = Field(default=0.5, ge=0)
+    exam_counts: dict[str, int] | None = None
+    minimised_exam_counts: dict[str, int] | None = None
+    ionising_within_months: int | None = Field(
+        default=None, description="No ionising exam in the recommended plan up to this month (pregnancy)."
+    )
+    horizon_years: float | None = None
 
 
 class Expectation(BaseModel):
@@ -63,6 +106,7 @@ class Expectation(BaseModel):
     conditional_on: dict[str, list[str]] = Field(default_factory=dict)
     derived: dict[str, Any] = Field(default_factory=dict)
     nodes_include: list[str] = Field(default_factory=list)
+    surveillance: SurveillanceExpectation | None = None
 
 
 class Vignette(BaseModel):
@@ -142,15 +186,76 @@ def check(rec: Recommendation, exp: Expectation) -> list[str]:
             fails.append(f"derived.{key} is {rec.derived.get(key)!r}, expected {value!r}")
     fails += [f"node {n!r} not reached (reached {rec.trace.nodes})" for n in exp.nodes_include
               if n not in rec.trace.nodes]
+    if exp.surveillance is not None:
+        fails += check_surveillance(rec, exp.surveillance)
     return fails
+
+
+def check_surveillance(rec: Recommendation, exp: SurveillanceExpectation) -> list[str]:
+    """Every surveillance expectation the recommendation does not meet, in words."""
+    s = rec.surveillance
+    if s is None:
+        return ["no surveillance section"]
+    fails: list[str] = []
+    if exp.schedule is not None:
+        allowed = [exp.schedule] if isinstance(exp.schedule, str) else exp.schedule
+        if s.schedule not in allowed:
+            fails.append(f"surveillance schedule is {s.schedule!r}, expected one of {allowed}")
+    selected = {s.schedule, *(r.schedule for r in s.alternatives), *(r.schedule for r in s.monitoring)}
+    fails += [f"schedule {x!r} not selected (selected: {sorted(str(v) for v in selected)})"
+              for x in exp.schedules_include if x not in selected]
+    monitoring = [r.schedule for r in s.monitoring]
+    fails += [f"monitoring {x!r} not added (added: {monitoring})" for x in exp.monitoring_include
+              if x not in monitoring]
+    flags = {"no_follow_up": s.no_follow_up, "individual": s.individual, "pregnancy": s.pregnancy,
+             "recommended_plan": s.recommended_plan, "follows_option": s.follows_option,
+             "lifelong": s.plans[0].lifelong if s.plans else None}
+    for name, got in flags.items():
+        want = getattr(exp, name)
+        if want is not None and got != want:
+            fails.append(f"surveillance {name} is {got!r}, expected {want!r}")
+    plans: dict[str, SurveillancePlan] = {p.id: p for p in s.plans}
+    figures = {
+        "default_msv": plans["default"].cumulative_msv,
+        "minimised_msv": plans["minimised"].cumulative_msv,
+        "dose_saved_msv": s.dose_saved_msv,
+        "total_default_msv": plans["default"].total_msv,
+        "total_minimised_msv": plans["minimised"].total_msv,
+        "prior_exposure_msv": s.prior_exposure_msv,
+    }
+    for name, got_msv in figures.items():
+        want_msv = getattr(exp, name)
+        if want_msv is not None and abs(got_msv - want_msv) > exp.tolerance_msv:
+            fails.append(f"surveillance {name} is {got_msv:g} mSv, expected {want_msv:g} "
+                         f"(tolerance {exp.tolerance_msv:g})")
+    for name, plan_id in (("exam_counts", "default"), ("minimised_exam_counts", "minimised")):
+        want_counts = getattr(exp, name)
+        if want_counts is None:
+            continue
+        got_counts = plans[plan_id].exam_counts
+        for modality, count in want_counts.items():
+            if got_counts.get(modality, 0) != count:
+                fails.append(f"{plan_id} plan has {got_counts.get(modality, 0)} x {modality}, expected {count}")
+    if exp.ionising_within_months is not None:
+        plan = plans[s.recommended_plan]
+        early = [e for e in plan.exams if e.ionising and e.offset_months <= exp.ionising_within_months]
+        if early:
+            fails.append(f"ionising exam(s) in the recommended plan within {exp.ionising_within_months} months: "
+                         + ", ".join(f"{e.modality}@{e.offset_months}" for e in early))
+    return fails
+
+
+def _evaluate(engine: Engine, vignette: Vignette, path: Path) -> Recommendation:
+    patient = validate_patient(vignette.patient, str(path), engine.kb.options)
+    horizon = vignette.expect.surveillance.horizon_years if vignette.expect.surveillance else None
+    return engine.evaluate_detail(patient, horizon_years=horizon).recommendation
 
 
 def run_vignettes(engine: Engine, paths: Iterable[Path] | None = None) -> list[VignetteResult]:
     results: list[VignetteResult] = []
     for path in paths if paths is not None else vignette_files():
         vignette = load_vignette(path)
-        patient = validate_patient(vignette.patient, str(path), engine.kb.options)
-        rec = engine.evaluate(patient)
+        rec = _evaluate(engine, vignette, path)
         results.append(VignetteResult(path, vignette, check(rec, vignette.expect)))
     return results
 

@@ -37,6 +37,7 @@ from cds.model.recommendation import (
     Track,
 )
 from cds.ranking import Candidate, rank
+from cds.surveillance import merge_alerts, plan_surveillance
 
 Lang = Literal["en", "fr"]
 _SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -90,7 +91,11 @@ class Engine:
     def evaluate(self, patient: Patient, lang: Lang = "en") -> Recommendation:
         return self.evaluate_detail(patient, lang).recommendation
 
-    def evaluate_detail(self, patient: Patient, lang: Lang = "en") -> EvaluationDetail:
+    def evaluate_detail(
+        self, patient: Patient, lang: Lang = "en", horizon_years: float | None = None
+    ) -> EvaluationDetail:
+        """Evaluate one patient; ``horizon_years`` sets the surveillance horizon (default: the
+        ``surveillance_default_horizon_years`` setting, 10 years)."""
         ctx = build_context(patient)
 
         # Stage 1: classification.
@@ -160,7 +165,10 @@ class Engine:
                 elif eff.missing is not None:
                     missing.setdefault(eff.missing.field, rule)
                 elif eff.surveil is not None:
-                    schedules.setdefault(eff.surveil.schedule, rule.id)
+                    # Several rules may select one schedule: keep the first in rule order.
+                    held = schedules.get(eff.surveil.schedule)
+                    if held is None or self._rule_order.get(rule.id, (2, 0)) < self._rule_order.get(held, (2, 0)):
+                        schedules[eff.surveil.schedule] = rule.id
 
         ranked, excluded = rank(
             list(candidates.values()),
@@ -181,6 +189,11 @@ class Engine:
                 key=lambda r: self._rule_order.get(r, (2, 0)),
             ),
         )
+        ordered = sorted(schedules.items(), key=lambda item: self._rule_order.get(item[1], (2, 0)))
+        top = ranked["anti_tumour"][0].option if ranked["anti_tumour"] else None
+        surveillance, surveillance_alerts = plan_surveillance(
+            self.kb, patient, ordered, top, horizon_years, lang
+        )
         rec = Recommendation(
             knowledge_version=self.kb.version,
             patient_id=patient.id,
@@ -190,14 +203,14 @@ class Engine:
             anti_tumour=ranked["anti_tumour"],
             antisecretory=ranked["antisecretory"],
             excluded=excluded,
-            alerts=self._alerts(alerts, lang),
+            alerts=merge_alerts(self._alerts(alerts, lang), surveillance_alerts),
             missing_data=[
                 MissingData(field=f, why=getattr(r.because, lang), rule=r.id)
                 for f, r in sorted(missing.items())
             ],
             trace=trace,
+            surveillance=surveillance,
         )
-        ordered = sorted(schedules.items(), key=lambda item: self._rule_order.get(item[1], (2, 0)))
         return EvaluationDetail(ctx, rec, population, ordered)
 
     # ------------------------------------------------------------ helpers

@@ -25,16 +25,22 @@ from cds.knowledge.schema import (
     Config,
     DerivedCatalogue,
     DerivedSpec,
+    DoseTable,
     EvidenceScale,
     KnowledgeManifest,
+    Modality,
     OptionCatalogue,
     OptionSpec,
     Pathway,
+    PlannerAlert,
     Rule,
     RuleFile,
+    Schedule,
     Setting,
     Source,
     SourceCatalogue,
+    SurveillanceCatalogue,
+    Text,
 )
 from cds.knowledge.vocabulary import full_vocabulary, patient_vocabulary
 from cds.resources import knowledge_dir, pathways_dir
@@ -75,6 +81,12 @@ class KnowledgeBase:
     pathway_files: dict[str, str]
     vocabulary: Vocabulary
     file_meta: dict[str, Any] = field(default_factory=dict)
+    # Surveillance (cds.surveillance): schedule catalogue, dose table, planner alert texts.
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+    modalities: dict[str, Modality] = field(default_factory=dict)
+    dose_assumptions: list[Text] = field(default_factory=list)
+    surveillance_principles: list[Text] = field(default_factory=list)
+    planner_alerts: list[PlannerAlert] = field(default_factory=list)
 
     @property
     def version(self) -> str:
@@ -167,6 +179,11 @@ class _Loader:
         alerts_cat = self.parse_split(AlertCatalogue, "alerts", "alerts")
         derived_cat = self.parse_split(DerivedCatalogue, "derived", "derived")
         config = self.parse_split(Config, "config", "settings")
+        # The surveillance catalogue and dose table are optional (a knowledge base without them plans
+        # no follow-up); when one is present, so must the other be.
+        has_surveillance = (r / "surveillance.yaml").exists() or (r / "radiation.yaml").exists()
+        surveillance = self.parse(SurveillanceCatalogue, r / "surveillance.yaml") if has_surveillance else None
+        dose_table = self.parse(DoseTable, r / "radiation.yaml") if has_surveillance else None
 
         rule_files: list[tuple[str, RuleFile]] = []
         for path in sorted((r / "rules").glob("*.yaml")):
@@ -255,8 +272,12 @@ class _Loader:
             pathways.append(pw)
             pw_files[pw.id] = fname
 
+        schedules, modalities = self.check_surveillance(
+            surveillance, dose_table, rules, sources, options, alerts, settings, evidence_rank
+        )
+
         content_hash = _content_hash(
-            [r / "knowledge.yaml", r / "evidence.yaml",
+            [r / "knowledge.yaml", r / "evidence.yaml", r / "surveillance.yaml", r / "radiation.yaml",
              *(f for name in ("sources", "options", "alerts", "derived", "config")
                for f in self.catalogue_files(name)),
              *sorted((r / "rules").glob("*.yaml")), *sorted(self.pathways_root.glob("*.yaml"))],
@@ -280,7 +301,70 @@ class _Loader:
             pathway_files=pw_files,
             vocabulary=vocab,
             file_meta=file_meta,
+            schedules=schedules,
+            modalities=modalities,
+            dose_assumptions=list(dose_table.assumptions) if dose_table else [],
+            surveillance_principles=list(surveillance.principles) if surveillance else [],
+            planner_alerts=list(surveillance.planner_alerts) if surveillance else [],
         )
+
+    def check_surveillance(
+        self, surveillance: SurveillanceCatalogue | None, dose_table: DoseTable | None,
+        rules: Sequence[LoadedRule], sources: Mapping[str, Source], options: Mapping[str, OptionSpec],
+        alerts: Mapping[str, AlertSpec], settings: Mapping[str, Any], evidence_rank: Mapping[str, int],
+    ) -> tuple[dict[str, Schedule], dict[str, Modality]]:
+        """Cross-check the schedule catalogue, the dose table and the rules' surveil effects."""
+        sfile, dfile = "knowledge/surveillance.yaml", "knowledge/radiation.yaml"
+        modalities: dict[str, Modality] = (
+            self.unique(dose_table.modalities, "radiation.yaml", "modality") if dose_table else {}
+        )
+        schedules: dict[str, Schedule] = (
+            self.unique(surveillance.schedules, "surveillance.yaml", "schedule") if surveillance else {}
+        )
+        for m in modalities.values():
+            self.check_refs([*m.sources, *(s for c in m.components for s in c.sources)], None,
+                            dfile, m.id, sources, evidence_rank)
+        for name in ("surveillance_radiation_alert_msv", "surveillance_young_age_years",
+                     "surveillance_default_horizon_years", "surveillance_pregnancy_window_months"):
+            if surveillance is not None and name not in settings:
+                self.problem("unknown_setting", "knowledge/config.surveillance.yaml", name,
+                             f"the surveillance planner needs the setting {name!r}")
+        for sched in schedules.values():
+            self.check_refs(sched.sources, sched.evidence.kind, sfile, sched.id, sources, evidence_rank)
+            for alert in sched.alerts:
+                if alert not in alerts:
+                    self.problem("unknown_alert", sfile, sched.id,
+                                 f"alert {alert!r} is not in alerts.yaml" + _close(alert, alerts))
+            if not modalities:
+                continue
+            for i, period in enumerate(sched.periods):
+                for slot in period.exams:
+                    for mod in [slot.modality, *(slot.minimised or [])]:
+                        if mod not in modalities:
+                            self.problem("unknown_modality", sfile, f"{sched.id}.periods[{i}]",
+                                         f"modality {mod!r} is not in radiation.yaml"
+                                         + _close(mod, modalities))
+        if surveillance is not None:
+            for pa in surveillance.planner_alerts:
+                self.check_refs(pa.sources, pa.evidence.kind, sfile, f"planner_alerts[{pa.situation}]",
+                                sources, evidence_rank)
+                if pa.alert not in alerts:
+                    self.problem("unknown_alert", sfile, f"planner_alerts[{pa.situation}]",
+                                 f"alert {pa.alert!r} is not in alerts.yaml" + _close(pa.alert, alerts))
+        for lr in rules:
+            for i, eff in enumerate(lr.rule.then):
+                if eff.surveil is None:
+                    continue
+                loc = f"{lr.rule.id}.then[{i}]"
+                if eff.surveil.schedule not in schedules:
+                    self.problem("unknown_schedule", lr.file, loc,
+                                 f"schedule {eff.surveil.schedule!r} is not in surveillance.yaml"
+                                 + _close(eff.surveil.schedule, schedules))
+                if eff.surveil.if_option is not None and eff.surveil.if_option not in options:
+                    self.problem("unknown_option", lr.file, loc,
+                                 f"if_option {eff.surveil.if_option!r} is not in options.yaml"
+                                 + _close(eff.surveil.if_option, options))
+        return schedules, modalities
 
     def unique(self, items: Sequence[Any], file: str, what: str) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -183,6 +183,13 @@ class SurveilEffect(_Schema):
     """Select a surveillance schedule (knowledge/surveillance.yaml) for this patient."""
 
     schedule: str
+    if_option: str | None = Field(
+        default=None,
+        description=(
+            "The schedule follows this option (e.g. the follow-up after a resection that is only proposed): "
+            "it becomes the patient's plan when the option is ranked first, otherwise an alternative."
+        ),
+    )
 
 
 _EFFECT_KINDS = ("argue", "exclude", "alert", "missing", "derive", "surveil")
@@ -304,3 +311,181 @@ class Pathway(_Schema):
     nodes: list[PathwayNode] = Field(min_length=1)
     edges: list[PathwayEdge] = Field(min_length=1)
     meta: FileMeta | None = None
+
+
+# ------------------------------------------------------------------ surveillance
+# knowledge/radiation.yaml (dose table) and knowledge/surveillance.yaml (schedule catalogue),
+# read by cds.surveillance. Months are counted from the decision date (as_of), or from the
+# start of the current treatment line for schedules anchored on it.
+
+DoseConfirmation = Literal["V", "U", "UNCONFIRMED", "policy", "physics"]
+
+
+class DoseComponent(_Schema):
+    """One part of a hybrid exam's dose (e.g. the radiopharmaceutical and the CT of a PET/CT)."""
+
+    part: str = Field(pattern=ID_PATTERN)
+    dose_msv: float = Field(ge=0)
+    basis: str = Field(description="How the figure was obtained (activity x coefficient, table value ...).")
+    sources: list[str] = Field(default_factory=list)
+    confirmation: DoseConfirmation
+
+
+class Modality(_Schema):
+    """One kind of examination with its typical adult effective dose."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    label: Text
+    short: Text | None = Field(default=None, description="Short label for tables and calendars.")
+    kind: Literal["ct", "mri", "pet_ct", "scintigraphy", "endoscopy", "ultrasound", "laboratory", "cardiac"]
+    ionising: bool
+    dose_msv: float = Field(ge=0, description="Typical effective dose used by the planner (mSv).")
+    range_msv: tuple[float, float] | None = Field(default=None, description="Published range (mSv).")
+    components: list[DoseComponent] = Field(default_factory=list)
+    gadolinium: bool = Field(default=False, description="Usually given with gadolinium contrast.")
+    regions: list[str] = Field(default_factory=list, description="Body regions covered (chest, liver ...).")
+    sources: list[str] = Field(default_factory=list)
+    confirmation: DoseConfirmation
+    assumption: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Modality:
+        if not self.ionising and self.dose_msv != 0:
+            raise ValueError("a non-ionising exam has a dose of 0 mSv")
+        if self.ionising and (self.dose_msv <= 0 or not (self.sources or self.components)):
+            raise ValueError("an ionising exam needs a dose > 0 and sources (or sourced components)")
+        if self.components and abs(sum(c.dose_msv for c in self.components) - self.dose_msv) > 0.01:
+            raise ValueError("dose_msv must equal the sum of its components")
+        if self.range_msv is not None and self.range_msv[0] > self.range_msv[1]:
+            raise ValueError("range_msv must be [low, high]")
+        return self
+
+
+class DoseTable(_Schema):
+    meta: FileMeta
+    assumptions: list[Text] = Field(default_factory=list)
+    modalities: list[Modality] = Field(min_length=1)
+
+
+class ExamSlot(_Schema):
+    """An exam at each visit of a period, and what the radiation-minimised plan does instead."""
+
+    modality: str
+    minimised: list[str] | None = Field(
+        default=None,
+        description="Exams of the radiation-minimised plan in its place; absent = the same exam, [] = none.",
+    )
+    note: Text | None = None
+
+
+class SchedulePeriod(_Schema):
+    from_month: int = Field(ge=0)
+    to_month: int | None = Field(default=None, description="Last month of the period; null = to the end.")
+    every_months: int | None = Field(default=None, ge=1, le=120)
+    at_months: list[int] | None = Field(default=None, description="Explicit visit months instead of an interval.")
+    range_months: tuple[int, int] | None = Field(
+        default=None, description="The interval range the source gives; the plan uses every_months."
+    )
+    exams: list[ExamSlot] = Field(min_length=1)
+    confirmation: Confirmation | None = Field(default=None, description="When it differs from the schedule's.")
+    note: Text | None = None
+
+    @model_validator(mode="after")
+    def _timing(self) -> SchedulePeriod:
+        if (self.every_months is None) == (self.at_months is None):
+            raise ValueError("a period needs exactly one of every_months or at_months")
+        if self.to_month is not None and self.to_month <= self.from_month:
+            raise ValueError("to_month must be after from_month")
+        if self.at_months is not None:
+            if not self.at_months or self.at_months != sorted(set(self.at_months)):
+                raise ValueError("at_months must be a non-empty increasing list")
+            if self.at_months[0] <= self.from_month or (
+                self.to_month is not None and self.at_months[-1] > self.to_month
+            ):
+                raise ValueError("at_months must lie in (from_month, to_month]")
+        return self
+
+
+class ScheduleDuration(_Schema):
+    months: int | None = Field(default=None, ge=1, description="Total duration; null with lifelong or open_ended.")
+    at_least: bool = Field(default=False, description="The source says 'at least' (e.g. more than 10 years).")
+    lifelong: bool = False
+    open_ended: bool = Field(
+        default=False, description="Lasts as long as the situation (a treatment line, watchful waiting)."
+    )
+    range_months: tuple[int, int] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ScheduleDuration:
+        if self.months is None and not (self.lifelong or self.open_ended):
+            raise ValueError("a duration needs months, lifelong or open_ended")
+        if self.lifelong and self.open_ended:
+            raise ValueError("a duration is lifelong or open_ended, not both")
+        return self
+
+
+class Schedule(_Schema):
+    id: str = Field(pattern=ID_PATTERN)
+    kind: Literal["imaging", "monitoring", "none", "individual"] = Field(
+        description=(
+            "imaging: the patient's follow-up plan (one is chosen); monitoring: added to it (laboratory, "
+            "cardiac checks); none: no follow-up required; individual: no fixed schedule, decided case by case."
+        )
+    )
+    label: Text
+    because: Text
+    priority: int = Field(ge=1, le=100, description="Lower = more specific; the most specific schedule wins.")
+    anchor: Literal["decision", "treatment_line"] = Field(
+        default="decision",
+        description="Month 0: the decision date, or the start of the ongoing treatment line.",
+    )
+    duration: ScheduleDuration | None = None
+    periods: list[SchedulePeriod] = Field(default_factory=list)
+    instructions: Text | None = None
+    alerts: list[str] = Field(default_factory=list, description="Alerts raised when this schedule is the plan.")
+    statement: str | list[str] | None = None
+    sources: list[str] = Field(min_length=1)
+    evidence: EvidenceRef
+    confirmation: Confirmation
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Schedule:
+        if self.kind in ("none", "individual"):
+            if self.periods or self.duration is not None:
+                raise ValueError(f"a schedule of kind {self.kind} has no periods and no duration")
+            return self
+        if self.kind == "monitoring" and not self.periods and self.duration is None:
+            if self.instructions is None:
+                raise ValueError("a monitoring schedule without periods needs instructions")
+            return self
+        if not self.periods or self.duration is None:
+            raise ValueError(f"a schedule of kind {self.kind} needs periods and a duration")
+        previous_end: int | None = 0
+        for i, period in enumerate(self.periods):
+            if previous_end is None or period.from_month < previous_end:
+                raise ValueError(f"periods[{i}] overlaps or follows an open-ended period")
+            previous_end = period.to_month
+        return self
+
+
+PlannerSituation = Literal["radiation_above_threshold", "young_patient", "mri_substitution", "pregnancy"]
+
+
+class PlannerAlert(_Schema):
+    """An alert the planner raises from computed figures (texts may use {placeholders})."""
+
+    situation: PlannerSituation
+    alert: str
+    because: Text
+    statement: str | list[str] | None = None
+    sources: list[str] = Field(min_length=1)
+    evidence: EvidenceRef
+    confirmation: Confirmation
+
+
+class SurveillanceCatalogue(_Schema):
+    meta: FileMeta
+    principles: list[Text] = Field(default_factory=list, description="Shown with every plan.")
+    schedules: list[Schedule] = Field(min_length=1)
+    planner_alerts: list[PlannerAlert] = Field(default_factory=list)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from enum import Enum
 from typing import Annotated, Any, Literal
 
@@ -322,6 +323,44 @@ class PriorTreatment(_Strict):
     duration_months: Annotated[Number, Field(ge=0, le=600)] | None = None
 
 
+class ImagingExam(_Strict):
+    """One earlier imaging examination, for the cumulative radiation count."""
+
+    modality: str = Field(
+        max_length=64,
+        description="Exam id from the dose table (knowledge/radiation.yaml), e.g. ct_chest_abdomen_pelvis.",
+    )
+    date: dt.date = Field(description="Date of the exam (ISO, YYYY-MM-DD).")
+
+    @field_validator("modality")
+    @classmethod
+    def _exam_id(cls, value: str) -> str:
+        # The ids are checked against the dose table once the knowledge is loaded
+        # (cds.surveillance.check_imaging_history); here only their shape.
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_]*", value):
+            raise ValueError(
+                f"expected an exam id of the dose table in lower case, e.g. 'ct_chest_abdomen_pelvis' or "
+                f"'mri_liver'; got {value!r}"
+            )
+        return value
+
+
+class ImagingHistory(_Strict):
+    """Earlier radiation exposure from imaging, added to the surveillance plan's projected dose."""
+
+    cumulative_msv: Annotated[Number, Field(ge=0, le=10000)] | None = Field(
+        default=None,
+        description=(
+            "Known total effective dose of all earlier imaging (mSv), e.g. from a dose registry. When given it "
+            "is the prior total (the exams listed are taken to be included in it); when null the prior total "
+            "is the sum of the listed exams' typical doses."
+        ),
+    )
+    exams: list[ImagingExam] = Field(
+        default_factory=list, max_length=2000, description="Earlier imaging exams (dose-table id and date)."
+    )
+
+
 def _expand_bare_option(value: Any) -> Any:
     """A bare option id is shorthand for ``{option, stop_reason: progression}``."""
     if isinstance(value, str):
@@ -354,6 +393,9 @@ class Patient(_Strict):
     prior_treatments: list[PriorTreatmentInput] = Field(default_factory=list)
     as_of: dt.date | None = Field(
         default=None, description="Date of the decision; the engine never reads the clock."
+    )
+    imaging_history: ImagingHistory | None = Field(
+        default=None, description="Earlier imaging, for the cumulative radiation dose of the surveillance plan."
     )
 
     @field_validator("comorbidities")
@@ -411,6 +453,13 @@ class Patient(_Strict):
             )
         if self.sex == "M" and Comorbidity.pregnancy in self.comorbidities:
             problems.append("comorbidities contains 'pregnancy' but sex is 'M'")
+        if self.imaging_history is not None and self.as_of is not None:
+            for i, exam in enumerate(self.imaging_history.exams):
+                if exam.date > self.as_of:
+                    problems.append(
+                        f"imaging_history.exams[{i}].date {exam.date.isoformat()} is after as_of "
+                        f"{self.as_of.isoformat()} (earlier exams only)"
+                    )
         if problems:
             raise ValueError("contradictory facts: " + "; ".join(problems))
         return self

@@ -89,6 +89,94 @@ class Trace(_Out):
     fired_rules: list[str]
 
 
+class PlannedExam(_Out):
+    """One examination of a surveillance plan."""
+
+    offset_months: int = Field(description="Months after the decision date (as_of).")
+    date: str | None = Field(default=None, description="ISO date when as_of is known, else null.")
+    modality: str = Field(description="Exam id from the dose table (knowledge/radiation.yaml).")
+    label: str
+    short_label: str = Field(description="Short label for tables and calendars.")
+    ionising: bool
+    dose_msv: float = Field(description="Typical effective dose of this exam (mSv).")
+    cumulative_msv: float = Field(description="Dose of this plan so far, this exam included (prior exposure excluded).")
+    schedule: str = Field(description="Schedule this exam comes from (knowledge/surveillance.yaml).")
+    replaces: str | None = Field(default=None, description="The default plan's exam this one stands in for.")
+    note: str | None = None
+    confirmed: bool = Field(description="False when the interval or the exam is not confirmed in the sources.")
+
+
+class SurveillancePlan(_Out):
+    """One way of carrying out the schedule: the guideline's default exams, or radiation-minimised."""
+
+    id: Literal["default", "minimised"]
+    label: str
+    recommended: bool
+    exams: list[PlannedExam]
+    exam_counts: dict[str, int] = Field(description="Number of exams per modality over the horizon.")
+    cumulative_msv: float = Field(description="Effective dose of this plan over the horizon (mSv).")
+    prior_msv: float = Field(description="Earlier exposure (imaging_history), mSv.")
+    total_msv: float = Field(description="prior_msv + cumulative_msv.")
+    lifelong: bool
+    duration_months: int | None = Field(default=None, description="Schedule duration; null if lifelong/open-ended.")
+    at_least: bool = Field(default=False, description="The source gives the duration as a minimum (e.g. >= 10 y).")
+    open_ended: bool = Field(
+        default=False, description="Lasts as long as the situation (treatment line, watchful waiting)."
+    )
+    continues_after_horizon: bool = False
+    sources: list[str] = Field(
+        default_factory=list, description="Sources of the schedule(s) and of the dose figures of this plan."
+    )
+
+
+class ScheduleRef(_Out):
+    """A schedule selected by a rule but not the patient's plan (an alternative), or a monitoring add-on."""
+
+    schedule: str
+    label: str
+    kind: Literal["imaging", "monitoring", "none", "individual"]
+    rule: str
+    if_option: str | None = None
+    default_msv: float | None = None
+    minimised_msv: float | None = None
+    sources: list[str]
+    confirmed: bool
+
+
+class Surveillance(_Out):
+    """Follow-up plan: the schedule chosen, two ways to carry it out, and their radiation dose."""
+
+    schedule: str | None = Field(description="Chosen schedule id; null when no schedule applies.")
+    label: str | None = None
+    kind: Literal["imaging", "none", "individual", "unplanned"]
+    rule: str | None = Field(default=None, description="Rule that selected the schedule.")
+    because: str | None = None
+    follows_option: str | None = Field(default=None, description="The plan follows this (rank-1) option.")
+    no_follow_up: bool
+    no_follow_up_reason: str | None = None
+    individual: bool = False
+    horizon_years: float
+    horizon_months: int
+    as_of: str | None = None
+    dated: bool = Field(description="True when exams carry dates (as_of known); else offsets only.")
+    elapsed_months: int = Field(default=0, description="Months of the schedule already elapsed (treatment line).")
+    recommended_plan: Literal["default", "minimised"]
+    recommended_reason: str
+    plans: list[SurveillancePlan]
+    dose_saved_msv: float = Field(description="Default minus minimised cumulative dose over the horizon (mSv).")
+    prior_exposure_msv: float
+    radiation_threshold_msv: float
+    pregnancy: bool = False
+    monitoring: list[ScheduleRef] = Field(default_factory=list)
+    alternatives: list[ScheduleRef] = Field(default_factory=list)
+    instructions: list[str] = Field(default_factory=list)
+    principles: list[str] = Field(default_factory=list)
+    assumptions: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    confirmed: bool = Field(description="False when the schedule or a dose figure it uses is not confirmed.")
+    unconfirmed: list[str] = Field(default_factory=list, description="What is not confirmed, in words.")
+
+
 class Recommendation(_Out):
     model_config = ConfigDict(
         extra="forbid",
@@ -107,4 +195,25 @@ class Recommendation(_Out):
     alerts: list[Alert]
     missing_data: list[MissingData]
     trace: Trace
+    disclaimer: str = DISCLAIMER
+    surveillance: Surveillance | None = Field(
+        default=None, description="Follow-up plan with its cumulative radiation dose (knowledge/surveillance.yaml)."
+    )
+
+
+class SurveillanceReport(_Out):
+    """What ``cds surveillance --format json`` prints: the surveillance section with its context."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"title": "netcds surveillance report"},
+    )
+
+    knowledge_version: str
+    patient_id: str | None = None
+    as_of: str | None = None
+    language: Literal["en", "fr"] = "en"
+    surveillance: Surveillance
+    alerts: list[Alert] = Field(description="Alerts raised by the surveillance rules and planner.")
     disclaimer: str = DISCLAIMER
