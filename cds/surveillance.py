@@ -535,7 +535,9 @@ def _finish(ctx: _Context, exams: list[_Exam], as_of: dt.date | None) -> list[Pl
             date = dates.get(e.offset)
             if date is None:
                 date = dates[e.offset] = add_months(as_of, e.offset).isoformat()
-        out.append(PlannedExam(
+        # model_construct: these values come from validated knowledge, and a 10-year plan holds
+        # hundreds of exams; validating each again would dominate the evaluation time.
+        out.append(PlannedExam.model_construct(
             offset_months=e.offset,
             date=date,
             modality=e.modality,

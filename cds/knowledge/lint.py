@@ -202,6 +202,14 @@ def check_catalogues(kb: KnowledgeBase) -> list[Finding]:
     for pw in kb.pathways:
         for e in pw.edges:
             cited |= set(e.sources)
+    # the surveillance catalogue and the dose table cite sources too
+    for schedule in kb.schedules.values():
+        cited |= set(schedule.sources)
+    for modality in kb.modalities.values():
+        cited |= set(modality.sources)
+        cited |= {s for part in modality.components for s in part.sources}
+    for planner_alert in kb.planner_alerts:
+        cited |= set(planner_alert.sources)
     for source in kb.sources.values():
         if source.doi is None and source.pmid is None and not source.no_identifier_reason:
             out.append(Finding("warning", "source_without_identifier", "knowledge/sources.yaml",
