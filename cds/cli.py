@@ -80,6 +80,10 @@ OutputOption = Annotated[
     typer.Option("--output", "-o", help="Write to this file instead of stdout.",
                  show_default=False),
 ]
+PatientArgument = Annotated[Path, typer.Argument(
+    metavar="PATIENT.json", help="Patient file (JSON, input contract); - reads stdin.",
+    show_default=False,
+)]
 
 app = typer.Typer(
     name="cds",
@@ -194,6 +198,15 @@ def _read_patient(path: Path) -> tuple[Patient, str]:
     return read_patient_file(path), str(path)
 
 
+def _load_patient(path: Path, output: Path | None) -> tuple[Patient, Engine]:
+    """Check the output path, read and validate the patient, and check its option ids."""
+    _check_output(output)
+    pat, source = _read_patient(path)
+    engine = _engine()
+    _check_options(pat, source, engine)
+    return pat, engine
+
+
 def _check_options(patient: Patient, source: str, engine: Engine) -> None:
     from cds.input import check_prior_options
     from cds.surveillance import check_imaging_history
@@ -289,10 +302,7 @@ def _root(
 
 @app.command()
 def evaluate(
-    patient: Annotated[Path, typer.Argument(
-        metavar="PATIENT.json", help="Patient file (JSON, input contract); - reads stdin.",
-        show_default=False,
-    )],
+    patient: PatientArgument,
     fmt: Annotated[OutputFormat, typer.Option(
         "--format", "-f", case_sensitive=False, help="Output format."
     )] = OutputFormat.text,
@@ -301,10 +311,7 @@ def evaluate(
 ) -> None:
     """Rank the options for one patient and show them with their arguments."""
     with _guard():
-        _check_output(output)
-        pat, source = _read_patient(patient)
-        engine = _engine()
-        _check_options(pat, source, engine)
+        pat, engine = _load_patient(patient, output)
         if fmt in (OutputFormat.markdown, OutputFormat.html):
             from cds.render.report import render_report
 
@@ -329,10 +336,7 @@ def evaluate(
 
 @app.command()
 def explain(
-    patient: Annotated[Path, typer.Argument(
-        metavar="PATIENT.json", help="Patient file (JSON, input contract); - reads stdin.",
-        show_default=False,
-    )],
+    patient: PatientArgument,
     option: Annotated[str, typer.Option(
         "--option", metavar="ID", help="Option id from the catalogue (knowledge/options.yaml).",
         show_default=False,
@@ -348,10 +352,7 @@ def explain(
         from cds.explain import UnknownOptionError
         from cds.explain import explain as explain_option
 
-        _check_output(output)
-        pat, source = _read_patient(patient)
-        engine = _engine()
-        _check_options(pat, source, engine)
+        pat, engine = _load_patient(patient, output)
         try:
             explanation = explain_option(engine, pat, option, lang.value)
         except UnknownOptionError as exc:
@@ -708,10 +709,7 @@ def pathway(
 
 @app.command()
 def surveillance(
-    patient: Annotated[Path, typer.Argument(
-        metavar="PATIENT.json", help="Patient file (JSON, input contract); - reads stdin.",
-        show_default=False,
-    )],
+    patient: PatientArgument,
     horizon: Annotated[float | None, typer.Option(
         "--horizon", min=0.1, max=50, metavar="YEARS",
         help="Years over which the plan and its dose are laid out (default: the setting "
