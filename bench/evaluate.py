@@ -121,10 +121,19 @@ def bench_latency(n: int) -> None:
         times.append(time.perf_counter() - t0)
     wall = time.perf_counter() - t_all
     print(f"patients                 {n}")
-    print(f"latency p50              {fmt_us(percentile(times, 0.50))}")
+    print(f"latency p50              {fmt_us(percentile(times, 0.50))}   (full contract, "
+          "surveillance plan included)")
     print(f"latency p99              {fmt_us(percentile(times, 0.99))}")
     print(f"latency max              {fmt_us(max(times))}")
     print(f"throughput               {n / wall:8.0f} evaluations/s (one process)")
+    rules_only: list[float] = []
+    for p in patients:
+        t0 = time.perf_counter()
+        engine.evaluate(p, surveillance=False)
+        rules_only.append(time.perf_counter() - t0)
+    print(f"without surveillance p50 {fmt_us(percentile(rules_only, 0.50))}"
+          "   (ranked options only, no 10-year follow-up plan)")
+    print(f"without surveillance p99 {fmt_us(percentile(rules_only, 0.99))}")
 
     floor = _Floor(engine)
     plans = [floor.facts(p) for p in patients]

@@ -47,6 +47,11 @@ def default_engine() -> Engine:
     return _default
 
 
-def evaluate(patient: Patient, lang: Literal["en", "fr"] = "en") -> Recommendation:
-    """Rank the options for one patient with the bundled knowledge."""
-    return default_engine().evaluate(patient, lang)
+def evaluate(
+    patient: Patient, lang: Literal["en", "fr"] = "en", surveillance: bool = True
+) -> Recommendation:
+    """Rank the options for one patient with the bundled knowledge.
+
+    ``surveillance=False`` skips the follow-up plan (the ``surveillance`` section is null).
+    """
+    return default_engine().evaluate(patient, lang, surveillance)

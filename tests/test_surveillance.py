@@ -20,7 +20,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cds import Engine
+from cds import Engine, Patient
 from cds.cli import app
 from cds.errors import InputError, KnowledgeError
 from cds.input import read_patient_file, validate_patient
@@ -36,6 +36,7 @@ from cds.surveillance import (
     timeline_svg,
     to_ics,
 )
+from tests.conftest import patient_dict
 
 icalendar = pytest.importorskip("icalendar")
 
@@ -532,3 +533,11 @@ def test_surveillance_report_of_a_recommendation(engine: Engine) -> None:
     report = surveillance_report(rec)
     assert {a.id for a in report.alerts} == {"no_follow_up_needed", "guideline_disagreement"}
     assert report.surveillance.no_follow_up_reason
+
+
+def test_surveillance_can_be_left_out_without_changing_the_options(engine: Engine) -> None:
+    patient = Patient.model_validate(patient_dict())
+    full = engine.evaluate(patient)
+    lean = engine.evaluate(patient, surveillance=False)
+    assert full.surveillance is not None and lean.surveillance is None
+    assert [o.option for o in full.anti_tumour] == [o.option for o in lean.anti_tumour]

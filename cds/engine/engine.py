@@ -88,14 +88,22 @@ class Engine:
     def close(self) -> None:
         self._host.close()
 
-    def evaluate(self, patient: Patient, lang: Lang = "en") -> Recommendation:
-        return self.evaluate_detail(patient, lang).recommendation
+    def evaluate(
+        self, patient: Patient, lang: Lang = "en", surveillance: bool = True
+    ) -> Recommendation:
+        return self.evaluate_detail(patient, lang, surveillance=surveillance).recommendation
 
     def evaluate_detail(
-        self, patient: Patient, lang: Lang = "en", horizon_years: float | None = None
+        self, patient: Patient, lang: Lang = "en", horizon_years: float | None = None,
+        surveillance: bool = True,
     ) -> EvaluationDetail:
         """Evaluate one patient; ``horizon_years`` sets the surveillance horizon (default: the
-        ``surveillance_default_horizon_years`` setting, 10 years)."""
+        ``surveillance_default_horizon_years`` setting, 10 years).
+
+        ``surveillance=False`` leaves the follow-up plan out (``Recommendation.surveillance``
+        is then null): laying out a 10-year plan costs as much as the rules themselves, and a
+        caller that only needs the ranked options need not pay for it.
+        """
         ctx = build_context(patient)
 
         # Stage 1: classification.
@@ -191,8 +199,9 @@ class Engine:
         )
         ordered = sorted(schedules.items(), key=lambda item: self._rule_order.get(item[1], (2, 0)))
         top = ranked["anti_tumour"][0].option if ranked["anti_tumour"] else None
-        surveillance, surveillance_alerts = plan_surveillance(
-            self.kb, patient, ordered, top, horizon_years, lang
+        plan, surveillance_alerts = (
+            plan_surveillance(self.kb, patient, ordered, top, horizon_years, lang)
+            if surveillance else (None, [])
         )
         rec = Recommendation(
             knowledge_version=self.kb.version,
@@ -209,7 +218,7 @@ class Engine:
                 for f, r in sorted(missing.items())
             ],
             trace=trace,
-            surveillance=surveillance,
+            surveillance=plan,
         )
         return EvaluationDetail(ctx, rec, population, ordered)
 
