@@ -250,6 +250,55 @@ class ReportView:
     why_not: list[WhyNotView] | None = None
     pathway_views: list[PathwayView] | None = None
     references: list[ReferenceView] = field(default_factory=list)
+    surveillance: SurveillanceView | None = None
+
+
+@dataclass(frozen=True)
+class SurveillancePlanView:
+    label: str
+    recommended: bool
+    exams: int
+    cumulative_msv: float
+    total_msv: float
+
+
+@dataclass(frozen=True)
+class SurveillanceView:
+    label: str
+    because: str
+    no_follow_up: bool
+    plans: list[SurveillancePlanView]
+    recommended_reason: str
+    horizon_years: float
+    timeline: Any = None  # markupsafe.Markup of the inline timeline SVG, or None
+
+
+def _surveillance_view(
+    lab: Labels, rec: Recommendation, ctx: ReportContext
+) -> SurveillanceView | None:
+    """The follow-up plan section; the timeline picture only when pictures are drawn."""
+    s = rec.surveillance
+    if s is None:
+        return None
+    timeline = None
+    if ctx.pictures is not None and not s.no_follow_up:
+        from markupsafe import Markup
+
+        from cds.surveillance import timeline_svg
+
+        timeline = Markup(timeline_svg(s, lab.lang))  # trusted: drawn by cds.surveillance
+    return SurveillanceView(
+        label=s.label or "",
+        because=s.because or "",
+        no_follow_up=s.no_follow_up,
+        plans=[
+            SurveillancePlanView(p.label, p.recommended, len(p.exams), p.cumulative_msv, p.total_msv)
+            for p in s.plans
+        ],
+        recommended_reason=s.recommended_reason,
+        horizon_years=s.horizon_years,
+        timeline=timeline,
+    )
 
 
 def argument_view(arg: Argument, lab: Labels | None = None) -> ArgumentView:
@@ -344,6 +393,7 @@ def report_view(rec: Recommendation, context: ReportContext | None = None) -> Re
         patient=_patient_sections(lab, ctx.patient) if ctx.patient is not None else None,
         why_not=[why_not_view(x, lab) for x in ctx.explanations] if ctx.explanations is not None else None,
         pathway_views=_pathway_views(lab, rec, ctx) if full else None,
+        surveillance=_surveillance_view(lab, rec, ctx) if full else None,
         references=_references(lab, rec, ctx) if ctx.kb is not None else [],
     )
 
