@@ -469,7 +469,8 @@ def demo(
 
         columns = ("patient", "site", "category", "top_anti_tumour_id", "top_antisecretory_id",
                    "alerts", "excluded")
-        console = Console(highlight=False)
+        # A summary table of 7 columns is unreadable below ~120 columns (pipes, CI logs).
+        console = Console(highlight=False, width=max(120, Console().width))
         console.print(demo_table([[row[c] for c in columns] for row in rows], lang.value))
         if output_dir is not None:
             console.print(f"{len(results)} report(s) (HTML and Markdown), index.html and index.md "
