@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -489,14 +489,10 @@ def knowledge_lint(
 ) -> None:
     """Check the knowledge and pathway files; exit 1 on errors (and warnings with --strict)."""
     with _guard():
-        from cds.errors import KnowledgeError
         from cds.knowledge.lint import lint
 
-        try:
-            findings: list[Any] = list(lint(coverage=coverage))
-        except KnowledgeError as exc:
-            # The knowledge does not even load: every load problem is an error.
-            findings = [_LoadFinding(p.code, p.file, p.loc, p.message) for p in exc.problems]
+        # lint() reports knowledge that does not even load as error findings.
+        findings = lint(coverage=coverage)
 
         levels = ("error", "warning", "info")
         counts = {level: 0 for level in levels}
@@ -510,22 +506,12 @@ def knowledge_lint(
             for f in sorted(group, key=lambda f: (str(f.file), str(f.loc), str(f.code))):
                 where = f"{f.file}: {f.loc}" if f.loc else f"{f.file}"
                 typer.echo(f"  {where}: {f.message} [{f.code}]")
-        others = [f for f in findings if f.level not in levels]
-        for f in others:
-            typer.echo(f"  {f.file}: {f.loc}: {f.message} [{f.code}]")
         typer.echo(
             f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info"
         )
         failed = counts["error"] > 0 or (strict and counts["warning"] > 0)
         if failed:
             raise typer.Exit(EXIT_INTERNAL)
-
-
-class _LoadFinding:
-    level = "error"
-
-    def __init__(self, code: str, file: str, loc: str, message: str) -> None:
-        self.code, self.file, self.loc, self.message = code, file, loc, message
 
 
 @knowledge_app.command("test")

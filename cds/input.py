@@ -18,7 +18,7 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from cds.errors import InputError, InputProblem
-from cds.knowledge.vocabulary import _unwrap
+from cds.knowledge.vocabulary import unwrap_annotation
 from cds.model.patient import Patient
 
 
@@ -207,10 +207,10 @@ def _message(err: Any, loc: Sequence[Any]) -> str:
 
 
 def _item_model(annotation: Any) -> Any:
-    ann = _unwrap(annotation)
+    ann = unwrap_annotation(annotation)
     if get_origin(ann) is list:
         (ann,) = get_args(ann)
-        ann = _unwrap(ann)
+        ann = unwrap_annotation(ann)
     return ann
 
 

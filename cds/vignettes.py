@@ -125,6 +125,7 @@ class VignetteResult:
     path: Path
     vignette: Vignette
     failures: list[str]
+    recommendation: Recommendation
 
     @property
     def ok(self) -> bool:
@@ -256,15 +257,14 @@ def run_vignettes(engine: Engine, paths: Iterable[Path] | None = None) -> list[V
     for path in paths if paths is not None else vignette_files():
         vignette = load_vignette(path)
         rec = _evaluate(engine, vignette, path)
-        results.append(VignetteResult(path, vignette, check(rec, vignette.expect)))
+        results.append(VignetteResult(path, vignette, check(rec, vignette.expect), rec))
     return results
 
 
 def fired_by_vignettes(engine: Engine, paths: Iterable[Path] | None = None) -> set[str]:
     """Rule and edge ids that at least one vignette exercises (for coverage)."""
     fired: set[str] = set()
-    for path in paths if paths is not None else vignette_files():
-        vignette = load_vignette(path)
-        rec = engine.evaluate(validate_patient(vignette.patient, str(path), engine.kb.options))
-        fired |= set(rec.trace.fired_rules) | set(rec.trace.edges)
+    for result in run_vignettes(engine, paths):
+        trace = result.recommendation.trace
+        fired |= set(trace.fired_rules) | set(trace.edges)
     return fired

@@ -21,7 +21,7 @@ from cds.model.patient import BestResponse, Comorbidity, Patient, StopReason
 _SKIP = {"id", "as_of", "prior_treatments"}
 
 
-def _unwrap(annotation: Any) -> Any:
+def unwrap_annotation(annotation: Any) -> Any:
     """Strip Optional/Annotated to the underlying type."""
     while True:
         origin = get_origin(annotation)
@@ -37,7 +37,7 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _spec(path: str, annotation: Any, description: str) -> FieldSpec | None:
-    ann = _unwrap(annotation)
+    ann = unwrap_annotation(annotation)
     if isinstance(ann, type) and issubclass(ann, Enum):
         return FieldSpec(path, "string", frozenset(m.value for m in ann), description)
     if get_origin(ann) is Literal:
@@ -60,14 +60,14 @@ def _walk(model: type[BaseModel], prefix: str, vocab: Vocabulary) -> None:
         if not prefix and name in _SKIP:
             continue
         path = f"{prefix}{name}"
-        ann = _unwrap(info.annotation)
+        ann = unwrap_annotation(info.annotation)
         desc = info.description or ""
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             _walk(ann, f"{path}.", vocab)
             continue
         if get_origin(ann) is list:
             (item,) = get_args(ann)
-            item = _unwrap(item)
+            item = unwrap_annotation(item)
             if isinstance(item, type) and issubclass(item, Enum):
                 for member in item:
                     vocab.add(FieldSpec(f"{path}.{member.value}", "boolean", None, desc))
