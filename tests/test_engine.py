@@ -116,14 +116,27 @@ def _host_with(rules: list[CompiledRule]) -> tuple[DurableHost, Any]:
 
 
 def test_exception_inside_action_surfaces() -> None:
-    # Asserting an unserialisable value inside an action fails in durable; durable would
-    # swallow the error into the session state. It must reach the caller instead.
-    bad = CompiledRule("bad", {"all": [{"m": {"t": "x"}}]}, ({"t": "y", "v": float("inf")},))
-    host, rs = _host_with([bad])
-    with pytest.raises(EngineError, match="bad"):
+    # The fact asserted by "derive" leaves 70 alpha tests pending in durable_rules, which
+    # fails with error 303 inside the action. The stock Python layer would swallow it into
+    # the session state; it must reach the caller instead.
+    derive = CompiledRule("derive", {"all": [{"m": {"t": "x"}}]}, ({"t": "y", "v": 1000},))
+    wide = [
+        CompiledRule(f"wide{i}", {"all": [{"m": {"$and": [{"t": "y"}, {"$gt": {"v": i}}]}}]})
+        for i in range(70)
+    ]
+    host, rs = _host_with([derive, *wide])
+    with pytest.raises(EngineError, match="derive"):
         rs.run([{"t": "x"}])
     # the host keeps working afterwards
     assert rs.run([{"t": "z"}]) == []
+    host.close()
+
+
+def test_unencodable_asserted_fact_is_refused_at_compile_time() -> None:
+    bad = CompiledRule("bad", {"all": [{"m": {"t": "x"}}]}, ({"t": "y", "v": float("inf")},))
+    host = DurableHost()
+    with pytest.raises(EngineError, match="bad"):
+        host.ruleset("probe", [bad])
     host.close()
 
 

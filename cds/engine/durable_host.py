@@ -1,22 +1,28 @@
 """The only module that imports durable_rules.
 
 durable_rules 2.0.28 is frozen upstream and has sharp edges, measured in
-``durable-rules.md``. Each is handled here, once:
+``durable-rules.md``. This module drives its C engine (``durable_rules_engine``,
+the extension that ``durable.engine`` wraps) through the same calls the stock
+Python layer makes, without that layer: the stock ``Host`` builds a closure,
+decodes the matched facts and re-encodes the session state for every fired
+action (about 20 µs each), and we need none of it, because our actions only
+record the rule's name and assert static facts. Each sharp edge is handled
+here, once:
 
 - the default ``Host`` starts timer threads that steal actions from the caller
-  (wrong traces, error 307): :class:`_QuietHost` overrides ``_run``;
+  (wrong traces, error 307): no ``Host`` is created at all, and each run drains
+  its own session's agenda with ``start_action_for_state``;
 - a session in which no action ran crashes ``delete_state`` (SIGSEGV): after
   every run we make sure one action ran, by posting a closing fact that a
   dedicated rule always matches;
 - sessions leak and a ruleset holds at most 1,024 of them: every run uses a
   fresh uuid sid and deletes it in ``finally``;
-- a fact that matches no rule raises ``MessageNotHandledException``, a fact
-  asserted twice raises ``MessageObservedException``: both are expected here
-  and absorbed;
-- exceptions inside actions are swallowed into the session state: they are
-  read back and re-raised as :class:`~cds.errors.EngineError`;
-- ``set_rulesets`` mutates its argument and rejects unknown keys: definitions
-  are deep-copied and carry only durable's own keys;
+- a fact that matches no rule (code 1) or that was already asserted (code 2)
+  is expected here and absorbed;
+- an error while an action asserts its facts would be swallowed into the
+  session state by the stock layer: here it is collected, the agenda is still
+  drained (as durable does), and the run raises :class:`~cds.errors.EngineError`;
+- batches (``assert_facts``) segfault on unparseable facts: facts go one by one;
 - the C extension holds the GIL and the same sid must never be used from two
   threads: runs are serialised by a lock (threads gain nothing anyway).
 
@@ -27,20 +33,28 @@ the static facts to assert when it fires.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
+import re
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from durable import engine as _durable
+import durable_rules_engine as _engine  # the C extension behind durable.engine
 
 from cds.errors import EngineError
 
 _CLOSE_TYPE = "__close__"
 _CLOSE_RULE = "__close__"
+# durable_rules' result codes for assert_fact (rules.h): the fact matched no rule, or the
+# session already holds an identical fact. Neither is an error here.
+_NOT_HANDLED = 1
+_OBSERVED = 2
+# Rule names are read back from the start of each action's JSON ({"name":{...}}), so they
+# must need no JSON escaping.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.:#@/+-]+")
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 @dataclass(frozen=True)
@@ -58,46 +72,42 @@ class CompiledRule:
     carry: bool = False
 
 
-class _QuietHost(_durable.Host):  # type: ignore[misc]
-    """A Host without background timer threads (durable-rules.md section 4)."""
+@dataclass(frozen=True)
+class _Action:
+    """What a fired rule does: assert these facts, each as JSON without its closing brace."""
 
-    def _run(self) -> None:
-        return None
-
-
-class _Run:
-    """Per-run mutable state, owned by one thread under the host lock."""
-
-    __slots__ = ("errors", "fired", "payload")
-
-    def __init__(self, payload: Mapping[str, Any]) -> None:
-        self.fired: list[str] = []
-        self.errors: list[str] = []
-        self.payload = payload
+    facts: tuple[str, ...]
+    carry: bool
 
 
 class RuleSet:
-    """One durable ruleset, registered once, evaluated many times."""
+    """One durable ruleset, created once, evaluated many times."""
 
     def __init__(self, host: DurableHost, name: str, rules: Sequence[CompiledRule]) -> None:
         self._host = host
         self.name = name
         self.size = len(rules)
         definitions: dict[str, Any] = {}
+        actions: dict[str, _Action] = {}
         for rule in rules:
-            body = copy.deepcopy(dict(rule.definition))
-            body["run"] = host._action(rule.name, rule.asserts, rule.carry)
-            definitions[rule.name] = body
-        definitions[_CLOSE_RULE] = {
-            "pri": 65535,
-            "all": [{"m": {"t": _CLOSE_TYPE}}],
-            "run": host._close_action(),
-        }
-        with host._lock:
+            if not _PLAIN_NAME.fullmatch(rule.name):
+                raise EngineError(f"rule name {rule.name!r} must match {_PLAIN_NAME.pattern}")
+            definitions[rule.name] = dict(rule.definition)
             try:
-                host._host.set_rulesets({name: definitions})
-            except Exception as exc:  # durable raises bare Exceptions with codes
-                raise EngineError(f"durable_rules rejected ruleset {name!r}: {exc}") from exc
+                encoded = tuple(_encode(dict(f))[:-1] for f in rule.asserts)
+            except (TypeError, ValueError) as exc:
+                raise EngineError(f"rule {rule.name!r} asserts a fact durable cannot hold: {exc}") from exc
+            actions[rule.name] = _Action(encoded, rule.carry)
+        definitions[_CLOSE_RULE] = {"pri": 65535, "all": [{"m": {"t": _CLOSE_TYPE}}]}
+        actions[_CLOSE_RULE] = _Action((), False)
+        self._actions = actions
+        try:
+            text = json.dumps(definitions, ensure_ascii=False)
+            self._handle: int = host._register(name, text)
+        except EngineError:
+            raise
+        except Exception as exc:  # durable raises bare Exceptions with codes
+            raise EngineError(f"durable_rules rejected ruleset {name!r}: {_describe(exc)}") from exc
 
     def run(
         self, facts: Sequence[Mapping[str, Any]], payload: Mapping[str, Any] | None = None
@@ -108,90 +118,104 @@ class RuleSet:
         """
         if not self.size:
             return []  # nothing can fire: spare the session
-        return self._host._run(self.name, facts, payload or {})
+        return self._host._run(self, facts, payload or {})
+
+
+class _Session:
+    """One run: a fresh sid, the rules fired so far and the errors met."""
+
+    __slots__ = ("actions", "carried", "errors", "fired", "handle", "sid_tail")
+
+    def __init__(self, ruleset: RuleSet, payload: Mapping[str, Any]) -> None:
+        sid = uuid.uuid4().hex
+        self.handle = ruleset._handle
+        self.actions = ruleset._actions
+        self.sid_tail = f',"sid":"{sid}"}}'
+        # The payload's members, as JSON, spliced into carried facts (keys of the fact win).
+        body = _encode(dict(payload))[1:-1]
+        self.carried = f",{body}" if body else ""
+        self.fired: list[str] = []
+        self.errors: list[str] = []
+
+    def assert_text(self, text: str) -> int:
+        """Assert one fact given as JSON; return durable's state handle, or -1 if nothing to run."""
+        code, state = _engine.assert_fact(self.handle, text)
+        if code in (_NOT_HANDLED, _OBSERVED):
+            return -1
+        return int(state)
+
+    def drain(self, state: int) -> None:
+        """Run every action pending in this session, including those its actions cause."""
+        started = _engine.start_action_for_state(self.handle, state)
+        if not started:
+            return
+        message: str | None = started[1]
+        while message:
+            name = message[2:message.index('"', 2)]
+            if name != _CLOSE_RULE:
+                self.fired.append(name)
+            action = self.actions[name]
+            for fact in action.facts:
+                text = fact + (self.carried if action.carry else "") + self.sid_tail
+                try:
+                    self.assert_text(text)  # its actions join this session's agenda
+                except Exception as exc:
+                    self.errors.append(f"rule {name}: {_describe(exc)}")
+            message = _engine.complete_and_start_action(self.handle, state)
 
 
 class DurableHost:
-    """Owns a private durable Host, its rulesets and the lock that serialises runs."""
+    """Owns the durable rulesets of one engine and the lock that serialises runs."""
 
     def __init__(self) -> None:
-        self._host = _QuietHost()
         self._lock = threading.RLock()
-        self._local = threading.local()
+        self._handles: dict[str, int] = {}
         self._closed = False
-
-    # ----------------------------------------------------------- actions
-
-    def _action(self, name: str, asserts: Sequence[Mapping[str, Any]], carry: bool) -> Any:
-        local = self._local
-        facts = tuple(dict(f) for f in asserts)
-
-        # durable inspects func.__code__, so this must be a plain function of one argument.
-        # durable would swallow an exception raised here into the session state; we
-        # record it ourselves instead, which also spares a get_state call per run.
-        def action(c: Any) -> None:
-            run = local.run
-            run.fired.append(name)
-            try:
-                for fact in facts:
-                    try:
-                        c.assert_fact({**run.payload, **fact} if carry else dict(fact))
-                    except _durable.MessageObservedException:
-                        pass  # already derived by another rule: derivations are idempotent
-                    except _durable.MessageNotHandledException:
-                        pass  # a derived fact that no rule reads
-            except Exception as exc:
-                run.errors.append(f"rule {name}: {_describe(exc)}")
-
-        return action
-
-    def _close_action(self) -> Any:
-        def close(c: Any) -> None:
-            return None
-
-        return close
-
-    # --------------------------------------------------------------- run
 
     def ruleset(self, name: str, rules: Sequence[CompiledRule]) -> RuleSet:
         return RuleSet(self, name, rules)
 
-    def _run(
-        self, ruleset: str, facts: Sequence[Mapping[str, Any]], payload: Mapping[str, Any]
-    ) -> list[str]:
-        if self._closed:
-            raise EngineError("the engine was closed")
-        sid = uuid.uuid4().hex
-        run = _Run(payload)
+    def _register(self, name: str, definition: str) -> int:
         with self._lock:
-            self._local.run = run
+            if name in self._handles:
+                raise EngineError(f"ruleset {name!r} is already registered")
+            handle = int(_engine.create_ruleset(name, definition))
+            self._handles[name] = handle
+            return handle
+
+    def _run(
+        self, ruleset: RuleSet, facts: Sequence[Mapping[str, Any]], payload: Mapping[str, Any]
+    ) -> list[str]:
+        with self._lock:
+            if self._closed:
+                raise EngineError("the engine was closed")
             failure: Exception | None = None
             try:
+                session = _Session(ruleset, payload)
+            except (TypeError, ValueError) as exc:
+                raise EngineError(f"cannot encode the payload for {ruleset.name!r}: {exc}") from exc
+            try:
                 for fact in facts:
-                    payload = dict(fact)
-                    payload["sid"] = sid
-                    try:
-                        self._host.assert_fact(ruleset, payload)
-                    except _durable.MessageNotHandledException:
-                        pass  # the fact matched no rule: nothing to do
-                    except _durable.MessageObservedException:
-                        pass  # the same fact twice: facts are a set
-                if run.errors:
+                    text = _encode(dict(fact))[:-1] + session.sid_tail
+                    state = session.assert_text(text)
+                    if state >= 0:
+                        session.drain(state)
+                if session.errors:
                     failure = EngineError(
-                        f"a rule action failed in ruleset {ruleset!r}: " + "; ".join(run.errors)
+                        f"a rule action failed in ruleset {ruleset.name!r}: "
+                        + "; ".join(session.errors)
                     )
             except Exception as exc:
                 failure = EngineError(
-                    f"durable_rules failed in ruleset {ruleset!r}: {_describe(exc)}"
+                    f"durable_rules failed in ruleset {ruleset.name!r}: {_describe(exc)}"
                 )
             finally:
-                self._finish(ruleset, sid, must_close=failure is not None or not run.fired)
-                self._local.run = None
+                self._finish(session, must_close=failure is not None or not session.fired)
         if failure is not None:
             raise failure
-        return run.fired
+        return session.fired
 
-    def _finish(self, ruleset: str, sid: str, must_close: bool) -> None:
+    def _finish(self, session: _Session, must_close: bool) -> None:
         """Make sure at least one action ran in the session, then delete it.
 
         Stock durable_rules 2.0.28 frees two uninitialised pointers in
@@ -199,26 +223,27 @@ class DurableHost:
         nothing fired, or where an engine error struck, gets a closing fact
         that the ``__close__`` rule always matches.
         """
+        sid = session.sid_tail[8:-2]
         if must_close:
             # best effort; delete_state is what matters
             with contextlib.suppress(Exception):
-                self._host.assert_fact(ruleset, {"sid": sid, "t": _CLOSE_TYPE})
+                state = session.assert_text(f'{{"t":"{_CLOSE_TYPE}"' + session.sid_tail)
+                if state >= 0:
+                    session.drain(state)
         # a session we cannot delete is not the caller's problem
         with contextlib.suppress(Exception):
-            self._host.delete_state(ruleset, sid)
+            _engine.delete_state(session.handle, sid)
 
     def close(self) -> None:
-        """Free the C rulesets (the Python API never does)."""
+        """Free the C rulesets (durable's Python API never does)."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            rulesets = getattr(self._host, "_ruleset_directory", {})
-            for rs in list(rulesets.values()):
-                handle = getattr(rs, "_handle", None)
-                if handle is not None:
-                    with contextlib.suppress(Exception):
-                        _durable.durable_rules_engine.delete_ruleset(handle)
+            for handle in self._handles.values():
+                with contextlib.suppress(Exception):
+                    _engine.delete_ruleset(handle)
+            self._handles.clear()
 
 
 def _describe(exc: Exception) -> str:
