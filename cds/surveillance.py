@@ -32,10 +32,12 @@ import difflib
 import hashlib
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from xml.sax.saxutils import escape as _xml_escape
+
+from pydantic import TypeAdapter
 
 from cds.errors import InputError, InputProblem
 from cds.knowledge.schema import ExamSlot, Schedule, SchedulePeriod, Text
@@ -57,6 +59,8 @@ if TYPE_CHECKING:
 
 Lang = Literal["en", "fr"]
 PlanId = Literal["default", "minimised"]
+T = TypeVar("T")
+_EXAMS: TypeAdapter[list[PlannedExam]] = TypeAdapter(list[PlannedExam])
 
 SETTING_THRESHOLD = "surveillance_radiation_alert_msv"
 SETTING_YOUNG = "surveillance_young_age_years"
@@ -522,24 +526,19 @@ def _select(ctx: _Context, exams: list[_Exam]) -> list[_Exam]:
     return out
 
 
-def _finish(ctx: _Context, exams: list[_Exam], as_of: dt.date | None) -> list[PlannedExam]:
+def _finish(ctx: _Context, exams: list[_Exam]) -> list[PlannedExam]:
+    """The selected exams as output records, undated (:func:`_dated` adds the dates)."""
     kb, lang = ctx.kb, ctx.lang
     out: list[PlannedExam] = []
     total = 0.0
-    dates: dict[int, str] = {}
     for e in _select(ctx, exams):
         spec = kb.modalities[e.modality]
         total += spec.dose_msv
-        date = None
-        if as_of is not None:
-            date = dates.get(e.offset)
-            if date is None:
-                date = dates[e.offset] = add_months(as_of, e.offset).isoformat()
         # model_construct: these values come from validated knowledge, and a 10-year plan holds
         # hundreds of exams; validating each again would dominate the evaluation time.
         out.append(PlannedExam.model_construct(
             offset_months=e.offset,
-            date=date,
+            date=None,
             modality=e.modality,
             label=getattr(spec.label, lang),
             short_label=getattr(spec.short or spec.label, lang),
@@ -567,26 +566,114 @@ def _raw_exams(
     return raw
 
 
-def _plan_exams(
-    ctx: _Context, main: _Pick | None, monitoring: Sequence[_Pick], elapsed: int, plan: PlanId,
-    as_of: dt.date | None,
-) -> list[PlannedExam]:
-    return _finish(ctx, _raw_exams(ctx, main, monitoring, elapsed, plan), as_of)
+# Bound of KnowledgeBase.memo: enough for every schedule combination met in practice.
+_MEMO_LIMIT = 4096
+
+
+def memo(kb: KnowledgeBase, kind: str, key: tuple[Any, ...], build: Callable[[], T]) -> T:
+    """``build()``, computed once per ``kind`` and key for this knowledge.
+
+    Laying out a 10-year plan is a pure function of the schedules, the horizon and a
+    few patient flags, and it is most of an evaluation's cost; patients of one tumour
+    board share those inputs. Only immutable results are stored (frozen models with
+    scalar fields, tuples), so callers can never change what another caller gets.
+    """
+    cache = kb.memo.setdefault(kind, {})
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) >= _MEMO_LIMIT:
+            cache.clear()
+        hit = cache[key] = build()
+    return cast(T, hit)
+
+
+def _layout_key(
+    ctx: _Context, main: _Pick | None, monitoring: Sequence[_Pick], elapsed: int, plan: PlanId
+) -> tuple[Any, ...]:
+    return (
+        ctx.lang, ctx.horizon_months, ctx.pregnancy_window, ctx.lung_metastases,
+        ctx.abdominal_extension, main.schedule.id if main is not None else None,
+        tuple(p.schedule.id for p in monitoring), elapsed, plan,
+    )
+
+
+@dataclass(frozen=True)
+class _Laid:
+    """One plan's exams laid out over the horizon (undated), with the figures read from them."""
+
+    key: tuple[Any, ...]
+    exams: tuple[PlannedExam, ...]
+    signature: tuple[tuple[int, str], ...]  # (month, exam) pairs, to compare two plans
+    cumulative_msv: float
+    counts: tuple[tuple[str, int], ...]  # exams per modality, sorted by modality
+    modalities: tuple[str, ...]  # in order of first use
+    dose_sources: tuple[str, ...]  # sources of the ionising exams' doses, in order of use
+    has_imaging: bool
+
+
+_IMAGING_KINDS = frozenset({"ct", "mri", "pet_ct", "scintigraphy"})
+
+
+def _laid(
+    ctx: _Context, main: _Pick | None, monitoring: Sequence[_Pick], elapsed: int, plan: PlanId
+) -> _Laid:
+    key = _layout_key(ctx, main, monitoring, elapsed, plan)
+
+    def build() -> _Laid:
+        kb = ctx.kb
+        exams = tuple(_finish(ctx, _raw_exams(ctx, main, monitoring, elapsed, plan)))
+        counts: dict[str, int] = {}
+        sources: dict[str, None] = {}
+        for e in exams:
+            counts[e.modality] = counts.get(e.modality, 0) + 1
+        for modality in counts:
+            spec = kb.modalities[modality]
+            if spec.ionising:
+                sources.update(dict.fromkeys(spec.sources))
+                for comp in spec.components:
+                    sources.update(dict.fromkeys(comp.sources))
+        return _Laid(
+            key=key,
+            exams=exams,
+            signature=tuple((e.offset_months, e.modality) for e in exams),
+            cumulative_msv=_round(sum(e.dose_msv for e in exams)),
+            counts=tuple(sorted(counts.items())),
+            modalities=tuple(counts),
+            dose_sources=tuple(sources),
+            has_imaging=any(kb.modalities[m].kind in _IMAGING_KINDS for m in counts),
+        )
+
+    return memo(ctx.kb, "laid", key, build)
+
+
+def _dated(ctx: _Context, laid: _Laid, as_of: dt.date | None) -> list[PlannedExam]:
+    """The laid-out exams with their calendar dates (a fresh list the caller owns)."""
+    if as_of is None:
+        return list(laid.exams)
+
+    def build() -> tuple[PlannedExam, ...]:
+        dates: dict[int, str] = {}
+        rows: list[dict[str, Any]] = []
+        for exam in laid.exams:
+            date = dates.get(exam.offset_months)
+            if date is None:
+                date = dates[exam.offset_months] = add_months(as_of, exam.offset_months).isoformat()
+            rows.append({**vars(exam), "date": date})
+        # one validation call for the whole list runs in pydantic-core, about three times
+        # faster than copying each exam
+        return tuple(_EXAMS.validate_python(rows))
+
+    return list(memo(ctx.kb, "dated", (as_of, *laid.key), build))
 
 
 def _plan_dose(ctx: _Context, main: _Pick, elapsed: int, plan: PlanId) -> float:
-    selected = _select(ctx, _raw_exams(ctx, main, (), elapsed, plan))
-    return _round(sum(ctx.kb.modalities[e.modality].dose_msv for e in selected))
+    return _laid(ctx, main, (), elapsed, plan).cumulative_msv
 
 
 def _plan(
-    ctx: _Context, plan: PlanId, exams: list[PlannedExam], main: _Pick | None, monitoring: Sequence[_Pick],
-    elapsed: int, prior: float, recommended: bool,
+    ctx: _Context, plan: PlanId, laid: _Laid, as_of: dt.date | None, main: _Pick | None,
+    monitoring: Sequence[_Pick], elapsed: int, prior: float, recommended: bool,
 ) -> SurveillancePlan:
-    cumulative = _round(sum(e.dose_msv for e in exams))
-    counts: dict[str, int] = {}
-    for e in exams:
-        counts[e.modality] = counts.get(e.modality, 0) + 1
     duration = main.schedule.duration if main is not None else None
     lifelong = bool(duration and duration.lifelong)
     open_ended = bool(duration and duration.open_ended)
@@ -603,17 +690,17 @@ def _plan(
         id=plan,
         label=_t(ctx.lang, f"plan.{plan}"),
         recommended=recommended,
-        exams=exams,
-        exam_counts=dict(sorted(counts.items())),
-        cumulative_msv=cumulative,
+        exams=_dated(ctx, laid, as_of),
+        exam_counts=dict(laid.counts),
+        cumulative_msv=laid.cumulative_msv,
         prior_msv=prior,
-        total_msv=_round(prior + cumulative),
+        total_msv=_round(prior + laid.cumulative_msv),
         lifelong=lifelong,
         duration_months=months,
         at_least=at_least,
         open_ended=open_ended,
         continues_after_horizon=continues,
-        sources=_sources(ctx.kb, main, monitoring, [exams]),
+        sources=_sources(main, monitoring, [laid]),
     )
 
 
@@ -660,17 +747,11 @@ def plan_surveillance(
     elapsed = _elapsed_months(patient)
 
     main, alternatives, monitoring = _choose(_picks(kb, selected), top_option)
-    exams = {p: _plan_exams(ctx, main, monitoring, elapsed, p, as_of) for p in ("default", "minimised")}
-    figures = _Figures(
-        _round(sum(e.dose_msv for e in exams["default"])),
-        _round(sum(e.dose_msv for e in exams["minimised"])),
-        prior,
-    )
+    laid = {p: _laid(ctx, main, monitoring, elapsed, p) for p in ("default", "minimised")}
+    figures = _Figures(laid["default"].cumulative_msv, laid["minimised"].cumulative_msv, prior)
     young_age = int(kb.settings.get(SETTING_YOUNG, 50))
     young = patient.age is not None and patient.age < young_age
-    same = [(e.offset_months, e.modality) for e in exams["default"]] == [
-        (e.offset_months, e.modality) for e in exams["minimised"]
-    ]
+    same = laid["default"].signature == laid["minimised"].signature
     recommended: PlanId = "default"
     if same:
         reason = _t(lang, "rec.same")
@@ -681,7 +762,7 @@ def plan_surveillance(
     else:
         reason = _t(lang, "rec.default", saved=fmt_msv(figures.saved))
     plans = [
-        _plan(ctx, p, exams[p], main, monitoring, elapsed, prior, recommended == p)
+        _plan(ctx, p, laid[p], as_of, main, monitoring, elapsed, prior, recommended == p)
         for p in ("default", "minimised")
     ]
 
@@ -721,13 +802,14 @@ def plan_surveillance(
         ],
         principles=[getattr(t, lang) for t in kb.surveillance_principles],
         assumptions=_assumptions(ctx, patient, main, elapsed, prior, horizon),
-        sources=_sources(kb, main, monitoring, [p.exams for p in plans]),
+        sources=_sources(main, monitoring, [laid["default"], laid["minimised"]]),
         confirmed=False,
         unconfirmed=[],
     )
-    unconfirmed = _unconfirmed(ctx, main, monitoring, plans)
+    unconfirmed = _unconfirmed(ctx, main, monitoring, [laid["default"], laid["minimised"]])
     surveillance = surveillance.model_copy(update={"unconfirmed": unconfirmed, "confirmed": not unconfirmed})
-    alerts = _alerts(ctx, main, plans, figures, young, young_age, threshold, horizon)
+    alerts = _alerts(ctx, main, plans, laid["default"].has_imaging, figures, young, young_age,
+                     threshold, horizon)
     return surveillance, alerts
 
 
@@ -772,24 +854,17 @@ def _assumptions(
     return out
 
 
-def _sources(
-    kb: KnowledgeBase, main: _Pick | None, monitoring: Sequence[_Pick], plans: Sequence[Sequence[PlannedExam]]
-) -> list[str]:
+def _sources(main: _Pick | None, monitoring: Sequence[_Pick], laid: Sequence[_Laid]) -> list[str]:
     found: dict[str, None] = {}
     for pick in ([main] if main is not None else []) + list(monitoring):
         found.update(dict.fromkeys(pick.schedule.sources))
-    for plan in plans:
-        for exam in plan:
-            spec = kb.modalities[exam.modality]
-            if spec.ionising:
-                found.update(dict.fromkeys(spec.sources))
-                for comp in spec.components:
-                    found.update(dict.fromkeys(comp.sources))
+    for one in laid:
+        found.update(dict.fromkeys(one.dose_sources))
     return list(found)
 
 
 def _unconfirmed(
-    ctx: _Context, main: _Pick | None, monitoring: Sequence[_Pick], plans: Sequence[SurveillancePlan]
+    ctx: _Context, main: _Pick | None, monitoring: Sequence[_Pick], laid: Sequence[_Laid]
 ) -> list[str]:
     lang, kb = ctx.lang, ctx.kb
     out: list[str] = []
@@ -805,7 +880,7 @@ def _unconfirmed(
                 if period.note is not None:
                     text += f" ({getattr(period.note, lang)})"
                 out.append(text)
-    used = dict.fromkeys(e.modality for plan in plans for e in plan.exams)
+    used = dict.fromkeys(m for one in laid for m in one.modalities)
     for modality in used:
         spec = kb.modalities[modality]
         if spec.confirmation not in _CONFIRMED:
@@ -820,8 +895,8 @@ class _Blank(dict[str, str]):
 
 
 def _alerts(
-    ctx: _Context, main: _Pick | None, plans: Sequence[SurveillancePlan], figures: _Figures,
-    young: bool, young_age: int, threshold: float, horizon: float,
+    ctx: _Context, main: _Pick | None, plans: Sequence[SurveillancePlan], has_imaging: bool,
+    figures: _Figures, young: bool, young_age: int, threshold: float, horizon: float,
 ) -> list[Alert]:
     kb, lang = ctx.kb, ctx.lang
     out: list[Alert] = []
@@ -833,8 +908,6 @@ def _alerts(
                 sources=sorted(main.schedule.sources), rules=[main.rule],
             ))
     default, minimised = plans[0], plans[1]
-    imaging_kinds = {"ct", "mri", "pet_ct", "scintigraphy"}
-    has_imaging = any(kb.modalities[e.modality].kind in imaging_kinds for e in default.exams)
     situations: list[str] = []
     if max(default.total_msv, minimised.total_msv) > threshold:
         situations.append("radiation_above_threshold")

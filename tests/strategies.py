@@ -139,8 +139,13 @@ def patient_from(c: Chooser) -> dict[str, Any]:
     sex = c.pick(["F", "M", None])
     comorbidities = c.subset(
         [m.value for m in Comorbidity if m.value != "pregnancy" or sex == "F"], 3)
+    # Decision dates spread over years, so the benchmark lays out dated plans as often as
+    # real tumour boards do rather than reusing one undated plan.
+    as_of = f"{c.ints(2020, 2027)}-{c.ints(1, 12):02d}-{c.ints(1, 28):02d}"
     return {
         "id": "random",
+        "as_of": c.pick([None, as_of, as_of]),
+        "imaging_history": c.pick([None, None, {"cumulative_msv": c.pick([0, 40, 99.9, 150])}]),
         "age": c.pick([None, 0, 18, 39, 40, 55, 56, 60, 61, 120]),
         "sex": sex,
         "ecog": c.pick([None, 0, 1, 2, 3, 4]),

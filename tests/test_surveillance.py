@@ -541,3 +541,35 @@ def test_surveillance_can_be_left_out_without_changing_the_options(engine: Engin
     lean = engine.evaluate(patient, surveillance=False)
     assert full.surveillance is not None and lean.surveillance is None
     assert [o.option for o in full.anti_tumour] == [o.option for o in lean.anti_tumour]
+
+
+def test_memoised_plans_are_never_shared_mutably(kb: KnowledgeBase) -> None:
+    # Plans are memoised per knowledge base (the layout is a pure function of its inputs):
+    # each evaluation must still get lists of its own, equal to a fresh computation.
+    engine = Engine(kb)
+    for as_of in ("2025-03-01", None):
+        patient = Patient.model_validate(resected_pnet(as_of=as_of))
+        first = engine.evaluate(patient)
+        assert first.surveillance is not None
+        exams = first.surveillance.plans[0].exams
+        expected = list(exams)
+        exams.clear()  # a caller mangling its copy
+        first.surveillance.plans[0].sources.append("tampered")
+        again = engine.evaluate(patient)
+        assert again.surveillance is not None
+        assert again.surveillance.plans[0].exams == expected
+        assert "tampered" not in again.surveillance.plans[0].sources
+        kb.memo.clear()
+        fresh = engine.evaluate(patient)
+        assert fresh.model_dump_json() == again.model_dump_json()
+    engine.close()
+
+
+def test_memo_stays_bounded(kb: KnowledgeBase) -> None:
+    from cds import surveillance
+
+    kb.memo.clear()
+    for i in range(surveillance._MEMO_LIMIT + 10):
+        surveillance.memo(kb, "probe", (i,), lambda i=i: i)  # type: ignore[misc]
+    assert len(kb.memo["probe"]) <= surveillance._MEMO_LIMIT
+    kb.memo.clear()
