@@ -20,6 +20,7 @@ apply to, because a durable session costs time for every rule it holds.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,6 +101,9 @@ class Compiled:
     groups: list[dict[str, Any]] = field(default_factory=list)
     # Paths carried by the facts that rules assert with ``carry`` (pathway position facts).
     carried: dict[str, Any] = field(default_factory=dict)
+    # Durable tests and read paths per rule name, shared by every population's compile
+    # (a rule's translation does not depend on the population it is compiled for).
+    cache: dict[str, tuple[list[dict[str, Any]], list[str], set[str]]] = field(default_factory=dict)
     _pending: list[_Pending] = field(default_factory=list)
 
     def add(
@@ -115,16 +119,20 @@ class Compiled:
         self.meaning[name] = meaning
 
     def finish(self) -> Compiled:
-        tries: list[dict[str, Any]] = []
+        tries: list[_Trie] = []
         for item in self._pending:
             bindings = list(item.others)
             if item.ctx_conds is not None:
-                tests = [cond.to_durable(c) for c in _order(item.ctx_conds)]
-                keys = [json.dumps(t, sort_keys=True) for t in tests]
+                translated = self.cache.get(item.name)
+                if translated is None:
+                    tests = [cond.to_durable(c) for c in _order(item.ctx_conds)]
+                    keys = [json.dumps(t, sort_keys=True) for t in tests]
+                    translated = self.cache[item.name] = (tests, keys, cond.paths(item.ctx_conds))
+                tests, keys, reads = translated
                 group = _place(tries, keys)
                 if group == len(self.groups):
                     self.groups.append({})
-                _add_reads(self.groups[group], cond.paths(item.ctx_conds))
+                _add_reads(self.groups[group], reads)
                 bindings.insert(0, {"m": {"$and": [{"t": CTX}, {"g": group}, *tests]}})
             self.rules.append(
                 CompiledRule(item.name, {"all": bindings}, item.asserts, item.carry)
@@ -140,28 +148,88 @@ def _add_reads(tree: dict[str, Any], paths: set[str]) -> None:
             node = node.setdefault(part, {})
 
 
-def _place(tries: list[dict[str, Any]], keys: list[str]) -> int:
+class _Trie:
+    """An alpha trie that keeps :func:`worst_pending` up to date as chains are added.
+
+    Packing asks "does this rule still fit in this group?" once per rule and group;
+    recomputing the bound over the whole trie each time made compiling quadratic in
+    the number of rules. Each node caches its bound and its children's largest bound;
+    adding a chain can only raise bounds, and only along that chain, so the new bound
+    is computed first and the trie changes only if the chain fits.
+    """
+
+    __slots__ = ("children", "eq_paths", "max_child", "others", "worst")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Trie] = {}
+        self.eq_paths: dict[str, int] = {}  # equality tests per path among the children
+        self.others = 0  # children that are not equalities
+        self.worst = 1
+        self.max_child = 0
+
+    def _passing_with(self, key: str) -> int:
+        """Tests one fact may pass among the children once ``key`` is a child too."""
+        path = _equality_path(key)
+        extra = 1 if path is None or path not in self.eq_paths else 0
+        return self.others + len(self.eq_paths) + extra
+
+    def try_add(self, keys: Sequence[str], budget: int) -> bool:
+        """Add the chain if the bound stays within ``budget``; otherwise leave the trie as it was."""
+        along: list[_Trie] = [self]
+        node = self
+        depth = 0
+        while depth < len(keys) and keys[depth] in node.children:
+            node = node.children[keys[depth]]
+            along.append(node)
+            depth += 1
+        if depth == len(keys):
+            return True  # every test already in place: nothing changes
+        # The new suffix is a chain of single children, whose bound is 1.
+        key = keys[depth]
+        bounds = [node._passing_with(key) - 1 + max(node.max_child, 1)]
+        for parent in reversed(along[:-1]):
+            below = bounds[-1]
+            bounds.append(parent.others + len(parent.eq_paths) - 1 + max(parent.max_child, below))
+        if bounds[-1] > budget:
+            return False
+        # Commit: the new chain, then the counts and bounds along the existing prefix.
+        chain = node
+        for k in keys[depth:]:
+            path = _equality_path(k)
+            if path is None:
+                chain.others += 1
+            else:
+                chain.eq_paths[path] = chain.eq_paths.get(path, 0) + 1
+            chain.max_child = max(chain.max_child, 1)
+            child = _Trie()
+            chain.children[k] = child
+            chain = child
+        for n, bound in zip(reversed(along), bounds, strict=True):
+            n.worst = bound
+        for parent, child in itertools.pairwise(along):
+            parent.max_child = max(parent.max_child, child.worst)
+        return True
+
+
+def _place(tries: list[_Trie], keys: list[str]) -> int:
     """First group whose alpha trie stays within budget with this test chain added."""
     for index, trie in enumerate(tries):
-        created = _insert(trie, keys)
-        if worst_pending(trie) <= PENDING_BUDGET:
+        if trie.try_add(keys, PENDING_BUDGET):
             return index
-        for parent, key in reversed(created):
-            del parent[key]
-    tries.append({})
-    _insert(tries[-1], keys)
+    tries.append(_Trie())
+    tries[-1].try_add(keys, 1 << 30)
     return len(tries) - 1
 
 
-def _insert(trie: dict[str, Any], keys: list[str]) -> list[tuple[dict[str, Any], str]]:
-    created: list[tuple[dict[str, Any], str]] = []
-    node = trie
-    for key in keys:
-        if key not in node:
-            node[key] = {}
-            created.append((node, key))
-        node = node[key]
-    return created
+_EQUALITY_PATHS: dict[str, str | None] = {}
+
+
+def _equality_path(test: str) -> str | None:
+    """The path of an equality test (durable hashes those), None for any other test."""
+    if test not in _EQUALITY_PATHS:
+        ((key, _),) = json.loads(test).items()
+        _EQUALITY_PATHS[test] = None if key.startswith("$") else key
+    return _EQUALITY_PATHS[test]
 
 
 def _siblings_passing(children: Iterable[str]) -> int:
@@ -173,11 +241,11 @@ def _siblings_passing(children: Iterable[str]) -> int:
     eq_paths: set[str] = set()
     others = 0
     for test in children:
-        ((key, _),) = json.loads(test).items()
-        if key.startswith("$"):
+        path = _equality_path(test)
+        if path is None:
             others += 1
         else:
-            eq_paths.add(key)
+            eq_paths.add(path)
     return others + len(eq_paths)
 
 
@@ -269,7 +337,7 @@ def applies_to(conds: Sequence[Mapping[str, Any]], population: Population) -> bo
 
 
 def compile_pathways(kb: KnowledgeBase, population: Population) -> Compiled:
-    out = Compiled()
+    out = Compiled(cache=kb.memo.setdefault("compiler.tests", {}))
     for pw in kb.pathways:
         if not applies_to(pw.when, population):
             continue
@@ -298,7 +366,7 @@ def _compile_pathway(pw: Pathway, out: Compiled) -> None:
 
 def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:
     possible = _possible_late_facts(kb, population)
-    out = Compiled()
+    out = Compiled(cache=kb.memo.setdefault("compiler.tests", {}))
     for loaded in kb.rules:
         rule = loaded.rule
         if rule.stage != "knowledge" or not applies_to(rule.when, population):

@@ -7,6 +7,7 @@ registered the first time a patient of that population is seen.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class Engine:
             self._host.ruleset("classification", classification.rules), classification
         )
         self._populations: dict[Population, tuple[_Stage, _Stage]] = {}
+        self._by_rules: dict[str, _Stage] = {}
         # Trace order: classification first, then the knowledge files in load order.
         self._rule_order = {
             lr.rule.id: (0 if lr.rule.stage == "classification" else 1, i)
@@ -232,11 +234,28 @@ class Engine:
                 pw = compiler.compile_pathways(self.kb, population)
                 kn = compiler.compile_knowledge(self.kb, population)
                 stages = (
-                    _Stage(self._host.ruleset(f"pathways.{population.name}", pw.rules), pw),
-                    _Stage(self._host.ruleset(f"knowledge.{population.name}", kn.rules), kn),
+                    self._register(f"pathways.{population.name}", pw),
+                    self._register(f"knowledge.{population.name}", kn),
                 )
                 self._populations[population] = stages
             return stages
+
+    def _register(self, name: str, compiled: Compiled) -> _Stage:
+        """A stage for these rules, shared with any population that compiled to the same rules.
+
+        Many populations compile to identical rulesets (NEC and MiNEN of most sites, G1, G2
+        and ungraded NET of one site); registering each once saves durable_rules' own
+        compile time and memory.
+        """
+        fingerprint = json.dumps(
+            [(r.name, r.definition, r.asserts, r.carry) for r in compiled.rules], sort_keys=True
+        )
+        stage = self._by_rules.get(fingerprint)
+        if stage is None:
+            stage = self._by_rules[fingerprint] = _Stage(
+                self._host.ruleset(name, compiled.rules), compiled
+            )
+        return stage
 
     def _derived(self, fired: list[str]) -> dict[str, Any]:
         derived: dict[str, Any] = {}
