@@ -31,6 +31,7 @@ from cds.model.patient import Patient
 from cds.model.recommendation import (
     Alert,
     Argument,
+    Direction,
     Evidence,
     MissingData,
     Recommendation,
@@ -50,6 +51,17 @@ _UNKNOWN_VALUES = frozenset({"not_done", "unknown"})
 class _Stage:
     ruleset: RuleSet
     compiled: Compiled
+
+
+@dataclass(frozen=True)
+class _Effects:
+    """What one fired knowledge-stage rule contributes (its ``then``, sorted by kind)."""
+
+    rule: Rule
+    targets: tuple[tuple[str, Track | None, str, int, Direction], ...]  # option, track, kind, strength, direction
+    alerts: tuple[tuple[str, str | None], ...]  # alert id, severity override
+    missing: tuple[str, ...]
+    schedules: tuple[str, ...]
 
 
 @dataclass
@@ -76,6 +88,8 @@ class Engine:
         )
         self._populations: dict[Population, tuple[_Stage, _Stage]] = {}
         self._by_rules: dict[str, _Stage] = {}
+        self._effects_by_name: dict[str, _Effects] = {}
+        self._evidence_cache: dict[tuple[str, str | None, bool], Evidence] = {}
         # Trace order: classification first, then the knowledge files in load order.
         self._rule_order = {
             lr.rule.id: (0 if lr.rule.stage == "classification" else 1, i)
@@ -158,27 +172,20 @@ class Engine:
         schedules: dict[str, str] = {}
         fired_rules: set[str] = set()
         for name in dict.fromkeys(fired3):
-            meaning = knowledge_stage.compiled.meaning[name]
-            assert isinstance(meaning, RuleMeaning)
-            rule = meaning.rule
+            effects = self._effects(knowledge_stage.compiled, name)
+            rule = effects.rule
             fired_rules.add(rule.id)
-            for eff in rule.then:
-                target = eff.argue or eff.exclude
-                if target is not None:
-                    if target.option != meaning.option:
-                        continue
-                    self._apply(candidates, rule, eff.kind, target.option, target.track,
-                                eff.argue.strength if eff.argue else 0,
-                                eff.argue.direction if eff.argue else "exclude", lang)
-                elif eff.alert is not None:
-                    alerts.setdefault(eff.alert.id, []).append((rule, eff.alert.severity))
-                elif eff.missing is not None:
-                    missing.setdefault(eff.missing.field, rule)
-                elif eff.surveil is not None:
-                    # Several rules may select one schedule: keep the first in rule order.
-                    held = schedules.get(eff.surveil.schedule)
-                    if held is None or self._rule_order.get(rule.id, (2, 0)) < self._rule_order.get(held, (2, 0)):
-                        schedules[eff.surveil.schedule] = rule.id
+            for option, track, kind, strength, direction in effects.targets:
+                self._apply(candidates, rule, kind, option, track, strength, direction, lang)
+            for alert_id, severity in effects.alerts:
+                alerts.setdefault(alert_id, []).append((rule, severity))
+            for missing_field in effects.missing:
+                missing.setdefault(missing_field, rule)
+            for schedule in effects.schedules:
+                # Several rules may select one schedule: keep the first in rule order.
+                held = schedules.get(schedule)
+                if held is None or self._rule_order.get(rule.id, (2, 0)) < self._rule_order.get(held, (2, 0)):
+                    schedules[schedule] = rule.id
 
         ranked, excluded = rank(
             list(candidates.values()),
@@ -278,8 +285,52 @@ class Engine:
                 source[key] = name
         return derived
 
+    def _effects(self, compiled: Compiled, name: str) -> _Effects:
+        """What a fired knowledge-stage rule contributes, read from the rule once per name."""
+        effects = self._effects_by_name.get(name)
+        if effects is None:
+            meaning = compiled.meaning[name]
+            assert isinstance(meaning, RuleMeaning)
+            rule = meaning.rule
+            targets: list[tuple[str, Track | None, str, int, Direction]] = []
+            alerts: list[tuple[str, str | None]] = []
+            missing: list[str] = []
+            schedules: list[str] = []
+            for eff in rule.then:
+                target = eff.argue or eff.exclude
+                if target is not None:
+                    if target.option == meaning.option:
+                        targets.append((
+                            target.option, target.track, eff.kind,
+                            eff.argue.strength if eff.argue else 0,
+                            eff.argue.direction if eff.argue else "exclude",
+                        ))
+                elif eff.alert is not None:
+                    alerts.append((eff.alert.id, eff.alert.severity))
+                elif eff.missing is not None:
+                    missing.append(eff.missing.field)
+                elif eff.surveil is not None:
+                    schedules.append(eff.surveil.schedule)
+            effects = self._effects_by_name[name] = _Effects(
+                rule, tuple(targets), tuple(alerts), tuple(missing), tuple(schedules)
+            )
+        return effects
+
+    def _evidence(self, evidence: EvidenceRef, confirmation: str) -> Evidence:
+        """Evidence records hold scalars only and are frozen: one instance per kind is shared."""
+        key = (evidence.kind, evidence.level, confirmation in ("V", "policy"))
+        found = self._evidence_cache.get(key)
+        if found is None:
+            found = self._evidence_cache[key] = Evidence(
+                kind=evidence.kind,
+                level=evidence.level,
+                rank=self.kb.evidence_rank[evidence.kind],
+                confirmed=key[2],
+            )
+        return found
+
     def _argument(
-        self, direction: Literal["for", "against", "exclude"], rule_id: str, because: Text,
+        self, direction: Direction, rule_id: str, because: Text,
         sources: list[str], evidence: EvidenceRef, confirmation: str, strength: int, lang: Lang,
     ) -> Argument:
         return Argument(
@@ -287,19 +338,13 @@ class Engine:
             rule=rule_id,
             text=getattr(because, lang),
             sources=list(sources),
-            evidence=Evidence(
-                kind=evidence.kind,
-                level=evidence.level,
-                rank=self.kb.evidence_rank[evidence.kind],
-                confirmed=confirmation in ("V", "policy"),
-            ),
+            evidence=self._evidence(evidence, confirmation),
             strength=strength,
         )
 
     def _apply(
         self, candidates: dict[tuple[Track, str], Candidate], rule: Rule, kind: str,
-        option: str, track: Track | None, strength: int,
-        direction: Literal["for", "against", "exclude"], lang: Lang,
+        option: str, track: Track | None, strength: int, direction: Direction, lang: Lang,
     ) -> None:
         arg = self._argument(direction, rule.id, rule.because, rule.sources, rule.evidence,
                              rule.confirmation, strength, lang)
