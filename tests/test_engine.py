@@ -8,6 +8,7 @@ errors, and thread safety.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -220,3 +221,36 @@ def test_conditional_on_names_missing_fields(mini: Engine) -> None:
     ssa = next(o for o in rec.anti_tumour if o.option == "ssa")
     assert ssa.conditional_on == ["imaging.sstr"]
     assert [m.field for m in rec.missing_data] == ["tumour.ki67_percent"]
+
+
+def test_incremental_trie_bound_matches_the_full_computation() -> None:
+    # The compiler packs rules into context groups with an incremental bound of durable's
+    # alpha stack (compiling all populations was quadratic); it must agree with the
+    # straightforward recursive bound on every trie it builds, accepted or refused.
+    import random
+
+    from cds.engine.compiler import PENDING_BUDGET, _Trie, worst_pending
+
+    def as_dict(trie: _Trie) -> dict[str, Any]:
+        return {k: as_dict(c) for k, c in trie.children.items()}
+
+    rng = random.Random(3)
+    tests = [json.dumps(t, sort_keys=True) for t in (
+        *({"t": "ctx"}, {"g": 0}),
+        *({"tumour.primary_site": s} for s in ("pancreas", "colon", "rectum")),
+        *({"$gt": {"tumour.ki67_percent": k}} for k in (3, 10, 20, 55)),
+        *({f"candidate.{o}": True} for o in ("ssa", "prrt", "everolimus")),
+        {"$nex": {"imaging.sstr": 1}},
+        {"$or": [{"node.A": True}, {"node.B": True}]},
+    )]
+    for _ in range(30):
+        trie = _Trie()
+        for _ in range(80):
+            chain = rng.sample(tests, rng.randint(1, 5))
+            before = as_dict(trie)
+            added = trie.try_add(chain, PENDING_BUDGET)
+            full = worst_pending(as_dict(trie))
+            assert trie.worst == full
+            if not added:
+                assert as_dict(trie) == before
+            assert full <= PENDING_BUDGET or not added

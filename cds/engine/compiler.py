@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,7 +82,7 @@ class _Pending:
     ctx_conds: Sequence[Mapping[str, Any]] | None
     others: list[dict[str, Any]]
     asserts: tuple[Mapping[str, Any], ...]
-    carry: bool
+    carry: str | None
 
 
 @dataclass
@@ -99,8 +99,8 @@ class Compiled:
     rules: list[CompiledRule] = field(default_factory=list)
     meaning: dict[str, EdgeMeaning | EntryMeaning | RuleMeaning] = field(default_factory=dict)
     groups: list[dict[str, Any]] = field(default_factory=list)
-    # Paths carried by the facts that rules assert with ``carry`` (pathway position facts).
-    carried: dict[str, Any] = field(default_factory=dict)
+    # Per pathway node, the paths its position fact carries: what its outgoing edges read.
+    carried: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Durable tests and read paths per rule name, shared by every population's compile
     # (a rule's translation does not depend on the population it is compiled for).
     cache: dict[str, tuple[list[dict[str, Any]], list[str], set[str]]] = field(default_factory=dict)
@@ -113,7 +113,7 @@ class Compiled:
         ctx_conds: Sequence[Mapping[str, Any]] | None,
         others: Sequence[dict[str, Any]] = (),
         asserts: tuple[Mapping[str, Any], ...] = (),
-        carry: bool = False,
+        carry: str | None = None,
     ) -> None:
         self._pending.append(_Pending(name, ctx_conds, list(others), asserts, carry))
         self.meaning[name] = meaning
@@ -273,6 +273,23 @@ def project(ctx: Mapping[str, Any], reads: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+class Carried(Mapping[str, Mapping[str, Any]]):
+    """Each pathway node's carried context, projected on first use (few nodes are reached)."""
+
+    def __init__(self, ctx: Mapping[str, Any], compiled: Compiled) -> None:
+        self._ctx = ctx
+        self._reads = compiled.carried
+
+    def __getitem__(self, node: str) -> Mapping[str, Any]:
+        return project(self._ctx, self._reads[node])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._reads)
+
+    def __len__(self) -> int:
+        return len(self._reads)
+
+
 def context_facts(ctx: Mapping[str, Any], compiled: Compiled) -> list[dict[str, Any]]:
     """The ctx facts to post for one stage: one per group, each projected to its reads."""
     return [{"t": CTX, "g": i, **project(ctx, reads)} for i, reads in enumerate(compiled.groups)]
@@ -355,13 +372,15 @@ def _compile_pathway(pw: Pathway, out: Compiled) -> None:
     """
     entry = f"enter:{pw.id}"
     out.add(entry, EntryMeaning(pw.id, pw.start), pw.when,
-            asserts=({"t": AT, "node": pw.start},), carry=True)
+            asserts=({"t": AT, "node": pw.start},), carry=pw.start)
+    for node in pw.nodes:
+        out.carried.setdefault(node.id, {})
     for edge in pw.edges:
-        _add_reads(out.carried, cond.paths(edge.when))
+        _add_reads(out.carried.setdefault(edge.from_, {}), cond.paths(edge.when))
         tests = [{"t": AT}, {"node": edge.from_}, *(cond.to_durable(c) for c in _order(edge.when))]
         asserts = ({"t": AT, "node": edge.to},) if edge.to is not None else ()
         out.add(edge.id, EdgeMeaning(pw.id, edge), None, [{"a": {"$and": tests}}], asserts,
-                carry=True)
+                carry=edge.to)
 
 
 def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:

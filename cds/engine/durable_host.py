@@ -61,15 +61,15 @@ _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",",
 class CompiledRule:
     """A durable rule definition and the facts its action asserts.
 
-    With ``carry`` set, every asserted fact also carries the run's payload (see
-    :meth:`RuleSet.run`): that is how a rule passes data on to the next rule
-    without a join.
+    With ``carry`` set, every asserted fact also carries that entry of the run's
+    payload (see :meth:`RuleSet.run`): that is how a rule passes data on to the
+    next rule without a join, and each entry holds only what its readers test.
     """
 
     name: str
     definition: Mapping[str, Any]  # {"all": [...], "pri": n}
     asserts: tuple[Mapping[str, Any], ...] = ()
-    carry: bool = False
+    carry: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class _Action:
     """What a fired rule does: assert these facts, each as JSON without its closing brace."""
 
     facts: tuple[str, ...]
-    carry: bool
+    carry: str | None
 
 
 class RuleSet:
@@ -99,7 +99,7 @@ class RuleSet:
                 raise EngineError(f"rule {rule.name!r} asserts a fact durable cannot hold: {exc}") from exc
             actions[rule.name] = _Action(encoded, rule.carry)
         definitions[_CLOSE_RULE] = {"pri": 65535, "all": [{"m": {"t": _CLOSE_TYPE}}]}
-        actions[_CLOSE_RULE] = _Action((), False)
+        actions[_CLOSE_RULE] = _Action((), None)
         self._actions = actions
         try:
             text = json.dumps(definitions, ensure_ascii=False)
@@ -110,11 +110,13 @@ class RuleSet:
             raise EngineError(f"durable_rules rejected ruleset {name!r}: {_describe(exc)}") from exc
 
     def run(
-        self, facts: Sequence[Mapping[str, Any]], payload: Mapping[str, Any] | None = None
+        self, facts: Sequence[Mapping[str, Any]],
+        payload: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[str]:
         """Assert the facts in a fresh session; return the names of the rules that fired, in order.
 
-        ``payload`` is merged into the facts asserted by rules compiled with ``carry``.
+        ``payload[entry]`` is merged into the facts asserted by rules compiled with
+        ``carry=entry``; it is read (and may be computed) only when such a rule fires.
         """
         if not self.size:
             return []  # nothing can fire: spare the session
@@ -124,18 +126,25 @@ class RuleSet:
 class _Session:
     """One run: a fresh sid, the rules fired so far and the errors met."""
 
-    __slots__ = ("actions", "carried", "errors", "fired", "handle", "sid_tail")
+    __slots__ = ("actions", "carried", "errors", "fired", "handle", "payload", "sid_tail")
 
-    def __init__(self, ruleset: RuleSet, payload: Mapping[str, Any]) -> None:
+    def __init__(self, ruleset: RuleSet, payload: Mapping[str, Mapping[str, Any]]) -> None:
         sid = uuid.uuid4().hex
         self.handle = ruleset._handle
         self.actions = ruleset._actions
         self.sid_tail = f',"sid":"{sid}"}}'
-        # The payload's members, as JSON, spliced into carried facts (keys of the fact win).
-        body = _encode(dict(payload))[1:-1]
-        self.carried = f",{body}" if body else ""
+        self.payload = payload
+        self.carried: dict[str, str] = {}
         self.fired: list[str] = []
         self.errors: list[str] = []
+
+    def carried_json(self, entry: str) -> str:
+        """The payload entry's members as JSON, to splice after a fact's own members."""
+        text = self.carried.get(entry)
+        if text is None:
+            body = _encode(dict(self.payload.get(entry) or {}))[1:-1]
+            text = self.carried[entry] = f",{body}" if body else ""
+        return text
 
     def assert_text(self, text: str) -> int:
         """Assert one fact given as JSON; return durable's state handle, or -1 if nothing to run."""
@@ -156,9 +165,9 @@ class _Session:
                 self.fired.append(name)
             action = self.actions[name]
             for fact in action.facts:
-                text = fact + (self.carried if action.carry else "") + self.sid_tail
                 try:
-                    self.assert_text(text)  # its actions join this session's agenda
+                    carried = self.carried_json(action.carry) if action.carry else ""
+                    self.assert_text(fact + carried + self.sid_tail)  # joins this session's agenda
                 except Exception as exc:
                     self.errors.append(f"rule {name}: {_describe(exc)}")
             message = _engine.complete_and_start_action(self.handle, state)
@@ -184,16 +193,14 @@ class DurableHost:
             return handle
 
     def _run(
-        self, ruleset: RuleSet, facts: Sequence[Mapping[str, Any]], payload: Mapping[str, Any]
+        self, ruleset: RuleSet, facts: Sequence[Mapping[str, Any]],
+        payload: Mapping[str, Mapping[str, Any]],
     ) -> list[str]:
         with self._lock:
             if self._closed:
                 raise EngineError("the engine was closed")
             failure: Exception | None = None
-            try:
-                session = _Session(ruleset, payload)
-            except (TypeError, ValueError) as exc:
-                raise EngineError(f"cannot encode the payload for {ruleset.name!r}: {exc}") from exc
+            session = _Session(ruleset, payload)
             try:
                 for fact in facts:
                     text = _encode(dict(fact))[:-1] + session.sid_tail

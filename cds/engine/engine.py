@@ -133,7 +133,7 @@ class Engine:
         # Stage 2: pathways.
         fired2 = pathways_stage.ruleset.run(
             compiler.context_facts(ctx, pathways_stage.compiled),
-            payload=compiler.project(ctx, pathways_stage.compiled.carried),
+            payload=compiler.Carried(ctx, pathways_stage.compiled),
         )
         entered: list[str] = []
         nodes: list[str] = []
