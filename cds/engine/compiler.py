@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +83,7 @@ class _Pending:
     others: list[dict[str, Any]]
     asserts: tuple[Mapping[str, Any], ...]
     carry: str | None
+    variant: Hashable
 
 
 @dataclass
@@ -101,9 +102,11 @@ class Compiled:
     groups: list[dict[str, Any]] = field(default_factory=list)
     # Per pathway node, the paths its position fact carries: what its outgoing edges read.
     carried: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Durable tests and read paths per rule name, shared by every population's compile
-    # (a rule's translation does not depend on the population it is compiled for).
-    cache: dict[str, tuple[list[dict[str, Any]], list[str], set[str]]] = field(default_factory=dict)
+    # Durable tests and read paths per rule name and variant (the population facts its
+    # conditions were specialised for), shared by every population's compile.
+    cache: dict[tuple[str, Hashable], tuple[list[dict[str, Any]], list[str], set[str]]] = field(
+        default_factory=dict
+    )
     _pending: list[_Pending] = field(default_factory=list)
 
     def add(
@@ -114,8 +117,9 @@ class Compiled:
         others: Sequence[dict[str, Any]] = (),
         asserts: tuple[Mapping[str, Any], ...] = (),
         carry: str | None = None,
+        variant: Hashable = None,
     ) -> None:
-        self._pending.append(_Pending(name, ctx_conds, list(others), asserts, carry))
+        self._pending.append(_Pending(name, ctx_conds, list(others), asserts, carry, variant))
         self.meaning[name] = meaning
 
     def finish(self) -> Compiled:
@@ -123,11 +127,12 @@ class Compiled:
         for item in self._pending:
             bindings = list(item.others)
             if item.ctx_conds is not None:
-                translated = self.cache.get(item.name)
+                translated = self.cache.get((item.name, item.variant))
                 if translated is None:
                     tests = [cond.to_durable(c) for c in _order(item.ctx_conds)]
                     keys = [json.dumps(t, sort_keys=True) for t in tests]
-                    translated = self.cache[item.name] = (tests, keys, cond.paths(item.ctx_conds))
+                    translated = (tests, keys, cond.paths(item.ctx_conds))
+                    self.cache[(item.name, item.variant)] = translated
                 tests, keys, reads = translated
                 group = _place(tries, keys)
                 if group == len(self.groups):
@@ -353,31 +358,97 @@ def applies_to(conds: Sequence[Mapping[str, Any]], population: Population) -> bo
     return categories is None or population.category in categories
 
 
+def _specialised(
+    kb: KnowledgeBase, name: str, conds: Sequence[Mapping[str, Any]], population: Population
+) -> tuple[list[Mapping[str, Any]] | None, Hashable]:
+    """The conditions with the population's site and category decided, and the variant key.
+
+    Inside a population ruleset a test of the site or the category is always true or
+    always false: true tests are dropped (fewer alpha tests for every fact), and a
+    rule or edge that can never hold is left out. The variant names the population
+    facts the conditions mention, so rules that mention neither share one translation.
+    """
+    mentions = kb.memo.setdefault("compiler.mentions", {})
+    seen = mentions.get(name)
+    if seen is None:
+        read = cond.paths(conds)
+        seen = mentions[name] = (SITE_PATH in read, CATEGORY_PATH in read)
+    variant = (population.site if seen[0] else None, population.category if seen[1] else None)
+    if not any(seen):
+        return list(conds), variant
+    cache = kb.memo.setdefault("compiler.specialised", {})
+    key = (name, variant)
+    if key not in cache:
+        known = {SITE_PATH: population.site, CATEGORY_PATH: population.category}
+        cache[key] = cond.specialise_all(conds, known)
+    return cache[key], variant
+
+
+@dataclass(frozen=True)
+class _PathwayPlan:
+    """A pathway as one population can walk it: entry, and the edges that can ever fire."""
+
+    pathway: Pathway
+    entry: list[Mapping[str, Any]]
+    entry_variant: Hashable
+    edges: list[tuple[PathwayEdge, list[Mapping[str, Any]], Hashable]]
+    nodes: set[str]
+
+
+def _pathway_plans(kb: KnowledgeBase, population: Population) -> list[_PathwayPlan]:
+    cache = kb.memo.setdefault("compiler.plans", {})
+    plans: list[_PathwayPlan] | None = cache.get(population)
+    if plans is not None:
+        return plans
+    plans = []
+    for pw in kb.pathways:
+        entry, entry_variant = _specialised(kb, f"enter:{pw.id}", pw.when, population)
+        if entry is None:
+            continue
+        reached = {pw.start}
+        kept: dict[str, tuple[PathwayEdge, list[Mapping[str, Any]], Hashable]] = {}
+        grew = True
+        while grew:  # edges out of reachable nodes that can fire; their targets become reachable
+            grew = False
+            for edge in pw.edges:
+                if edge.id in kept or edge.from_ not in reached:
+                    continue
+                when, variant = _specialised(kb, edge.id, edge.when, population)
+                if when is None:
+                    continue
+                kept[edge.id] = (edge, when, variant)
+                if edge.to is not None and edge.to not in reached:
+                    reached.add(edge.to)
+                    grew = True
+        edges = [kept[e.id] for e in pw.edges if e.id in kept]  # knowledge order
+        plans.append(_PathwayPlan(pw, entry, entry_variant, edges, reached))
+    cache[population] = plans
+    return plans
+
+
 def compile_pathways(kb: KnowledgeBase, population: Population) -> Compiled:
     out = Compiled(cache=kb.memo.setdefault("compiler.tests", {}))
-    for pw in kb.pathways:
-        if not applies_to(pw.when, population):
-            continue
-        _compile_pathway(pw, out)
+    for plan in _pathway_plans(kb, population):
+        _compile_pathway(plan, out)
     return out.finish()
 
 
-def _compile_pathway(pw: Pathway, out: Compiled) -> None:
+def _compile_pathway(plan: _PathwayPlan, out: Compiled) -> None:
     """Entry on the context facts; then one *position* fact per node reached.
 
     A position fact ``{"t": "at", "node": X, ...}`` carries the context paths the
-    edges read, so each edge is a single binding ``at X and <condition>``: no
-    join, and each position fact only walks the alpha tests of its own node's
+    edges out of X read, so each edge is a single binding ``at X and <condition>``:
+    no join, and each position fact only walks the alpha tests of its own node's
     outgoing edges (node ids are equality tests, which durable_rules hashes).
     """
-    entry = f"enter:{pw.id}"
-    out.add(entry, EntryMeaning(pw.id, pw.start), pw.when,
-            asserts=({"t": AT, "node": pw.start},), carry=pw.start)
-    for node in pw.nodes:
-        out.carried.setdefault(node.id, {})
-    for edge in pw.edges:
-        _add_reads(out.carried.setdefault(edge.from_, {}), cond.paths(edge.when))
-        tests = [{"t": AT}, {"node": edge.from_}, *(cond.to_durable(c) for c in _order(edge.when))]
+    pw = plan.pathway
+    out.add(f"enter:{pw.id}", EntryMeaning(pw.id, pw.start), plan.entry,
+            asserts=({"t": AT, "node": pw.start},), carry=pw.start, variant=plan.entry_variant)
+    for node in sorted(plan.nodes):
+        out.carried.setdefault(node, {})
+    for edge, when, _ in plan.edges:
+        _add_reads(out.carried.setdefault(edge.from_, {}), cond.paths(when))
+        tests = [{"t": AT}, {"node": edge.from_}, *(cond.to_durable(c) for c in _order(when))]
         asserts = ({"t": AT, "node": edge.to},) if edge.to is not None else ()
         out.add(edge.id, EdgeMeaning(pw.id, edge), None, [{"a": {"$and": tests}}], asserts,
                 carry=edge.to)
@@ -388,21 +459,22 @@ def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:
     out = Compiled(cache=kb.memo.setdefault("compiler.tests", {}))
     for loaded in kb.rules:
         rule = loaded.rule
-        if rule.stage != "knowledge" or not applies_to(rule.when, population):
+        if rule.stage != "knowledge":
             continue
-        if not _can_hold(rule.when, possible):
+        when, variant = _specialised(kb, rule.id, rule.when, population)
+        if when is None or not _can_hold(when, possible):
             continue
         targets = sorted(
             {t.option for e in rule.then if (t := e.argue or e.exclude) is not None}
         )
         if not targets:
-            out.add(rule.id, RuleMeaning(rule, None), rule.when)
+            out.add(rule.id, RuleMeaning(rule, None), when, variant=variant)
             continue
         for option in targets:
             if f"candidate.{option}" not in possible:
                 continue  # no pathway of this population can propose it
-            conds = [{f"candidate.{option}": True}, *rule.when]
-            out.add(f"{rule.id}#{option}", RuleMeaning(rule, option), conds)
+            conds = [{f"candidate.{option}": True}, *when]
+            out.add(f"{rule.id}#{option}", RuleMeaning(rule, option), conds, variant=variant)
     return out.finish()
 
 
@@ -414,12 +486,10 @@ def _possible_late_facts(kb: KnowledgeBase, population: Population) -> set[str]:
     alpha network narrow (durable_rules error 303).
     """
     possible: set[str] = set()
-    for pw in kb.pathways:
-        if not applies_to(pw.when, population):
-            continue
-        possible.add(f"pathway.{pw.id}")
-        possible.update(f"node.{n.id}" for n in pw.nodes)
-        possible.update(f"candidate.{e.propose}" for e in pw.edges if e.propose)
+    for plan in _pathway_plans(kb, population):
+        possible.add(f"pathway.{plan.pathway.id}")
+        possible.update(f"node.{n}" for n in plan.nodes)
+        possible.update(f"candidate.{e.propose}" for e, _, _ in plan.edges if e.propose)
     return possible
 
 

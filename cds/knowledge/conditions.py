@@ -347,3 +347,49 @@ def _equality_values(cond: Condition, path: str) -> frozenset[Scalar] | None:
             out &= d
         return out
     return None
+
+
+def specialise(cond: Condition, known: Mapping[str, Scalar | None]) -> Condition | bool:
+    """Partially evaluate a condition for facts known in advance.
+
+    Leaves on a ``known`` path are decided now (``None`` means the fact is absent);
+    what remains is what durable_rules still has to test, or a bool when nothing
+    remains. A ruleset compiled for patients who share those facts (a population)
+    then holds fewer rules, and its rules fewer tests.
+    """
+    ((key, body),) = cond.items()
+    if key in LOGICAL:
+        parts: list[Condition] = []
+        for sub in body:
+            value = specialise(sub, known)
+            if value is True:
+                if key == "$or":
+                    return True
+                continue
+            if value is False:
+                if key == "$and":
+                    return False
+                continue
+            parts.append(value)
+        if not parts:
+            return key == "$and"
+        return parts[0] if len(parts) == 1 else {key: parts}
+    (leaf,) = list(leaves(cond))
+    if leaf.path not in known:
+        return cond
+    actual = known[leaf.path]
+    return _test(leaf, _MISSING if actual is None else actual)
+
+
+def specialise_all(
+    conds: Sequence[Condition], known: Mapping[str, Scalar | None]
+) -> list[Condition] | None:
+    """:func:`specialise` over a conjunction (a rule's ``when``); None if it can never hold."""
+    out: list[Condition] = []
+    for c in conds:
+        value = specialise(c, known)
+        if value is False:
+            return None
+        if value is not True:
+            out.append(value)
+    return out
