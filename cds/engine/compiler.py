@@ -107,6 +107,9 @@ class Compiled:
     cache: dict[tuple[str, Hashable], tuple[list[dict[str, Any]], list[str], set[str]]] = field(
         default_factory=dict
     )
+    # The same reads as projections, ready for each patient (set by finish()).
+    group_plans: list[Projection] = field(default_factory=list)
+    carried_plans: dict[str, Projection] = field(default_factory=dict)
     _pending: list[_Pending] = field(default_factory=list)
 
     def add(
@@ -143,6 +146,8 @@ class Compiled:
                 CompiledRule(item.name, {"all": bindings}, item.asserts, item.carry)
             )
         self._pending.clear()
+        self.group_plans = [projection(reads) for reads in self.groups]
+        self.carried_plans = {node: projection(reads) for node, reads in self.carried.items()}
         return self
 
 
@@ -262,19 +267,29 @@ def worst_pending(trie: Mapping[str, Any]) -> int:
     return max(siblings - 1 + worst_pending(child) for child in trie.values())
 
 
-def project(ctx: Mapping[str, Any], reads: Mapping[str, Any]) -> dict[str, Any]:
-    """Keep only the parts of ``ctx`` that ``reads`` names (a tree of path segments)."""
+# A projection: (key, projection of the key's value or None to keep it whole), in reads order.
+Projection = tuple[tuple[str, "Projection | None"], ...]
+_ABSENT = object()
+
+
+def projection(reads: Mapping[str, Any]) -> Projection:
+    """The reads tree as nested tuples, built once per ruleset (projecting runs per patient)."""
+    return tuple((key, projection(sub) if sub else None) for key, sub in reads.items())
+
+
+def project(ctx: Mapping[str, Any], plan: Projection) -> dict[str, Any]:
+    """Keep only the parts of ``ctx`` that the projection names."""
     out: dict[str, Any] = {}
-    for key, sub in reads.items():
-        if key not in ctx:
+    for key, sub in plan:
+        value = ctx.get(key, _ABSENT)
+        if value is _ABSENT:
             continue
-        value = ctx[key]
-        if sub and isinstance(value, Mapping):
+        if sub is None:
+            out[key] = value
+        elif type(value) is dict:  # the context is plain JSON data
             inner = project(value, sub)
             if inner:
                 out[key] = inner
-        elif not sub:
-            out[key] = value
     return out
 
 
@@ -283,21 +298,21 @@ class Carried(Mapping[str, Mapping[str, Any]]):
 
     def __init__(self, ctx: Mapping[str, Any], compiled: Compiled) -> None:
         self._ctx = ctx
-        self._reads = compiled.carried
+        self._plans = compiled.carried_plans
 
     def __getitem__(self, node: str) -> Mapping[str, Any]:
-        return project(self._ctx, self._reads[node])
+        return project(self._ctx, self._plans[node])
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._reads)
+        return iter(self._plans)
 
     def __len__(self) -> int:
-        return len(self._reads)
+        return len(self._plans)
 
 
 def context_facts(ctx: Mapping[str, Any], compiled: Compiled) -> list[dict[str, Any]]:
     """The ctx facts to post for one stage: one per group, each projected to its reads."""
-    return [{"t": CTX, "g": i, **project(ctx, reads)} for i, reads in enumerate(compiled.groups)]
+    return [{"t": CTX, "g": i, **project(ctx, plan)} for i, plan in enumerate(compiled.group_plans)]
 
 
 def _order(conds: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
