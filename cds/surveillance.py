@@ -529,28 +529,28 @@ def _select(ctx: _Context, exams: list[_Exam]) -> list[_Exam]:
 def _finish(ctx: _Context, exams: list[_Exam]) -> list[PlannedExam]:
     """The selected exams as output records, undated (:func:`_dated` adds the dates)."""
     kb, lang = ctx.kb, ctx.lang
-    out: list[PlannedExam] = []
+    rows: list[dict[str, Any]] = []
     total = 0.0
     for e in _select(ctx, exams):
         spec = kb.modalities[e.modality]
         total += spec.dose_msv
-        # model_construct: these values come from validated knowledge, and a 10-year plan holds
-        # hundreds of exams; validating each again would dominate the evaluation time.
-        out.append(PlannedExam.model_construct(
-            offset_months=e.offset,
-            date=None,
-            modality=e.modality,
-            label=getattr(spec.label, lang),
-            short_label=getattr(spec.short or spec.label, lang),
-            ionising=spec.ionising,
-            dose_msv=_round(spec.dose_msv),
-            cumulative_msv=_round(total),
-            schedule=e.schedule,
-            replaces=e.replaces,
-            note=" ".join(dict.fromkeys(e.notes)) or None,
-            confirmed=e.confirmed,
-        ))
-    return out
+        rows.append({
+            "offset_months": e.offset,
+            "date": None,
+            "modality": e.modality,
+            "label": getattr(spec.label, lang),
+            "short_label": getattr(spec.short or spec.label, lang),
+            "ionising": spec.ionising,
+            "dose_msv": _round(spec.dose_msv),
+            "cumulative_msv": _round(total),
+            "schedule": e.schedule,
+            "replaces": e.replaces,
+            "note": " ".join(dict.fromkeys(e.notes)) or None,
+            "confirmed": e.confirmed,
+        })
+    # A 10-year plan holds hundreds of exams: one validation call for the whole list runs
+    # in pydantic-core, several times faster than building each record in Python.
+    return _EXAMS.validate_python(rows)
 
 
 def _raw_exams(
@@ -568,6 +568,9 @@ def _raw_exams(
 
 # Bound of KnowledgeBase.memo: enough for every schedule combination met in practice.
 _MEMO_LIMIT = 4096
+# Dated plans differ with every decision date: keep only a tumour board session's worth, so
+# the memo never holds more than a few thousand exam records (memory, garbage-collector time).
+_MEMO_LIMITS = {"dated": 32, "laid": 1024}
 
 
 def memo(kb: KnowledgeBase, kind: str, key: tuple[Any, ...], build: Callable[[], T]) -> T:
@@ -581,7 +584,7 @@ def memo(kb: KnowledgeBase, kind: str, key: tuple[Any, ...], build: Callable[[],
     cache = kb.memo.setdefault(kind, {})
     hit = cache.get(key)
     if hit is None:
-        if len(cache) >= _MEMO_LIMIT:
+        if len(cache) >= _MEMO_LIMITS.get(kind, _MEMO_LIMIT):
             cache.clear()
         hit = cache[key] = build()
     return cast(T, hit)
@@ -659,9 +662,7 @@ def _dated(ctx: _Context, laid: _Laid, as_of: dt.date | None) -> list[PlannedExa
             if date is None:
                 date = dates[exam.offset_months] = add_months(as_of, exam.offset_months).isoformat()
             rows.append({**vars(exam), "date": date})
-        # one validation call for the whole list runs in pydantic-core, about three times
-        # faster than copying each exam
-        return tuple(_EXAMS.validate_python(rows))
+        return tuple(_EXAMS.validate_python(rows))  # one call for the list (see _finish)
 
     return list(memo(ctx.kb, "dated", (as_of, *laid.key), build))
 
