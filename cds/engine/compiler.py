@@ -107,6 +107,9 @@ class Compiled:
     cache: dict[tuple[str, Hashable], tuple[list[dict[str, Any]], list[str], set[str]]] = field(
         default_factory=dict
     )
+    # What was compiled: (rule name, variant) in order. Equal signatures give equal rulesets
+    # (the translation is a function of these), which lets populations share one.
+    signature: tuple[tuple[str, Hashable], ...] = ()
     # The same reads as projections, ready for each patient (set by finish()).
     group_plans: list[Projection] = field(default_factory=list)
     carried_plans: dict[str, Projection] = field(default_factory=dict)
@@ -126,6 +129,7 @@ class Compiled:
         self.meaning[name] = meaning
 
     def finish(self) -> Compiled:
+        self.signature = tuple((item.name, item.variant) for item in self._pending)
         tries: list[_Trie] = []
         for item in self._pending:
             bindings = list(item.others)
@@ -443,12 +447,16 @@ def _pathway_plans(kb: KnowledgeBase, population: Population) -> list[_PathwayPl
 
 def compile_pathways(kb: KnowledgeBase, population: Population) -> Compiled:
     out = Compiled(cache=kb.memo.setdefault("compiler.tests", {}))
+    edge_cache = kb.memo.setdefault("compiler.edges", {})
     for plan in _pathway_plans(kb, population):
-        _compile_pathway(plan, out)
+        _compile_pathway(plan, out, edge_cache)
     return out.finish()
 
 
-def _compile_pathway(plan: _PathwayPlan, out: Compiled) -> None:
+def _compile_pathway(
+    plan: _PathwayPlan, out: Compiled,
+    edge_cache: dict[tuple[str, Hashable], tuple[list[dict[str, Any]], set[str]]],
+) -> None:
     """Entry on the context facts; then one *position* fact per node reached.
 
     A position fact ``{"t": "at", "node": X, ...}`` carries the context paths the
@@ -461,36 +469,48 @@ def _compile_pathway(plan: _PathwayPlan, out: Compiled) -> None:
             asserts=({"t": AT, "node": pw.start},), carry=pw.start, variant=plan.entry_variant)
     for node in sorted(plan.nodes):
         out.carried.setdefault(node, {})
-    for edge, when, _ in plan.edges:
-        _add_reads(out.carried.setdefault(edge.from_, {}), cond.paths(when))
-        tests = [{"t": AT}, {"node": edge.from_}, *(cond.to_durable(c) for c in _order(when))]
+    for edge, when, variant in plan.edges:
+        translated = edge_cache.get((edge.id, variant))
+        if translated is None:
+            tests = [{"t": AT}, {"node": edge.from_}, *(cond.to_durable(c) for c in _order(when))]
+            translated = edge_cache[(edge.id, variant)] = (tests, cond.paths(when))
+        tests, reads = translated
+        _add_reads(out.carried.setdefault(edge.from_, {}), reads)
         asserts = ({"t": AT, "node": edge.to},) if edge.to is not None else ()
         out.add(edge.id, EdgeMeaning(pw.id, edge), None, [{"a": {"$and": tests}}], asserts,
-                carry=edge.to)
+                carry=edge.to, variant=variant)
 
 
 def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:
     possible = _possible_late_facts(kb, population)
     out = Compiled(cache=kb.memo.setdefault("compiler.tests", {}))
-    for loaded in kb.rules:
-        rule = loaded.rule
-        if rule.stage != "knowledge":
-            continue
+    for rule, all_targets in _knowledge_rules(kb):
         when, variant = _specialised(kb, rule.id, rule.when, population)
         if when is None or not _can_hold(when, possible):
             continue
-        targets = sorted(
-            {t.option for e in rule.then if (t := e.argue or e.exclude) is not None}
-        )
-        if not targets:
+        if not all_targets:
             out.add(rule.id, RuleMeaning(rule, None), when, variant=variant)
             continue
-        for option in targets:
+        for option in all_targets:
             if f"candidate.{option}" not in possible:
                 continue  # no pathway of this population can propose it
             conds = [{f"candidate.{option}": True}, *when]
             out.add(f"{rule.id}#{option}", RuleMeaning(rule, option), conds, variant=variant)
     return out.finish()
+
+
+def _knowledge_rules(kb: KnowledgeBase) -> list[tuple[Rule, tuple[str, ...]]]:
+    """The knowledge-stage rules with the options they argue for or exclude, read once."""
+    found: list[tuple[Rule, tuple[str, ...]]] | None = kb.memo.get("compiler.knowledge_rules")
+    if found is None:
+        found = kb.memo["compiler.knowledge_rules"] = [
+            (lr.rule, tuple(sorted(
+                {t.option for e in lr.rule.then if (t := e.argue or e.exclude) is not None}
+            )))
+            for lr in kb.rules
+            if lr.rule.stage == "knowledge"
+        ]
+    return found
 
 
 def _possible_late_facts(kb: KnowledgeBase, population: Population) -> set[str]:

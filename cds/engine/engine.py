@@ -7,9 +7,8 @@ registered the first time a patient of that population is seen.
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -87,7 +86,7 @@ class Engine:
             self._host.ruleset("classification", classification.rules), classification
         )
         self._populations: dict[Population, tuple[_Stage, _Stage]] = {}
-        self._by_rules: dict[str, _Stage] = {}
+        self._by_rules: dict[tuple[tuple[str, Hashable], ...], _Stage] = {}
         self._effects_by_name: dict[str, _Effects] = {}
         self._evidence_cache: dict[tuple[str, str | None, bool], Evidence] = {}
         # Trace order: classification first, then the knowledge files in load order.
@@ -254,12 +253,9 @@ class Engine:
         and ungraded NET of one site); registering each once saves durable_rules' own
         compile time and memory.
         """
-        fingerprint = json.dumps(
-            [(r.name, r.definition, r.asserts, r.carry) for r in compiled.rules], sort_keys=True
-        )
-        stage = self._by_rules.get(fingerprint)
+        stage = self._by_rules.get(compiled.signature)
         if stage is None:
-            stage = self._by_rules[fingerprint] = _Stage(
+            stage = self._by_rules[compiled.signature] = _Stage(
                 self._host.ruleset(name, compiled.rules), compiled
             )
         return stage
