@@ -128,8 +128,15 @@ class Compiled:
         self._pending.append(_Pending(name, ctx_conds, list(others), asserts, carry, variant))
         self.meaning[name] = meaning
 
-    def finish(self) -> Compiled:
+    def finish(self, shared: dict[Any, Compiled] | None = None) -> Compiled:
+        """Translate the rules added so far; ``shared`` maps signatures to finished stages, so
+        populations that compile to the same rules get the same object."""
         self.signature = tuple((item.name, item.variant) for item in self._pending)
+        if shared is not None:
+            done = shared.get(self.signature)
+            if done is not None:
+                return done
+            shared[self.signature] = self
         tries: list[_Trie] = []
         for item in self._pending:
             bindings = list(item.others)
@@ -172,20 +179,19 @@ class _Trie:
     is computed first and the trie changes only if the chain fits.
     """
 
-    __slots__ = ("children", "eq_paths", "max_child", "others", "worst")
+    __slots__ = ("children", "eq_paths", "max_child", "passing", "worst")
 
     def __init__(self) -> None:
         self.children: dict[str, _Trie] = {}
         self.eq_paths: dict[str, int] = {}  # equality tests per path among the children
-        self.others = 0  # children that are not equalities
+        self.passing = 0  # tests one fact may pass among the children (equalities once per path)
         self.worst = 1
         self.max_child = 0
 
     def _passing_with(self, key: str) -> int:
         """Tests one fact may pass among the children once ``key`` is a child too."""
         path = _equality_path(key)
-        extra = 1 if path is None or path not in self.eq_paths else 0
-        return self.others + len(self.eq_paths) + extra
+        return self.passing + (1 if path is None or path not in self.eq_paths else 0)
 
     def try_add(self, keys: Sequence[str], budget: int) -> bool:
         """Add the chain if the bound stays within ``budget``; otherwise leave the trie as it was."""
@@ -203,16 +209,16 @@ class _Trie:
         bounds = [node._passing_with(key) - 1 + max(node.max_child, 1)]
         for parent in reversed(along[:-1]):
             below = bounds[-1]
-            bounds.append(parent.others + len(parent.eq_paths) - 1 + max(parent.max_child, below))
+            bounds.append(parent.passing - 1 + max(parent.max_child, below))
         if bounds[-1] > budget:
             return False
         # Commit: the new chain, then the counts and bounds along the existing prefix.
         chain = node
         for k in keys[depth:]:
             path = _equality_path(k)
-            if path is None:
-                chain.others += 1
-            else:
+            if path is None or path not in chain.eq_paths:
+                chain.passing += 1
+            if path is not None:
                 chain.eq_paths[path] = chain.eq_paths.get(path, 0) + 1
             chain.max_child = max(chain.max_child, 1)
             child = _Trie()
@@ -380,27 +386,31 @@ def applies_to(conds: Sequence[Mapping[str, Any]], population: Population) -> bo
 def _specialised(
     kb: KnowledgeBase, name: str, conds: Sequence[Mapping[str, Any]], population: Population
 ) -> tuple[list[Mapping[str, Any]] | None, Hashable]:
-    """The conditions with the population's site and category decided, and the variant key.
+    """The conditions with the population's site and category decided, and their variant.
 
     Inside a population ruleset a test of the site or the category is always true or
     always false: true tests are dropped (fewer alpha tests for every fact), and a
-    rule or edge that can never hold is left out. The variant names the population
-    facts the conditions mention, so rules that mention neither share one translation.
+    rule or edge that can never hold is left out. The variant numbers the distinct
+    results per name, so populations that leave a rule the same tests share its
+    translation, and populations whose rules are all the same share one ruleset.
     """
     mentions = kb.memo.setdefault("compiler.mentions", {})
     seen = mentions.get(name)
     if seen is None:
         read = cond.paths(conds)
         seen = mentions[name] = (SITE_PATH in read, CATEGORY_PATH in read)
-    variant = (population.site if seen[0] else None, population.category if seen[1] else None)
     if not any(seen):
-        return list(conds), variant
+        return list(conds), 0
     cache = kb.memo.setdefault("compiler.specialised", {})
-    key = (name, variant)
-    if key not in cache:
+    key = (name, population.site if seen[0] else None, population.category if seen[1] else None)
+    found: tuple[list[Mapping[str, Any]] | None, int] | None = cache.get(key)
+    if found is None:
         known = {SITE_PATH: population.site, CATEGORY_PATH: population.category}
-        cache[key] = cond.specialise_all(conds, known)
-    return cache[key], variant
+        when = cond.specialise_all(conds, known)
+        variants = kb.memo.setdefault("compiler.variants", {}).setdefault(name, {})
+        text = repr(when)  # results for one name are built alike: repr tells them apart
+        found = cache[key] = (when, variants.setdefault(text, len(variants)))
+    return found
 
 
 @dataclass(frozen=True)
@@ -450,7 +460,7 @@ def compile_pathways(kb: KnowledgeBase, population: Population) -> Compiled:
     edge_cache = kb.memo.setdefault("compiler.edges", {})
     for plan in _pathway_plans(kb, population):
         _compile_pathway(plan, out, edge_cache)
-    return out.finish()
+    return out.finish(kb.memo.setdefault("compiler.pathways", {}))
 
 
 def _compile_pathway(
@@ -496,7 +506,7 @@ def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:
                 continue  # no pathway of this population can propose it
             conds = [{f"candidate.{option}": True}, *when]
             out.add(f"{rule.id}#{option}", RuleMeaning(rule, option), conds, variant=variant)
-    return out.finish()
+    return out.finish(kb.memo.setdefault("compiler.knowledge", {}))
 
 
 def _knowledge_rules(kb: KnowledgeBase) -> list[tuple[Rule, tuple[str, ...]]]:

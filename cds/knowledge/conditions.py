@@ -374,10 +374,14 @@ def specialise(cond: Condition, known: Mapping[str, Scalar | None]) -> Condition
         if not parts:
             return key == "$and"
         return parts[0] if len(parts) == 1 else {key: parts}
-    (leaf,) = list(leaves(cond))
-    if leaf.path not in known:
+    if key in COMPARATORS or key in EXISTENCE:
+        ((path, value),) = body.items()
+    else:
+        path, value = key, body
+    if path not in known:
         return cond
-    actual = known[leaf.path]
+    (leaf,) = list(leaves(cond))
+    actual = known[path]
     return _test(leaf, _MISSING if actual is None else actual)
 
 
