@@ -58,9 +58,11 @@ def _best_evidence(args: Sequence[Argument]) -> int:
     return min(ranks) if ranks else 10_000
 
 
+_DIRECTION_ORDER = {"exclude": 0, "for": 1, "against": 2}
+
+
 def _argument_order(arg: Argument) -> tuple[int, int, int, str]:
-    direction = {"exclude": 0, "for": 1, "against": 2}[arg.direction]
-    return (direction, -arg.strength, arg.evidence.rank, arg.rule)
+    return (_DIRECTION_ORDER[arg.direction], -arg.strength, arg.evidence.rank, arg.rule)
 
 
 def rank(
@@ -83,13 +85,13 @@ def rank(
                         reasons=sorted(cand.exclusions, key=_argument_order),
                     )
                 )
-        kept = [c for c in pool if not c.exclusions]
-        kept.sort(
-            key=lambda c: (
-                -c.score,
-                _best_evidence(c.arguments),
-                catalogue_order.get(c.option, 10_000),
-                c.option,
+        scored = [(c.score, c) for c in pool if not c.exclusions]
+        scored.sort(
+            key=lambda sc: (
+                -sc[0],
+                _best_evidence(sc[1].arguments),
+                catalogue_order.get(sc[1].option, 10_000),
+                sc[1].option,
             )
         )
         ranked[track] = [
@@ -98,11 +100,11 @@ def rank(
                 label=label(c.option),
                 track=track,
                 rank=i + 1,
-                score=c.score,
-                category=category_for(c.score),
+                score=score,
+                category=category_for(score),
                 arguments=sorted(c.arguments, key=_argument_order),
                 conditional_on=conditional_on(c),
             )
-            for i, c in enumerate(kept)
+            for i, (score, c) in enumerate(scored)
         ]
     return ranked, excluded

@@ -88,6 +88,11 @@ class Engine:
         self._populations: dict[Population, tuple[_Stage, _Stage]] = {}
         self._by_rules: dict[tuple[tuple[str, Hashable], ...], _Stage] = {}
         self._effects_by_name: dict[str, _Effects] = {}
+        self._catalogue_order = {opt: i for i, opt in enumerate(kb.options)}
+        self._labels: dict[Lang, dict[str, str]] = {
+            lang: {opt: getattr(spec.label, lang) for opt, spec in kb.options.items()}
+            for lang in ("en", "fr")
+        }
         self._evidence_cache: dict[tuple[str, str | None, bool], Evidence] = {}
         # Trace order: classification first, then the knowledge files in load order.
         self._rule_order = {
@@ -188,8 +193,8 @@ class Engine:
 
         ranked, excluded = rank(
             list(candidates.values()),
-            {opt: i for i, opt in enumerate(self.kb.options)},
-            lambda opt: getattr(self.kb.options[opt].label, lang),
+            self._catalogue_order,
+            self._labels[lang].__getitem__,
             lambda cand: self._conditional_on(cand, ctx),
         )
         classification_ids = {
@@ -356,11 +361,15 @@ class Engine:
         self, raised: Mapping[str, list[tuple[Rule, str | None]]], lang: Lang
     ) -> list[Alert]:
         out: list[Alert] = []
+        order = self._rule_order
         for alert_id, hits in raised.items():
             spec = self.kb.alerts[alert_id]
-            hits = sorted(hits, key=lambda h: self._rule_order.get(h[0].id, (2, 0)))
-            severities = [sev or spec.severity for _, sev in hits]
-            severity = min(severities, key=lambda s: _SEVERITY_ORDER[s])
+            if len(hits) > 1:
+                hits = sorted(hits, key=lambda h: order.get(h[0].id, (2, 0)))
+                sources = sorted({s for rule, _ in hits for s in rule.sources})
+            else:
+                sources = sorted(hits[0][0].sources)
+            severity = min((sev or spec.severity for _, sev in hits), key=_SEVERITY_ORDER.__getitem__)
             first = hits[0][0]
             out.append(
                 Alert(
@@ -368,7 +377,7 @@ class Engine:
                     severity=severity,  # type: ignore[arg-type]
                     text=getattr(first.because, lang),
                     rule=first.id,
-                    sources=sorted({s for rule, _ in hits for s in rule.sources}),
+                    sources=sources,
                     rules=[rule.id for rule, _ in hits],
                 )
             )
