@@ -33,10 +33,10 @@ the static facts to assert when it fires.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import re
 import threading
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -123,16 +123,21 @@ class RuleSet:
         return self._host._run(self, facts, payload or {})
 
 
+# Session ids: unique within the process, which is all durable_rules needs (each run's
+# session is deleted before the run returns); a counter is cheaper than a uuid.
+_SIDS = itertools.count(1)
+
+
 class _Session:
     """One run: a fresh sid, the rules fired so far and the errors met."""
 
-    __slots__ = ("actions", "carried", "errors", "fired", "handle", "payload", "sid_tail")
+    __slots__ = ("actions", "carried", "errors", "fired", "handle", "payload", "sid", "sid_tail")
 
     def __init__(self, ruleset: RuleSet, payload: Mapping[str, Mapping[str, Any]]) -> None:
-        sid = uuid.uuid4().hex
+        self.sid = f"s{next(_SIDS):x}"
         self.handle = ruleset._handle
         self.actions = ruleset._actions
-        self.sid_tail = f',"sid":"{sid}"}}'
+        self.sid_tail = f',"sid":"{self.sid}"}}'
         self.payload = payload
         self.carried: dict[str, str] = {}
         self.fired: list[str] = []
@@ -146,31 +151,33 @@ class _Session:
             text = self.carried[entry] = f",{body}" if body else ""
         return text
 
-    def assert_text(self, text: str) -> int:
-        """Assert one fact given as JSON; return durable's state handle, or -1 if nothing to run."""
-        code, state = _engine.assert_fact(self.handle, text)
-        if code in (_NOT_HANDLED, _OBSERVED):
-            return -1
-        return int(state)
+    def post(self, text: str) -> None:
+        """Assert one fact given as JSON, then run every action it makes pending.
 
-    def drain(self, state: int) -> None:
-        """Run every action pending in this session, including those its actions cause."""
-        started = _engine.start_action_for_state(self.handle, state)
+        Actions assert their facts from inside the loop: those facts' actions join the
+        same agenda, which ``complete_and_start_action`` keeps handing out until empty.
+        """
+        handle = self.handle
+        code, state = _engine.assert_fact(handle, text)
+        if code in (_NOT_HANDLED, _OBSERVED):
+            return
+        started = _engine.start_action_for_state(handle, state)
         if not started:
             return
         message: str | None = started[1]
+        actions, fired, tail = self.actions, self.fired, self.sid_tail
         while message:
             name = message[2:message.index('"', 2)]
+            action = actions[name]
             if name != _CLOSE_RULE:
-                self.fired.append(name)
-            action = self.actions[name]
+                fired.append(name)
             for fact in action.facts:
                 try:
                     carried = self.carried_json(action.carry) if action.carry else ""
-                    self.assert_text(fact + carried + self.sid_tail)  # joins this session's agenda
+                    _engine.assert_fact(handle, fact + carried + tail)  # codes 1/2: nothing to do
                 except Exception as exc:
                     self.errors.append(f"rule {name}: {_describe(exc)}")
-            message = _engine.complete_and_start_action(self.handle, state)
+            message = _engine.complete_and_start_action(handle, state)
 
 
 class DurableHost:
@@ -202,11 +209,9 @@ class DurableHost:
             failure: Exception | None = None
             session = _Session(ruleset, payload)
             try:
+                tail = session.sid_tail
                 for fact in facts:
-                    text = _encode(dict(fact))[:-1] + session.sid_tail
-                    state = session.assert_text(text)
-                    if state >= 0:
-                        session.drain(state)
+                    session.post(_encode(fact)[:-1] + tail)
                 if session.errors:
                     failure = EngineError(
                         f"a rule action failed in ruleset {ruleset.name!r}: "
@@ -230,16 +235,11 @@ class DurableHost:
         nothing fired, or where an engine error struck, gets a closing fact
         that the ``__close__`` rule always matches.
         """
-        sid = session.sid_tail[8:-2]
         if must_close:
-            # best effort; delete_state is what matters
-            with contextlib.suppress(Exception):
-                state = session.assert_text(f'{{"t":"{_CLOSE_TYPE}"' + session.sid_tail)
-                if state >= 0:
-                    session.drain(state)
-        # a session we cannot delete is not the caller's problem
-        with contextlib.suppress(Exception):
-            _engine.delete_state(session.handle, sid)
+            with contextlib.suppress(Exception):  # best effort; delete_state is what matters
+                session.post(f'{{"t":"{_CLOSE_TYPE}"' + session.sid_tail)
+        with contextlib.suppress(Exception):  # a session we cannot delete is not the caller's problem
+            _engine.delete_state(session.handle, session.sid)
 
     def close(self) -> None:
         """Free the C rulesets (durable's Python API never does)."""
