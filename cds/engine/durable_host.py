@@ -16,7 +16,7 @@ here, once:
   every run we make sure one action ran, by posting a closing fact that a
   dedicated rule always matches;
 - sessions leak and a ruleset holds at most 1,024 of them: every run uses a
-  fresh uuid sid and deletes it in ``finally``;
+  fresh session id and deletes it in ``finally``;
 - a fact that matches no rule (code 1) or that was already asserted (code 2)
   is expected here and absorbed;
 - an error while an action asserts its facts would be swallowed into the
