@@ -254,3 +254,39 @@ def test_incremental_trie_bound_matches_the_full_computation() -> None:
             if not added:
                 assert as_dict(trie) == before
             assert full <= PENDING_BUDGET or not added
+
+
+def test_specialise_decides_only_the_known_facts() -> None:
+    # Population rulesets are compiled with the site and category decided; a leaf on any
+    # other path must survive untouched, and an absent known fact behaves like durable's
+    # (comparisons false, $nex true).
+    from cds.knowledge.conditions import specialise, specialise_all
+
+    known = {"tumour.primary_site": "pancreas", "derived.category": None}
+    assert specialise({"tumour.primary_site": "pancreas"}, known) is True
+    assert specialise({"tumour.primary_site": "colon"}, known) is False
+    assert specialise({"$nex": {"derived.category": 1}}, known) is True
+    assert specialise({"derived.category": "net_g1"}, known) is False
+    keep = {"$gte": {"tumour.ki67_percent": 3}}
+    assert specialise(keep, known) == keep
+    either = {"$or": [{"tumour.primary_site": "colon"}, keep]}
+    assert specialise(either, known) == keep
+    assert specialise({"$or": [{"tumour.primary_site": "pancreas"}, keep]}, known) is True
+    assert specialise({"$and": [{"tumour.primary_site": "pancreas"}, keep]}, known) == keep
+    assert specialise_all([{"tumour.primary_site": "pancreas"}, keep], known) == [keep]
+    assert specialise_all([{"tumour.primary_site": "colon"}, keep], known) is None
+
+
+def test_populations_with_the_same_rules_share_one_ruleset() -> None:
+    from cds import load_knowledge
+    from cds.engine.compiler import Population
+
+    engine = Engine(load_knowledge())
+    stomach = engine._stages(Population("stomach", "nec"))
+    duodenum = engine._stages(Population("duodenum", "nec"))
+    assert stomach[0] is duodenum[0]  # the NEC pathway has no stomach- or duodenum-only edge
+    rectum = engine._stages(Population("rectum", "nec"))
+    assert rectum[0] is not stomach[0]  # rectal NEC adds chemoradiotherapy edges
+    pancreas = engine._stages(Population("pancreas", "net_g2"))
+    assert pancreas[0] is not stomach[0]
+    engine.close()
