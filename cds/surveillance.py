@@ -33,7 +33,7 @@ import hashlib
 import io
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from xml.sax.saxutils import escape as _xml_escape
 
@@ -334,16 +334,22 @@ class _Pick:
     order: int
 
 
+def _surveil_effects(kb: KnowledgeBase) -> dict[tuple[str, str], tuple[Text, str | None]]:
+    """(schedule, rule id) -> (the rule's reason, the option the schedule follows), read once."""
+    def build() -> dict[tuple[str, str], tuple[Text, str | None]]:
+        found: dict[tuple[str, str], tuple[Text, str | None]] = {}
+        for loaded in kb.rules:
+            rule = loaded.rule
+            for eff in rule.then:
+                if eff.surveil is not None:
+                    found[(eff.surveil.schedule, rule.id)] = (rule.because, eff.surveil.if_option)
+        return found
+
+    return memo(kb, "surveil_effects", (), build)
+
+
 def _picks(kb: KnowledgeBase, selected: Sequence[tuple[str, str]]) -> list[_Pick]:
-    wanted = {rule for _, rule in selected}
-    found: dict[tuple[str, str], tuple[Text, str | None]] = {}
-    for loaded in kb.rules:
-        rule = loaded.rule
-        if rule.id not in wanted:
-            continue
-        for eff in rule.then:
-            if eff.surveil is not None:
-                found[(eff.surveil.schedule, rule.id)] = (rule.because, eff.surveil.if_option)
+    found = _surveil_effects(kb)
     out: list[_Pick] = []
     for i, (schedule, rule_id) in enumerate(selected):
         if schedule not in kb.schedules or (schedule, rule_id) not in found:
@@ -370,7 +376,7 @@ def _choose(picks: Sequence[_Pick], top_option: str | None) -> tuple[_Pick | Non
 # ------------------------------------------------------------------ layout
 
 
-@dataclass
+@dataclass(slots=True)
 class _Exam:
     offset: int
     modality: str
@@ -391,6 +397,10 @@ class _Context:
     pregnancy_window: int | None
     lung_metastases: bool
     abdominal_extension: bool
+    # Per exam slot and plan, the exams it stands for (a slot repeats at every visit).
+    slots: dict[tuple[int, str], list[tuple[str, str | None, list[str]]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 def _visit_months(schedule: Schedule, elapsed: int, limit: int) -> Iterator[tuple[int, SchedulePeriod]]:
@@ -421,7 +431,17 @@ def _covers_chest(ctx: _Context, modality: str) -> bool:
 
 
 def _slot_exams(ctx: _Context, slot: ExamSlot, plan: PlanId) -> list[tuple[str, str | None, list[str]]]:
-    """(modality, replaces, notes) for one slot in one plan."""
+    """(modality, replaces, notes) for one slot in one plan; callers must not change them."""
+    key = (id(slot), plan)
+    found = ctx.slots.get(key)
+    if found is None:
+        found = ctx.slots[key] = _slot_exams_uncached(ctx, slot, plan)
+    return found
+
+
+def _slot_exams_uncached(
+    ctx: _Context, slot: ExamSlot, plan: PlanId
+) -> list[tuple[str, str | None, list[str]]]:
     note = [getattr(slot.note, ctx.lang)] if slot.note is not None else []
     if plan == "default" or slot.minimised is None:
         return [(slot.modality, None, list(note))]
@@ -531,21 +551,27 @@ def _finish(ctx: _Context, exams: list[_Exam]) -> list[PlannedExam]:
     kb, lang = ctx.kb, ctx.lang
     rows: list[dict[str, Any]] = []
     total = 0.0
+    by_modality: dict[str, tuple[float, dict[str, Any]]] = {}
     for e in _select(ctx, exams):
-        spec = kb.modalities[e.modality]
-        total += spec.dose_msv
+        known = by_modality.get(e.modality)
+        if known is None:
+            spec = kb.modalities[e.modality]
+            known = by_modality[e.modality] = (spec.dose_msv, {
+                "modality": e.modality,
+                "label": getattr(spec.label, lang),
+                "short_label": getattr(spec.short or spec.label, lang),
+                "ionising": spec.ionising,
+                "dose_msv": _round(spec.dose_msv),
+            })
+        dose, fields = known
+        total += dose
         rows.append({
+            **fields,
             "offset_months": e.offset,
-            "date": None,
-            "modality": e.modality,
-            "label": getattr(spec.label, lang),
-            "short_label": getattr(spec.short or spec.label, lang),
-            "ionising": spec.ionising,
-            "dose_msv": _round(spec.dose_msv),
             "cumulative_msv": _round(total),
             "schedule": e.schedule,
             "replaces": e.replaces,
-            "note": " ".join(dict.fromkeys(e.notes)) or None,
+            "note": (" ".join(dict.fromkeys(e.notes)) or None) if e.notes else None,
             "confirmed": e.confirmed,
         })
     # A 10-year plan holds hundreds of exams: one validation call for the whole list runs
