@@ -32,7 +32,7 @@ import difflib
 import hashlib
 import io
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from xml.sax.saxutils import escape as _xml_escape
@@ -546,8 +546,8 @@ def _select(ctx: _Context, exams: list[_Exam]) -> list[_Exam]:
     return out
 
 
-def _finish(ctx: _Context, exams: list[_Exam]) -> list[PlannedExam]:
-    """The selected exams as output records, undated (:func:`_dated` adds the dates)."""
+def _finish(ctx: _Context, exams: list[_Exam]) -> list[dict[str, Any]]:
+    """The selected exams as rows of output records, undated (:func:`_dated` builds them)."""
     kb, lang = ctx.kb, ctx.lang
     rows: list[dict[str, Any]] = []
     total = 0.0
@@ -574,9 +574,7 @@ def _finish(ctx: _Context, exams: list[_Exam]) -> list[PlannedExam]:
             "note": (" ".join(dict.fromkeys(e.notes)) or None) if e.notes else None,
             "confirmed": e.confirmed,
         })
-    # A 10-year plan holds hundreds of exams: one validation call for the whole list runs
-    # in pydantic-core, several times faster than building each record in Python.
-    return _EXAMS.validate_python(rows)
+    return rows
 
 
 def _raw_exams(
@@ -585,18 +583,29 @@ def _raw_exams(
     raw: list[_Exam] = []
     if main is not None and main.schedule.kind == "imaging":
         elapsed_main = elapsed if main.schedule.anchor == "treatment_line" else 0
-        raw += _layout(ctx, main.schedule, 0, elapsed_main, plan)
+        raw += _schedule_layout(ctx, main.schedule, 0, elapsed_main, plan)
     for i, pick in enumerate(monitoring, start=1):
         elapsed_mon = elapsed if pick.schedule.anchor == "treatment_line" else 0
-        raw += _layout(ctx, pick.schedule, i, elapsed_mon, plan)
+        raw += _schedule_layout(ctx, pick.schedule, i, elapsed_mon, plan)
     return raw
+
+
+def _schedule_layout(
+    ctx: _Context, schedule: Schedule, group: int, elapsed: int, plan: PlanId
+) -> tuple[_Exam, ...]:
+    """One schedule's exams, memoised: patients combine a few schedules in many ways, so a
+    plan never seen before is usually made of schedules laid out before. The exams are
+    never changed once laid out."""
+    key = (ctx.lang, ctx.horizon_months, ctx.pregnancy_window, ctx.lung_metastases,
+           ctx.abdominal_extension, schedule.id, group, elapsed, plan)
+    return memo(ctx.kb, "schedule", key, lambda: tuple(_layout(ctx, schedule, group, elapsed, plan)))
 
 
 # Bound of KnowledgeBase.memo: enough for every schedule combination met in practice.
 _MEMO_LIMIT = 4096
 # Dated plans differ with every decision date: keep only a tumour board session's worth, so
 # the memo never holds more than a few thousand exam records (memory, garbage-collector time).
-_MEMO_LIMITS = {"dated": 32, "laid": 1024}
+_MEMO_LIMITS = {"dated": 32, "laid": 1024, "undated": 1024, "schedule": 1024}
 
 
 def memo(kb: KnowledgeBase, kind: str, key: tuple[Any, ...], build: Callable[[], T]) -> T:
@@ -628,10 +637,14 @@ def _layout_key(
 
 @dataclass(frozen=True)
 class _Laid:
-    """One plan's exams laid out over the horizon (undated), with the figures read from them."""
+    """One plan's exams laid out over the horizon (undated), with the figures read from them.
+
+    The exams are kept as validated-ready rows; the output records are built from them
+    on demand, undated (memoised) or dated (per decision date), in one validation call.
+    """
 
     key: tuple[Any, ...]
-    exams: tuple[PlannedExam, ...]
+    rows: tuple[Mapping[str, Any], ...]  # never changed once built
     signature: tuple[tuple[int, str], ...]  # (month, exam) pairs, to compare two plans
     cumulative_msv: float
     counts: tuple[tuple[str, int], ...]  # exams per modality, sorted by modality
@@ -650,11 +663,11 @@ def _laid(
 
     def build() -> _Laid:
         kb = ctx.kb
-        exams = tuple(_finish(ctx, _raw_exams(ctx, main, monitoring, elapsed, plan)))
+        rows = tuple(_finish(ctx, _raw_exams(ctx, main, monitoring, elapsed, plan)))
         counts: dict[str, int] = {}
         sources: dict[str, None] = {}
-        for e in exams:
-            counts[e.modality] = counts.get(e.modality, 0) + 1
+        for row in rows:
+            counts[row["modality"]] = counts.get(row["modality"], 0) + 1
         for modality in counts:
             spec = kb.modalities[modality]
             if spec.ionising:
@@ -663,9 +676,9 @@ def _laid(
                     sources.update(dict.fromkeys(comp.sources))
         return _Laid(
             key=key,
-            exams=exams,
-            signature=tuple((e.offset_months, e.modality) for e in exams),
-            cumulative_msv=_round(sum(e.dose_msv for e in exams)),
+            rows=rows,
+            signature=tuple((row["offset_months"], row["modality"]) for row in rows),
+            cumulative_msv=_round(sum(row["dose_msv"] for row in rows)),
             counts=tuple(sorted(counts.items())),
             modalities=tuple(counts),
             dose_sources=tuple(sources),
@@ -676,19 +689,25 @@ def _laid(
 
 
 def _dated(ctx: _Context, laid: _Laid, as_of: dt.date | None) -> list[PlannedExam]:
-    """The laid-out exams with their calendar dates (a fresh list the caller owns)."""
+    """The laid-out exams as output records, dated when ``as_of`` is known (a fresh list
+    the caller owns; the records themselves are frozen and hold scalars only)."""
     if as_of is None:
-        return list(laid.exams)
+        undated = memo(ctx.kb, "undated", laid.key,
+                       lambda: tuple(_EXAMS.validate_python(list(laid.rows))))
+        return list(undated)
 
     def build() -> tuple[PlannedExam, ...]:
         dates: dict[int, str] = {}
         rows: list[dict[str, Any]] = []
-        for exam in laid.exams:
-            date = dates.get(exam.offset_months)
+        for row in laid.rows:
+            offset = row["offset_months"]
+            date = dates.get(offset)
             if date is None:
-                date = dates[exam.offset_months] = add_months(as_of, exam.offset_months).isoformat()
-            rows.append({**vars(exam), "date": date})
-        return tuple(_EXAMS.validate_python(rows))  # one call for the list (see _finish)
+                date = dates[offset] = add_months(as_of, offset).isoformat()
+            rows.append({**row, "date": date})
+        # A 10-year plan holds hundreds of exams: one validation call for the whole list runs
+        # in pydantic-core, several times faster than building each record in Python.
+        return tuple(_EXAMS.validate_python(rows))
 
     return list(memo(ctx.kb, "dated", (as_of, *laid.key), build))
 
