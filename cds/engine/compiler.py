@@ -13,13 +13,17 @@ Three stages, each a ruleset evaluated in its own session:
    ``pathway`` maps.
 
 Stages 2 and 3 are compiled per *population* (primary site x derived
-category): a rule whose conditions pin ``tumour.primary_site`` or
-``derived.category`` goes only into the rulesets of the populations it can
-apply to, because a durable session costs time for every rule it holds.
+category), because a durable session costs time and memory for every rule it
+holds: conditions are specialised for the population (its site and category
+tests decided at compile time), rules and edges that can never hold are left
+out, and populations that end up with the same rules share one ruleset.
+Translations are cached per knowledge base (:class:`_Caches`), so building
+every population eagerly takes about half a second.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
@@ -241,15 +245,11 @@ def _place(tries: list[_Trie], keys: list[str]) -> int:
     return len(tries) - 1
 
 
-_EQUALITY_PATHS: dict[str, str | None] = {}
-
-
+@functools.lru_cache(maxsize=8192)
 def _equality_path(test: str) -> str | None:
     """The path of an equality test (durable hashes those), None for any other test."""
-    if test not in _EQUALITY_PATHS:
-        ((key, _),) = json.loads(test).items()
-        _EQUALITY_PATHS[test] = None if key.startswith("$") else key
-    return _EQUALITY_PATHS[test]
+    ((key, _),) = json.loads(test).items()
+    return None if key.startswith("$") else key
 
 
 def _siblings_passing(children: Iterable[str]) -> int:
@@ -383,6 +383,43 @@ def applies_to(conds: Sequence[Mapping[str, Any]], population: Population) -> bo
     return categories is None or population.category in categories
 
 
+@dataclass
+class _Caches:
+    """What compiling one population leaves for the next, per knowledge base.
+
+    The knowledge never changes once loaded, so none of this is ever invalidated.
+    """
+
+    # rule name -> (mentions the site, mentions the category)
+    mentions: dict[str, tuple[bool, bool]] = field(default_factory=dict)
+    # (rule name, site or None, category or None) -> (specialised conditions, variant number)
+    specialised: dict[tuple[str, str | None, str | None], tuple[list[Mapping[str, Any]] | None, int]] = (
+        field(default_factory=dict)
+    )
+    # rule name -> {repr of a specialised result: its variant number}
+    variants: dict[str, dict[str, int]] = field(default_factory=dict)
+    plans: dict[Population, list[_PathwayPlan]] = field(default_factory=dict)
+    # (rule name, variant) -> (durable tests, their keys, paths read): see Compiled.cache
+    tests: dict[tuple[str, Hashable], tuple[list[dict[str, Any]], list[str], set[str]]] = field(
+        default_factory=dict
+    )
+    # (edge id, variant) -> (durable tests, paths read)
+    edges: dict[tuple[str, Hashable], tuple[list[dict[str, Any]], set[str]]] = field(
+        default_factory=dict
+    )
+    # compile signature -> finished stage, per stage
+    pathways: dict[Any, Compiled] = field(default_factory=dict)
+    knowledge: dict[Any, Compiled] = field(default_factory=dict)
+    knowledge_rules: list[tuple[Rule, tuple[str, ...]]] | None = None
+
+
+def _caches(kb: KnowledgeBase) -> _Caches:
+    found = kb.memo.get("compiler")
+    if not isinstance(found, _Caches):
+        found = kb.memo["compiler"] = _Caches()
+    return found
+
+
 def _specialised(
     kb: KnowledgeBase, name: str, conds: Sequence[Mapping[str, Any]], population: Population
 ) -> tuple[list[Mapping[str, Any]] | None, Hashable]:
@@ -394,22 +431,21 @@ def _specialised(
     results per name, so populations that leave a rule the same tests share its
     translation, and populations whose rules are all the same share one ruleset.
     """
-    mentions = kb.memo.setdefault("compiler.mentions", {})
-    seen = mentions.get(name)
+    caches = _caches(kb)
+    seen = caches.mentions.get(name)
     if seen is None:
         read = cond.paths(conds)
-        seen = mentions[name] = (SITE_PATH in read, CATEGORY_PATH in read)
+        seen = caches.mentions[name] = (SITE_PATH in read, CATEGORY_PATH in read)
     if not any(seen):
         return list(conds), 0
-    cache = kb.memo.setdefault("compiler.specialised", {})
     key = (name, population.site if seen[0] else None, population.category if seen[1] else None)
-    found: tuple[list[Mapping[str, Any]] | None, int] | None = cache.get(key)
+    found = caches.specialised.get(key)
     if found is None:
         known = {SITE_PATH: population.site, CATEGORY_PATH: population.category}
         when = cond.specialise_all(conds, known)
-        variants = kb.memo.setdefault("compiler.variants", {}).setdefault(name, {})
+        variants = caches.variants.setdefault(name, {})
         text = repr(when)  # results for one name are built alike: repr tells them apart
-        found = cache[key] = (when, variants.setdefault(text, len(variants)))
+        found = caches.specialised[key] = (when, variants.setdefault(text, len(variants)))
     return found
 
 
@@ -425,8 +461,8 @@ class _PathwayPlan:
 
 
 def _pathway_plans(kb: KnowledgeBase, population: Population) -> list[_PathwayPlan]:
-    cache = kb.memo.setdefault("compiler.plans", {})
-    plans: list[_PathwayPlan] | None = cache.get(population)
+    cache = _caches(kb).plans
+    plans = cache.get(population)
     if plans is not None:
         return plans
     plans = []
@@ -456,11 +492,11 @@ def _pathway_plans(kb: KnowledgeBase, population: Population) -> list[_PathwayPl
 
 
 def compile_pathways(kb: KnowledgeBase, population: Population) -> Compiled:
-    out = Compiled(cache=kb.memo.setdefault("compiler.tests", {}))
-    edge_cache = kb.memo.setdefault("compiler.edges", {})
+    caches = _caches(kb)
+    out = Compiled(cache=caches.tests)
     for plan in _pathway_plans(kb, population):
-        _compile_pathway(plan, out, edge_cache)
-    return out.finish(kb.memo.setdefault("compiler.pathways", {}))
+        _compile_pathway(plan, out, caches.edges)
+    return out.finish(caches.pathways)
 
 
 def _compile_pathway(
@@ -493,7 +529,8 @@ def _compile_pathway(
 
 def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:
     possible = _possible_late_facts(kb, population)
-    out = Compiled(cache=kb.memo.setdefault("compiler.tests", {}))
+    caches = _caches(kb)
+    out = Compiled(cache=caches.tests)
     for rule, all_targets in _knowledge_rules(kb):
         when, variant = _specialised(kb, rule.id, rule.when, population)
         if when is None or not _can_hold(when, possible):
@@ -506,14 +543,15 @@ def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:
                 continue  # no pathway of this population can propose it
             conds = [{f"candidate.{option}": True}, *when]
             out.add(f"{rule.id}#{option}", RuleMeaning(rule, option), conds, variant=variant)
-    return out.finish(kb.memo.setdefault("compiler.knowledge", {}))
+    return out.finish(caches.knowledge)
 
 
 def _knowledge_rules(kb: KnowledgeBase) -> list[tuple[Rule, tuple[str, ...]]]:
     """The knowledge-stage rules with the options they argue for or exclude, read once."""
-    found: list[tuple[Rule, tuple[str, ...]]] | None = kb.memo.get("compiler.knowledge_rules")
+    caches = _caches(kb)
+    found = caches.knowledge_rules
     if found is None:
-        found = kb.memo["compiler.knowledge_rules"] = [
+        found = caches.knowledge_rules = [
             (lr.rule, tuple(sorted(
                 {t.option for e in lr.rule.then if (t := e.argue or e.exclude) is not None}
             )))

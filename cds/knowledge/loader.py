@@ -87,8 +87,9 @@ class KnowledgeBase:
     dose_assumptions: list[Text] = field(default_factory=list)
     surveillance_principles: list[Text] = field(default_factory=list)
     planner_alerts: list[PlannerAlert] = field(default_factory=list)
-    # Results of pure functions of this knowledge (see cds.surveillance.memo): the knowledge
-    # never changes once loaded, so they stay valid for its lifetime.
+    # Results of pure functions of this knowledge (the compiler's translations, the
+    # surveillance layouts: cds.surveillance.memo): the knowledge never changes once
+    # loaded, so they stay valid for its lifetime.
     memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
