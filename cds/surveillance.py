@@ -613,8 +613,9 @@ def memo(kb: KnowledgeBase, kind: str, key: tuple[Any, ...], build: Callable[[],
 
     Laying out a 10-year plan is a pure function of the schedules, the horizon and a
     few patient flags, and it is most of an evaluation's cost; patients of one tumour
-    board share those inputs. Only immutable results are stored (frozen models with
-    scalar fields, tuples), so callers can never change what another caller gets.
+    board share those inputs. What is stored is never changed once built, and callers
+    only ever receive fresh lists of frozen, scalar-only records, so no caller can
+    change what another gets (tests/test_surveillance.py checks it).
     """
     cache = kb.memo.setdefault(kind, {})
     hit = cache.get(key)

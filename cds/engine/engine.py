@@ -254,9 +254,8 @@ class Engine:
     def _register(self, name: str, compiled: Compiled) -> _Stage:
         """A stage for these rules, shared with any population that compiled to the same rules.
 
-        Many populations compile to identical rulesets (NEC and MiNEN of most sites, G1, G2
-        and ungraded NET of one site); registering each once saves durable_rules' own
-        compile time and memory.
+        Many populations compile to identical rulesets (the NEC of most sites, for
+        instance); registering each once saves durable_rules' own compile time and memory.
         """
         stage = self._by_rules.get(compiled.signature)
         if stage is None:
@@ -366,9 +365,7 @@ class Engine:
             spec = self.kb.alerts[alert_id]
             if len(hits) > 1:
                 hits = sorted(hits, key=lambda h: order.get(h[0].id, (2, 0)))
-                sources = sorted({s for rule, _ in hits for s in rule.sources})
-            else:
-                sources = sorted(hits[0][0].sources)
+            sources = sorted({s for rule, _ in hits for s in rule.sources})
             severity = min((sev or spec.severity for _, sev in hits), key=_SEVERITY_ORDER.__getitem__)
             first = hits[0][0]
             out.append(
