@@ -278,7 +278,6 @@ def test_specialise_decides_only_the_known_facts() -> None:
 
 
 def test_populations_with_the_same_rules_share_one_ruleset() -> None:
-    from cds import load_knowledge
     from cds.engine.compiler import Population
 
     engine = Engine(load_knowledge())
@@ -290,3 +289,28 @@ def test_populations_with_the_same_rules_share_one_ruleset() -> None:
     pancreas = engine._stages(Population("pancreas", "net_g2"))
     assert pancreas[0] is not stomach[0]
     engine.close()
+
+
+def test_stage_three_results_do_not_depend_on_durable_firing_order() -> None:
+    # durable_rules fires in an order that changes with the compiled ruleset (knowledge
+    # edits, compiler changes). Arguments, exclusions, alerts, missing data and schedules
+    # must come out the same whatever that order: replay each patient's fired rules reversed.
+    from cds.engine.durable_host import RuleSet
+    from tests.strategies import random_patients
+
+    engine = Engine(load_knowledge())
+    patients = [Patient.model_validate(p) for p in random_patients(150, seed=5)]
+    expected = [engine.evaluate(p).model_dump_json() for p in patients]
+    original = RuleSet.run
+
+    def reversed_knowledge(self: RuleSet, facts: Any, payload: Any = None) -> list[str]:
+        fired = original(self, facts, payload)
+        return fired[::-1] if self.name.startswith("knowledge.") else fired
+
+    try:
+        RuleSet.run = reversed_knowledge  # type: ignore[method-assign]
+        got = [engine.evaluate(p).model_dump_json() for p in patients]
+    finally:
+        RuleSet.run = original  # type: ignore[method-assign]
+    engine.close()
+    assert got == expected

@@ -184,7 +184,13 @@ class Engine:
             for alert_id, severity in effects.alerts:
                 alerts.setdefault(alert_id, []).append((rule, severity))
             for missing_field in effects.missing:
-                missing.setdefault(missing_field, rule)
+                # Several rules may ask for one field: the first in knowledge order explains
+                # it, whatever order durable_rules fired them in.
+                held_rule = missing.get(missing_field)
+                if held_rule is None or self._rule_order.get(rule.id, (2, 0)) < self._rule_order.get(
+                    held_rule.id, (2, 0)
+                ):
+                    missing[missing_field] = rule
             for schedule in effects.schedules:
                 # Several rules may select one schedule: keep the first in rule order.
                 held = schedules.get(schedule)
