@@ -34,6 +34,11 @@ def patient_dict(**overrides: Any) -> dict[str, Any]:
         "imaging": {"sstr": "positive"},
         "labs": {"egfr_ml_min": 90},
     }
+    return with_overrides(base, overrides)
+
+
+def with_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` applied; a dict override is merged into the section it names."""
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             base[key] = {**base[key], **value}

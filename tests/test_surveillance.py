@@ -36,7 +36,7 @@ from cds.surveillance import (
     timeline_svg,
     to_ics,
 )
-from tests.conftest import patient_dict
+from tests.conftest import patient_dict, with_overrides
 
 icalendar = pytest.importorskip("icalendar")
 
@@ -56,12 +56,7 @@ def resected_pnet(**overrides: Any) -> dict[str, Any]:
                    "resection_margin": "r0"},
         "disease": {"stage": "localized", "status": "stable"},
     }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = {**base[key], **value}
-        else:
-            base[key] = value
-    return base
+    return with_overrides(base, overrides)
 
 
 def evaluate(engine: Engine, data: dict[str, Any], horizon: float | None = None) -> Recommendation:

@@ -175,8 +175,14 @@ class Engine:
         missing: dict[str, Rule] = {}
         schedules: dict[str, str] = {}
         fired_rules: set[str] = set()
-        for name in dict.fromkeys(fired3):
-            effects = self._effects(knowledge_stage.compiled, name)
+        # durable_rules fires in an order that changes with the compiled ruleset: take the
+        # rules in knowledge order, so that wherever several rules raise the same alert, ask
+        # for the same field or select the same schedule, the first in the knowledge wins.
+        fired_effects = sorted(
+            (self._effects(knowledge_stage.compiled, name) for name in dict.fromkeys(fired3)),
+            key=lambda eff: self._knowledge_rank(eff.rule.id),
+        )
+        for effects in fired_effects:
             rule = effects.rule
             fired_rules.add(rule.id)
             for option, track, kind, strength, direction in effects.targets:
@@ -184,18 +190,9 @@ class Engine:
             for alert_id, severity in effects.alerts:
                 alerts.setdefault(alert_id, []).append((rule, severity))
             for missing_field in effects.missing:
-                # Several rules may ask for one field: the first in knowledge order explains
-                # it, whatever order durable_rules fired them in.
-                held_rule = missing.get(missing_field)
-                if held_rule is None or self._rule_order.get(rule.id, (2, 0)) < self._rule_order.get(
-                    held_rule.id, (2, 0)
-                ):
-                    missing[missing_field] = rule
+                missing.setdefault(missing_field, rule)
             for schedule in effects.schedules:
-                # Several rules may select one schedule: keep the first in rule order.
-                held = schedules.get(schedule)
-                if held is None or self._rule_order.get(rule.id, (2, 0)) < self._rule_order.get(held, (2, 0)):
-                    schedules[schedule] = rule.id
+                schedules.setdefault(schedule, rule.id)
 
         ranked, excluded = rank(
             list(candidates.values()),
@@ -211,12 +208,9 @@ class Engine:
             pathways=entered,
             nodes=list(dict.fromkeys(nodes)),
             edges=sorted(edges, key=lambda e: self._edge_order.get(e, 0)),
-            fired_rules=sorted(
-                classification_ids | fired_rules,
-                key=lambda r: self._rule_order.get(r, (2, 0)),
-            ),
+            fired_rules=sorted(classification_ids | fired_rules, key=self._knowledge_rank),
         )
-        ordered = sorted(schedules.items(), key=lambda item: self._rule_order.get(item[1], (2, 0)))
+        ordered = list(schedules.items())  # in knowledge order of the selecting rules
         top = ranked["anti_tumour"][0].option if ranked["anti_tumour"] else None
         plan, surveillance_alerts = (
             plan_surveillance(self.kb, patient, ordered, top, horizon_years, lang)
@@ -290,6 +284,10 @@ class Engine:
                 derived[key] = value
                 source[key] = name
         return derived
+
+    def _knowledge_rank(self, rule_id: str) -> tuple[int, int]:
+        """A rule's place in the knowledge: classification first, then the files in load order."""
+        return self._rule_order.get(rule_id, (2, 0))
 
     def _effects(self, compiled: Compiled, name: str) -> _Effects:
         """What a fired knowledge-stage rule contributes, read from the rule once per name."""
@@ -366,11 +364,8 @@ class Engine:
         self, raised: Mapping[str, list[tuple[Rule, str | None]]], lang: Lang
     ) -> list[Alert]:
         out: list[Alert] = []
-        order = self._rule_order
-        for alert_id, hits in raised.items():
+        for alert_id, hits in raised.items():  # hits come in knowledge order
             spec = self.kb.alerts[alert_id]
-            if len(hits) > 1:
-                hits = sorted(hits, key=lambda h: order.get(h[0].id, (2, 0)))
             sources = sorted({s for rule, _ in hits for s in rule.sources})
             severity = min((sev or spec.severity for _, sev in hits), key=_SEVERITY_ORDER.__getitem__)
             first = hits[0][0]
