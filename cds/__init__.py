@@ -16,8 +16,9 @@ from cds.engine import Engine
 from cds.errors import CdsError, EngineError, InputError, KnowledgeError
 from cds.knowledge import KnowledgeBase, load_knowledge
 from cds.model import Patient, Recommendation
+from cds.version import SOFTWARE_VERSION
 
-__version__ = "0.1.0"
+__version__ = SOFTWARE_VERSION
 __all__ = [
     "CdsError",
     "Engine",

@@ -1,26 +1,49 @@
 """Turn the arguments collected for each candidate option into a ranked list.
 
 The aggregation is deliberately simple so that a tumour board can redo it by
-hand from the report:
+hand from the report. Arguments are of two kinds.
 
-- each argument has a strength from 1 (weak) to 3 (strong); a pathway's
-  proposal is itself an argument *for*;
-- **score** = sum of the strengths *for* minus the sum of the strengths *against*;
-- **category**: score >= 3 is ``recommended``, 1-2 is ``consider``, 0 or less
-  is ``not_recommended``;
-- an exclusion (contraindication) wins over everything: the option leaves the
-  ranked list and appears under ``excluded`` with its reasons;
-- **ties** break by the strongest evidence among the arguments for (lower rank
-  on the scale in knowledge/evidence.yaml first), then by the catalogue order of
-  knowledge/options.yaml (least invasive/toxic first), then by option id.
+**Efficacy arguments weigh.** Each has a strength from 1 (weak) to 3 (strong);
+a pathway's proposal is itself an argument *for*.
+
+- **score** = sum of the strengths of the efficacy arguments *for* minus the sum
+  of the strengths of the efficacy arguments *against*;
+- **score category**: score >= 3 is ``recommended``, 1-2 is ``consider``, 0 or
+  less is ``not_recommended``.
+
+**Safety arguments do not weigh: they set a ceiling** that no argument for can
+lift, whatever the score:
+
+- ``exclude`` (absolute contraindication, or an option that no longer applies):
+  the option leaves the ranked list and appears under ``excluded`` with its
+  reasons;
+- ``avoid`` (strong relative contraindication): the category is at most
+  ``not_recommended`` and the option ranks after every option without an
+  ``avoid``;
+- ``caution``: the category is at most ``consider``; the caution is shown
+  beside the option.
+
+The **category** is the score category capped by the strongest safety level.
+
+**Order** within a track: options without ``avoid`` first; then by category
+(recommended, consider, not recommended); then by score; ties break by the
+strongest evidence among the efficacy arguments for (lower rank on the scale
+in knowledge/evidence.yaml first), then by the catalogue order of
+knowledge/options.yaml (least invasive or toxic first), then by option id.
 
 The two tracks (anti-tumour and antisecretory) are ranked separately.
+
+>>> category_for(4), category_for(2), category_for(0)
+('recommended', 'consider', 'not_recommended')
+>>> capped("recommended", "caution"), capped("consider", "avoid"), capped("consider", None)
+('consider', 'not_recommended', 'consider')
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from cds.model.recommendation import Argument, Category, ExcludedOption, RankedOption, Track
 
@@ -28,29 +51,58 @@ RECOMMENDED_MIN_SCORE = 3
 CONSIDER_MIN_SCORE = 1
 TRACKS: tuple[Track, ...] = ("anti_tumour", "antisecretory")
 
+Ceiling = Literal["avoid", "caution"]
+_CATEGORY_ORDER: dict[Category, int] = {"recommended": 0, "consider": 1, "not_recommended": 2}
+# The highest category each safety level allows.
+CEILINGS: dict[Ceiling, Category] = {"caution": "consider", "avoid": "not_recommended"}
+
 
 @dataclass
 class Candidate:
+    """An option a pathway proposed on one track, with everything argued about it."""
+
     option: str
     track: Track
-    arguments: list[Argument] = field(default_factory=list)
+    arguments: list[Argument] = field(default_factory=list)  # efficacy, and safety avoid/caution
     exclusions: list[Argument] = field(default_factory=list)
     depends_on: set[str] = field(default_factory=set)  # from the proposing edges
 
     @property
     def score(self) -> int:
+        """Efficacy arguments only: safety is a ceiling, never a term in the sum."""
         total = 0
         for arg in self.arguments:
+            if arg.kind != "efficacy":
+                continue
             total += arg.strength if arg.direction == "for" else -arg.strength
         return total
 
+    @property
+    def safety_level(self) -> Ceiling | None:
+        """The strongest safety flag short of exclusion (exclusions leave the ranking)."""
+        levels = {a.safety_level for a in self.arguments if a.kind == "safety"}
+        if "avoid" in levels:
+            return "avoid"
+        if "caution" in levels:
+            return "caution"
+        return None
+
 
 def category_for(score: int) -> Category:
+    """The category a score gives on its own."""
     if score >= RECOMMENDED_MIN_SCORE:
         return "recommended"
     if score >= CONSIDER_MIN_SCORE:
         return "consider"
     return "not_recommended"
+
+
+def capped(category: Category, level: Ceiling | None) -> Category:
+    """The category after the safety ceiling: the lower of the two."""
+    if level is None:
+        return category
+    ceiling = CEILINGS[level]
+    return category if _CATEGORY_ORDER[category] >= _CATEGORY_ORDER[ceiling] else ceiling
 
 
 def _best_evidence(args: Sequence[Argument]) -> int:
@@ -59,10 +111,13 @@ def _best_evidence(args: Sequence[Argument]) -> int:
 
 
 _DIRECTION_ORDER = {"exclude": 0, "for": 1, "against": 2}
+_LEVEL_ORDER = {"exclude": 0, "avoid": 1, "caution": 2, None: 3}
 
 
-def _argument_order(arg: Argument) -> tuple[int, int, int, str]:
-    return (_DIRECTION_ORDER[arg.direction], -arg.strength, arg.evidence.rank, arg.rule)
+def _argument_order(arg: Argument) -> tuple[int, int, int, int, str]:
+    """Exclusions, then arguments for, then against (safety before efficacy, strongest first)."""
+    return (_DIRECTION_ORDER[arg.direction], _LEVEL_ORDER[arg.safety_level], -arg.strength,
+            arg.evidence.rank, arg.rule)
 
 
 def rank(
@@ -85,13 +140,20 @@ def rank(
                         reasons=sorted(cand.exclusions, key=_argument_order),
                     )
                 )
-        scored = [(c.score, c) for c in pool if not c.exclusions]
+        scored = []
+        for cand in pool:
+            if cand.exclusions:
+                continue
+            score, level = cand.score, cand.safety_level
+            scored.append((score, level, capped(category_for(score), level), cand))
         scored.sort(
-            key=lambda sc: (
-                -sc[0],
-                _best_evidence(sc[1].arguments),
-                catalogue_order.get(sc[1].option, 10_000),
-                sc[1].option,
+            key=lambda item: (
+                item[1] == "avoid",
+                _CATEGORY_ORDER[item[2]],
+                -item[0],
+                _best_evidence(item[3].arguments),
+                catalogue_order.get(item[3].option, 10_000),
+                item[3].option,
             )
         )
         ranked[track] = [
@@ -101,10 +163,12 @@ def rank(
                 track=track,
                 rank=i + 1,
                 score=score,
-                category=category_for(score),
+                category=category,
+                score_category=category_for(score),
+                safety_level=level,
                 arguments=sorted(c.arguments, key=_argument_order),
                 conditional_on=conditional_on(c),
             )
-            for i, (score, c) in enumerate(scored)
+            for i, (score, level, category, c) in enumerate(scored)
         ]
     return ranked, excluded

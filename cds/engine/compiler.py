@@ -33,7 +33,7 @@ from typing import Any
 from cds.engine.durable_host import CompiledRule
 from cds.knowledge import conditions as cond
 from cds.knowledge.loader import KnowledgeBase
-from cds.knowledge.schema import Pathway, PathwayEdge, Rule
+from cds.knowledge.schema import OPTION_EFFECTS, Pathway, PathwayEdge, Rule
 
 CTX = "ctx"
 AT = "at"
@@ -72,7 +72,8 @@ class EntryMeaning:
 @dataclass(frozen=True)
 class RuleMeaning:
     rule: Rule
-    option: str | None  # set when this durable rule carries one option's effects
+    # Set when this durable rule carries one option's effects; None: all of the rule's effects.
+    option: str | None
 
 
 # Worst-case alpha tests pending per fact that a group of rules may reach. durable_rules
@@ -410,7 +411,7 @@ class _Caches:
     # compile signature -> finished stage, per stage
     pathways: dict[Any, Compiled] = field(default_factory=dict)
     knowledge: dict[Any, Compiled] = field(default_factory=dict)
-    knowledge_rules: list[tuple[Rule, tuple[str, ...]]] | None = None
+    knowledge_rules: list[tuple[Rule, tuple[str, ...], bool]] | None = None
 
 
 def _caches(kb: KnowledgeBase) -> _Caches:
@@ -531,12 +532,18 @@ def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:
     possible = _possible_late_facts(kb, population)
     caches = _caches(kb)
     out = Compiled(cache=caches.tests)
-    for rule, all_targets in _knowledge_rules(kb):
+    for rule, all_targets, options_only in _knowledge_rules(kb):
         when, variant = _specialised(kb, rule.id, rule.when, population)
         if when is None or not _can_hold(when, possible):
             continue
         if not all_targets:
             out.add(rule.id, RuleMeaning(rule, None), when, variant=variant)
+            continue
+        if options_only:
+            # Every effect is aimed at an option and the engine applies it only to options the
+            # pathways proposed, so one durable rule serves them all (no per-option split).
+            if any(f"candidate.{o}" in possible for o in all_targets):
+                out.add(rule.id, RuleMeaning(rule, None), when, variant=variant)
             continue
         for option in all_targets:
             if f"candidate.{option}" not in possible:
@@ -546,15 +553,20 @@ def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:
     return out.finish(caches.knowledge)
 
 
-def _knowledge_rules(kb: KnowledgeBase) -> list[tuple[Rule, tuple[str, ...]]]:
-    """The knowledge-stage rules with the options they argue for or exclude, read once."""
+def _knowledge_rules(kb: KnowledgeBase) -> list[tuple[Rule, tuple[str, ...], bool]]:
+    """The knowledge-stage rules, the options they act on, and whether they do nothing else.
+
+    A rule that also raises an alert, asks for data or selects a schedule does so only when
+    one of its options was proposed, so it is split into one durable rule per option with
+    that option's ``candidate`` test; a rule made only of option effects is not split.
+    """
     caches = _caches(kb)
     found = caches.knowledge_rules
     if found is None:
         found = caches.knowledge_rules = [
-            (lr.rule, tuple(sorted(
-                {t.option for e in lr.rule.then if (t := e.argue or e.exclude) is not None}
-            )))
+            (lr.rule,
+             tuple(sorted({t.option for e in lr.rule.then if (t := e.target) is not None})),
+             all(e.kind in OPTION_EFFECTS for e in lr.rule.then))
             for lr in kb.rules
             if lr.rule.stage == "knowledge"
         ]

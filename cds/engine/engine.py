@@ -12,6 +12,8 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from cds.engine import compiler
 from cds.engine.compiler import (
     Compiled,
@@ -25,20 +27,28 @@ from cds.errors import EngineError
 from cds.facts import build_context
 from cds.knowledge import conditions as cond
 from cds.knowledge.loader import KnowledgeBase
-from cds.knowledge.schema import EvidenceRef, Rule, Text
+from cds.knowledge.schema import Effect, EvidenceRef, Rule, Text
 from cds.model.patient import Patient
 from cds.model.recommendation import (
     Alert,
     Argument,
+    ArgumentKind,
+    Assumption,
     Direction,
     Evidence,
+    ExcludedOption,
     MissingData,
+    RankedOption,
     Recommendation,
+    SafetyLevel,
+    Scenario,
     Trace,
     Track,
+    disclaimer,
 )
 from cds.ranking import Candidate, rank
 from cds.surveillance import merge_alerts, plan_surveillance
+from cds.version import SOFTWARE_VERSION
 
 Lang = Literal["en", "fr"]
 _SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -53,11 +63,23 @@ class _Stage:
 
 
 @dataclass(frozen=True)
+class _Target:
+    """One option effect of a rule: how it argues about which option."""
+
+    option: str
+    track: Track | None
+    direction: Direction
+    kind: ArgumentKind
+    level: SafetyLevel | None
+    strength: int
+
+
+@dataclass(frozen=True)
 class _Effects:
     """What one fired knowledge-stage rule contributes (its ``then``, sorted by kind)."""
 
     rule: Rule
-    targets: tuple[tuple[str, Track | None, str, int, Direction], ...]  # option, track, kind, strength, direction
+    targets: tuple[_Target, ...]
     alerts: tuple[tuple[str, str | None], ...]  # alert id, severity override
     missing: tuple[str, ...]
     schedules: tuple[str, ...]
@@ -123,13 +145,50 @@ class Engine:
         ``surveillance=False`` leaves the follow-up plan out (``Recommendation.surveillance``
         is then null): laying out a 10-year plan costs as much as the rules themselves, and a
         caller that only needs the ranked options need not pay for it.
+
+        When a missing datum changes the answer (knowledge/scenarios.yaml), the patient is also
+        evaluated under each hypothesis and the rankings are returned as ``scenarios``.
         """
+        run = self._run(patient, lang)
+        ordered = list(run.schedules.items())  # in knowledge order of the selecting rules
+        top = run.ranked["anti_tumour"][0].option if run.ranked["anti_tumour"] else None
+        plan, surveillance_alerts = (
+            plan_surveillance(self.kb, patient, ordered, top, horizon_years, lang)
+            if surveillance else (None, [])
+        )
+        rec = Recommendation(
+            knowledge_version=self.kb.version,
+            software_version=SOFTWARE_VERSION,
+            patient_id=patient.id,
+            as_of=patient.as_of.isoformat() if patient.as_of else None,
+            language=lang,
+            derived=dict(sorted(run.derived.items())),
+            anti_tumour=run.ranked["anti_tumour"],
+            antisecretory=run.ranked["antisecretory"],
+            excluded=run.excluded,
+            alerts=merge_alerts(self._alerts(run.alerts, lang), surveillance_alerts),
+            missing_data=[
+                MissingData(field=f, why=getattr(r.because, lang), rule=r.id)
+                for f, r in sorted(run.missing.items())
+            ],
+            scenarios=self._scenarios(patient, run, lang),
+            assumptions=run.assumptions,
+            trace=run.trace,
+            disclaimer=disclaimer(lang),
+            surveillance=plan,
+        )
+        return EvaluationDetail(run.ctx, rec, run.population, ordered)
+
+    def _run(self, patient: Patient, lang: Lang) -> _Run:
+        """The three rule stages and the ranking for one patient (no scenarios, no follow-up plan)."""
         ctx = build_context(patient)
 
-        # Stage 1: classification.
+        # Stage 1: classification, then the definitions it applied (e.g. G2 -> well differentiated).
         fired1 = self._classification.ruleset.run(compiler.context_facts(ctx, self._classification.compiled))
-        derived = self._derived(fired1)
+        derived, assumptions = self._classified(fired1, lang)
         ctx["derived"] = derived
+        for assumption in assumptions:
+            _set_path(ctx, assumption.field, assumption.value)
 
         population = Population(ctx["tumour"]["primary_site"], _str_or_none(derived.get("category")))
         pathways_stage, knowledge_stage = self._stages(population)
@@ -161,15 +220,15 @@ class Engine:
             cand = candidates.setdefault(key, Candidate(edge.propose, edge.track))
             cand.depends_on.update(edge.depends_on)
             cand.arguments.append(
-                self._argument("for", edge.id, edge.because, edge.sources, edge.evidence,
-                               edge.confirmation, edge.strength, lang)
+                self._argument(_Target(edge.propose, edge.track, "for", "efficacy", None, edge.strength),
+                               edge.id, edge.because, edge.sources, edge.evidence, edge.confirmation, lang)
             )
 
         ctx["candidate"] = {opt: True for (_, opt) in candidates}
         ctx["node"] = {n: True for n in nodes}
         ctx["pathway"] = {p: True for p in entered}
 
-        # Stage 3: modifiers, contraindications, alerts.
+        # Stage 3: modifiers, safety, alerts.
         fired3 = knowledge_stage.ruleset.run(compiler.context_facts(ctx, knowledge_stage.compiled))
         alerts: dict[str, list[tuple[Rule, str | None]]] = {}
         missing: dict[str, Rule] = {}
@@ -184,15 +243,19 @@ class Engine:
         )
         for effects in fired_effects:
             rule = effects.rule
-            fired_rules.add(rule.id)
-            for option, track, kind, strength, direction in effects.targets:
-                self._apply(candidates, rule, kind, option, track, strength, direction, lang)
+            applied = False
+            for target in effects.targets:
+                applied |= self._apply(candidates, rule, target, lang)
             for alert_id, severity in effects.alerts:
                 alerts.setdefault(alert_id, []).append((rule, severity))
             for missing_field in effects.missing:
                 missing.setdefault(missing_field, rule)
             for schedule in effects.schedules:
                 schedules.setdefault(schedule, rule.id)
+            # A rule made only of option effects fires whether or not its options were
+            # proposed; it is part of the trace only when it acted on one.
+            if applied or effects.alerts or effects.missing or effects.schedules:
+                fired_rules.add(rule.id)
 
         ranked, excluded = rank(
             list(candidates.values()),
@@ -210,30 +273,40 @@ class Engine:
             edges=sorted(edges, key=lambda e: self._edge_order.get(e, 0)),
             fired_rules=sorted(classification_ids | fired_rules, key=self._knowledge_rank),
         )
-        ordered = list(schedules.items())  # in knowledge order of the selecting rules
-        top = ranked["anti_tumour"][0].option if ranked["anti_tumour"] else None
-        plan, surveillance_alerts = (
-            plan_surveillance(self.kb, patient, ordered, top, horizon_years, lang)
-            if surveillance else (None, [])
-        )
-        rec = Recommendation(
-            knowledge_version=self.kb.version,
-            patient_id=patient.id,
-            as_of=patient.as_of.isoformat() if patient.as_of else None,
-            language=lang,
-            derived=dict(sorted(derived.items())),
-            anti_tumour=ranked["anti_tumour"],
-            antisecretory=ranked["antisecretory"],
-            excluded=excluded,
-            alerts=merge_alerts(self._alerts(alerts, lang), surveillance_alerts),
-            missing_data=[
-                MissingData(field=f, why=getattr(r.because, lang), rule=r.id)
-                for f, r in sorted(missing.items())
-            ],
-            trace=trace,
-            surveillance=plan,
-        )
-        return EvaluationDetail(ctx, rec, population, ordered)
+        return _Run(ctx, population, derived, assumptions, ranked, excluded, alerts, missing,
+                    schedules, trace)
+
+    def _scenarios(self, patient: Patient, run: _Run, lang: Lang) -> list[Scenario]:
+        """Rankings under each hypothesis of every missing datum that changes the answer.
+
+        A scenario group is kept only when its hypotheses give different answers (options,
+        categories or exclusions); a hypothesis that contradicts the rest of the input is skipped.
+        """
+        out: list[Scenario] = []
+        for spec in self.kb.scenarios:
+            if not cond.evaluate_all(spec.when, run.ctx):
+                continue
+            group: list[Scenario] = []
+            for hyp in spec.hypotheses:
+                hypothetical = _with_value(patient, spec.field, hyp.value)
+                if hypothetical is None:
+                    continue
+                alt = self._run(hypothetical, lang)
+                group.append(Scenario(
+                    id=f"{spec.id}.{hyp.value}",
+                    field=spec.field,
+                    value=hyp.value,
+                    assumption=getattr(hyp.label, lang),
+                    derived=dict(sorted(alt.derived.items())),
+                    anti_tumour=alt.ranked["anti_tumour"],
+                    antisecretory=alt.ranked["antisecretory"],
+                    excluded=alt.excluded,
+                    alerts=sorted(alt.alerts),
+                ))
+            if len({_answer(sc) for sc in group}) > 1:
+                out.extend(group)
+        return out
+
 
     # ------------------------------------------------------------ helpers
 
@@ -264,14 +337,22 @@ class Engine:
             )
         return stage
 
-    def _derived(self, fired: list[str]) -> dict[str, Any]:
+    def _classified(self, fired: list[str], lang: Lang) -> tuple[dict[str, Any], list[Assumption]]:
+        """The derived facts and the definitions applied by the classification rules that fired."""
         derived: dict[str, Any] = {}
         source: dict[str, str] = {}
-        for name in fired:
+        assumptions: dict[str, Assumption] = {}
+        for name in sorted(dict.fromkeys(fired), key=self._knowledge_rank):
             meaning = self._classification.compiled.meaning.get(name)
             if not isinstance(meaning, RuleMeaning):
                 continue
-            for eff in meaning.rule.then:
+            rule = meaning.rule
+            for eff in rule.then:
+                if eff.assume is not None:
+                    assumptions.setdefault(eff.assume.field, Assumption(
+                        field=eff.assume.field, value=eff.assume.value,
+                        why=getattr(rule.because, lang), rule=rule.id, sources=list(rule.sources),
+                    ))
                 if eff.derive is None:
                     continue
                 key, value = eff.derive.key, eff.derive.value
@@ -283,7 +364,7 @@ class Engine:
                     )
                 derived[key] = value
                 source[key] = name
-        return derived
+        return derived, sorted(assumptions.values(), key=lambda a: a.field)
 
     def _knowledge_rank(self, rule_id: str) -> tuple[int, int]:
         """A rule's place in the knowledge: classification first, then the files in load order."""
@@ -296,19 +377,14 @@ class Engine:
             meaning = compiled.meaning[name]
             assert isinstance(meaning, RuleMeaning)
             rule = meaning.rule
-            targets: list[tuple[str, Track | None, str, int, Direction]] = []
+            targets: list[_Target] = []
             alerts: list[tuple[str, str | None]] = []
             missing: list[str] = []
             schedules: list[str] = []
             for eff in rule.then:
-                target = eff.argue or eff.exclude
-                if target is not None:
-                    if target.option == meaning.option:
-                        targets.append((
-                            target.option, target.track, eff.kind,
-                            eff.argue.strength if eff.argue else 0,
-                            eff.argue.direction if eff.argue else "exclude",
-                        ))
+                if eff.target is not None:
+                    if meaning.option is None or eff.target.option == meaning.option:
+                        targets.append(_target(eff))
                 elif eff.alert is not None:
                     alerts.append((eff.alert.id, eff.alert.severity))
                 elif eff.missing is not None:
@@ -334,31 +410,36 @@ class Engine:
         return found
 
     def _argument(
-        self, direction: Direction, rule_id: str, because: Text,
-        sources: list[str], evidence: EvidenceRef, confirmation: str, strength: int, lang: Lang,
+        self, target: _Target, rule_id: str, because: Text,
+        sources: list[str], evidence: EvidenceRef, confirmation: str, lang: Lang,
     ) -> Argument:
         return Argument(
-            direction=direction,
+            direction=target.direction,
+            kind=target.kind,
+            safety_level=target.level,
             rule=rule_id,
             text=getattr(because, lang),
             sources=list(sources),
             evidence=self._evidence(evidence, confirmation),
-            strength=strength,
+            strength=target.strength,
         )
 
     def _apply(
-        self, candidates: dict[tuple[Track, str], Candidate], rule: Rule, kind: str,
-        option: str, track: Track | None, strength: int, direction: Direction, lang: Lang,
-    ) -> None:
-        arg = self._argument(direction, rule.id, rule.because, rule.sources, rule.evidence,
-                             rule.confirmation, strength, lang)
+        self, candidates: dict[tuple[Track, str], Candidate], rule: Rule, target: _Target, lang: Lang,
+    ) -> bool:
+        """Add the rule's argument to the proposed option(s) it targets; False if none was proposed."""
+        applied = False
         for (cand_track, cand_option), cand in candidates.items():
-            if cand_option != option or (track is not None and track != cand_track):
+            if cand_option != target.option or (target.track is not None and target.track != cand_track):
                 continue
-            if kind == "exclude":
+            arg = self._argument(target, rule.id, rule.because, rule.sources, rule.evidence,
+                                 rule.confirmation, lang)
+            if target.direction == "exclude":
                 cand.exclusions.append(arg)
             else:
                 cand.arguments.append(arg)
+            applied = True
+        return applied
 
     def _alerts(
         self, raised: Mapping[str, list[tuple[Rule, str | None]]], lang: Lang
@@ -391,6 +472,62 @@ class Engine:
             if cond.is_missing(value) or value in _UNKNOWN_VALUES:
                 missing.append(path)
         return missing
+
+
+@dataclass
+class _Run:
+    """One pass of the three stages and the ranking."""
+
+    ctx: dict[str, Any]
+    population: Population
+    derived: dict[str, Any]
+    assumptions: list[Assumption]
+    ranked: dict[Track, list[RankedOption]]
+    excluded: list[ExcludedOption]
+    alerts: dict[str, list[tuple[Rule, str | None]]]
+    missing: dict[str, Rule]
+    schedules: dict[str, str]
+    trace: Trace
+
+
+def _target(eff: Effect) -> _Target:
+    """An option effect as the argument it makes: efficacy weighs, safety sets a ceiling."""
+    if eff.argue is not None:
+        return _Target(eff.argue.option, eff.argue.track, eff.argue.direction, "efficacy", None,
+                       eff.argue.strength)
+    if eff.safety is not None:
+        level = eff.safety.level
+        return _Target(eff.safety.option, eff.safety.track, "exclude" if level == "exclude" else "against",
+                       "safety", level, 0)
+    assert eff.exclude is not None
+    return _Target(eff.exclude.option, eff.exclude.track, "exclude", "efficacy", None, 0)
+
+
+def _answer(scenario: Scenario) -> tuple[Any, ...]:
+    """What a board would read as the answer: options with their categories, and exclusions."""
+    return (
+        tuple((o.option, o.category) for o in scenario.anti_tumour),
+        tuple((o.option, o.category) for o in scenario.antisecretory),
+        tuple(sorted(e.option for e in scenario.excluded)),
+    )
+
+
+def _set_path(ctx: dict[str, Any], path: str, value: Any) -> None:
+    node = ctx
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+
+
+def _with_value(patient: Patient, path: str, value: Any) -> Patient | None:
+    """The patient with one input field set, or None if that contradicts the rest of the input."""
+    data = patient.model_dump(mode="json", exclude_none=True)
+    _set_path(data, path, value)
+    try:
+        return Patient.model_validate(data)
+    except ValidationError:
+        return None
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -20,6 +20,7 @@ from cds.errors import KnowledgeError, Problem
 from cds.knowledge import conditions as cond
 from cds.knowledge.conditions import FieldSpec, Vocabulary
 from cds.knowledge.schema import (
+    CLASSIFICATION_EFFECTS,
     AlertCatalogue,
     AlertSpec,
     Config,
@@ -28,6 +29,8 @@ from cds.knowledge.schema import (
     DoseTable,
     EvidenceScale,
     KnowledgeManifest,
+    MatrixCondition,
+    MatrixEntry,
     Modality,
     OptionCatalogue,
     OptionSpec,
@@ -35,6 +38,9 @@ from cds.knowledge.schema import (
     PlannerAlert,
     Rule,
     RuleFile,
+    SafetyMatrixFile,
+    ScenarioCatalogue,
+    ScenarioSpec,
     Schedule,
     Setting,
     Source,
@@ -87,6 +93,12 @@ class KnowledgeBase:
     dose_assumptions: list[Text] = field(default_factory=list)
     surveillance_principles: list[Text] = field(default_factory=list)
     planner_alerts: list[PlannerAlert] = field(default_factory=list)
+    # The contraindication matrix (knowledge/safety_matrix*.yaml): its rows and statements; the
+    # statements with a level are also in `rules`, compiled like any other safety rule.
+    matrix_conditions: dict[str, MatrixCondition] = field(default_factory=dict)
+    matrix_entries: list[tuple[MatrixEntry, str]] = field(default_factory=list)
+    # Missing data that changes the answer (knowledge/scenarios.yaml).
+    scenarios: list[ScenarioSpec] = field(default_factory=list)
     # Results of pure functions of this knowledge (the compiler's translations, the
     # surveillance layouts: cds.surveillance.memo): the knowledge never changes once
     # loaded, so they stay valid for its lifetime.
@@ -183,6 +195,9 @@ class _Loader:
         alerts_cat = self.parse_split(AlertCatalogue, "alerts", "alerts")
         derived_cat = self.parse_split(DerivedCatalogue, "derived", "derived")
         config = self.parse_split(Config, "config", "settings")
+        scenario_cat = (
+            self.parse(ScenarioCatalogue, r / "scenarios.yaml") if (r / "scenarios.yaml").exists() else None
+        )
         # The surveillance catalogue and dose table are optional (a knowledge base without them plans
         # no follow-up); when one is present, so must the other be.
         has_surveillance = (r / "surveillance.yaml").exists() or (r / "radiation.yaml").exists()
@@ -194,6 +209,13 @@ class _Loader:
             parsed = self.parse(RuleFile, path)
             if parsed is not None:
                 rule_files.append((self.rel(path), parsed))
+        matrix_files: list[tuple[str, SafetyMatrixFile]] = []
+        for path in self.catalogue_files("safety_matrix"):
+            if not path.exists():
+                continue
+            parsed_matrix = self.parse(SafetyMatrixFile, path)
+            if parsed_matrix is not None:
+                matrix_files.append((self.rel(path), parsed_matrix))
         pathway_files: list[tuple[str, Pathway]] = []
         for path in sorted(self.pathways_root.glob("*.yaml")):
             parsed_pw = self.parse(Pathway, path)
@@ -250,6 +272,18 @@ class _Loader:
                 self.check_rule(resolved, fname, vocab, sources, options, alerts, derived,
                                 evidence_rank)
                 rules.append(LoadedRule(resolved, fname))
+        matrix_conditions, matrix_entries = self.load_matrix(
+            matrix_files, settings, vocab, sources, options, alerts, evidence_rank
+        )
+        for entry, fname in matrix_entries:
+            rule = matrix_rule(entry, matrix_conditions)
+            if rule is None:
+                continue
+            self.unique_id(rule.id, fname, seen_ids)
+            self.check_rule(rule, fname, vocab, sources, options, alerts, derived, evidence_rank)
+            rules.append(LoadedRule(rule, fname))
+
+        scenarios = self.check_scenarios(scenario_cat, settings, vocab, sources)
 
         pathways: list[Pathway] = []
         pw_files: dict[str, str] = {}
@@ -282,7 +316,8 @@ class _Loader:
 
         content_hash = _content_hash(
             [r / "knowledge.yaml", r / "evidence.yaml", r / "surveillance.yaml", r / "radiation.yaml",
-             *(f for name in ("sources", "options", "alerts", "derived", "config")
+             r / "scenarios.yaml",
+             *(f for name in ("sources", "options", "alerts", "derived", "config", "safety_matrix")
                for f in self.catalogue_files(name)),
              *sorted((r / "rules").glob("*.yaml")), *sorted(self.pathways_root.glob("*.yaml"))],
             self.root.parent,
@@ -310,7 +345,84 @@ class _Loader:
             dose_assumptions=list(dose_table.assumptions) if dose_table else [],
             surveillance_principles=list(surveillance.principles) if surveillance else [],
             planner_alerts=list(surveillance.planner_alerts) if surveillance else [],
+            matrix_conditions=matrix_conditions,
+            matrix_entries=matrix_entries,
+            scenarios=scenarios,
         )
+
+    def check_scenarios(
+        self, catalogue: ScenarioCatalogue | None, settings: Mapping[str, Any], vocab: Vocabulary,
+        sources: Mapping[str, Source],
+    ) -> list[ScenarioSpec]:
+        if catalogue is None:
+            return []
+        fname = "knowledge/scenarios.yaml"
+        out: list[ScenarioSpec] = []
+        for spec in self.unique(catalogue.scenarios, "scenarios.yaml", "scenario").values():
+            when = self.resolve_settings(spec.when, settings, fname, spec.id)
+            self.check_conditions(when, fname, spec.id, vocab, early=True)
+            self.check_refs(spec.sources, None, fname, spec.id, sources, {})
+            field_spec = self.patient_vocab.fields.get(spec.field)
+            if field_spec is None:
+                self.problem("unknown_field", fname, spec.id, f"unknown input field {spec.field!r}"
+                             + _close(spec.field, self.patient_vocab.fields))
+            else:
+                for hyp in spec.hypotheses:
+                    if field_spec.values is not None and hyp.value not in field_spec.values:
+                        self.problem("scenario_value", fname, spec.id,
+                                     f"{spec.field} = {hyp.value!r} is not allowed "
+                                     f"({', '.join(sorted(map(str, field_spec.values)))})")
+            out.append(spec.model_copy(update={"when": when}))
+        return out
+
+    def load_matrix(
+        self, files: Sequence[tuple[str, SafetyMatrixFile]], settings: Mapping[str, Any],
+        vocab: Vocabulary, sources: Mapping[str, Source], options: Mapping[str, OptionSpec],
+        alerts: Mapping[str, AlertSpec], evidence_rank: Mapping[str, int],
+    ) -> tuple[dict[str, MatrixCondition], list[tuple[MatrixEntry, str]]]:
+        """Merge the matrix files, resolve settings, and check each row and statement.
+
+        Whether every cell is stated is a lint check (cds.knowledge.lint), so that a matrix
+        being written still loads.
+        """
+        conditions: dict[str, MatrixCondition] = {}
+        entries: list[tuple[MatrixEntry, str]] = []
+        for fname, mf in files:
+            for c in mf.conditions:
+                if c.id in conditions:
+                    self.problem("duplicate_id", fname, c.id, "matrix condition id used twice")
+                    continue
+                when = self.resolve_settings(c.when, settings, fname, c.id)
+                self.check_conditions(when, fname, f"conditions[{c.id}]", vocab, early=True)
+                conditions[c.id] = c.model_copy(update={"when": when})
+            entries.extend((e, fname) for e in mf.entries)
+        for entry, fname in entries:
+            loc = entry.id
+            for cid in entry.conditions:
+                if cid not in conditions:
+                    self.problem("unknown_condition", fname, loc,
+                                 f"matrix condition {cid!r} is not defined" + _close(cid, conditions))
+            for option in entry.options:
+                if option not in options:
+                    self.problem("unknown_option", fname, loc,
+                                 f"option {option!r} is not in options.yaml" + _close(option, options))
+                elif entry.track and entry.track not in options[option].tracks:
+                    self.problem("track", fname, loc, f"option {option!r} has no track {entry.track!r}")
+            for alert in entry.alerts:
+                if alert not in alerts:
+                    self.problem("unknown_alert", fname, loc,
+                                 f"alert {alert!r} is not in alerts.yaml" + _close(alert, alerts))
+            if entry.level == "none" and entry.alerts:
+                self.problem("matrix_entry", fname, loc, "a 'none' statement raises no alert; "
+                             "write an alert rule in rules/ if one is needed")
+            self.check_refs(entry.sources, entry.evidence.kind, fname, loc, sources, evidence_rank)
+            if entry.section is None and any(
+                sources[s].kind == "label" for s in entry.sources if s in sources
+            ):
+                self.problem("label_section", fname, loc,
+                             "a statement citing a drug label must say where (section: 'SmPC 4.3', "
+                             "'USPI 5.2' ...)")
+        return conditions, entries
 
     def check_surveillance(
         self, surveillance: SurveillanceCatalogue | None, dose_table: DoseTable | None,
@@ -466,9 +578,10 @@ class _Loader:
     ) -> None:
         loc = rule.id
         kinds = {e.kind for e in rule.then}
-        if "derive" in kinds and kinds != {"derive"}:
+        if kinds & CLASSIFICATION_EFFECTS and not kinds <= CLASSIFICATION_EFFECTS:
             self.problem("mixed_effects", fname, loc,
-                         "a rule that derives facts may not also argue, exclude or alert: split it")
+                         "a rule that derives facts or applies a definition (assume) may not also argue, "
+                         "exclude or alert: split it")
         self.check_conditions(rule.when, fname, loc, vocab, early=rule.stage == "classification")
         if rule.stage == "classification":
             self.check_classification_conditions(rule, fname)
@@ -476,7 +589,7 @@ class _Loader:
         pvocab = self.patient_vocab
         for i, eff in enumerate(rule.then):
             eloc = f"{loc}.then[{i}]"
-            target = eff.argue or eff.exclude
+            target = eff.target
             if target is not None:
                 if target.option not in options:
                     self.problem("unknown_option", fname, eloc,
@@ -485,10 +598,22 @@ class _Loader:
                 elif target.track and target.track not in options[target.option].tracks:
                     self.problem("track", fname, eloc,
                                  f"option {target.option!r} has no track {target.track!r}")
-            if eff.exclude is not None and rule.confirmation in ("U", "UNCONFIRMED"):
+            excludes = eff.exclude is not None or (eff.safety is not None and eff.safety.level == "exclude")
+            if excludes and rule.confirmation in ("U", "UNCONFIRMED"):
                 self.problem("unconfirmed_exclusion", fname, eloc,
                              f"a rule tagged {rule.confirmation} may not exclude an option; "
-                             "use `argue: {direction: against}` instead")
+                             "use `safety: {level: avoid}` or `caution` instead")
+            if eff.assume is not None:
+                spec = pvocab.fields.get(eff.assume.field)
+                if spec is None:
+                    hint = pvocab.suggest(eff.assume.field)
+                    self.problem("unknown_field", fname, eloc,
+                                 f"assume names unknown input field {eff.assume.field!r}"
+                                 + (f"; did you mean {hint!r}?" if hint else ""))
+                elif spec.values is not None and eff.assume.value not in spec.values:
+                    self.problem("assume_value", fname, eloc,
+                                 f"{eff.assume.field} = {eff.assume.value!r} is not allowed "
+                                 f"({', '.join(sorted(map(str, spec.values)))})")
             if eff.alert is not None and eff.alert.id not in alerts:
                 self.problem("unknown_alert", fname, eloc,
                              f"alert {eff.alert.id!r} is not in alerts.yaml"
@@ -545,6 +670,37 @@ class _Loader:
                 self.check_refs(edge.sources, edge.evidence.kind if edge.evidence else None,
                                 fname, loc, sources, evidence_rank)
             self.check_conditions(edge.when, fname, loc, vocab, early=True)
+
+
+def matrix_rule(entry: MatrixEntry, conditions: Mapping[str, MatrixCondition]) -> Rule | None:
+    """The safety rule a matrix statement compiles to (None for 'none' or unknown conditions).
+
+    One condition gives its own ``when``; several give an ``$or`` of them, so the rule fires
+    once whichever of them holds.
+    """
+    if entry.level == "none" or any(c not in conditions for c in entry.conditions):
+        return None
+    rows = [conditions[c].when for c in entry.conditions]
+    if len(rows) == 1:
+        when = list(rows[0])
+    else:
+        when = [{"$or": [row[0] if len(row) == 1 else {"$and": list(row)} for row in rows]}]
+    then: list[dict[str, Any]] = [
+        {"safety": {"option": o, "level": entry.level, **({"track": entry.track} if entry.track else {})}}
+        for o in entry.options
+    ]
+    then += [{"alert": {"id": a}} for a in entry.alerts]
+    return Rule.model_validate({
+        "id": entry.id,
+        "statement": entry.statement,
+        "when": when,
+        "then": then,
+        "because": entry.because.model_dump(),
+        "sources": list(entry.sources),
+        "evidence": entry.evidence.model_dump(),
+        "confirmation": entry.confirmation,
+        "note": entry.note,
+    })
 
 
 def _close(name: str, known: Iterable[str]) -> str:

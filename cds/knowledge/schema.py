@@ -161,8 +161,36 @@ class ArgueEffect(_Schema):
 
 
 class ExcludeEffect(_Schema):
+    """Remove an option for a reason that is not a contraindication (it already failed, it does not apply).
+
+    Contraindications use ``safety: {level: exclude}`` instead, so the output says it is a safety reason.
+    """
+
     option: str
     track: TrackName | None = None
+
+
+SafetyLevelName = Literal["exclude", "avoid", "caution"]
+
+
+class SafetyEffect(_Schema):
+    """A safety ceiling on an option that no argument for can lift (cds/ranking.py).
+
+    exclude: absolute contraindication (label section 4.3 / USPI Contraindications, or a guideline that
+    says "contraindicated"); avoid: strong relative contraindication (pivotal-trial exclusion criterion,
+    guideline "should not", label "not recommended"); caution: label warning, dose adjustment.
+    """
+
+    option: str
+    level: SafetyLevelName
+    track: TrackName | None = None
+
+
+class AssumeEffect(_Schema):
+    """Fill an unstated input field by definition (never a guess); shown under ``assumptions``."""
+
+    field: str
+    value: str | int | float | bool
 
 
 class AlertEffect(_Schema):
@@ -192,17 +220,23 @@ class SurveilEffect(_Schema):
     )
 
 
-_EFFECT_KINDS = ("argue", "exclude", "alert", "missing", "derive", "surveil")
+_EFFECT_KINDS = ("argue", "safety", "exclude", "alert", "missing", "derive", "assume", "surveil")
+# Effects of the classification stage (rules made only of these run first).
+CLASSIFICATION_EFFECTS = frozenset({"derive", "assume"})
+# Effects aimed at one option (they apply only when a pathway proposed it).
+OPTION_EFFECTS = frozenset({"argue", "safety", "exclude"})
 
 
 class Effect(_Schema):
     """Exactly one of the effect kinds."""
 
     argue: ArgueEffect | None = None
+    safety: SafetyEffect | None = None
     exclude: ExcludeEffect | None = None
     alert: AlertEffect | None = None
     missing: MissingEffect | None = None
     derive: DeriveEffect | None = None
+    assume: AssumeEffect | None = None
     surveil: SurveilEffect | None = None
 
     @model_validator(mode="after")
@@ -210,10 +244,14 @@ class Effect(_Schema):
         set_ = [k for k in _EFFECT_KINDS if getattr(self, k)]
         if len(set_) != 1:
             raise ValueError(
-                "an effect must have exactly one of argue, exclude, alert, missing, derive, surveil; "
-                f"got {set_ or 'none'}"
+                f"an effect must have exactly one of {', '.join(_EFFECT_KINDS)}; got {set_ or 'none'}"
             )
         return self
+
+    @property
+    def target(self) -> ArgueEffect | SafetyEffect | ExcludeEffect | None:
+        """The option effect (argue, safety or exclude), if this is one."""
+        return self.argue or self.safety or self.exclude
 
     @property
     def kind(self) -> str:
@@ -236,9 +274,9 @@ class Rule(_Schema):
 
     @property
     def stage(self) -> str:
-        """classification (derives facts) or knowledge (argue/exclude/alert/missing)."""
+        """classification (derives facts, applies definitions) or knowledge (argue, safety, alert ...)."""
         kinds = {e.kind for e in self.then}
-        return "classification" if kinds == {"derive"} else "knowledge"
+        return "classification" if kinds <= CLASSIFICATION_EFFECTS else "knowledge"
 
 
 class FileMeta(_Schema):
@@ -251,6 +289,57 @@ class FileMeta(_Schema):
 class RuleFile(_Schema):
     meta: FileMeta
     rules: list[Rule]
+
+
+# ------------------------------------------------------------ contraindication matrix
+# knowledge/safety_matrix.yaml (+ safety_matrix.<part>.yaml): for every option of the catalogue and
+# every patient condition the input can express, the safety level with its source, or an explicit
+# "no concern". Entries with a level compile to safety rules; the linter fails on an empty cell.
+
+MatrixLevel = Literal["exclude", "avoid", "caution", "none"]
+
+
+class MatrixCondition(_Schema):
+    """A patient condition of the matrix (a row), with patches that put a patient just in and just out."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: Text
+    group: str = Field(description="Row group in the printed matrix (renal, hepatic, fitness ...).")
+    when: list[dict[str, Any]] = Field(min_length=1)
+    inside: dict[str, Any] = Field(
+        description="Patient fields (input contract, nested) that make the condition hold, for the matrix probes."
+    )
+    outside: dict[str, Any] | None = Field(
+        default=None, description="Patient fields just outside the condition (the other side of its boundary)."
+    )
+
+
+class MatrixEntry(_Schema):
+    """One statement of the matrix: these options under these conditions have this safety level."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Rule id of the compiled safety rule (unused for level none).")
+    conditions: list[str] = Field(min_length=1)
+    options: list[str] = Field(min_length=1)
+    level: MatrixLevel
+    track: TrackName | None = None
+    because: Text
+    sources: list[str] = Field(min_length=1)
+    section: str | None = Field(
+        default=None,
+        description="Where the source says it (e.g. 'SmPC 4.3', 'USPI 5.1', 'trial exclusion criteria'); "
+        "required when a source is a drug label.",
+    )
+    evidence: EvidenceRef
+    confirmation: Confirmation
+    alerts: list[str] = Field(default_factory=list, description="Alerts raised when one of the options is proposed.")
+    statement: str | list[str] | None = None
+    note: str | None = None
+
+
+class SafetyMatrixFile(_Schema):
+    meta: FileMeta | None = None
+    conditions: list[MatrixCondition] = Field(default_factory=list)
+    entries: list[MatrixEntry] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------- pathways
@@ -489,3 +578,29 @@ class SurveillanceCatalogue(_Schema):
     principles: list[Text] = Field(default_factory=list, description="Shown with every plan.")
     schedules: list[Schedule] = Field(min_length=1)
     planner_alerts: list[PlannerAlert] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------- scenarios
+# knowledge/scenarios.yaml: missing data that changes the answer, and the hypotheses to rank under.
+
+
+class Hypothesis(_Schema):
+    value: str | int | float | bool
+    label: Text = Field(description="The hypothesis in words, e.g. 'If NEC (poorly differentiated)'.")
+
+
+class ScenarioSpec(_Schema):
+    """A missing input field whose value changes the answer: rank once per hypothesis, side by side."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    field: str = Field(description="The input field (dotted path) the hypotheses fill.")
+    when: list[dict[str, Any]] = Field(
+        min_length=1, description="When the scenarios are computed (read after classification; may test derived.*)."
+    )
+    hypotheses: list[Hypothesis] = Field(min_length=2)
+    because: Text
+    sources: list[str] = Field(min_length=1)
+
+
+class ScenarioCatalogue(_Schema):
+    scenarios: list[ScenarioSpec] = Field(default_factory=list)

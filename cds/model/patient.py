@@ -42,6 +42,14 @@ class PrimarySite(str, Enum):
     unknown = "unknown"
 
 
+class Grade(str, Enum):
+    """WHO grade as written in the pathology report (used when Ki-67 and mitoses are absent)."""
+
+    G1 = "G1"
+    G2 = "G2"
+    G3 = "G3"
+
+
 class Differentiation(str, Enum):
     well = "well"
     poor = "poor"
@@ -152,11 +160,15 @@ class Comorbidity(str, Enum):
     dpd_deficiency = "dpd_deficiency"
     partial_dpd_deficiency = "partial_dpd_deficiency"
     cirrhosis = "cirrhosis"
+    decompensated_cirrhosis = "decompensated_cirrhosis"
     severe_depression = "severe_depression"
     autoimmune_disease = "autoimmune_disease"
     cholelithiasis = "cholelithiasis"
     bone_marrow_failure = "bone_marrow_failure"
     pregnancy = "pregnancy"
+    breast_feeding = "breast_feeding"
+    recent_haemorrhage = "recent_haemorrhage"
+    peripheral_neuropathy = "peripheral_neuropathy"
 
 
 # ------------------------------------------------------------------ number coercion
@@ -202,6 +214,13 @@ Integer = Annotated[int, BeforeValidator(_finite_number)]
 Percent = Annotated[Number, Field(ge=0, le=100)]
 
 
+def _upper_grade(value: Any) -> Any:
+    """Pathology reports write "G2", "g2" or "grade 2": accept the first two spellings."""
+    if isinstance(value, str):
+        return value.strip().upper()
+    return value
+
+
 class _Strict(BaseModel):
     """Base for every input model: unknown fields are errors, strings are trimmed."""
 
@@ -222,6 +241,13 @@ class Tumour(_Strict):
     primary_site: PrimarySite = Field(description="Primary site; `unknown` for a NET of unknown primary.")
     gastric_type: Literal[1, 2, 3] | None = Field(
         default=None, description="Gastric NET type (1: atrophic gastritis, 2: gastrinoma/ZES, 3: sporadic)."
+    )
+    grade: Annotated[Grade, BeforeValidator(_upper_grade)] | None = Field(
+        default=None,
+        description=(
+            "WHO grade as stated in the pathology report (G1, G2 or G3). Used when Ki-67 and mitoses are "
+            "absent; checked against them when present (the counts win, and a discordance is raised)."
+        ),
     )
     differentiation: Differentiation | None = Field(default=None, description="well (NET) or poor (NEC).")
     nec_subtype: NecSubtype | None = Field(default=None, description="Small- or large-cell NEC.")
@@ -273,7 +299,10 @@ class Tumour(_Strict):
 class Disease(_Strict):
     """Extent and behaviour of the disease as a whole."""
 
-    stage: Stage = Field(description="localized (N0 M0), locoregional (N1 M0) or metastatic (M1).")
+    stage: Stage | None = Field(
+        default=None,
+        description="localized (N0 M0), locoregional (N1 M0) or metastatic (M1); null when not yet staged.",
+    )
     metastatic_sites: list[MetastaticSite] = Field(default_factory=list)
     liver_tumour_burden_percent: Percent | None = Field(
         default=None, description="Share of the liver replaced by tumour (%)."
@@ -313,6 +342,9 @@ class Labs(_Strict):
         default=None, description="Platelets (10⁹/L)."
     )
     bilirubin_umol_l: Annotated[Number, Field(ge=0, le=1500)] | None = None
+    neutrophils_g_l: Annotated[Number, Field(ge=0, le=500)] | None = Field(
+        default=None, description="Absolute neutrophil count (10⁹/L)."
+    )
 
 
 class PriorTreatment(_Strict):
@@ -384,8 +416,15 @@ class Patient(_Strict):
     age: Annotated[Integer, Field(ge=0, le=120)] | None = None
     sex: Literal["F", "M"] | None = None
     ecog: Annotated[Integer, Field(ge=0, le=4)] | None = None
+    fit_for_major_surgery: bool | None = Field(
+        default=None,
+        description=(
+            "The surgeons' or anaesthetists' judgement of fitness for major surgery (pancreatic or liver "
+            "resection, debulking, transplantation); null when not given."
+        ),
+    )
     tumour: Tumour
-    disease: Disease
+    disease: Disease = Field(default_factory=lambda: Disease())
     imaging: Imaging = Field(default_factory=Imaging)
     labs: Labs = Field(default_factory=Labs)
     comorbidities: list[Comorbidity] = Field(default_factory=list)
@@ -413,13 +452,14 @@ class Patient(_Strict):
         """
         problems: list[str] = []
         t, d = self.tumour, self.disease
-        if d.stage is not Stage.metastatic and d.metastatic_sites:
+        if d.stage is not None and d.stage is not Stage.metastatic and d.metastatic_sites:
             problems.append(
                 "disease.metastatic_sites is not empty but disease.stage is "
-                f"'{d.stage.value}': set stage to 'metastatic' or empty the list"
+                f"'{d.stage.value}': set stage to 'metastatic' (or null) or empty the list"
             )
         if (
-            d.stage is not Stage.metastatic
+            d.stage is not None
+            and d.stage is not Stage.metastatic
             and d.liver_tumour_burden_percent is not None
             and d.liver_tumour_burden_percent > 0
         ):

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Direction = Literal["for", "against", "exclude"]
+ArgumentKind = Literal["efficacy", "safety"]
+SafetyLevel = Literal["exclude", "avoid", "caution"]
 Category = Literal["recommended", "consider", "not_recommended"]
 Severity = Literal["info", "warning", "critical"]
 Track = Literal["anti_tumour", "antisecretory"]
@@ -21,6 +23,23 @@ DISCLAIMER = (
     "Every option must be weighed by the board against the full clinical picture and the "
     "patient's wishes."
 )
+DISCLAIMERS: dict[str, str] = {
+    "en": DISCLAIMER,
+    "fr": (
+        "netcds aide la réunion de concertation pluridisciplinaire à décider ; il ne la remplace pas. "
+        "Chaque option doit être pesée par la RCP au regard de l'ensemble du tableau clinique et "
+        "des souhaits du patient."
+    ),
+}
+
+
+def disclaimer(lang: str) -> str:
+    """The disclaimer in the report language (English when the language is unknown).
+
+    >>> disclaimer("fr").startswith("netcds aide")
+    True
+    """
+    return DISCLAIMERS.get(lang, DISCLAIMER)
 
 
 class _Out(BaseModel):
@@ -39,12 +58,24 @@ class Evidence(_Out):
 
 
 class Argument(_Out):
+    """One reason for or against an option, from one rule or pathway edge.
+
+    ``kind`` says how it counts: an *efficacy* argument weighs in the score by its
+    strength; a *safety* argument does not weigh, it sets a ceiling (``safety_level``):
+    ``exclude`` removes the option, ``avoid`` caps it at not_recommended and ranks it after
+    every option without such a flag, ``caution`` caps it at consider (cds/ranking.py).
+    """
+
     direction: Direction
+    kind: ArgumentKind = Field(default="efficacy", description="efficacy (weighs in the score) or safety (a ceiling).")
+    safety_level: SafetyLevel | None = Field(
+        default=None, description="For a safety argument: exclude, avoid or caution; null for efficacy."
+    )
     rule: str
     text: str
     sources: list[str]
     evidence: Evidence
-    strength: int = Field(description="Weight used by the ranking (0 for exclusions).")
+    strength: int = Field(description="Weight in the score (0 for safety arguments, which set a ceiling instead).")
 
 
 class RankedOption(_Out):
@@ -52,8 +83,14 @@ class RankedOption(_Out):
     label: str
     track: Track
     rank: int = Field(description="1 = best within its track.")
-    score: int
-    category: Category
+    score: int = Field(description="Sum of the strengths of the efficacy arguments for, minus those against.")
+    category: Category = Field(description="The score's category, capped by the safety level.")
+    score_category: Category | None = Field(
+        default=None, description="The category the score alone gives, before the safety ceiling."
+    )
+    safety_level: Literal["avoid", "caution"] | None = Field(
+        default=None, description="The strongest safety flag on this option (its ceiling); null when none."
+    )
     arguments: list[Argument]
     conditional_on: list[str] = Field(
         default_factory=list, description="Input fields still missing that this option depends on."
@@ -80,6 +117,30 @@ class MissingData(_Out):
     field: str
     why: str
     rule: str
+
+
+class Assumption(_Out):
+    """A definition applied to an unstated datum (never a guess), stated in the output."""
+
+    field: str = Field(description="Input field the assumption fills (dotted path).")
+    value: str | int | float | bool
+    why: str
+    rule: str
+    sources: list[str] = Field(default_factory=list)
+
+
+class Scenario(_Out):
+    """The ranking under one hypothesis for a missing datum that changes the answer."""
+
+    id: str = Field(description="Scenario id, e.g. differentiation.poor.")
+    field: str = Field(description="The missing input field this scenario fills.")
+    value: str | int | float | bool = Field(description="The hypothetical value.")
+    assumption: str = Field(description="The hypothesis in words, e.g. 'If NEC (poorly differentiated)'.")
+    derived: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    anti_tumour: list[RankedOption]
+    antisecretory: list[RankedOption]
+    excluded: list[ExcludedOption]
+    alerts: list[str] = Field(default_factory=list, description="Alert ids raised under this hypothesis.")
 
 
 class Trace(_Out):
@@ -185,6 +246,7 @@ class Recommendation(_Out):
     )
 
     knowledge_version: str
+    software_version: str | None = Field(default=None, description="netcds version that produced this output.")
     patient_id: str | None = None
     as_of: str | None = None
     language: Literal["en", "fr"] = "en"
@@ -194,6 +256,13 @@ class Recommendation(_Out):
     excluded: list[ExcludedOption]
     alerts: list[Alert]
     missing_data: list[MissingData]
+    scenarios: list[Scenario] = Field(
+        default_factory=list,
+        description="Rankings under each hypothesis for a missing datum that changes the answer (else empty).",
+    )
+    assumptions: list[Assumption] = Field(
+        default_factory=list, description="Definitions applied to unstated data (e.g. G2 -> well differentiated)."
+    )
     trace: Trace
     disclaimer: str = DISCLAIMER
     surveillance: Surveillance | None = Field(
@@ -211,6 +280,7 @@ class SurveillanceReport(_Out):
     )
 
     knowledge_version: str
+    software_version: str | None = None
     patient_id: str | None = None
     as_of: str | None = None
     language: Literal["en", "fr"] = "en"
