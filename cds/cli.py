@@ -556,6 +556,45 @@ def knowledge_test(
             raise typer.Exit(EXIT_INTERNAL)
 
 
+@knowledge_app.command("matrix")
+def knowledge_matrix(
+    option: Annotated[str | None, typer.Option(
+        "--option", help="Show one option's column, statement by statement.", show_default=False,
+    )] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the whole table in Markdown.")] = False,
+) -> None:
+    """Print the contraindication matrix: every option x patient condition with its safety level."""
+    with _guard():
+        from cds.knowledge.matrix import LEVEL_CODES, markdown_table, matrix_grid
+
+        kb = _engine().kb
+        if markdown:
+            typer.echo(markdown_table(kb), nl=False)
+            return
+        grid = matrix_grid(kb)
+        options = [option] if option else grid.options
+        unknown = [o for o in options if o not in kb.options]
+        if unknown:
+            raise _BadInput(f"--option: {unknown[0]!r} is not an option; allowed: {', '.join(kb.options)}")
+        for opt in options:
+            typer.secho(opt, bold=True)
+            for (o, track, condition), cell in grid.cells.items():
+                if o != opt:
+                    continue
+                if cell is None:
+                    typer.echo(f"  ?  {condition} ({track}): not stated")
+                elif option:
+                    typer.echo(f"  {LEVEL_CODES[cell.level]}  {condition} ({track}): {cell.level} - "
+                               f"{cell.entry.id} [{', '.join(cell.entry.sources)}"
+                               f"{'; ' + cell.entry.section if cell.entry.section else ''}]")
+            if not option:
+                codes = "".join(LEVEL_CODES.get(grid.level(opt, c) or "", "?") for c in grid.conditions)
+                typer.echo(f"  {codes}")
+        empty = sum(1 for _ in grid.empty())
+        typer.echo(f"{len(grid.cells) - empty} of {len(grid.cells)} cells stated; conditions in order: "
+                   + " ".join(grid.conditions))
+
+
 @knowledge_app.command("settings")
 def knowledge_settings() -> None:
     """List the named practice settings (thresholds that are conventions, not guideline numbers)."""

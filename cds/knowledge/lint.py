@@ -68,6 +68,7 @@ def lint(kb: KnowledgeBase | None = None, coverage: bool = True) -> list[Finding
     findings += check_durable_limits(kb)
     findings += check_pathway_graphs(kb)
     findings += check_catalogues(kb)
+    findings += check_matrix(kb)
     if coverage:
         findings += check_coverage(kb)
     order = {"error": 0, "warning": 1, "info": 2}
@@ -210,6 +211,10 @@ def check_catalogues(kb: KnowledgeBase) -> list[Finding]:
         cited |= {s for part in modality.components for s in part.sources}
     for planner_alert in kb.planner_alerts:
         cited |= set(planner_alert.sources)
+    for entry, _ in kb.matrix_entries:  # 'none' statements cite their sources too
+        cited |= set(entry.sources)
+    for scenario in kb.scenarios:
+        cited |= set(scenario.sources)
     for source in kb.sources.values():
         if source.doi is None and source.pmid is None and not source.no_identifier_reason:
             out.append(Finding("warning", "source_without_identifier", "knowledge/sources.yaml",
@@ -217,6 +222,29 @@ def check_catalogues(kb: KnowledgeBase) -> list[Finding]:
         if source.id not in cited:
             out.append(Finding("info", "source_not_cited", "knowledge/sources.yaml", source.id,
                                "no rule or edge cites this source"))
+    return out
+
+
+# ----------------------------------------------------------- contraindication matrix
+
+
+def check_matrix(kb: KnowledgeBase) -> list[Finding]:
+    """Every option x condition cell stated exactly once (per track of the option)."""
+    from cds.knowledge.matrix import matrix_grid
+
+    if not kb.matrix_conditions:
+        return []
+    grid = matrix_grid(kb)
+    out: list[Finding] = []
+    file = "knowledge/safety_matrix.yaml"
+    for option, track, condition in grid.empty():
+        out.append(Finding("error", "matrix_empty_cell", file, f"{option} x {condition}",
+                           f"no statement gives the safety level of {option} ({track}) under "
+                           f"{condition}: state a level, or 'none' with its reason and source"))
+    for (option, track, condition), stated in sorted(grid.twice.items()):
+        where = ", ".join(f"{eid} ({f})" for eid, f in stated)
+        out.append(Finding("error", "matrix_twice", file, f"{option} x {condition}",
+                           f"{option} ({track}) under {condition} is stated more than once: {where}"))
     return out
 
 
