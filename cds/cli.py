@@ -552,6 +552,19 @@ def knowledge_test(
                 if not quiet:
                     typer.secho(f"ok    {name}", fg="green")
         typer.echo(f"{passed} passed, {failed} failed")
+        if match is None:
+            from cds.vignettes import run_matrix_probes
+
+            cells = run_matrix_probes(engine)
+            bad = [c for c in cells if not c.ok]
+            for cell in bad:
+                typer.secho(f"FAIL  matrix {cell.entry}: {cell.option} x {cell.condition} ({cell.level}, "
+                            f"probe {cell.probe})", fg="red")
+                for failure in cell.failures:
+                    typer.echo(f"      - {failure}")
+            typer.echo(f"matrix: {len(cells) - len(bad)} of {len(cells)} stated cells hold on their probe "
+                       f"patients, {len(bad)} failed")
+            failed += len(bad)
         if failed:
             raise typer.Exit(EXIT_INTERNAL)
 

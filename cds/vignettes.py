@@ -27,6 +27,11 @@ vignette says what must hold without freezing the whole output:
       conditional_on: {prrt: [imaging.sstr]}
       derived: {category: net_g1}
       nodes_include: [Small_Localized_Tumour]
+      safety_levels: {everolimus: caution, prrt: null}   # ranked, with this safety flag (null: none)
+      assumptions: {tumour.differentiation: well}        # definitions applied to unstated data
+      scenarios:                                # rankings per hypothesis of a missing datum
+        differentiation.poor: {top_anti_tumour: [platinum_etoposide]}
+      no_scenarios: false                       # true: the answer must not depend on missing data
       surveillance:                             # optional: the follow-up plan
         schedule: pnet_resected_commnets        # the plan's schedule (or a list: one of them)
         schedules_include: [net_resected_esmo]  # among the plan, alternatives and monitoring
@@ -55,6 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cds.engine import Engine
 from cds.input import validate_patient
+from cds.matrix_probes import CellResult, check_cells
 from cds.model.recommendation import Recommendation, SurveillancePlan
 from cds.resources import knowledge_dir
 
@@ -88,6 +94,18 @@ class SurveillanceExpectation(BaseModel):
     horizon_years: float | None = None
 
 
+class ScenarioExpectation(BaseModel):
+    """What one scenario (hypothesis) must show."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top_anti_tumour: list[str] | None = None
+    top_antisecretory: list[str] | None = None
+    anti_tumour_includes: list[str] = Field(default_factory=list)
+    anti_tumour_excludes: list[str] = Field(default_factory=list)
+    excluded_includes: list[str] = Field(default_factory=list)
+
+
 class Expectation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -106,6 +124,10 @@ class Expectation(BaseModel):
     conditional_on: dict[str, list[str]] = Field(default_factory=dict)
     derived: dict[str, Any] = Field(default_factory=dict)
     nodes_include: list[str] = Field(default_factory=list)
+    safety_levels: dict[str, Literal["avoid", "caution"] | None] = Field(default_factory=dict)
+    assumptions: dict[str, Any] = Field(default_factory=dict)
+    scenarios: dict[str, ScenarioExpectation] = Field(default_factory=dict)
+    no_scenarios: bool = False
     surveillance: SurveillanceExpectation | None = None
 
 
@@ -133,8 +155,9 @@ class VignetteResult:
 
 
 def vignette_files(root: Path | None = None) -> list[Path]:
+    """Every vignette file (the matrix probes in vignettes/matrix/ are not vignettes)."""
     base = root or knowledge_dir() / "vignettes"
-    return sorted(base.rglob("*.yaml"))
+    return sorted(p for p in base.rglob("*.yaml") if p.parent.name != "matrix")
 
 
 def load_vignette(path: Path) -> Vignette:
@@ -187,8 +210,52 @@ def check(rec: Recommendation, exp: Expectation) -> list[str]:
             fails.append(f"derived.{key} is {rec.derived.get(key)!r}, expected {value!r}")
     fails += [f"node {n!r} not reached (reached {rec.trace.nodes})" for n in exp.nodes_include
               if n not in rec.trace.nodes]
+    for opt, level in exp.safety_levels.items():
+        got_opt = ranked_all.get(opt)
+        if got_opt is None:
+            fails.append(f"{opt!r} should be ranked (safety level {level})")
+        elif got_opt.safety_level != level:
+            fails.append(f"{opt!r} has safety level {got_opt.safety_level}, expected {level}")
+    assumed = {a.field: a.value for a in rec.assumptions}
+    for field_path, value in exp.assumptions.items():
+        if assumed.get(field_path, _ABSENT) != value:
+            fails.append(f"assumption {field_path} = {value!r} not stated (assumptions: {assumed})")
+    scenarios = {sc.id: sc for sc in rec.scenarios}
+    if exp.no_scenarios and scenarios:
+        fails.append(f"expected no scenarios, got {sorted(scenarios)}")
+    for sid, sexp in exp.scenarios.items():
+        sc = scenarios.get(sid)
+        if sc is None:
+            fails.append(f"scenario {sid!r} missing (got {sorted(scenarios)})")
+            continue
+        fails += [f"scenario {sid}: {f}" for f in _check_ranking(
+            {"anti_tumour": [o.option for o in sc.anti_tumour],
+             "antisecretory": [o.option for o in sc.antisecretory]},
+            {e.option for e in sc.excluded}, sexp)]
     if exp.surveillance is not None:
         fails += check_surveillance(rec, exp.surveillance)
+    return fails
+
+
+_ABSENT = object()
+
+
+def _check_ranking(
+    ids: dict[str, list[str]], excluded: set[str], exp: ScenarioExpectation
+) -> list[str]:
+    fails: list[str] = []
+    for track, ranked in ids.items():
+        top = getattr(exp, f"top_{track}")
+        if top is not None:
+            if not top and ranked:
+                fails.append(f"{track}: expected no option, got {ranked}")
+            elif top and (not ranked or ranked[0] not in top):
+                fails.append(f"{track}: rank 1 is {ranked[0] if ranked else None!r}, expected one of {top}")
+    fails += [f"anti_tumour: {o!r} should be ranked; ranked: {ids['anti_tumour']}"
+              for o in exp.anti_tumour_includes if o not in ids["anti_tumour"]]
+    fails += [f"anti_tumour: {o!r} should not be ranked" for o in exp.anti_tumour_excludes
+              if o in ids["anti_tumour"]]
+    fails += [f"{o!r} should be excluded" for o in exp.excluded_includes if o not in excluded]
     return fails
 
 
@@ -261,10 +328,27 @@ def run_vignettes(engine: Engine, paths: Iterable[Path] | None = None) -> list[V
     return results
 
 
+def vignette_patients(paths: Iterable[Path] | None = None) -> dict[str, dict[str, Any]]:
+    """Vignette id -> its patient (the matrix probes refer to vignettes by id)."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in paths if paths is not None else vignette_files():
+        vignette = load_vignette(path)
+        out[vignette.id] = vignette.patient
+    return out
+
+
+def run_matrix_probes(engine: Engine, paths: Iterable[Path] | None = None) -> list[CellResult]:
+    """Every stated cell of the contraindication matrix checked on its probe patients."""
+    return check_cells(engine, vignette_patients(paths))
+
+
 def fired_by_vignettes(engine: Engine, paths: Iterable[Path] | None = None) -> set[str]:
-    """Rule and edge ids that at least one vignette exercises (for coverage)."""
+    """Rule and edge ids that at least one vignette or matrix probe exercises (for coverage)."""
+    paths = list(paths) if paths is not None else vignette_files()
     fired: set[str] = set()
     for result in run_vignettes(engine, paths):
         trace = result.recommendation.trace
         fired |= set(trace.fired_rules) | set(trace.edges)
+    for cell in run_matrix_probes(engine, paths):
+        fired |= cell.fired
     return fired

@@ -85,8 +85,9 @@ class RandomChooser:
 def patient_from(c: Chooser) -> dict[str, Any]:
     """Build one patient dict from a chooser (hypothesis-backed or seeded random)."""
     site = c.pick([s.value for s in PrimarySite])
-    stage = c.pick(["localized", "locoregional", "metastatic"])
+    stage = c.pick(["localized", "locoregional", "metastatic", "metastatic", None])
     tumour: dict[str, Any] = {"primary_site": site}
+    tumour["grade"] = c.pick([None, None, "G1", "G2", "G3"])
     tumour["differentiation"] = c.pick(["well", "well", "well", "poor", None])
     if tumour["differentiation"] == "poor":
         tumour["nec_subtype"] = c.pick(["small_cell", "large_cell", None])
@@ -102,7 +103,7 @@ def patient_from(c: Chooser) -> dict[str, Any]:
     tumour["hereditary_syndrome"] = c.pick([None, "none", "men1", "vhl"])
     tumour["primary_resected"] = c.pick([None, True, False])
     tumour["primary_symptomatic"] = c.pick([None, True, False])
-    if stage != "localized":
+    if stage not in ("localized", None):
         tumour["lymph_nodes_positive"] = c.pick([None, True, False])
     tumour["lymphovascular_invasion"] = c.pick([None, True, False])
     tumour["resection_margin"] = c.pick([None, "r0", "r1", "r2"])
@@ -118,7 +119,7 @@ def patient_from(c: Chooser) -> dict[str, Any]:
     if site == "pancreas":
         tumour["main_duct_dilatation"] = c.pick([None, True, False])
     disease: dict[str, Any] = {"stage": stage}
-    if stage == "metastatic":
+    if stage in ("metastatic", None):
         disease["metastatic_sites"] = c.subset([m.value for m in MetastaticSite], 3)
         disease["liver_tumour_burden_percent"] = c.pick([None, *BURDEN_EDGES])
     disease["resectable"] = c.pick([None, True, False])
@@ -138,7 +139,7 @@ def patient_from(c: Chooser) -> dict[str, Any]:
             })
     sex = c.pick(["F", "M", None])
     comorbidities = c.subset(
-        [m.value for m in Comorbidity if m.value != "pregnancy" or sex == "F"], 3)
+        [m.value for m in Comorbidity if m.value not in ("pregnancy", "breast_feeding") or sex == "F"], 3)
     # Decision dates spread over years, so the benchmark lays out dated plans as often as
     # real tumour boards do rather than reusing one undated plan.
     as_of = f"{c.ints(2020, 2027)}-{c.ints(1, 12):02d}-{c.ints(1, 28):02d}"
@@ -149,6 +150,7 @@ def patient_from(c: Chooser) -> dict[str, Any]:
         "age": c.pick([None, 0, 18, 39, 40, 55, 56, 60, 61, 120]),
         "sex": sex,
         "ecog": c.pick([None, 0, 1, 2, 3, 4]),
+        "fit_for_major_surgery": c.pick([None, None, True, False]),
         "tumour": tumour,
         "disease": disease,
         "imaging": {
@@ -158,6 +160,9 @@ def patient_from(c: Chooser) -> dict[str, Any]:
         "labs": {
             "egfr_ml_min": c.pick([None, *EGFR_EDGES]),
             "nt_probnp_pg_ml": c.pick([None, 100, 260, 261, 5000]),
+            "platelets_g_l": c.pick([None, 20, 49, 50, 74, 75, 99, 100, 250]),
+            "neutrophils_g_l": c.pick([None, 0.5, 1.4, 1.5, 4]),
+            "bilirubin_umol_l": c.pick([None, 10, 21, 22, 63, 64, 200]),
         },
         "comorbidities": comorbidities,
         "carcinoid_heart_disease": c.pick([None, True, False]),

@@ -25,3 +25,14 @@ def test_vignette_ids_are_unique() -> None:
 
     ids = [load_vignette(p).id for p in FILES]
     assert len(ids) == len(set(ids))
+
+
+def test_every_stated_matrix_cell_holds_on_a_probe_patient(engine: Engine) -> None:
+    """Each exclude/avoid/caution cell, just inside and just outside its condition (cds/matrix_probes.py)."""
+    from cds.vignettes import run_matrix_probes
+
+    cells = run_matrix_probes(engine)
+    assert cells, "the matrix states no level"
+    bad = [f"{c.entry}: {c.option} x {c.condition} ({c.level}, probe {c.probe}): {'; '.join(c.failures)}"
+           for c in cells if not c.ok]
+    assert not bad, f"{len(bad)} of {len(cells)} cells fail:\n  " + "\n  ".join(bad)

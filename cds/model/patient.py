@@ -491,8 +491,9 @@ class Patient(_Strict):
                 "tumour.lymph_nodes_positive is true but disease.stage is 'localized' "
                 "(use 'locoregional')"
             )
-        if self.sex == "M" and Comorbidity.pregnancy in self.comorbidities:
-            problems.append("comorbidities contains 'pregnancy' but sex is 'M'")
+        for female_only in (Comorbidity.pregnancy, Comorbidity.breast_feeding):
+            if self.sex == "M" and female_only in self.comorbidities:
+                problems.append(f"comorbidities contains '{female_only.value}' but sex is 'M'")
         if self.imaging_history is not None and self.as_of is not None:
             for i, exam in enumerate(self.imaging_history.exams):
                 if exam.date > self.as_of:

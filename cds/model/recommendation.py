@@ -26,9 +26,9 @@ DISCLAIMER = (
 DISCLAIMERS: dict[str, str] = {
     "en": DISCLAIMER,
     "fr": (
-        "netcds aide la réunion de concertation pluridisciplinaire à décider ; il ne la remplace pas. "
-        "Chaque option doit être pesée par la RCP au regard de l'ensemble du tableau clinique et "
-        "des souhaits du patient."
+        "netcds aide la décision de la réunion de concertation pluridisciplinaire ; il ne la "
+        "remplace pas. Chaque option doit être pesée par la RCP au regard de l'ensemble du tableau "
+        "clinique et des souhaits du patient."
     ),
 }
 
@@ -36,7 +36,7 @@ DISCLAIMERS: dict[str, str] = {
 def disclaimer(lang: str) -> str:
     """The disclaimer in the report language (English when the language is unknown).
 
-    >>> disclaimer("fr").startswith("netcds aide")
+    >>> disclaimer("fr").startswith("netcds aide la décision")
     True
     """
     return DISCLAIMERS.get(lang, DISCLAIMER)

@@ -26,7 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from cds.model.recommendation import DISCLAIMER, Argument, Recommendation
+from cds.model.recommendation import DISCLAIMER, Argument, RankedOption, Recommendation
+from cds.model.recommendation import disclaimer as disclaimer_for
 from cds.render.i18n import Labels, labels
 
 if TYPE_CHECKING:
@@ -48,14 +49,19 @@ def ui(lang: str) -> dict[str, str]:
 
 
 def disclaimer(rec: Recommendation) -> str:
-    """The recommendation's disclaimer, in French when the report is French."""
+    """The recommendation's disclaimer, in the report language (one text: the output contract's)."""
     if rec.disclaimer == DISCLAIMER:
-        return labels(rec.language)["disclaimer_text"]
+        return disclaimer_for(rec.language)
     return rec.disclaimer
 
 
 def direction_symbol(arg: Argument) -> str:
-    """``+3`` for an argument for, ``-1`` against, ``x`` for an exclusion."""
+    """``+3`` for an argument for, ``-1`` against, ``x`` for an exclusion, ``!`` for a safety ceiling.
+
+    Safety arguments do not weigh in the score, so they carry no number: ``!!`` avoid, ``!`` caution.
+    """
+    if arg.kind == "safety" and arg.safety_level in ("avoid", "caution"):
+        return "!!" if arg.safety_level == "avoid" else "!"
     if arg.direction == "for":
         return f"+{arg.strength}"
     if arg.direction == "against":
@@ -101,6 +107,8 @@ class ArgumentView:
     direction_text: str = ""
     sources_short: list[str] = field(default_factory=list)
     evidence_label: str = ""
+    kind: str = "efficacy"
+    safety_level: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,9 @@ class OptionView:
     conditional_on: list[str]
     arguments: list[ArgumentView]
     conditional_labels: list[str] = field(default_factory=list)
+    safety_level: str | None = None  # avoid | caution: the ceiling, shown beside the category
+    safety_text: str = ""
+    cautions: list[ArgumentView] = field(default_factory=list)  # the safety arguments, shown first
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,25 @@ class ExcludedView:
     label: str
     track: str
     reasons: list[ArgumentView]
+
+
+@dataclass(frozen=True)
+class ScenarioView:
+    """The ranking under one hypothesis of a missing datum."""
+
+    id: str
+    assumption: str
+    category: str
+    tracks: list[TrackView]
+    excluded: list[str]
+
+
+@dataclass(frozen=True)
+class AssumptionView:
+    field: str
+    value: str
+    why: str
+    rule: str
 
 
 @dataclass(frozen=True)
@@ -251,6 +281,9 @@ class ReportView:
     pathway_views: list[PathwayView] | None = None
     references: list[ReferenceView] = field(default_factory=list)
     surveillance: SurveillanceView | None = None
+    software_version: str | None = None
+    scenarios: list[ScenarioView] = field(default_factory=list)
+    assumptions: list[AssumptionView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -311,42 +344,48 @@ def argument_view(arg: Argument, lab: Labels | None = None) -> ArgumentView:
         sources=list(arg.sources),
         evidence=evidence_text(arg),
         unconfirmed=not arg.evidence.confirmed,
-        direction_text=lab[f"direction_{arg.direction}"],
+        direction_text=lab[f"safety_{arg.safety_level}"] if arg.safety_level else lab[f"direction_{arg.direction}"],
         sources_short=[lab.source(s) for s in arg.sources],
         evidence_label=lab.evidence(arg.evidence.kind, arg.evidence.level),
+        kind=arg.kind,
+        safety_level=arg.safety_level,
     )
+
+
+def option_view(o: RankedOption, lab: Labels) -> OptionView:
+    t = lab.t
+    return OptionView(
+        rank=o.rank,
+        option=o.option,
+        label=o.label,
+        category=o.category,
+        category_text=t.get(o.category, o.category),
+        score=o.score,
+        conditional_on=list(o.conditional_on),
+        arguments=[argument_view(a, lab) for a in o.arguments],
+        conditional_labels=[lab.field(f) for f in o.conditional_on],
+        safety_level=o.safety_level,
+        safety_text=t[f"safety_{o.safety_level}"] if o.safety_level else "",
+        cautions=[argument_view(a, lab) for a in o.arguments if a.kind == "safety"],
+    )
+
+
+def _tracks(lab: Labels, anti_tumour: Sequence[RankedOption], antisecretory: Sequence[RankedOption]) -> list[TrackView]:
+    tracks = []
+    for track in TRACKS:
+        ranked = anti_tumour if track == "anti_tumour" else antisecretory
+        # The antisecretory track is shown only when something was proposed in it.
+        if track == "antisecretory" and not ranked:
+            continue
+        tracks.append(TrackView(id=track, title=lab.t[track], options=[option_view(o, lab) for o in ranked]))
+    return tracks
 
 
 def report_view(rec: Recommendation, context: ReportContext | None = None) -> ReportView:
     ctx = context or ReportContext()
     lab = labels(rec.language, ctx.kb)
     t = lab.t
-    tracks = []
-    for track in TRACKS:
-        ranked = rec.anti_tumour if track == "anti_tumour" else rec.antisecretory
-        # The antisecretory track is shown only when something was proposed in it.
-        if track == "antisecretory" and not ranked:
-            continue
-        tracks.append(
-            TrackView(
-                id=track,
-                title=t[track],
-                options=[
-                    OptionView(
-                        rank=o.rank,
-                        option=o.option,
-                        label=o.label,
-                        category=o.category,
-                        category_text=t.get(o.category, o.category),
-                        score=o.score,
-                        conditional_on=list(o.conditional_on),
-                        arguments=[argument_view(a, lab) for a in o.arguments],
-                        conditional_labels=[lab.field(f) for f in o.conditional_on],
-                    )
-                    for o in ranked
-                ],
-            )
-        )
+    tracks = _tracks(lab, rec.anti_tumour, rec.antisecretory)
     full = context is not None
     grade = rec.derived.get("grade")
     category = rec.derived.get("category")
@@ -395,7 +434,25 @@ def report_view(rec: Recommendation, context: ReportContext | None = None) -> Re
         pathway_views=_pathway_views(lab, rec, ctx) if full else None,
         surveillance=_surveillance_view(lab, rec, ctx) if full else None,
         references=_references(lab, rec, ctx) if ctx.kb is not None else [],
+        software_version=rec.software_version,
+        scenarios=[
+            ScenarioView(
+                id=sc.id,
+                assumption=sc.assumption,
+                category=_derived_text(lab, "category", sc.derived.get("category")),
+                tracks=_tracks(lab, sc.anti_tumour, sc.antisecretory),
+                excluded=[e.label for e in sc.excluded],
+            )
+            for sc in rec.scenarios
+        ],
+        assumptions=[
+            AssumptionView(field=lab.field(a.field), value=lab.value(a.field, a.value), why=a.why,
+                           rule=a.rule)
+            for a in rec.assumptions
+        ],
     )
+
+
 
 
 def _raw(lab: Labels, value: Any) -> str:
@@ -420,7 +477,7 @@ def _classification(lab: Labels, derived: Mapping[str, Any]) -> list[RowView]:
 # ------------------------------------------------------------------ patient summary
 
 _SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("section_general", ("age", "sex", "ecog")),
+    ("section_general", ("age", "sex", "ecog", "fit_for_major_surgery")),
     ("section_tumour", ("tumour",)),
     ("section_disease", ("disease",)),
     ("section_imaging", ("imaging",)),

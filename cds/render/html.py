@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 
 from cds.model.recommendation import Recommendation
+from cds.model.recommendation import disclaimer as disclaimer_for
 from cds.render import ReportContext, report_view
 from cds.render.i18n import labels
 from cds.resources import renderers_dir
@@ -56,4 +57,5 @@ def render_session_index(
     lab = labels(lang)
     return environment().get_template("session_index.html.j2").render(
         rows=rows, t=lab.t, lang=lab.lang, knowledge_version=knowledge_version,
+        disclaimer=disclaimer_for(lab.lang),
     )

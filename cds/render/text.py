@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cds.model.recommendation import Recommendation
-from cds.render import ArgumentView, ReportContext, ReportView, report_view, ui
+from cds.render import ArgumentView, ReportContext, ReportView, TrackView, report_view, ui
 
 if TYPE_CHECKING:
     from cds.explain import Explanation
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 CATEGORY_STYLE = {"recommended": "bold green", "consider": "yellow", "not_recommended": "red"}
 DIRECTION_STYLE = {"for": "green", "against": "red", "exclude": "bold red"}
+SAFETY_STYLE = {"avoid": "bold red", "caution": "bold yellow"}
 
 #: Width used when the report goes to a file rather than a terminal.
 FILE_WIDTH = 120
@@ -75,36 +76,26 @@ def renderables(
     else:
         out.append(Text(t["no_missing"], style="dim"))
 
-    for track in view.tracks:
-        out.append(_heading(track.title))
-        if not track.options:
-            out.append(Text(t["no_option"], style="dim"))
-            continue
-        table = Table(box=box.SIMPLE_HEAD, expand=True, show_lines=False)
-        table.add_column(t["rank"], justify="right", no_wrap=True)
-        table.add_column(t["option"], ratio=1)
-        table.add_column(t["category"], no_wrap=True)
-        table.add_column(t["score"], justify="right", no_wrap=True)
-        if wide:
-            table.add_column(t["conditional_on"], max_width=30)
-        for i, o in enumerate(track.options):
-            conditional = Text(", ".join(o.conditional_on), style="yellow")
-            lines: list[RenderableType] = [
-                Text.assemble((o.label, "bold"), (f"  {o.option}", "dim"))
-            ]
-            if o.conditional_on and not wide:
-                lines.append(Text.assemble(f"{t['conditional_on']}{t['colon']} ", conditional))
-            lines.append(_arguments(o.arguments, t))
-            cells: list[RenderableType] = [
-                Text(str(o.rank), style="bold"),
-                Group(*lines),
-                Text(o.category_text, style=CATEGORY_STYLE.get(o.category, "")),
-                Text(str(o.score)),
-            ]
-            if wide:
-                cells.append(conditional)
-            table.add_row(*cells, end_section=i < len(track.options) - 1)
-        out.append(table)
+    if view.assumptions:
+        out.append(_heading(t["assumptions"]))
+        assumed = Table(box=box.SIMPLE_HEAD, expand=True)
+        assumed.add_column(t["field"], style="bold")
+        assumed.add_column(t["why"], ratio=1)
+        for a in view.assumptions:
+            assumed.add_row(Text(f"{a.field}: {a.value}"), Group(Text(a.why), _provenance(a.rule, [])))
+        out.append(assumed)
+
+    if view.scenarios:
+        out.append(_heading(t["scenarios"]))
+        out.append(Text(t["scenarios_intro"], style="dim"))
+        for sc in view.scenarios:
+            out.append(Text.assemble("\n", (sc.assumption, "bold"), (f"  ({sc.category})", "dim")))
+            out += _track_tables(sc.tracks, t, wide, headings=False)
+            if sc.excluded:
+                out.append(Text(f"{t['excluded']}{t['colon']} " + ", ".join(sc.excluded), style="red"))
+
+    out += _track_tables(view.tracks, t, wide)
+    out.append(Text(t["safety_legend"], style="dim"))
 
     out.append(_heading(t["excluded"]))
     if view.excluded:
@@ -123,6 +114,45 @@ def renderables(
 
     out.append(Text())
     out.append(Panel(Text(view.disclaimer), title=t["disclaimer"], border_style="dim"))
+    return out
+
+
+def _track_tables(
+    tracks: Sequence[TrackView], t: dict[str, str], wide: bool, headings: bool = True
+) -> list[RenderableType]:
+    """One table per track: rank, option with its arguments, category (with its safety flag), score."""
+    out: list[RenderableType] = []
+    for track in tracks:
+        if headings:
+            out.append(_heading(track.title))
+        else:
+            out.append(Text(track.title, style="underline"))
+        if not track.options:
+            out.append(Text(t["no_option"], style="dim"))
+            continue
+        table = Table(box=box.SIMPLE_HEAD, expand=True, show_lines=False)
+        table.add_column(t["rank"], justify="right", no_wrap=True)
+        table.add_column(t["option"], ratio=1)
+        table.add_column(t["category"], no_wrap=True)
+        table.add_column(t["score"], justify="right", no_wrap=True)
+        if wide:
+            table.add_column(t["conditional_on"], max_width=30)
+        for i, o in enumerate(track.options):
+            conditional = Text(", ".join(o.conditional_on), style="yellow")
+            lines: list[RenderableType] = [
+                Text.assemble((o.label, "bold"), (f"  {o.option}", "dim"))
+            ]
+            if o.conditional_on and not wide:
+                lines.append(Text.assemble(f"{t['conditional_on']}{t['colon']} ", conditional))
+            lines.append(_arguments(o.arguments, t))
+            category = Text(o.category_text, style=CATEGORY_STYLE.get(o.category, ""))
+            if o.safety_level:
+                category.append(f"\n({o.safety_text})", style=SAFETY_STYLE[o.safety_level])
+            cells: list[RenderableType] = [Text(str(o.rank), style="bold"), Group(*lines), category, Text(str(o.score))]
+            if wide:
+                cells.append(conditional)
+            table.add_row(*cells, end_section=i < len(track.options) - 1)
+        out.append(table)
     return out
 
 
@@ -163,6 +193,8 @@ def _header(view: ReportView) -> RenderableType:
     grid.add_row(t["category"], Text(view.category))
     grid.add_row(t["pathways"], Text(", ".join(view.pathways) or t["none"]))
     grid.add_row(t["knowledge_version"], Text(view.knowledge_version))
+    if view.software_version:
+        grid.add_row(t["software_version"], Text(view.software_version))
     return Panel(grid, title=Text(t["title"], style="bold"), title_align="left",
                  box=box.ROUNDED, expand=True)
 
@@ -180,7 +212,7 @@ def _arguments(args: Sequence[ArgumentView], t: dict[str, str]) -> Table:
     grid.add_column(no_wrap=True, justify="right", min_width=4)
     grid.add_column(ratio=1)
     for a in args:
-        style = DIRECTION_STYLE.get(a.direction, "")
+        style = SAFETY_STYLE.get(a.safety_level or "", "") or DIRECTION_STYLE.get(a.direction, "")
         detail = _provenance(a.rule, a.sources_short or a.sources)
         detail.append(" · " + (a.evidence_label or a.evidence))
         if a.unconfirmed:

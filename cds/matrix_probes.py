@@ -1,0 +1,183 @@
+"""Check every stated cell of the contraindication matrix on real evaluations.
+
+For each matrix statement with a level (exclude, avoid, caution), each of its options and
+each of its conditions, a *probe* patient for whom the pathways propose the option (listed per
+option in ``knowledge/vignettes/matrix/probes.yaml`` by vignette id) is evaluated twice:
+
+- **just inside** the condition (the row's ``inside`` patch added to the patient): the option
+  must respect the level: not ranked in the statement's tracks (exclude), ranked not
+  recommended and after every option without ``avoid`` (avoid), not recommended above consider
+  (caution); and the statement must be among its reasons unless a stronger one already holds;
+- **just outside** it (the row's ``outside`` patch, where the row has one): the statement must
+  not act on the option.
+
+So each cell is tested on the engine exactly as a board would see it, and a change to a row, a
+statement, a pathway or the ranking that breaks a ceiling fails here.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from cds.engine import Engine
+from cds.knowledge.schema import MatrixEntry
+from cds.model.patient import Patient
+from cds.model.recommendation import Recommendation, Track
+
+_MERGED_LISTS = ("comorbidities", "prior_treatments")
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """The check of one option under one condition for one statement."""
+
+    entry: str
+    option: str
+    condition: str
+    level: str
+    probe: str | None
+    failures: tuple[str, ...]
+    fired: frozenset[str] = frozenset()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def probes_path(engine: Engine) -> Path:
+    return engine.kb.root / "vignettes" / "matrix" / "probes.yaml"
+
+
+def load_probes(engine: Engine) -> dict[str, list[str]]:
+    """Option -> ids of the vignettes whose patient serves as a probe for it."""
+    path = probes_path(engine)
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(k): [str(v) for v in vs] for k, vs in (data.get("probes") or {}).items()}
+
+
+def with_patch(patient: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """The patient with the patch applied: nested objects merged, comorbidities and prior
+    treatments appended, anything else replaced.
+
+    >>> with_patch({"labs": {"egfr_ml_min": 90}, "comorbidities": ["cirrhosis"]},
+    ...            {"labs": {"egfr_ml_min": 29}, "comorbidities": ["pregnancy"]})
+    {'labs': {'egfr_ml_min': 29}, 'comorbidities': ['cirrhosis', 'pregnancy']}
+    """
+    out = copy.deepcopy(dict(patient))
+    for key, value in patch.items():
+        if key in _MERGED_LISTS:
+            out[key] = [*out.get(key, []), *[v for v in value if v not in out.get(key, [])]]
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = with_patch(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def check_cells(
+    engine: Engine, patients: Mapping[str, Mapping[str, Any]], options: Iterable[str] | None = None
+) -> list[CellResult]:
+    """Check every stated cell; ``patients`` maps vignette ids to their patient."""
+    kb = engine.kb
+    probes = load_probes(engine)
+    wanted = set(options) if options is not None else None
+    results: list[CellResult] = []
+    for entry, _ in kb.matrix_entries:
+        if entry.level == "none":
+            continue
+        for option in entry.options:
+            if wanted is not None and option not in wanted:
+                continue
+            tracks: list[Track] = [entry.track] if entry.track else list(kb.options[option].tracks)
+            for condition in entry.conditions:
+                results.append(_check_cell(engine, entry, option, condition, tracks,
+                                           probes.get(option, []), patients))
+    return results
+
+
+def _evaluate(engine: Engine, data: Mapping[str, Any]) -> Recommendation | None:
+    try:
+        patient = Patient.model_validate(data)
+    except ValidationError:
+        return None
+    return engine.evaluate(patient, surveillance=False)
+
+
+def _proposed(rec: Recommendation, option: str, tracks: list[Track]) -> bool:
+    ranked = {(o.track, o.option) for o in rec.anti_tumour + rec.antisecretory}
+    excluded = {(e.track, e.option) for e in rec.excluded}
+    return any((t, option) in ranked or (t, option) in excluded for t in tracks)
+
+
+def _check_cell(
+    engine: Engine, entry: MatrixEntry, option: str, condition: str, tracks: list[Track],
+    probe_ids: list[str], patients: Mapping[str, Mapping[str, Any]],
+) -> CellResult:
+    row = engine.kb.matrix_conditions[condition]
+    for probe in probe_ids:
+        base = patients.get(probe)
+        if base is None:
+            continue
+        inside = _evaluate(engine, with_patch(base, row.inside))
+        if inside is None or not _proposed(inside, option, tracks):
+            continue
+        failures = _inside_failures(inside, entry, option, tracks)
+        fired = set(inside.trace.fired_rules)
+        if row.outside is not None:
+            outside = _evaluate(engine, with_patch(base, row.outside))
+            if outside is None:
+                failures.append(f"the probe {probe} with the 'outside' patch is not a valid patient")
+            else:
+                fired |= set(outside.trace.fired_rules)
+                if _acted(outside, entry.id, option, tracks):
+                    failures.append(f"{entry.id} acts on {option} just outside {condition} "
+                                    f"({row.outside})")
+        return CellResult(entry.id, option, condition, entry.level, probe, tuple(failures),
+                          frozenset(fired))
+    return CellResult(entry.id, option, condition, entry.level, None, (
+        f"no probe patient proposes {option} under {condition}: add a vignette id to "
+        f"vignettes/matrix/probes.yaml for {option}",))
+
+
+def _acted(rec: Recommendation, rule: str, option: str, tracks: list[Track]) -> bool:
+    for ranked in rec.anti_tumour + rec.antisecretory:
+        if ranked.option == option and ranked.track in tracks and any(a.rule == rule for a in ranked.arguments):
+            return True
+    return any(e.option == option and e.track in tracks and any(a.rule == rule for a in e.reasons)
+               for e in rec.excluded)
+
+
+def _inside_failures(rec: Recommendation, entry: MatrixEntry, option: str, tracks: list[Track]) -> list[str]:
+    failures: list[str] = []
+    excluded = {(e.track, e.option) for e in rec.excluded}
+    for track in tracks:
+        ranked = rec.anti_tumour if track == "anti_tumour" else rec.antisecretory
+        mine = next((o for o in ranked if o.option == option), None)
+        if mine is None:
+            continue  # excluded (by this statement or another), or not proposed on this track
+        if entry.level == "exclude":
+            failures.append(f"{option} ({track}) is ranked {mine.rank} although {entry.id} excludes it")
+            continue
+        if not any(a.rule == entry.id for a in mine.arguments):
+            failures.append(f"{option} ({track}) does not carry {entry.id}")
+        if entry.level == "avoid":
+            if mine.category != "not_recommended" or mine.safety_level != "avoid":
+                failures.append(f"{option} ({track}) is {mine.category} (flag {mine.safety_level}) under "
+                                f"avoid")
+            later = [o.option for o in ranked if o.rank > mine.rank and o.safety_level != "avoid"]
+            if later:
+                failures.append(f"{option} ({track}) avoided but ranked before {later}")
+        elif entry.level == "caution" and mine.category == "recommended":
+            failures.append(f"{option} ({track}) is recommended under a caution")
+    if entry.level == "exclude" and not any((t, option) in excluded for t in tracks):
+        failures.append(f"{option} is not listed as excluded under {entry.id}")
+    return failures
