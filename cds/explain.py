@@ -302,13 +302,16 @@ class _Explainer:
                 "option": name, "track": phrase, "rank": mine.rank, "score": mine.score,
                 "category": lab[mine.category],
             }
+            ceiling = (" " + lab.fmt("ceiling_note", level=lab[f"safety_{mine.safety_level}"],
+                                     category=lab[mine.category])) if mine.safety_level else ""
             if status == "first":
                 return TrackExplanation(
-                    track=track, status=status, summary=lab.fmt("status_first", **common),
+                    track=track, status=status, summary=lab.fmt("status_first", **common) + ceiling,
                     rank=mine.rank, score=mine.score, category=mine.category,
+                    against=[self._fired_rule(a) for a in mine.arguments if a.direction == "against"],
                 )
-            summary = lab.fmt("status_ranked", first=first.label, first_score=first.score, **common)
-            if mine.score == first.score:
+            summary = lab.fmt("status_ranked", first=first.label, first_score=first.score, **common) + ceiling
+            if mine.score == first.score and not ceiling:
                 summary += " " + lab["tie_note"]
             return TrackExplanation(
                 track=track, status=status,

@@ -8,7 +8,7 @@ registered the first time a patient of that population is seen.
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -54,6 +54,43 @@ Lang = Literal["en", "fr"]
 _SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 # Values that mean "not known" although the field is present.
 _UNKNOWN_VALUES = frozenset({"not_done", "unknown"})
+# Namespaces whose absence is not missing data (no prior course, no comorbidity, no such site)
+# or that are not input (derived, late facts).
+_NOT_ASKED = ("prior.", "prior_response.", "prior_line.", "comorbidities.", "disease.metastatic_sites.",
+              "derived.", "candidate.", "node.", "pathway.")
+
+
+def unknown_accepted(when: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Paths that a condition accepts when unknown *as if* they had a value.
+
+    >>> sorted(unknown_accepted([{"$or": [{"tumour.primary_symptomatic": False},
+    ...                                   {"$nex": {"tumour.primary_symptomatic": 1}}]}]))
+    ['tumour.primary_symptomatic']
+    >>> unknown_accepted([{"$nex": {"tumour.size_mm": 1}}])   # an explicit "unknown" branch
+    set()
+    """
+    found: set[str] = set()
+
+    def walk(c: Mapping[str, Any]) -> None:
+        ((key, body),) = c.items()
+        if key == "$or":
+            absent = {leaf.path for sub in body
+                      if len(leaves := list(cond.leaves(sub))) == 1
+                      for leaf in leaves if leaf.op == "absent"}
+            valued = {leaf.path for sub in body for leaf in cond.leaves(sub)
+                      if leaf.op not in ("absent", "exists")}
+            found.update(absent & valued)
+        if key in ("$or", "$and"):
+            for sub in body:
+                walk(sub)
+
+    for c in when:
+        walk(c)
+    return found
+
+
+def _missing(value: Any) -> bool:
+    return cond.is_missing(value) or (isinstance(value, str) and value in _UNKNOWN_VALUES)
 
 
 @dataclass
@@ -124,6 +161,8 @@ class Engine:
         self._edge_order = {
             e.id: i for i, e in enumerate(e for pw in kb.pathways for e in pw.edges)
         }
+        self._pathways = {pw.id: pw for pw in kb.pathways}
+        self._input_reads: dict[str, tuple[str, ...]] = {}
 
     # -------------------------------------------------------------- public
 
@@ -202,23 +241,31 @@ class Engine:
         nodes: list[str] = []
         edges: list[str] = []
         candidates: dict[tuple[Track, str], Candidate] = {}
+        # Input fields that were unknown when a step on the way was taken: everything proposed
+        # downstream was decided without them, so it is conditional on them (never a guess).
+        unknown_at: dict[str, frozenset[str]] = {}
         for name in dict.fromkeys(fired2):
             meaning = pathways_stage.compiled.meaning[name]
             if isinstance(meaning, EntryMeaning):
                 entered.append(meaning.pathway)
                 nodes.append(meaning.start)
+                unknown_at[meaning.start] = unknown_at.get(meaning.start, frozenset()) | self._unknown_read(
+                    f"enter:{meaning.pathway}", self._pathways[meaning.pathway].when, ctx)
                 continue
             assert isinstance(meaning, EdgeMeaning)
             edge = meaning.edge
             edges.append(edge.id)
+            decided_without = unknown_at.get(edge.from_, frozenset()) | self._unknown_read(edge.id, edge.when, ctx)
             if edge.to is not None:
                 nodes.append(edge.to)
+                unknown_at[edge.to] = unknown_at.get(edge.to, frozenset()) | decided_without
                 continue
             assert edge.propose and edge.track and edge.strength and edge.because
             assert edge.evidence and edge.confirmation
             key = (edge.track, edge.propose)
             cand = candidates.setdefault(key, Candidate(edge.propose, edge.track))
             cand.depends_on.update(edge.depends_on)
+            cand.depends_on.update(decided_without)
             cand.arguments.append(
                 self._argument(_Target(edge.propose, edge.track, "for", "efficacy", None, edge.strength),
                                edge.id, edge.because, edge.sources, edge.evidence, edge.confirmation, lang)
@@ -463,13 +510,29 @@ class Engine:
         out.sort(key=lambda a: (_SEVERITY_ORDER[a.severity], a.id))
         return out
 
+    def _unknown_read(self, name: str, when: Sequence[Mapping[str, Any]], ctx: Mapping[str, Any]) -> frozenset[str]:
+        """Input fields a pathway step treated as known although they are unknown for this patient.
+
+        A step whose condition reads ``either the field is unknown or it has this value`` (``$nex``
+        beside a test of the same field in an ``$or``) was taken without the datum, so what follows
+        depends on it. Fields whose absence means "none" (prior treatments, comorbidities,
+        metastatic sites) and derived facts are not data to ask for.
+        """
+        reads = self._input_reads.get(name)
+        if reads is None:
+            reads = self._input_reads[name] = tuple(sorted(
+                p for p in unknown_accepted(when) if not p.startswith(_NOT_ASKED)
+            ))
+        if not reads:
+            return frozenset()
+        return frozenset(p for p in reads if _missing(cond.lookup(ctx, p)))
+
     def _conditional_on(self, cand: Candidate, ctx: Mapping[str, Any]) -> list[str]:
         """Input fields the option depends on (catalogue and proposing edges) that are missing."""
         missing: list[str] = []
         paths = dict.fromkeys([*self.kb.options[cand.option].depends_on, *sorted(cand.depends_on)])
         for path in paths:
-            value = cond.lookup(ctx, path)
-            if cond.is_missing(value) or value in _UNKNOWN_VALUES:
+            if _missing(cond.lookup(ctx, path)):
                 missing.append(path)
         return missing
 
