@@ -521,8 +521,11 @@ def knowledge_test(
         show_default=False,
     )] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show only the failures.")] = False,
+    matrix: Annotated[bool, typer.Option(
+        "--matrix/--no-matrix", help="Also check every stated cell of the contraindication matrix on its probes.",
+    )] = True,
 ) -> None:
-    """Run every knowledge vignette; exit 1 if any fails."""
+    """Run every knowledge vignette and the contraindication-matrix probes; exit 1 if any fails."""
     with _guard():
         from cds.vignettes import run_vignettes, vignette_files
 
@@ -552,7 +555,7 @@ def knowledge_test(
                 if not quiet:
                     typer.secho(f"ok    {name}", fg="green")
         typer.echo(f"{passed} passed, {failed} failed")
-        if match is None:
+        if matrix and match is None:
             from cds.vignettes import run_matrix_probes
 
             cells = run_matrix_probes(engine)

@@ -27,6 +27,8 @@ import yaml
 from pydantic import ValidationError
 
 from cds.engine import Engine
+from cds.engine.engine import EvaluationDetail
+from cds.knowledge import conditions as cond
 from cds.knowledge.schema import MatrixEntry
 from cds.model.patient import Patient
 from cds.model.recommendation import Recommendation, Track
@@ -104,12 +106,12 @@ def check_cells(
     return results
 
 
-def _evaluate(engine: Engine, data: Mapping[str, Any]) -> Recommendation | None:
+def _evaluate(engine: Engine, data: Mapping[str, Any]) -> EvaluationDetail | None:
     try:
         patient = Patient.model_validate(data)
     except ValidationError:
         return None
-    return engine.evaluate(patient, surveillance=False)
+    return engine.evaluate_detail(patient, surveillance=False)
 
 
 def _proposed(rec: Recommendation, option: str, tracks: list[Track]) -> bool:
@@ -127,18 +129,24 @@ def _check_cell(
         base = patients.get(probe)
         if base is None:
             continue
-        inside = _evaluate(engine, with_patch(base, row.inside))
-        if inside is None or not _proposed(inside, option, tracks):
+        in_detail = _evaluate(engine, with_patch(base, row.inside))
+        if in_detail is None or not _proposed(in_detail.recommendation, option, tracks):
             continue
+        inside = in_detail.recommendation
         failures = _inside_failures(inside, entry, option, tracks)
         fired = set(inside.trace.fired_rules)
         if row.outside is not None:
-            outside = _evaluate(engine, with_patch(base, row.outside))
-            if outside is None:
+            out_detail = _evaluate(engine, with_patch(base, row.outside))
+            if out_detail is None:
                 failures.append(f"the probe {probe} with the 'outside' patch is not a valid patient")
             else:
+                outside = out_detail.recommendation
                 fired |= set(outside.trace.fired_rules)
-                if _acted(outside, entry.id, option, tracks):
+                # Just outside this row may be inside another row of the same statement (ECOG 3
+                # next to ECOG 4): the statement is then right to act.
+                still_in = any(cond.evaluate_all(engine.kb.matrix_conditions[c].when, out_detail.context)
+                               for c in entry.conditions)
+                if not still_in and _acted(outside, entry.id, option, tracks):
                     failures.append(f"{entry.id} acts on {option} just outside {condition} "
                                     f"({row.outside})")
         return CellResult(entry.id, option, condition, entry.level, probe, tuple(failures),

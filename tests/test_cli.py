@@ -294,14 +294,14 @@ def _vignettes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, texts: dict[str,
 
 def test_knowledge_test_all_pass(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _vignettes(monkeypatch, tmp_path, {"a": PASSING})
-    result = runner.invoke(app, ["knowledge", "test"])
+    result = runner.invoke(app, ["knowledge", "test", "--no-matrix"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == "1 passed, 0 failed"
 
 
 def test_knowledge_test_reports_failures(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _vignettes(monkeypatch, tmp_path, {"a": PASSING, "b": FAILING, "c": BROKEN})
-    result = runner.invoke(app, ["knowledge", "test"])
+    result = runner.invoke(app, ["knowledge", "test", "--no-matrix"])
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert lines[-1] == "1 passed, 2 failed"

@@ -69,6 +69,7 @@ def lint(kb: KnowledgeBase | None = None, coverage: bool = True) -> list[Finding
     findings += check_pathway_graphs(kb)
     findings += check_catalogues(kb)
     findings += check_matrix(kb)
+    findings += check_unknown_as_value(kb)
     if coverage:
         findings += check_coverage(kb)
     order = {"error": 0, "warning": 1, "info": 2}
@@ -245,6 +246,32 @@ def check_matrix(kb: KnowledgeBase) -> list[Finding]:
         where = ", ".join(f"{eid} ({f})" for eid, f in stated)
         out.append(Finding("error", "matrix_twice", file, f"{option} x {condition}",
                            f"{option} ({track}) under {condition} is stated more than once: {where}"))
+    return out
+
+
+# ------------------------------------------------------- unknown read as a value
+
+
+def check_unknown_as_value(kb: KnowledgeBase) -> list[Finding]:
+    """Rules that treat an unknown input field as if it had a value, without asking for it.
+
+    Pathway steps of this kind make what they propose conditional on the field (the engine
+    does it); a rule's text, though, may then assert a fact the input does not contain. Each
+    finding is for an author to read the rule's text (info: some are deliberate, e.g. a
+    follow-up schedule "if the resection is chosen").
+    """
+    from cds.engine.engine import _NOT_ASKED, unknown_accepted
+
+    out: list[Finding] = []
+    for lr in kb.rules:
+        rule = lr.rule
+        asked = {e.missing.field for e in rule.then if e.missing is not None}
+        for path in sorted(unknown_accepted(rule.when) - asked):
+            if path.startswith(_NOT_ASKED):
+                continue
+            out.append(Finding("info", "unknown_as_value", lr.file, rule.id,
+                               f"fires when {path} is unknown as if it were known: check that the text "
+                               "does not assert it, or ask for it (missing)"))
     return out
 
 

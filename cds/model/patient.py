@@ -221,15 +221,51 @@ def _upper_grade(value: Any) -> Any:
     return value
 
 
+def _null_allowed_in_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """In the JSON Schema, let every field that has a default also be null (see _Strict)."""
+    properties = schema.get("properties", {})
+    for name, info in model.model_fields.items():
+        prop = properties.get(info.alias or name)
+        if prop is None or info.is_required() or info.default is None:
+            continue
+        if any(option.get("type") == "null" for option in prop.get("anyOf", [])):
+            continue
+        default = prop.pop("default", None)
+        keep = {k: prop.pop(k) for k in ("title", "description") if k in prop}
+        inner = dict(prop)
+        prop.clear()
+        prop.update(keep)
+        prop["anyOf"] = [inner, {"type": "null"}]
+        if default is not None:
+            prop["default"] = default
+
+
 class _Strict(BaseModel):
-    """Base for every input model: unknown fields are errors, strings are trimmed."""
+    """Base for every input model: unknown fields are errors, strings are trimmed.
+
+    Every field may be null or absent, which mean the same (not stated): a field with a
+    default (``functional_syndrome: none``, ``imaging.sstr: not_done``, empty lists) takes it
+    when null is given, so a record exported with explicit nulls is accepted as it is.
+    """
 
     model_config = ConfigDict(
         extra="forbid",
         str_strip_whitespace=True,
         use_enum_values=False,
         validate_default=True,
+        json_schema_extra=_null_allowed_in_schema,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_not_stated(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {
+            key: value for key, value in data.items()
+            if value is not None or key not in fields or fields[key].is_required() or fields[key].default is None
+        }
 
 
 # ---------------------------------------------------------------------- sections
@@ -409,7 +445,8 @@ class Patient(_Strict):
     model_config = ConfigDict(
         extra="forbid",
         str_strip_whitespace=True,
-        json_schema_extra={"title": "netcds Patient (input contract)"},
+        title="netcds Patient (input contract)",
+        json_schema_extra=_null_allowed_in_schema,
     )
 
     id: str | None = Field(default=None, max_length=128, description="Pseudonymous identifier.")
