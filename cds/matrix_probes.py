@@ -11,6 +11,9 @@ option in ``knowledge/vignettes/matrix/probes.yaml`` by vignette id) is evaluate
 - **just outside** it (the row's ``outside`` patch, where the row has one): the statement must
   not act on the option.
 
+When no probe still proposes the option once the condition holds (PRRT after a course stopped
+for toxicity), the pathways withhold it there, which is stricter than the ceiling: the cell holds.
+
 So each cell is tested on the engine exactly as a board would see it, and a change to a row, a
 statement, a pathway or the ranking that breaks a ceiling fails here.
 """
@@ -151,9 +154,16 @@ def _check_cell(
                                     f"({row.outside})")
         return CellResult(entry.id, option, condition, entry.level, probe, tuple(failures),
                           frozenset(fired))
+    # No probe proposes the option under the condition: if one proposes it without the
+    # condition, the pathways themselves withhold it there, which is stricter than any ceiling.
+    for probe in probe_ids:
+        base = patients.get(probe)
+        plain = _evaluate(engine, base) if base is not None else None
+        if plain is not None and _proposed(plain.recommendation, option, tracks):
+            return CellResult(entry.id, option, condition, entry.level, probe, (),
+                              frozenset(plain.recommendation.trace.fired_rules))
     return CellResult(entry.id, option, condition, entry.level, None, (
-        f"no probe patient proposes {option} under {condition}: add a vignette id to "
-        f"vignettes/matrix/probes.yaml for {option}",))
+        f"no probe patient proposes {option}: add a vignette id to vignettes/matrix/probes.yaml for {option}",))
 
 
 def _acted(rec: Recommendation, rule: str, option: str, tracks: list[Track]) -> bool:
