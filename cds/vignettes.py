@@ -351,4 +351,6 @@ def fired_by_vignettes(engine: Engine, paths: Iterable[Path] | None = None) -> s
         fired |= set(trace.fired_rules) | set(trace.edges)
     for cell in run_matrix_probes(engine, paths):
         fired |= cell.fired
+        if cell.ok:  # a statement checked on its probes is exercised, even where no pathway proposes the option
+            fired.add(cell.entry)
     return fired
