@@ -554,7 +554,6 @@ def knowledge_test(
                 passed += 1
                 if not quiet:
                     typer.secho(f"ok    {name}", fg="green")
-        typer.echo(f"{passed} passed, {failed} failed")
         if matrix and match is None:
             from cds.vignettes import run_matrix_probes
 
@@ -567,8 +566,11 @@ def knowledge_test(
                     typer.echo(f"      - {failure}")
             typer.echo(f"matrix: {len(cells) - len(bad)} of {len(cells)} stated cells hold on their probe "
                        f"patients, {len(bad)} failed")
-            failed += len(bad)
-        if failed:
+            cells_failed = len(bad)
+        else:
+            cells_failed = 0
+        typer.echo(f"{passed} passed, {failed} failed")
+        if failed or cells_failed:
             raise typer.Exit(EXIT_INTERNAL)
 
 
