@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cds import Engine, Patient, load_knowledge
+from cds import Engine, load_knowledge
 from cds.cli import app
 from cds.explain import (
     EdgeCheck,

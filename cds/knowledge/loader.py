@@ -276,12 +276,12 @@ class _Loader:
             matrix_files, settings, vocab, sources, options, alerts, evidence_rank
         )
         for entry, fname in matrix_entries:
-            rule = matrix_rule(entry, matrix_conditions)
-            if rule is None:
+            compiled = matrix_rule(entry, matrix_conditions)
+            if compiled is None:
                 continue
-            self.unique_id(rule.id, fname, seen_ids)
-            self.check_rule(rule, fname, vocab, sources, options, alerts, derived, evidence_rank)
-            rules.append(LoadedRule(rule, fname))
+            self.unique_id(compiled.id, fname, seen_ids)
+            self.check_rule(compiled, fname, vocab, sources, options, alerts, derived, evidence_rank)
+            rules.append(LoadedRule(compiled, fname))
 
         scenarios = self.check_scenarios(scenario_cat, settings, vocab, sources)
 
@@ -604,16 +604,16 @@ class _Loader:
                              f"a rule tagged {rule.confirmation} may not exclude an option; "
                              "use `safety: {level: avoid}` or `caution` instead")
             if eff.assume is not None:
-                spec = pvocab.fields.get(eff.assume.field)
-                if spec is None:
+                field_spec = pvocab.fields.get(eff.assume.field)
+                if field_spec is None:
                     hint = pvocab.suggest(eff.assume.field)
                     self.problem("unknown_field", fname, eloc,
                                  f"assume names unknown input field {eff.assume.field!r}"
                                  + (f"; did you mean {hint!r}?" if hint else ""))
-                elif spec.values is not None and eff.assume.value not in spec.values:
+                elif field_spec.values is not None and eff.assume.value not in field_spec.values:
                     self.problem("assume_value", fname, eloc,
                                  f"{eff.assume.field} = {eff.assume.value!r} is not allowed "
-                                 f"({', '.join(sorted(map(str, spec.values)))})")
+                                 f"({', '.join(sorted(map(str, field_spec.values)))})")
             if eff.alert is not None and eff.alert.id not in alerts:
                 self.problem("unknown_alert", fname, eloc,
                              f"alert {eff.alert.id!r} is not in alerts.yaml"

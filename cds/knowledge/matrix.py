@@ -69,10 +69,10 @@ def matrix_grid(kb: KnowledgeBase) -> Grid:
                 grid.cells[(option, track, condition)] = None
     for entry, file in kb.matrix_entries:
         for option in entry.options:
-            spec = kb.options.get(option)
-            if spec is None:
+            known = kb.options.get(option)
+            if known is None:
                 continue
-            tracks = [entry.track] if entry.track else list(spec.tracks)
+            tracks = [entry.track] if entry.track else list(known.tracks)
             for track in tracks:
                 for condition in entry.conditions:
                     key = (option, track, condition)

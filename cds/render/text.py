@@ -81,8 +81,9 @@ def renderables(
         assumed = Table(box=box.SIMPLE_HEAD, expand=True)
         assumed.add_column(t["field"], style="bold")
         assumed.add_column(t["why"], ratio=1)
-        for a in view.assumptions:
-            assumed.add_row(Text(f"{a.field}: {a.value}"), Group(Text(a.why), _provenance(a.rule, [])))
+        for assumption in view.assumptions:
+            assumed.add_row(Text(f"{assumption.field}: {assumption.value}"),
+                            Group(Text(assumption.why), _provenance(assumption.rule, [])))
         out.append(assumed)
 
     if view.scenarios:
