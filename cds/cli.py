@@ -804,23 +804,14 @@ def schema(
     name: Annotated[SchemaName, typer.Argument(help="Which contract.", show_default=False)],
     output: OutputOption = None,
 ) -> None:
-    """Print the JSON Schema of the patient (input) or recommendation (output) contract."""
+    """Print the JSON Schema (draft 2020-12) of the patient (input) or recommendation (output) contract."""
     with _guard():
         import json
 
-        from pydantic import BaseModel
-
-        from cds.model import Patient, Recommendation
-        from cds.model.recommendation import SurveillanceReport
+        from cds.model.schema import json_schema
 
         _check_output(output)
-        models: dict[SchemaName, type[BaseModel]] = {
-            SchemaName.patient: Patient,
-            SchemaName.recommendation: Recommendation,
-            SchemaName.surveillance: SurveillanceReport,
-        }
-        model = models[name]
-        text = json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(json_schema(name.value), indent=2, ensure_ascii=False) + "\n"
         _emit(text, output)
 
 

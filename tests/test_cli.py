@@ -12,7 +12,7 @@ import subprocess
 import sys
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from typer.testing import CliRunner
@@ -232,13 +232,26 @@ def test_demo_empty_folder(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ schema, version
 
 
-@pytest.mark.parametrize(("name", "model"), [("patient", Patient), ("recommendation", Recommendation)])
-def test_schema(name: str, model: type[Patient] | type[Recommendation]) -> None:
+@pytest.mark.parametrize("name", ["patient", "recommendation", "surveillance"])
+def test_schema(name: Literal["patient", "recommendation", "surveillance"]) -> None:
+    from cds.model.schema import json_schema
+
     result = runner.invoke(app, ["schema", name])
     assert result.exit_code == 0, result.output
     schema = json.loads(result.stdout)
-    assert schema == model.model_json_schema()
+    assert schema == json_schema(name)
     assert "properties" in schema
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_schema_patient_rejects_out_of_range_values() -> None:
+    """Regression: the schema said ``ge``/``le`` (pydantic's words), which validators ignore."""
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(runner.invoke(app, ["schema", "patient"]).stdout)
+    patient = json.loads(PNET.read_text(encoding="utf-8"))
+    patient["tumour"]["ki67_percent"] = 150
+    with pytest.raises(jsonschema.ValidationError, match="150 is greater than the maximum of 100"):
+        jsonschema.validate(patient, schema, cls=jsonschema.Draft202012Validator)
 
 
 def test_schema_patient_accepts_every_example() -> None:
