@@ -87,10 +87,12 @@ CASES: list[tuple[str, str | bytes | None, list[str]]] = [
      ["UTF-8"]),
     # --- required fields
     ("missing_tumour", text(variant(("tumour", DELETE))), ["tumour", "required"]),
-    ("missing_disease", text(variant(("disease", DELETE))), ["disease", "required"]),
     ("missing_primary_site", text(variant(("tumour.primary_site", DELETE))),
      ["tumour.primary_site", "required"]),
-    ("missing_stage", text(variant(("disease.stage", DELETE))), ["disease.stage", "required"]),
+    ("missing_prior_option", text(variant(("prior_treatments.0.option", DELETE))),
+     ["prior_treatments[0].option", "required"]),
+    ("missing_exam_date", text(variant(("imaging_history", {"exams": [{"modality": "mri_liver"}]}))),
+     ["imaging_history.exams[0].date", "required"]),
     # --- wrong types
     ("age_as_word", text(variant(("age", "sixty"))), ["age", "whole number", "sixty"]),
     ("age_fractional", text(variant(("age", 60.5))), ["age", "whole number"]),
