@@ -787,13 +787,13 @@ def surveillance(
         if fmt is SurveillanceFormat.json:
             _emit(report.model_dump_json(indent=2) + "\n", output)
         elif fmt is SurveillanceFormat.ics:
-            _emit(to_ics(report.surveillance, patient_key(pat), plan.value, lang.value, rec.disclaimer), output)
+            _emit(to_ics(report.surveillance, patient_key(pat), plan.value, lang.value, report.disclaimer), output)
         elif output is None:
             from rich.console import Console
 
-            print_surveillance(report.surveillance, Console(highlight=False), lang.value)
+            print_surveillance(report.surveillance, Console(highlight=False), lang.value, report.disclaimer)
         else:
-            _emit(render_surveillance_text(report.surveillance, lang.value), output)
+            _emit(render_surveillance_text(report.surveillance, lang.value, disclaimer=report.disclaimer), output)
 
 
 # ------------------------------------------------------------------ schema

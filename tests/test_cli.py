@@ -22,6 +22,8 @@ from cds.cli import app
 from cds.input import read_patient_file
 from cds.model import Patient, Recommendation
 from cds.model.recommendation import (
+    DISCLAIMER,
+    DISCLAIMERS,
     Alert,
     Argument,
     Evidence,
@@ -168,6 +170,52 @@ def test_lang_fr() -> None:
     assert text.exit_code == 0, text.output
     assert "Traitement antitumoral" in text.stdout
     assert "Version des connaissances" in text.stdout
+
+
+# ------------------------------------------------------------------ surveillance report: language, version
+
+
+def _surveillance(fmt: str, lang: str) -> str:
+    result = runner.invoke(app, ["surveillance", str(PNET), "--as-of", "2026-12-01", "-f", fmt, "-l", lang],
+                           env=WIDE)
+    assert result.exit_code == 0, result.output
+    return result.stdout_bytes.decode("utf-8")
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_surveillance_json_has_the_disclaimer_in_its_language_and_the_software_version(lang: str) -> None:
+    data = json.loads(_surveillance("json", lang))
+    assert data["language"] == lang
+    assert data["disclaimer"] == DISCLAIMERS[lang]
+    assert data["software_version"] == cds.__version__
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_surveillance_ics_has_the_disclaimer_in_its_language_and_the_software_version(lang: str) -> None:
+    icalendar = pytest.importorskip("icalendar")
+    cal = icalendar.Calendar.from_ical(_surveillance("ics", lang))
+    assert f"netcds//surveillance planner {cds.__version__}//" in str(cal["PRODID"])
+    descriptions = [str(event["DESCRIPTION"]) for event in cal.walk("VEVENT")]
+    assert descriptions and all(d.endswith(DISCLAIMERS[lang]) for d in descriptions)
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_surveillance_text_ends_with_the_disclaimer_in_its_language(lang: str) -> None:
+    text = " ".join(_surveillance("text", lang).split())
+    assert text.endswith(DISCLAIMERS[lang])
+
+
+def test_surveillance_report_gives_the_stock_disclaimer_in_the_report_language() -> None:
+    """A French recommendation that carries the English stock disclaimer (built before the
+    engine set it by language) gets the French one in its surveillance report."""
+    from cds.surveillance import surveillance_report
+
+    rec = cds.evaluate(read_patient_file(PNET), "fr").model_copy(update={"disclaimer": DISCLAIMER})
+    report = surveillance_report(rec)
+    assert report.disclaimer == DISCLAIMERS["fr"]
+    assert report.software_version == cds.__version__
+    custom = rec.model_copy(update={"disclaimer": "Site disclaimer."})
+    assert surveillance_report(custom).disclaimer == "Site disclaimer."
 
 
 def test_evaluate_reads_stdin() -> None:
