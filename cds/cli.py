@@ -17,7 +17,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -216,18 +216,19 @@ def _check_options(patient: Patient, source: str, engine: Engine) -> None:
 
 
 def _write_output(path: Path, text: str) -> None:
-    """Write the whole file at once (temporary file then rename), or nothing."""
-    target = path.expanduser()
-    if target.is_dir():
+    """Write the whole file at once, or nothing (UTF-8, ``\\n`` line ends)."""
+    if path.expanduser().is_dir():
         raise _BadInput(f"cannot write {path}: it is a directory")
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    _write_bytes(path, text.encode("utf-8"))
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write a file whole, or nothing (:func:`cds.files.write_file`: devices and FIFOs directly)."""
+    from cds.files import write_file
+
     try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
+        write_file(path, data)
     except OSError as exc:
-        with suppress(OSError):
-            tmp.unlink()
         raise _BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
@@ -622,19 +623,6 @@ class PathwayFormat(str, Enum):
     svg = "svg"
     png = "png"
     dot = "dot"
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Write a binary file whole (temporary file then rename), or nothing."""
-    target = path.expanduser()
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-    except OSError as exc:
-        with suppress(OSError):
-            tmp.unlink()
-        raise _BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @app.command()

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
+import threading
 import types
 from pathlib import Path
 from typing import Any, Literal
@@ -216,6 +218,65 @@ def test_surveillance_report_gives_the_stock_disclaimer_in_the_report_language()
     assert report.software_version == cds.__version__
     custom = rec.model_copy(update={"disclaimer": "Site disclaimer."})
     assert surveillance_report(custom).disclaimer == "Site disclaimer."
+
+
+# ------------------------------------------------------------------ output files
+
+
+def _evaluate_to(target: Path | str) -> Any:
+    return runner.invoke(app, ["evaluate", str(PNET), "-f", "json", "-o", str(target)])
+
+
+def test_output_to_dev_null_keeps_the_device() -> None:
+    """Regression: the output was written to a temporary file renamed over the target, which
+    as root replaced /dev/null with a regular file (and as anyone else failed)."""
+    result = _evaluate_to("/dev/null")
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert list(Path("/dev").glob(".null.*")) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs root")
+def test_output_to_a_character_device_writes_through_it(tmp_path: Path) -> None:
+    device = tmp_path / "null"
+    os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a second /dev/null
+    result = _evaluate_to(device)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISCHR(os.stat(device).st_mode)
+    assert sorted(tmp_path.iterdir()) == [device]
+
+
+def test_output_to_a_fifo_writes_through_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = _evaluate_to(fifo)
+    assert result.exit_code == 0, result.output
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert received == [library_json(PNET).encode("utf-8")]
+
+
+def test_output_over_a_regular_file_keeps_its_mode_and_its_link(tmp_path: Path) -> None:
+    real = tmp_path / "report.json"
+    real.write_text("old", encoding="utf-8")
+    real.chmod(0o600)
+    link = tmp_path / "latest.json"
+    link.symlink_to(real.name)
+    result = _evaluate_to(link)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and link.read_text(encoding="utf-8") == library_json(PNET)
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.json", "report.json"]
+
+
+def test_one_function_writes_files_whole() -> None:
+    """Every atomic write goes through cds.files.write_file (there were three copies)."""
+    package = Path(cds.__file__).parent
+    renaming = sorted(str(p.relative_to(package)) for p in package.rglob("*.py") if "os.replace(" in p.read_text())
+    assert renaming == ["files.py"]
 
 
 def test_evaluate_reads_stdin() -> None:
