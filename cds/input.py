@@ -47,6 +47,41 @@ def read_patient_file(path: str | Path, known_options: Iterable[str] | None = No
 def parse_patient(
     text: str, source: str = "input", known_options: Iterable[str] | None = None
 ) -> Patient:
+    """Parse one patient from JSON text, or say field by field what is wrong with it.
+
+    Parameters
+    ----------
+    text
+        The JSON document (the input contract, ``cds schema patient``).
+    source
+        What to call the input in messages (a file name, ``<stdin>``, a form).
+    known_options
+        When given, the option ids that prior treatments may name (e.g. ``kb.options``).
+
+    Returns
+    -------
+    Patient
+        The validated patient.
+
+    Raises
+    ------
+    InputError
+        The text is empty, is not JSON (``NaN`` and ``Infinity`` included), is nested more
+        than :data:`MAX_NESTING` levels deep, or is not a valid patient (see
+        :func:`validate_patient`).
+
+    Examples
+    --------
+    >>> from cds import InputError, parse_patient
+    >>> parse_patient('{"tumour": {"primary_site": "pancreas", "ki67_percent": 12}}').tumour.ki67_percent
+    12
+    >>> try:
+    ...     parse_patient('{"tumour": {"primary_site": "pancreas"},}', source="p.json")
+    ... except InputError as exc:
+    ...     print(exc)
+    p.json is not a valid patient:
+      - not valid JSON: Expecting property name enclosed in double quotes (line 1, column 41)
+    """
     if not text.strip():
         raise InputError(
             [InputProblem("", "the file is empty; expected a JSON object describing one patient")],
@@ -73,6 +108,46 @@ def _reject_constant(name: str) -> Any:
 def validate_patient(
     data: Any, source: str = "input", known_options: Iterable[str] | None = None
 ) -> Patient:
+    """Validate one patient given as plain data (parsed JSON), reporting every problem at once.
+
+    Unlike :meth:`Patient.model_validate`, a failure is an :class:`~cds.errors.InputError`
+    whose problems name the field (a dotted path such as ``tumour.primary_site``) and say
+    what is allowed there, in words a person can act on.
+
+    Parameters
+    ----------
+    data
+        The patient: a dict as ``json.loads`` returns it (dates may also be ``datetime.date``).
+    source
+        What to call the input in messages (a file name, ``<stdin>``, a form).
+    known_options
+        When given, the option ids that prior treatments may name (e.g. ``kb.options``).
+
+    Returns
+    -------
+    Patient
+        The validated patient.
+
+    Raises
+    ------
+    InputError
+        ``data`` is not an object, is nested more than :data:`MAX_NESTING` levels deep, or
+        breaks the input contract; ``problems`` holds one :class:`~cds.errors.InputProblem`
+        (``field``, ``message``) per fault.
+
+    Examples
+    --------
+    >>> from cds import InputError, validate_patient
+    >>> validate_patient({"tumour": {"primary_site": "pancreas"}, "age": "60"}).age
+    60
+    >>> try:  # doctest: +ELLIPSIS
+    ...     validate_patient({"tumour": {"primary_site": "liver", "ki67_percent": 150}}, source="form")
+    ... except InputError as exc:
+    ...     for problem in exc.problems:
+    ...         print(problem.field, "->", problem.message)
+    tumour.primary_site -> 'liver' is not allowed; allowed values: 'pancreas', 'small_intestine', ... or 'unknown'
+    tumour.ki67_percent -> must be <= 100 (got 150)
+    """
     if not isinstance(data, dict):
         raise InputError(
             [InputProblem("", f"expected a JSON object describing one patient, got {_kind(data)}")],
@@ -253,6 +328,8 @@ def _message(err: Any, loc: Sequence[Any]) -> str:
         bound = {"greater_than_equal": ">=", "greater_than": ">",
                  "less_than_equal": "<=", "less_than": "<"}[kind]
         limit = next(iter(ctx.values()), "?")
+        if isinstance(limit, float) and limit.is_integer():
+            limit = int(limit)  # a float field's range is stored as 100.0; people write 100
         return f"must be {bound} {limit} (got {echo(value)})"
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return f"expected a whole number, got {echo(value)}"

@@ -356,3 +356,13 @@ def test_huge_values_are_not_echoed_whole(tmp_path: Path, name: str, data: dict[
     assert f"  - {field}" in err
     if name != "unknown_field_value":
         assert "characters)" in err, err
+
+
+def test_a_float_fields_limit_is_written_as_people_write_it() -> None:
+    from cds.errors import InputError
+    from cds.input import validate_patient
+
+    with pytest.raises(InputError) as caught:
+        validate_patient(variant(("tumour.ki67_percent", 150), ("tumour.size_mm", 0)))
+    messages = sorted(p.message for p in caught.value.problems)
+    assert messages == ["must be <= 100 (got 150)", "must be > 0 (got 0)"]

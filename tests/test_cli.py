@@ -279,6 +279,51 @@ def test_one_function_writes_files_whole() -> None:
     assert renaming == ["files.py"]
 
 
+# ------------------------------------------------------------------ library API, software version
+
+
+def test_validate_and_parse_patient_are_public_api() -> None:
+    assert {"InputError", "parse_patient", "validate_patient"} <= set(cds.__all__)
+    assert cds.parse_patient('{"tumour": {"primary_site": "pancreas", "ki67_percent": "12"}}').tumour.ki67_percent == 12
+    with pytest.raises(cds.InputError) as caught:
+        cds.validate_patient({"tumour": {"primary_site": "liver", "ki67_percent": 150}}, source="form")
+    problems = {p.field: p.message for p in caught.value.problems}
+    assert "'pancreas'" in problems["tumour.primary_site"] and "<= 100" in problems["tumour.ki67_percent"]
+    for function in (cds.validate_patient, cds.parse_patient):
+        assert function.__doc__ and ">>> " in function.__doc__ and "InputError" in function.__doc__
+
+
+@pytest.mark.parametrize("module", ["cds", "cds.input", "cds.files", "cds.model.schema", "cds.model.recommendation"])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+    assert result.attempted > 0 or module == "cds"
+
+
+@pytest.mark.parametrize(("lang", "words"), [("en", "Software version"), ("fr", "Version du logiciel")])
+def test_reports_show_the_software_version_beside_the_knowledge_version(lang: str, words: str) -> None:
+    version = cds.__version__
+    text = runner.invoke(app, ["evaluate", str(PNET), "-l", lang], env=WIDE)
+    assert text.exit_code == 0, text.output
+    line = next(line for line in text.stdout.splitlines() if words in line)
+    assert version in line
+    md = runner.invoke(app, ["evaluate", str(PNET), "-f", "markdown", "-l", lang]).stdout
+    assert f"{words}{' :' if lang == 'fr' else ':'} `{version}`" in md
+    assert md.index(f"{words}") - md.index("`" + cds.default_engine().kb.version) < 80
+    page = runner.invoke(app, ["evaluate", str(PNET), "-f", "html", "-l", lang]).stdout
+    assert f"<code>{version}</code>" in page
+    assert f'<meta name="generator" content="netcds {version}' in page
+
+
+def test_demo_session_index_shows_the_software_version(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--output-dir", str(tmp_path)], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert f"<code>{cds.__version__}</code>" in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
 def test_evaluate_reads_stdin() -> None:
     result = runner.invoke(app, ["evaluate", "-", "-f", "json"],
                            input=PNET.read_text(encoding="utf-8"))

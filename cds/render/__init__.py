@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from cds.model.recommendation import DISCLAIMER, Argument, Recommendation
+from cds.model.recommendation import Argument, Recommendation, disclaimer_in
 from cds.render.i18n import Labels, labels
 
 if TYPE_CHECKING:
@@ -48,10 +48,12 @@ def ui(lang: str) -> dict[str, str]:
 
 
 def disclaimer(rec: Recommendation) -> str:
-    """The recommendation's disclaimer, in French when the report is French."""
-    if rec.disclaimer == DISCLAIMER:
-        return labels(rec.language)["disclaimer_text"]
-    return rec.disclaimer
+    """The recommendation's disclaimer, in French when the report is French.
+
+    The texts are :data:`cds.model.recommendation.DISCLAIMERS`, the ones the engine puts in
+    the JSON output; a site's own disclaimer is shown as it is.
+    """
+    return disclaimer_in(rec.disclaimer, rec.language)
 
 
 def direction_symbol(arg: Argument) -> str:
@@ -237,6 +239,7 @@ class ReportView:
     category: str
     pathways: list[str]
     knowledge_version: str
+    software_version: str | None  # None for a recommendation from before netcds recorded it
     alerts: list[AlertView]
     missing: list[MissingView]
     tracks: list[TrackView]
@@ -361,6 +364,7 @@ def report_view(rec: Recommendation, context: ReportContext | None = None) -> Re
         category_code=None if category is None else str(category),
         pathways=[lab.pathway(p) for p in rec.trace.pathways] if full else list(rec.trace.pathways),
         knowledge_version=rec.knowledge_version,
+        software_version=rec.software_version,
         alerts=[
             AlertView(
                 id=a.id,

@@ -163,6 +163,8 @@ def _header(view: ReportView) -> RenderableType:
     grid.add_row(t["category"], Text(view.category))
     grid.add_row(t["pathways"], Text(", ".join(view.pathways) or t["none"]))
     grid.add_row(t["knowledge_version"], Text(view.knowledge_version))
+    if view.software_version:
+        grid.add_row(t["software_version"], Text(view.software_version))
     return Panel(grid, title=Text(t["title"], style="bold"), title_align="left",
                  box=box.ROUNDED, expand=True)
 
