@@ -3,6 +3,10 @@
 >>> from cds import evaluate, Patient
 >>> rec = evaluate(Patient.model_validate({...}))        # doctest: +SKIP
 
+:func:`validate_patient` (plain data) and :func:`parse_patient` (JSON text) check a patient
+the way ``cds evaluate`` does: a bad one raises :class:`InputError`, whose problems name each
+field at fault and the values allowed there.
+
 The result supports the decision of a multidisciplinary tumour board; it does
 not replace it.
 """
@@ -14,6 +18,7 @@ from typing import Literal
 
 from cds.engine import Engine
 from cds.errors import CdsError, EngineError, InputError, KnowledgeError
+from cds.input import parse_patient, validate_patient
 from cds.knowledge import KnowledgeBase, load_knowledge
 from cds.model import Patient, Recommendation
 from cds.version import SOFTWARE_VERSION
@@ -32,6 +37,8 @@ __all__ = [
     "default_engine",
     "evaluate",
     "load_knowledge",
+    "parse_patient",
+    "validate_patient",
 ]
 
 _default: Engine | None = None

@@ -17,7 +17,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -216,18 +216,19 @@ def _check_options(patient: Patient, source: str, engine: Engine) -> None:
 
 
 def _write_output(path: Path, text: str) -> None:
-    """Write the whole file at once (temporary file then rename), or nothing."""
-    target = path.expanduser()
-    if target.is_dir():
+    """Write the whole file at once, or nothing (UTF-8, ``\\n`` line ends)."""
+    if path.expanduser().is_dir():
         raise _BadInput(f"cannot write {path}: it is a directory")
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    _write_bytes(path, text.encode("utf-8"))
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write a file whole, or nothing (:func:`cds.files.write_file`: devices and FIFOs directly)."""
+    from cds.files import write_file
+
     try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
+        write_file(path, data)
     except OSError as exc:
-        with suppress(OSError):
-            tmp.unlink()
         raise _BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
@@ -642,19 +643,6 @@ class PathwayFormat(str, Enum):
     dot = "dot"
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Write a binary file whole (temporary file then rename), or nothing."""
-    target = path.expanduser()
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-    except OSError as exc:
-        with suppress(OSError):
-            tmp.unlink()
-        raise _BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 @app.command()
 def pathway(
     name: Annotated[str | None, typer.Argument(
@@ -805,13 +793,13 @@ def surveillance(
         if fmt is SurveillanceFormat.json:
             _emit(report.model_dump_json(indent=2) + "\n", output)
         elif fmt is SurveillanceFormat.ics:
-            _emit(to_ics(report.surveillance, patient_key(pat), plan.value, lang.value, rec.disclaimer), output)
+            _emit(to_ics(report.surveillance, patient_key(pat), plan.value, lang.value, report.disclaimer), output)
         elif output is None:
             from rich.console import Console
 
-            print_surveillance(report.surveillance, Console(highlight=False), lang.value)
+            print_surveillance(report.surveillance, Console(highlight=False), lang.value, report.disclaimer)
         else:
-            _emit(render_surveillance_text(report.surveillance, lang.value), output)
+            _emit(render_surveillance_text(report.surveillance, lang.value, disclaimer=report.disclaimer), output)
 
 
 # ------------------------------------------------------------------ schema
@@ -822,23 +810,14 @@ def schema(
     name: Annotated[SchemaName, typer.Argument(help="Which contract.", show_default=False)],
     output: OutputOption = None,
 ) -> None:
-    """Print the JSON Schema of the patient (input) or recommendation (output) contract."""
+    """Print the JSON Schema (draft 2020-12) of the patient (input) or recommendation (output) contract."""
     with _guard():
         import json
 
-        from pydantic import BaseModel
-
-        from cds.model import Patient, Recommendation
-        from cds.model.recommendation import SurveillanceReport
+        from cds.model.schema import json_schema
 
         _check_output(output)
-        models: dict[SchemaName, type[BaseModel]] = {
-            SchemaName.patient: Patient,
-            SchemaName.recommendation: Recommendation,
-            SchemaName.surveillance: SurveillanceReport,
-        }
-        model = models[name]
-        text = json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(json_schema(name.value), indent=2, ensure_ascii=False) + "\n"
         _emit(text, output)
 
 

@@ -4,6 +4,11 @@ Every failure becomes an :class:`~cds.errors.InputError` whose problems name
 the field (dotted path) and, where the field is an enumeration, the allowed
 values; unknown fields get a "did you mean" suggestion. The CLI prints these
 and exits with code 2, without a traceback.
+
+Hostile input is bad input too: JSON nested more than :data:`MAX_NESTING` levels
+deep is refused before it reaches ``json``'s or pydantic's recursion, and every
+value a message quotes goes through :func:`echo`, which cuts it to about
+:data:`ECHO_LIMIT` characters.
 """
 
 from __future__ import annotations
@@ -42,6 +47,41 @@ def read_patient_file(path: str | Path, known_options: Iterable[str] | None = No
 def parse_patient(
     text: str, source: str = "input", known_options: Iterable[str] | None = None
 ) -> Patient:
+    """Parse one patient from JSON text, or say field by field what is wrong with it.
+
+    Parameters
+    ----------
+    text
+        The JSON document (the input contract, ``cds schema patient``).
+    source
+        What to call the input in messages (a file name, ``<stdin>``, a form).
+    known_options
+        When given, the option ids that prior treatments may name (e.g. ``kb.options``).
+
+    Returns
+    -------
+    Patient
+        The validated patient.
+
+    Raises
+    ------
+    InputError
+        The text is empty, is not JSON (``NaN`` and ``Infinity`` included), is nested more
+        than :data:`MAX_NESTING` levels deep, or is not a valid patient (see
+        :func:`validate_patient`).
+
+    Examples
+    --------
+    >>> from cds import InputError, parse_patient
+    >>> parse_patient('{"tumour": {"primary_site": "pancreas", "ki67_percent": 12}}').tumour.ki67_percent
+    12
+    >>> try:
+    ...     parse_patient('{"tumour": {"primary_site": "pancreas"},}', source="p.json")
+    ... except InputError as exc:
+    ...     print(exc)
+    p.json is not a valid patient:
+      - not valid JSON: Expecting property name enclosed in double quotes (line 1, column 41)
+    """
     if not text.strip():
         raise InputError(
             [InputProblem("", "the file is empty; expected a JSON object describing one patient")],
@@ -49,6 +89,8 @@ def parse_patient(
         )
     try:
         data = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InputError([InputProblem("", _TOO_DEEP)], source) from None
     except json.JSONDecodeError as exc:
         raise InputError(
             [InputProblem("", f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")],
@@ -66,11 +108,54 @@ def _reject_constant(name: str) -> Any:
 def validate_patient(
     data: Any, source: str = "input", known_options: Iterable[str] | None = None
 ) -> Patient:
+    """Validate one patient given as plain data (parsed JSON), reporting every problem at once.
+
+    Unlike :meth:`Patient.model_validate`, a failure is an :class:`~cds.errors.InputError`
+    whose problems name the field (a dotted path such as ``tumour.primary_site``) and say
+    what is allowed there, in words a person can act on.
+
+    Parameters
+    ----------
+    data
+        The patient: a dict as ``json.loads`` returns it (dates may also be ``datetime.date``).
+    source
+        What to call the input in messages (a file name, ``<stdin>``, a form).
+    known_options
+        When given, the option ids that prior treatments may name (e.g. ``kb.options``).
+
+    Returns
+    -------
+    Patient
+        The validated patient.
+
+    Raises
+    ------
+    InputError
+        ``data`` is not an object, is nested more than :data:`MAX_NESTING` levels deep, or
+        breaks the input contract; ``problems`` holds one :class:`~cds.errors.InputProblem`
+        (``field``, ``message``) per fault.
+
+    Examples
+    --------
+    >>> from cds import InputError, validate_patient
+    >>> validate_patient({"tumour": {"primary_site": "pancreas"}, "age": "60"}).age
+    60
+    >>> try:  # doctest: +ELLIPSIS
+    ...     validate_patient({"tumour": {"primary_site": "liver", "ki67_percent": 150}}, source="form")
+    ... except InputError as exc:
+    ...     for problem in exc.problems:
+    ...         print(problem.field, "->", problem.message)
+    tumour.primary_site -> 'liver' is not allowed; allowed values: 'pancreas', 'small_intestine', ... or 'unknown'
+    tumour.ki67_percent -> must be <= 100 (got 150)
+    """
     if not isinstance(data, dict):
         raise InputError(
             [InputProblem("", f"expected a JSON object describing one patient, got {_kind(data)}")],
             source,
         )
+    too_deep = _too_deep(data)
+    if too_deep is not None:
+        raise InputError([too_deep], source)
     try:
         patient = Patient.model_validate(data)
     except ValidationError as exc:
@@ -92,17 +177,77 @@ def check_prior_options(
     problems: list[InputProblem] = []
     for i, course in enumerate(patient.prior_treatments):
         if course.option not in options:
-            close = difflib.get_close_matches(course.option, options, n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = _did_you_mean(course.option, options)
             problems.append(
                 InputProblem(
                     f"prior_treatments[{i}].option",
-                    f"{course.option!r} is not a known option{hint} "
+                    f"{echo(course.option)} is not a known option{hint} "
                     f"(allowed: {', '.join(options)})",
                 )
             )
     if problems:
         raise InputError(problems, source)
+
+
+#: Deepest nesting of lists and objects accepted (a valid patient has 4 levels).
+MAX_NESTING = 64
+#: About how many characters of a value an error message quotes.
+ECHO_LIMIT = 80
+
+_TOO_DEEP = f"nested too deeply: more than {MAX_NESTING} levels of lists and objects"
+
+
+def echo(value: Any, limit: int = ECHO_LIMIT) -> str:
+    """A value as an error message quotes it: its ``repr``, cut to about ``limit`` characters.
+
+    >>> echo("pancreas")
+    "'pancreas'"
+    >>> echo("x" * 5_000_000, limit=10)
+    "'xxxxxxxxxx'... (5000000 characters)"
+    """
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _cut_name(name: str, limit: int = ECHO_LIMIT) -> str:
+    """A field name as a message shows it (an unknown field's name can be any length)."""
+    return name if len(name) <= limit else f"{name[:limit]}... ({len(name)} characters)"
+
+
+def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    """``; did you mean 'x'?`` for the closest known name, or nothing.
+
+    A name more than three times as long as every known one cannot reach the 0.5 cutoff,
+    so it is not compared (difflib would take half a second over a 5 MB name).
+    """
+    if not known or len(name) > 3 * max(len(k) for k in known):
+        return ""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _too_deep(data: Any) -> InputProblem | None:
+    """The problem with data nested deeper than MAX_NESTING levels (or nested in itself), if any.
+
+    Iterative, so that the check itself cannot overflow the stack.
+    """
+    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(data, 1, ())]
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[tuple[str | int, Any]] = node.items()
+        elif isinstance(node, list):
+            children = enumerate(node)
+        else:
+            continue
+        if depth > MAX_NESTING:
+            return InputProblem(_dotted(path[:2]), _TOO_DEEP)
+        stack.extend((child, depth + 1, (*path, key) if len(path) < 2 else path) for key, child in children)
+    return None
 
 
 def _kind(value: Any) -> str:
@@ -159,7 +304,8 @@ def _dotted(loc: Sequence[Any]) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += f".{part}" if text else str(part)
+            name = _cut_name(str(part))
+            text += f".{name}" if text else name
     return text
 
 
@@ -170,34 +316,35 @@ def _message(err: Any, loc: Sequence[Any]) -> str:
     if kind == "extra_forbidden":
         name = str(loc[-1]) if loc else "?"
         allowed = _fields_at(loc[:-1])
-        close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = _did_you_mean(name, allowed)
         return f"unknown field{hint} (allowed here: {', '.join(allowed)})"
     if kind == "missing":
         return "required field is missing"
     if kind == "enum":
-        return f"{value!r} is not allowed; allowed values: {ctx.get('expected', '')}"
+        return f"{echo(value)} is not allowed; allowed values: {ctx.get('expected', '')}"
     if kind == "literal_error":
-        return f"{value!r} is not allowed; allowed values: {ctx.get('expected', '')}"
+        return f"{echo(value)} is not allowed; allowed values: {ctx.get('expected', '')}"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         bound = {"greater_than_equal": ">=", "greater_than": ">",
                  "less_than_equal": "<=", "less_than": "<"}[kind]
         limit = next(iter(ctx.values()), "?")
-        return f"must be {bound} {limit} (got {value!r})"
+        if isinstance(limit, float) and limit.is_integer():
+            limit = int(limit)  # a float field's range is stored as 100.0; people write 100
+        return f"must be {bound} {limit} (got {echo(value)})"
     if kind in ("int_parsing", "int_type", "int_from_float"):
-        return f"expected a whole number, got {value!r}"
+        return f"expected a whole number, got {echo(value)}"
     if kind in ("float_parsing", "float_type"):
-        return f"expected a number, got {value!r}"
+        return f"expected a number, got {echo(value)}"
     if kind in ("bool_parsing", "bool_type"):
-        return f"expected true, false or null, got {value!r}"
+        return f"expected true, false or null, got {echo(value)}"
     if kind in ("string_type",):
-        return f"expected text, got {value!r}"
+        return f"expected text, got {echo(value)}"
     if kind in ("list_type",):
         return f"expected a list, got {_kind(value)}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"expected an object, got {_kind(value)}"
     if kind in ("date_parsing", "date_from_datetime_parsing", "date_type"):
-        return f"expected a date as YYYY-MM-DD, got {value!r}"
+        return f"expected a date as YYYY-MM-DD, got {echo(value)}"
     if kind == "string_too_long":
         return f"too long (at most {ctx.get('max_length')} characters)"
     if kind == "value_error":

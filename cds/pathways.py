@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import html
 import itertools
-import os
 import shutil
 import subprocess
 import textwrap
@@ -47,6 +46,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from cds.errors import CdsError
+from cds.files import write_file
 from cds.knowledge import conditions
 from cds.knowledge.loader import KnowledgeBase
 from cds.knowledge.schema import Pathway, PathwayEdge
@@ -866,13 +866,7 @@ def write_all(
 
 
 def _write(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_file(path, data)
     return path
 
 

@@ -50,7 +50,9 @@ from cds.model.recommendation import (
     Surveillance,
     SurveillancePlan,
     SurveillanceReport,
+    disclaimer_in,
 )
+from cds.version import SOFTWARE_VERSION
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -145,6 +147,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "t.duration": "Duration",
         "t.summary": "Dose saved by the minimised plan: {saved} mSv; recommended: {plan}.",
         "t.sources": "Sources",
+        "t.disclaimer": "Disclaimer",
         "t.recommended": "recommended",
         "t.alternatives": "Alternatives",
         "t.monitoring": "Monitoring added",
@@ -228,6 +231,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "t.duration": "Durée",
         "t.summary": "Dose épargnée par le plan réduit : {saved} mSv ; plan recommandé : {plan}.",
         "t.sources": "Sources",
+        "t.disclaimer": "Avertissement",
         "t.recommended": "recommandé",
         "t.alternatives": "Alternatives",
         "t.monitoring": "Suivi associé",
@@ -1025,8 +1029,13 @@ def _when(exam: PlannedExam, lang: Lang) -> str:
     return f"{exam.date} ({month})" if exam.date else month
 
 
-def print_surveillance(surveillance: Surveillance, console: Console, lang: Lang = "en") -> None:
-    """The plan as rich tables: both plans side by side, visit by visit, with their doses."""
+def print_surveillance(
+    surveillance: Surveillance, console: Console, lang: Lang = "en", disclaimer: str | None = None
+) -> None:
+    """The plan as rich tables: both plans side by side, visit by visit, with their doses.
+
+    ``disclaimer`` (the report's, in ``lang``) is printed last when given.
+    """
     from rich.table import Table
 
     s = surveillance
@@ -1099,14 +1108,18 @@ def print_surveillance(surveillance: Surveillance, console: Console, lang: Lang 
         for line in s.unconfirmed:
             console.print(f"  - {line}", markup=False, highlight=False)
     console.print(f"{_t(lang, 't.sources')}{colon} {', '.join(s.sources)}", markup=False, highlight=False)
+    if disclaimer:
+        console.print(f"{_t(lang, 't.disclaimer')}{colon} {disclaimer}", markup=False, highlight=False)
 
 
-def render_surveillance_text(surveillance: Surveillance, lang: Lang = "en", width: int = 110) -> str:
+def render_surveillance_text(
+    surveillance: Surveillance, lang: Lang = "en", width: int = 110, disclaimer: str | None = None
+) -> str:
     from rich.console import Console
 
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, highlight=False, force_terminal=False)
-    print_surveillance(surveillance, console, lang)
+    print_surveillance(surveillance, console, lang, disclaimer)
     return buffer.getvalue()
 
 
@@ -1163,7 +1176,7 @@ def to_ics(
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
-        "PRODID:-//netcds//surveillance planner//EN",
+        f"PRODID:-//netcds//surveillance planner {SOFTWARE_VERSION}//EN",
         "CALSCALE:GREGORIAN",
         "METHOD:PUBLISH",
         f"X-WR-CALNAME:{_ics_escape(_t(lang, 'svg.title', label=surveillance.label or key))}",
@@ -1332,10 +1345,11 @@ def surveillance_report(rec: Recommendation) -> SurveillanceReport:
         raise ValueError("the recommendation has no surveillance section")
     return SurveillanceReport(
         knowledge_version=rec.knowledge_version,
+        software_version=SOFTWARE_VERSION,
         patient_id=rec.patient_id,
         as_of=rec.surveillance.as_of,
         language=rec.language,
         surveillance=rec.surveillance,
         alerts=[a for a in rec.alerts if any(is_surveillance_rule(r) for r in (a.rules or [a.rule]))],
-        disclaimer=rec.disclaimer,
+        disclaimer=disclaimer_in(rec.disclaimer, rec.language),
     )

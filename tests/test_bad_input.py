@@ -89,6 +89,10 @@ CASES: list[tuple[str, str | bytes | None, list[str]]] = [
     ("missing_tumour", text(variant(("tumour", DELETE))), ["tumour", "required"]),
     ("missing_primary_site", text(variant(("tumour.primary_site", DELETE))),
      ["tumour.primary_site", "required"]),
+    ("missing_prior_option", text(variant(("prior_treatments.0.option", DELETE))),
+     ["prior_treatments[0].option", "required"]),
+    ("missing_exam_date", text(variant(("imaging_history", {"exams": [{"modality": "mri_liver"}]}))),
+     ["imaging_history.exams[0].date", "required"]),
     # --- wrong types
     ("age_as_word", text(variant(("age", "sixty"))), ["age", "whole number", "sixty"]),
     ("age_fractional", text(variant(("age", 60.5))), ["age", "whole number"]),
@@ -277,3 +281,88 @@ def test_unwritable_output_is_bad_input(tmp_path: Path) -> None:
     assert "cannot write" in result.stderr
     assert not out.exists()
     assert "Traceback" not in result.output
+
+
+# ------------------------------------------------------------------ hostile sizes
+
+
+@pytest.mark.parametrize(("opening", "closing"), [("[", "]"), ('{"a": ', "}")], ids=["lists", "objects"])
+@pytest.mark.parametrize("where", ["top", "field"])
+def test_deeply_nested_json_is_bad_input(tmp_path: Path, opening: str, closing: str, where: str) -> None:
+    """Regression: 100,000 nested lists made ``json.loads`` raise RecursionError (exit 1)."""
+    deep = opening * 100_000 + "1" + closing * 100_000
+    content = deep if where == "top" else text(VALID)[:-1] + f', "notes": {deep}}}'
+    patient = tmp_path / "deep.json"
+    patient.write_text(content, encoding="utf-8")
+    out = tmp_path / "report.json"
+    result = runner.invoke(app, ["evaluate", str(patient), "-f", "json", "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "nested too deeply" in result.stderr
+    assert "Traceback" not in result.output and "RecursionError" not in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("depth", [40, 900])
+def test_nesting_is_checked_wherever_json_is_parsed(depth: int) -> None:
+    from cds.errors import InputError
+    from cds.input import MAX_NESTING, parse_patient, validate_patient
+
+    deep: Any = 1
+    for _ in range(depth):
+        deep = [deep]
+    data = variant(("tumour.size_mm", deep))
+    for call in (lambda: parse_patient(json.dumps(data)), lambda: validate_patient(data)):
+        with pytest.raises(InputError) as caught:
+            call()
+        (problem,) = caught.value.problems
+        if depth > MAX_NESTING:
+            assert problem.field == "tumour.size_mm" and "nested too deeply" in problem.message
+        else:
+            assert problem.field == "tumour.size_mm" and "expected a number" in problem.message
+
+
+def test_a_value_nested_in_itself_is_bad_input() -> None:
+    from cds.errors import InputError
+    from cds.input import validate_patient
+
+    data = variant()
+    data["tumour"]["notes"] = data["tumour"]
+    with pytest.raises(InputError, match="nested too deeply"):
+        validate_patient(data)
+
+
+BIG = 5_000_000
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "field"),
+    [
+        ("enum_value", variant(("tumour.primary_site", "x" * BIG)), "tumour.primary_site"),
+        ("number_as_text", variant(("tumour.ki67_percent", "1" * BIG)), "tumour.ki67_percent"),
+        ("date", variant(("as_of", "2" * BIG)), "as_of"),
+        ("prior_option", variant(("prior_treatments.0.option", "e" * BIG)), "prior_treatments[0].option"),
+        ("unknown_field_name", variant(("tumour." + "k" * BIG, 1)), "tumour.kkkk"),
+        ("unknown_field_value", variant(("favourite_colour", ["blue"] * (BIG // 8))), "favourite_colour"),
+    ],
+)
+def test_huge_values_are_not_echoed_whole(tmp_path: Path, name: str, data: dict[str, Any], field: str) -> None:
+    """Regression: a 5 MB string in a field was printed whole in the error message."""
+    patient = tmp_path / f"{name}.json"
+    patient.write_text(text(data), encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", str(patient), "-f", "json"])
+    assert result.exit_code == 2, result.output[:2000]
+    err = result.stderr
+    assert len(err) < 3000, err[:3000]
+    assert f"  - {field}" in err
+    if name != "unknown_field_value":
+        assert "characters)" in err, err
+
+
+def test_a_float_fields_limit_is_written_as_people_write_it() -> None:
+    from cds.errors import InputError
+    from cds.input import validate_patient
+
+    with pytest.raises(InputError) as caught:
+        validate_patient(variant(("tumour.ki67_percent", 150), ("tumour.size_mm", 0)))
+    messages = sorted(p.message for p in caught.value.problems)
+    assert messages == ["must be <= 100 (got 150)", "must be > 0 (got 0)"]

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
+import threading
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from typer.testing import CliRunner
@@ -22,6 +24,8 @@ from cds.cli import app
 from cds.input import read_patient_file
 from cds.model import Patient, Recommendation
 from cds.model.recommendation import (
+    DISCLAIMER,
+    DISCLAIMERS,
     Alert,
     Argument,
     Evidence,
@@ -170,6 +174,156 @@ def test_lang_fr() -> None:
     assert "Version des connaissances" in text.stdout
 
 
+# ------------------------------------------------------------------ surveillance report: language, version
+
+
+def _surveillance(fmt: str, lang: str) -> str:
+    result = runner.invoke(app, ["surveillance", str(PNET), "--as-of", "2026-12-01", "-f", fmt, "-l", lang],
+                           env=WIDE)
+    assert result.exit_code == 0, result.output
+    return result.stdout_bytes.decode("utf-8")
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_surveillance_json_has_the_disclaimer_in_its_language_and_the_software_version(lang: str) -> None:
+    data = json.loads(_surveillance("json", lang))
+    assert data["language"] == lang
+    assert data["disclaimer"] == DISCLAIMERS[lang]
+    assert data["software_version"] == cds.__version__
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_surveillance_ics_has_the_disclaimer_in_its_language_and_the_software_version(lang: str) -> None:
+    icalendar = pytest.importorskip("icalendar")
+    cal = icalendar.Calendar.from_ical(_surveillance("ics", lang))
+    assert f"netcds//surveillance planner {cds.__version__}//" in str(cal["PRODID"])
+    descriptions = [str(event["DESCRIPTION"]) for event in cal.walk("VEVENT")]
+    assert descriptions and all(d.endswith(DISCLAIMERS[lang]) for d in descriptions)
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_surveillance_text_ends_with_the_disclaimer_in_its_language(lang: str) -> None:
+    text = " ".join(_surveillance("text", lang).split())
+    assert text.endswith(DISCLAIMERS[lang])
+
+
+def test_surveillance_report_gives_the_stock_disclaimer_in_the_report_language() -> None:
+    """A French recommendation that carries the English stock disclaimer (built before the
+    engine set it by language) gets the French one in its surveillance report."""
+    from cds.surveillance import surveillance_report
+
+    rec = cds.evaluate(read_patient_file(PNET), "fr").model_copy(update={"disclaimer": DISCLAIMER})
+    report = surveillance_report(rec)
+    assert report.disclaimer == DISCLAIMERS["fr"]
+    assert report.software_version == cds.__version__
+    custom = rec.model_copy(update={"disclaimer": "Site disclaimer."})
+    assert surveillance_report(custom).disclaimer == "Site disclaimer."
+
+
+# ------------------------------------------------------------------ output files
+
+
+def _evaluate_to(target: Path | str) -> Any:
+    return runner.invoke(app, ["evaluate", str(PNET), "-f", "json", "-o", str(target)])
+
+
+def test_output_to_dev_null_keeps_the_device() -> None:
+    """Regression: the output was written to a temporary file renamed over the target, which
+    as root replaced /dev/null with a regular file (and as anyone else failed)."""
+    result = _evaluate_to("/dev/null")
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert list(Path("/dev").glob(".null.*")) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs root")
+def test_output_to_a_character_device_writes_through_it(tmp_path: Path) -> None:
+    device = tmp_path / "null"
+    os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a second /dev/null
+    result = _evaluate_to(device)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISCHR(os.stat(device).st_mode)
+    assert sorted(tmp_path.iterdir()) == [device]
+
+
+def test_output_to_a_fifo_writes_through_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = _evaluate_to(fifo)
+    assert result.exit_code == 0, result.output
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert received == [library_json(PNET).encode("utf-8")]
+
+
+def test_output_over_a_regular_file_keeps_its_mode_and_its_link(tmp_path: Path) -> None:
+    real = tmp_path / "report.json"
+    real.write_text("old", encoding="utf-8")
+    real.chmod(0o600)
+    link = tmp_path / "latest.json"
+    link.symlink_to(real.name)
+    result = _evaluate_to(link)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and link.read_text(encoding="utf-8") == library_json(PNET)
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.json", "report.json"]
+
+
+def test_one_function_writes_files_whole() -> None:
+    """Every atomic write goes through cds.files.write_file (there were three copies)."""
+    package = Path(cds.__file__).parent
+    renaming = sorted(str(p.relative_to(package)) for p in package.rglob("*.py") if "os.replace(" in p.read_text())
+    assert renaming == ["files.py"]
+
+
+# ------------------------------------------------------------------ library API, software version
+
+
+def test_validate_and_parse_patient_are_public_api() -> None:
+    assert {"InputError", "parse_patient", "validate_patient"} <= set(cds.__all__)
+    assert cds.parse_patient('{"tumour": {"primary_site": "pancreas", "ki67_percent": "12"}}').tumour.ki67_percent == 12
+    with pytest.raises(cds.InputError) as caught:
+        cds.validate_patient({"tumour": {"primary_site": "liver", "ki67_percent": 150}}, source="form")
+    problems = {p.field: p.message for p in caught.value.problems}
+    assert "'pancreas'" in problems["tumour.primary_site"] and "<= 100" in problems["tumour.ki67_percent"]
+    for function in (cds.validate_patient, cds.parse_patient):
+        assert function.__doc__ and ">>> " in function.__doc__ and "InputError" in function.__doc__
+
+
+@pytest.mark.parametrize("module", ["cds", "cds.input", "cds.files", "cds.model.schema", "cds.model.recommendation"])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+    assert result.attempted > 0 or module == "cds"
+
+
+@pytest.mark.parametrize(("lang", "words"), [("en", "Software version"), ("fr", "Version du logiciel")])
+def test_reports_show_the_software_version_beside_the_knowledge_version(lang: str, words: str) -> None:
+    version = cds.__version__
+    text = runner.invoke(app, ["evaluate", str(PNET), "-l", lang], env=WIDE)
+    assert text.exit_code == 0, text.output
+    line = next(line for line in text.stdout.splitlines() if words in line)
+    assert version in line
+    md = runner.invoke(app, ["evaluate", str(PNET), "-f", "markdown", "-l", lang]).stdout
+    assert f"{words}{' :' if lang == 'fr' else ':'} `{version}`" in md
+    assert md.index(f"{words}") - md.index("`" + cds.default_engine().kb.version) < 80
+    page = runner.invoke(app, ["evaluate", str(PNET), "-f", "html", "-l", lang]).stdout
+    assert f"<code>{version}</code>" in page
+    assert f'<meta name="generator" content="netcds {version}' in page
+
+
+def test_demo_session_index_shows_the_software_version(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--output-dir", str(tmp_path)], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert f"<code>{cds.__version__}</code>" in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
 def test_evaluate_reads_stdin() -> None:
     result = runner.invoke(app, ["evaluate", "-", "-f", "json"],
                            input=PNET.read_text(encoding="utf-8"))
@@ -232,13 +386,26 @@ def test_demo_empty_folder(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ schema, version
 
 
-@pytest.mark.parametrize(("name", "model"), [("patient", Patient), ("recommendation", Recommendation)])
-def test_schema(name: str, model: type[Patient] | type[Recommendation]) -> None:
+@pytest.mark.parametrize("name", ["patient", "recommendation", "surveillance"])
+def test_schema(name: Literal["patient", "recommendation", "surveillance"]) -> None:
+    from cds.model.schema import json_schema
+
     result = runner.invoke(app, ["schema", name])
     assert result.exit_code == 0, result.output
     schema = json.loads(result.stdout)
-    assert schema == model.model_json_schema()
+    assert schema == json_schema(name)
     assert "properties" in schema
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_schema_patient_rejects_out_of_range_values() -> None:
+    """Regression: the schema said ``ge``/``le`` (pydantic's words), which validators ignore."""
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(runner.invoke(app, ["schema", "patient"]).stdout)
+    patient = json.loads(PNET.read_text(encoding="utf-8"))
+    patient["tumour"]["ki67_percent"] = 150
+    with pytest.raises(jsonschema.ValidationError, match="150 is greater than the maximum of 100"):
+        jsonschema.validate(patient, schema, cls=jsonschema.Draft202012Validator)
 
 
 def test_schema_patient_accepts_every_example() -> None:

@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticKnownError
 
 # --------------------------------------------------------------------------- enums
 
@@ -192,7 +193,9 @@ def _tidy_float(value: float | None) -> float | None:
 
     Rounding keeps ``json.dumps`` away from exponent notation that
     durable_rules rejects (error 204); durable compares ``10.0`` and ``10``
-    numerically, so the float type of the field is harmless.
+    numerically, so the float type of the field is harmless. It runs after the field's
+    range is checked on the number as written, so a value just outside a range is rejected
+    rather than rounded into it (and a positive size below 0.0001 mm is kept as 0).
     """
     if value is None:
         return None
@@ -208,10 +211,32 @@ def _tidy_float(value: float | None) -> float | None:
     return rounded
 
 
-Number = Annotated[float, BeforeValidator(_finite_number), AfterValidator(_tidy_float)]
-Integer = Annotated[int, BeforeValidator(_finite_number)]
+# A number field is written ``Annotated[float, Field(ge=..., le=...), FINITE, TIDY]``: the
+# range comes first, so pydantic checks it on the number as written (the way a JSON Schema
+# validator checks it) and exports it as a standard ``minimum``/``maximum``. A range placed
+# after a validator would be checked on the rounded value, in a separate step that pydantic 2
+# exports as non-standard ``ge``/``le`` keys, which JSON Schema validators ignore.
+FINITE = BeforeValidator(_finite_number)
+TIDY = AfterValidator(_tidy_float)
 
-Percent = Annotated[Number, Field(ge=0, le=100)]
+Percent = Annotated[float, Field(ge=0, le=100), FINITE, TIDY]
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    """Dates are written YYYY-MM-DD (JSON Schema's ``date`` format).
+
+    pydantic alone would also take a datetime at midnight or a count of seconds since 1970
+    (``"as_of": 0`` would be 1970-01-01); a date object from Python passes through.
+    """
+    if isinstance(value, dt.date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return value
+    raise PydanticKnownError("date_type")
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
 def _upper_grade(value: Any) -> Any:
@@ -275,7 +300,7 @@ class Tumour(_Strict):
     """What the pathologist and the endoscopist/radiologist saw of the primary tumour."""
 
     primary_site: PrimarySite = Field(description="Primary site; `unknown` for a NET of unknown primary.")
-    gastric_type: Literal[1, 2, 3] | None = Field(
+    gastric_type: Annotated[Literal[1, 2, 3], FINITE] | None = Field(
         default=None, description="Gastric NET type (1: atrophic gastritis, 2: gastrinoma/ZES, 3: sporadic)."
     )
     grade: Annotated[Grade, BeforeValidator(_upper_grade)] | None = Field(
@@ -289,10 +314,10 @@ class Tumour(_Strict):
     nec_subtype: NecSubtype | None = Field(default=None, description="Small- or large-cell NEC.")
     minen: bool = Field(default=False, description="Mixed neuroendocrine-non-neuroendocrine neoplasm.")
     ki67_percent: Percent | None = Field(default=None, description="Ki-67 index (%), hot-spot count.")
-    mitoses_per_2mm2: Annotated[Number, Field(ge=0, le=1000)] | None = Field(
+    mitoses_per_2mm2: Annotated[float, Field(ge=0, le=1000), FINITE, TIDY] | None = Field(
         default=None, description="Mitotic count per 2 mm²."
     )
-    size_mm: Annotated[Number, Field(gt=0, le=500)] | None = Field(
+    size_mm: Annotated[float, Field(gt=0, le=500), FINITE, TIDY] | None = Field(
         default=None, description="Largest diameter of the primary tumour (mm)."
     )
     functional_syndrome: FunctionalSyndrome = Field(
@@ -312,12 +337,12 @@ class Tumour(_Strict):
     lymph_nodes_positive: bool | None = Field(
         default=None, description="Regional nodes involved, on imaging or pathology."
     )
-    number_of_lesions: Annotated[Integer, Field(ge=1, le=1000)] | None = Field(
+    number_of_lesions: Annotated[int, Field(ge=1, le=1000), FINITE] | None = Field(
         default=None, description="Number of primary lesions (e.g. multifocal gastric type 1)."
     )
     appendix_location: AppendixLocation | None = None
     ampullary: bool | None = None
-    mesoappendix_invasion_mm: Annotated[Number, Field(ge=0, le=100)] | None = None
+    mesoappendix_invasion_mm: Annotated[float, Field(ge=0, le=100), FINITE, TIDY] | None = None
     lymphovascular_invasion: bool | None = None
     perineural_invasion: bool | None = None
     resection_margin: ResectionMargin | None = None
@@ -327,7 +352,7 @@ class Tumour(_Strict):
     )
     hypergastrinaemia: bool | None = None
     atrophic_gastritis: bool | None = None
-    bowel_movements_per_day: Annotated[Number, Field(ge=0, le=50)] | None = Field(
+    bowel_movements_per_day: Annotated[float, Field(ge=0, le=50), FINITE, TIDY] | None = Field(
         default=None, description="Daily bowel movements (carcinoid syndrome diarrhoea)."
     )
 
@@ -347,7 +372,7 @@ class Disease(_Strict):
         default=None, description="All known disease resectable with curative intent (MDT judgement)."
     )
     status: DiseaseStatus = DiseaseStatus.unknown
-    progression_months: Annotated[Number, Field(gt=0, le=600)] | None = Field(
+    progression_months: Annotated[float, Field(gt=0, le=600), FINITE, TIDY] | None = Field(
         default=None, description="Time over which progression was documented (months)."
     )
     symptomatic_tumour_burden: bool | None = Field(
@@ -370,15 +395,15 @@ class Imaging(_Strict):
 
 
 class Labs(_Strict):
-    egfr_ml_min: Annotated[Number, Field(ge=0, le=250)] | None = Field(
+    egfr_ml_min: Annotated[float, Field(ge=0, le=250), FINITE, TIDY] | None = Field(
         default=None, description="Estimated GFR or creatinine clearance (mL/min)."
     )
-    nt_probnp_pg_ml: Annotated[Number, Field(ge=0, le=100000)] | None = None
-    platelets_g_l: Annotated[Number, Field(ge=0, le=3000)] | None = Field(
+    nt_probnp_pg_ml: Annotated[float, Field(ge=0, le=100000), FINITE, TIDY] | None = None
+    platelets_g_l: Annotated[float, Field(ge=0, le=3000), FINITE, TIDY] | None = Field(
         default=None, description="Platelets (10⁹/L)."
     )
-    bilirubin_umol_l: Annotated[Number, Field(ge=0, le=1500)] | None = None
-    neutrophils_g_l: Annotated[Number, Field(ge=0, le=500)] | None = Field(
+    bilirubin_umol_l: Annotated[float, Field(ge=0, le=1500), FINITE, TIDY] | None = None
+    neutrophils_g_l: Annotated[float, Field(ge=0, le=500), FINITE, TIDY] | None = Field(
         default=None, description="Absolute neutrophil count (10⁹/L)."
     )
 
@@ -387,8 +412,11 @@ class PriorTreatment(_Strict):
     option: str = Field(description="Option id from the catalogue (knowledge/options.yaml).")
     stop_reason: StopReason = StopReason.progression
     best_response: BestResponse | None = None
-    line: Annotated[Integer, Field(ge=1, le=20)] | None = None
-    duration_months: Annotated[Number, Field(ge=0, le=600)] | None = None
+    line: Annotated[int, Field(ge=1, le=20), FINITE] | None = None
+    duration_months: Annotated[float, Field(ge=0, le=600), FINITE, TIDY] | None = None
+
+
+_EXAM_ID = r"[a-z0-9][a-z0-9_]*"
 
 
 class ImagingExam(_Strict):
@@ -397,15 +425,17 @@ class ImagingExam(_Strict):
     modality: str = Field(
         max_length=64,
         description="Exam id from the dose table (knowledge/radiation.yaml), e.g. ct_chest_abdomen_pelvis.",
+        json_schema_extra={"pattern": f"^{_EXAM_ID}$"},
     )
-    date: dt.date = Field(description="Date of the exam (ISO, YYYY-MM-DD).")
+    date: IsoDate = Field(description="Date of the exam (ISO, YYYY-MM-DD).")
 
     @field_validator("modality")
     @classmethod
     def _exam_id(cls, value: str) -> str:
         # The ids are checked against the dose table once the knowledge is loaded
-        # (cds.surveillance.check_imaging_history); here only their shape.
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_]*", value):
+        # (cds.surveillance.check_imaging_history); here only their shape. The schema
+        # states the same pattern; this validator gives the friendlier message.
+        if not re.fullmatch(_EXAM_ID, value):
             raise ValueError(
                 f"expected an exam id of the dose table in lower case, e.g. 'ct_chest_abdomen_pelvis' or "
                 f"'mri_liver'; got {value!r}"
@@ -416,7 +446,7 @@ class ImagingExam(_Strict):
 class ImagingHistory(_Strict):
     """Earlier radiation exposure from imaging, added to the surveillance plan's projected dose."""
 
-    cumulative_msv: Annotated[Number, Field(ge=0, le=10000)] | None = Field(
+    cumulative_msv: Annotated[float, Field(ge=0, le=10000), FINITE, TIDY] | None = Field(
         default=None,
         description=(
             "Known total effective dose of all earlier imaging (mSv), e.g. from a dose registry. When given it "
@@ -436,7 +466,10 @@ def _expand_bare_option(value: Any) -> Any:
     return value
 
 
-PriorTreatmentInput = Annotated[PriorTreatment, BeforeValidator(_expand_bare_option)]
+BareOption = Annotated[str, Field(description="An option id alone, short for {option, stop_reason: progression}.")]
+PriorTreatmentInput = Annotated[
+    PriorTreatment, BeforeValidator(_expand_bare_option, json_schema_input_type=BareOption | PriorTreatment)
+]
 
 
 class Patient(_Strict):
@@ -450,9 +483,9 @@ class Patient(_Strict):
     )
 
     id: str | None = Field(default=None, max_length=128, description="Pseudonymous identifier.")
-    age: Annotated[Integer, Field(ge=0, le=120)] | None = None
+    age: Annotated[int, Field(ge=0, le=120), FINITE] | None = None
     sex: Literal["F", "M"] | None = None
-    ecog: Annotated[Integer, Field(ge=0, le=4)] | None = None
+    ecog: Annotated[int, Field(ge=0, le=4), FINITE] | None = None
     fit_for_major_surgery: bool | None = Field(
         default=None,
         description=(
@@ -467,7 +500,7 @@ class Patient(_Strict):
     comorbidities: list[Comorbidity] = Field(default_factory=list)
     carcinoid_heart_disease: bool | None = None
     prior_treatments: list[PriorTreatmentInput] = Field(default_factory=list)
-    as_of: dt.date | None = Field(
+    as_of: IsoDate | None = Field(
         default=None, description="Date of the decision; the engine never reads the clock."
     )
     imaging_history: ImagingHistory | None = Field(

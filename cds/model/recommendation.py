@@ -42,6 +42,18 @@ def disclaimer(lang: str) -> str:
     return DISCLAIMERS.get(lang, DISCLAIMER)
 
 
+def disclaimer_in(text: str, lang: str) -> str:
+    """``text`` as a report in ``lang`` shows it: the stock English disclaimer is translated,
+    any other text (a site's own disclaimer) is kept.
+
+    >>> disclaimer_in(DISCLAIMER, "fr") == DISCLAIMERS["fr"]
+    True
+    >>> disclaimer_in("Site disclaimer.", "fr")
+    'Site disclaimer.'
+    """
+    return disclaimer(lang) if text == DISCLAIMER else text
+
+
 class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

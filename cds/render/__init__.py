@@ -26,8 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from cds.model.recommendation import DISCLAIMER, Argument, RankedOption, Recommendation
-from cds.model.recommendation import disclaimer as disclaimer_for
+from cds.model.recommendation import Argument, RankedOption, Recommendation, disclaimer_in
 from cds.render.i18n import Labels, labels
 
 if TYPE_CHECKING:
@@ -49,10 +48,12 @@ def ui(lang: str) -> dict[str, str]:
 
 
 def disclaimer(rec: Recommendation) -> str:
-    """The recommendation's disclaimer, in the report language (one text: the output contract's)."""
-    if rec.disclaimer == DISCLAIMER:
-        return disclaimer_for(rec.language)
-    return rec.disclaimer
+    """The recommendation's disclaimer, in French when the report is French.
+
+    The texts are :data:`cds.model.recommendation.DISCLAIMERS`, the ones the engine puts in
+    the JSON output; a site's own disclaimer is shown as it is.
+    """
+    return disclaimer_in(rec.disclaimer, rec.language)
 
 
 def direction_symbol(arg: Argument) -> str:
@@ -267,6 +268,7 @@ class ReportView:
     category: str
     pathways: list[str]
     knowledge_version: str
+    software_version: str | None  # None for a recommendation from before netcds recorded it
     alerts: list[AlertView]
     missing: list[MissingView]
     tracks: list[TrackView]
@@ -281,7 +283,6 @@ class ReportView:
     pathway_views: list[PathwayView] | None = None
     references: list[ReferenceView] = field(default_factory=list)
     surveillance: SurveillanceView | None = None
-    software_version: str | None = None
     scenarios: list[ScenarioView] = field(default_factory=list)
     assumptions: list[AssumptionView] = field(default_factory=list)
 
@@ -400,6 +401,7 @@ def report_view(rec: Recommendation, context: ReportContext | None = None) -> Re
         category_code=None if category is None else str(category),
         pathways=[lab.pathway(p) for p in rec.trace.pathways] if full else list(rec.trace.pathways),
         knowledge_version=rec.knowledge_version,
+        software_version=rec.software_version,
         alerts=[
             AlertView(
                 id=a.id,
@@ -434,7 +436,6 @@ def report_view(rec: Recommendation, context: ReportContext | None = None) -> Re
         pathway_views=_pathway_views(lab, rec, ctx) if full else None,
         surveillance=_surveillance_view(lab, rec, ctx) if full else None,
         references=_references(lab, rec, ctx) if ctx.kb is not None else [],
-        software_version=rec.software_version,
         scenarios=[
             ScenarioView(
                 id=sc.id,

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import jinja2
 
-from cds.model.recommendation import Recommendation
-from cds.model.recommendation import disclaimer as disclaimer_for
+from cds.model.recommendation import Recommendation, disclaimer
 from cds.render import ReportContext, report_view
 from cds.render.i18n import labels
 from cds.resources import renderers_dir
+from cds.version import SOFTWARE_VERSION
 
 
 def environment(root: Path | None = None) -> jinja2.Environment:
@@ -47,6 +47,7 @@ def render_html(rec: Recommendation, context: ReportContext | None = None) -> st
 
 def render_session_index(
     rows: Sequence[Mapping[str, str]], lang: str = "en", knowledge_version: str = "",
+    software_version: str = SOFTWARE_VERSION,
 ) -> str:
     """The ``index.html`` of a tumour-board session (``cds demo --output-dir``).
 
@@ -57,5 +58,5 @@ def render_session_index(
     lab = labels(lang)
     return environment().get_template("session_index.html.j2").render(
         rows=rows, t=lab.t, lang=lab.lang, knowledge_version=knowledge_version,
-        disclaimer=disclaimer_for(lab.lang),
+        software_version=software_version, disclaimer=disclaimer(lang),
     )
