@@ -76,6 +76,19 @@ class RuleMeaning:
     option: str | None
 
 
+@dataclass(frozen=True)
+class RowMeaning:
+    """One row (patient condition) of the contraindication matrix: every statement that names it.
+
+    A patient meets a handful of rows at most, while the matrix holds hundreds of statements, so
+    one durable rule per row (firing once) is much cheaper than one per statement. A statement's
+    alerts are raised only when it acts on a proposed option (the engine checks).
+    """
+
+    condition: str
+    rules: tuple[Rule, ...]
+
+
 # Worst-case alpha tests pending per fact that a group of rules may reach. durable_rules
 # fails at 64 (error 303, depending on the patient's values); lint flags anything above 60.
 PENDING_BUDGET = 40
@@ -103,7 +116,7 @@ class Compiled:
     """
 
     rules: list[CompiledRule] = field(default_factory=list)
-    meaning: dict[str, EdgeMeaning | EntryMeaning | RuleMeaning] = field(default_factory=dict)
+    meaning: dict[str, EdgeMeaning | EntryMeaning | RuleMeaning | RowMeaning] = field(default_factory=dict)
     groups: list[dict[str, Any]] = field(default_factory=list)
     # Per pathway node, the paths its position fact carries: what its outgoing edges read.
     carried: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -123,7 +136,7 @@ class Compiled:
     def add(
         self,
         name: str,
-        meaning: EdgeMeaning | EntryMeaning | RuleMeaning,
+        meaning: EdgeMeaning | EntryMeaning | RuleMeaning | RowMeaning,
         ctx_conds: Sequence[Mapping[str, Any]] | None,
         others: Sequence[dict[str, Any]] = (),
         asserts: tuple[Mapping[str, Any], ...] = (),
@@ -412,6 +425,9 @@ class _Caches:
     pathways: dict[Any, Compiled] = field(default_factory=dict)
     knowledge: dict[Any, Compiled] = field(default_factory=dict)
     knowledge_rules: list[tuple[Rule, tuple[str, ...], bool]] | None = None
+    matrix_rows: list[tuple[str, tuple[Rule, ...]]] | None = None
+    # (row, ids of the statements a population can act on) -> number, for unique durable rule names
+    row_subsets: dict[tuple[str, tuple[str, ...]], int] = field(default_factory=dict)
 
 
 def _caches(kb: KnowledgeBase) -> _Caches:
@@ -532,7 +548,23 @@ def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:
     possible = _possible_late_facts(kb, population)
     caches = _caches(kb)
     out = Compiled(cache=caches.tests)
+    rows = _matrix_rows(kb)
+    in_rows = {rule.id for _, rules in rows for rule in rules}
+    for condition, rules in rows:
+        proposable = tuple(r for r in rules
+                           if any(f"candidate.{e.target.option}" in possible for e in r.then if e.target))
+        if not proposable:
+            continue
+        # The statements a population can act on differ between populations: the name says which
+        # subset this is, so that a name always means the same statements (the engine reads by name).
+        subset = tuple(r.id for r in proposable)
+        name = f"matrix:{condition}#{caches.row_subsets.setdefault((condition, subset), len(caches.row_subsets))}"
+        when, variant = _specialised(kb, f"matrix:{condition}", kb.matrix_conditions[condition].when, population)
+        if when is not None:
+            out.add(name, RowMeaning(condition, proposable), when, variant=variant)
     for rule, all_targets, options_only in _knowledge_rules(kb):
+        if rule.id in in_rows:
+            continue
         when, variant = _specialised(kb, rule.id, rule.when, population)
         if when is None or not _can_hold(when, possible):
             continue
@@ -571,6 +603,22 @@ def _knowledge_rules(kb: KnowledgeBase) -> list[tuple[Rule, tuple[str, ...], boo
             if lr.rule.stage == "knowledge"
         ]
     return found
+
+
+def _matrix_rows(kb: KnowledgeBase) -> list[tuple[str, tuple[Rule, ...]]]:
+    """Each matrix row with the safety rules of the statements that name it, in knowledge order."""
+    caches = _caches(kb)
+    if caches.matrix_rows is None:
+        by_id = {lr.rule.id: lr.rule for lr in kb.rules}
+        named: dict[str, list[Rule]] = {c: [] for c in kb.matrix_conditions}
+        for entry, _ in kb.matrix_entries:
+            rule = by_id.get(entry.id)
+            if entry.level == "none" or rule is None:
+                continue
+            for condition in entry.conditions:
+                named[condition].append(rule)
+        caches.matrix_rows = [(c, tuple(rules)) for c, rules in named.items() if rules]
+    return caches.matrix_rows
 
 
 def _possible_late_facts(kb: KnowledgeBase, population: Population) -> set[str]:

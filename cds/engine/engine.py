@@ -20,6 +20,7 @@ from cds.engine.compiler import (
     EdgeMeaning,
     EntryMeaning,
     Population,
+    RowMeaning,
     RuleMeaning,
 )
 from cds.engine.durable_host import DurableHost, RuleSet
@@ -120,6 +121,28 @@ class _Effects:
     alerts: tuple[tuple[str, str | None], ...]  # alert id, severity override
     missing: tuple[str, ...]
     schedules: tuple[str, ...]
+    alerts_when_applied: bool = False  # raise the alerts only if a target option was proposed
+    option: str | None = None  # the one option this part of a split rule acts on
+
+
+def _rule_effects(rule: Rule, option: str | None, alerts_when_applied: bool) -> _Effects:
+    """A rule's effects (only one option's, when ``option`` is set) sorted by kind."""
+    targets: list[_Target] = []
+    alerts: list[tuple[str, str | None]] = []
+    missing: list[str] = []
+    schedules: list[str] = []
+    for eff in rule.then:
+        if eff.target is not None:
+            if option is None or eff.target.option == option:
+                targets.append(_target(eff))
+        elif eff.alert is not None:
+            alerts.append((eff.alert.id, eff.alert.severity))
+        elif eff.missing is not None:
+            missing.append(eff.missing.field)
+        elif eff.surveil is not None:
+            schedules.append(eff.surveil.schedule)
+    return _Effects(rule, tuple(targets), tuple(alerts), tuple(missing), tuple(schedules), alerts_when_applied,
+                    option)
 
 
 @dataclass
@@ -146,7 +169,7 @@ class Engine:
         )
         self._populations: dict[Population, tuple[_Stage, _Stage]] = {}
         self._by_rules: dict[tuple[tuple[str, Hashable], ...], _Stage] = {}
-        self._effects_by_name: dict[str, _Effects] = {}
+        self._effects_by_name: dict[str, tuple[_Effects, ...]] = {}
         self._catalogue_order = {opt: i for i, opt in enumerate(kb.options)}
         self._labels: dict[Lang, dict[str, str]] = {
             lang: {opt: getattr(spec.label, lang) for opt, spec in kb.options.items()}
@@ -284,15 +307,18 @@ class Engine:
         # durable_rules fires in an order that changes with the compiled ruleset: take the
         # rules in knowledge order, so that wherever several rules raise the same alert, ask
         # for the same field or select the same schedule, the first in the knowledge wins.
-        fired_effects = sorted(
-            (self._effects(knowledge_stage.compiled, name) for name in dict.fromkeys(fired3)),
-            key=lambda eff: self._knowledge_rank(eff.rule.id),
-        )
+        by_rule: dict[tuple[str, str | None], _Effects] = {}
+        for name in dict.fromkeys(fired3):
+            for eff in self._effects(knowledge_stage.compiled, name):
+                by_rule.setdefault((eff.rule.id, eff.option), eff)  # a statement named by two rows acts once
+        fired_effects = sorted(by_rule.values(), key=lambda eff: self._knowledge_rank(eff.rule.id))
         for effects in fired_effects:
             rule = effects.rule
             applied = False
             for target in effects.targets:
                 applied |= self._apply(candidates, rule, target, lang)
+            if effects.alerts_when_applied and not applied:
+                continue
             for alert_id, severity in effects.alerts:
                 alerts.setdefault(alert_id, []).append((rule, severity))
             for missing_field in effects.missing:
@@ -417,30 +443,21 @@ class Engine:
         """A rule's place in the knowledge: classification first, then the files in load order."""
         return self._rule_order.get(rule_id, (2, 0))
 
-    def _effects(self, compiled: Compiled, name: str) -> _Effects:
-        """What a fired knowledge-stage rule contributes, read from the rule once per name."""
+    def _effects(self, compiled: Compiled, name: str) -> tuple[_Effects, ...]:
+        """What a fired knowledge-stage rule contributes, read from the knowledge once per name.
+
+        A matrix row stands for every statement that names it: one record per statement, whose
+        alerts are raised only if it acts on a proposed option.
+        """
         effects = self._effects_by_name.get(name)
         if effects is None:
             meaning = compiled.meaning[name]
-            assert isinstance(meaning, RuleMeaning)
-            rule = meaning.rule
-            targets: list[_Target] = []
-            alerts: list[tuple[str, str | None]] = []
-            missing: list[str] = []
-            schedules: list[str] = []
-            for eff in rule.then:
-                if eff.target is not None:
-                    if meaning.option is None or eff.target.option == meaning.option:
-                        targets.append(_target(eff))
-                elif eff.alert is not None:
-                    alerts.append((eff.alert.id, eff.alert.severity))
-                elif eff.missing is not None:
-                    missing.append(eff.missing.field)
-                elif eff.surveil is not None:
-                    schedules.append(eff.surveil.schedule)
-            effects = self._effects_by_name[name] = _Effects(
-                rule, tuple(targets), tuple(alerts), tuple(missing), tuple(schedules)
-            )
+            if isinstance(meaning, RowMeaning):
+                effects = tuple(_rule_effects(rule, None, alerts_when_applied=True) for rule in meaning.rules)
+            else:
+                assert isinstance(meaning, RuleMeaning)
+                effects = (_rule_effects(meaning.rule, meaning.option, alerts_when_applied=False),)
+            self._effects_by_name[name] = effects
         return effects
 
     def _evidence(self, evidence: EvidenceRef, confirmation: str) -> Evidence:
