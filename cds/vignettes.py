@@ -94,19 +94,9 @@ class SurveillanceExpectation(BaseModel):
     horizon_years: float | None = None
 
 
-class ScenarioExpectation(BaseModel):
-    """What one scenario (hypothesis) must show."""
+class RankingExpectation(BaseModel):
+    """What a ranking (the main one, or one scenario's) must show."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    top_anti_tumour: list[str] | None = None
-    top_antisecretory: list[str] | None = None
-    anti_tumour_includes: list[str] = Field(default_factory=list)
-    anti_tumour_excludes: list[str] = Field(default_factory=list)
-    excluded_includes: list[str] = Field(default_factory=list)
-
-
-class Expectation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     top_anti_tumour: list[str] | None = None
@@ -115,9 +105,12 @@ class Expectation(BaseModel):
     anti_tumour_excludes: list[str] = Field(default_factory=list)
     antisecretory_includes: list[str] = Field(default_factory=list)
     antisecretory_excludes: list[str] = Field(default_factory=list)
-    categories: dict[str, str] = Field(default_factory=dict)
     excluded_includes: list[str] = Field(default_factory=list)
     excluded_excludes: list[str] = Field(default_factory=list)
+
+
+class Expectation(RankingExpectation):
+    categories: dict[str, str] = Field(default_factory=dict)
     alerts_include: list[str] = Field(default_factory=list)
     alerts_exclude: list[str] = Field(default_factory=list)
     missing_data_include: list[str] = Field(default_factory=list)
@@ -126,7 +119,7 @@ class Expectation(BaseModel):
     nodes_include: list[str] = Field(default_factory=list)
     safety_levels: dict[str, Literal["avoid", "caution"] | None] = Field(default_factory=dict)
     assumptions: dict[str, Any] = Field(default_factory=dict)
-    scenarios: dict[str, ScenarioExpectation] = Field(default_factory=dict)
+    scenarios: dict[str, RankingExpectation] = Field(default_factory=dict)
     no_scenarios: bool = False
     surveillance: SurveillanceExpectation | None = None
 
@@ -166,22 +159,10 @@ def load_vignette(path: Path) -> Vignette:
 
 def check(rec: Recommendation, exp: Expectation) -> list[str]:
     """Every expectation the recommendation does not meet, in words."""
-    fails: list[str] = []
-    tracks = {"anti_tumour": rec.anti_tumour, "antisecretory": rec.antisecretory}
-    for track, ranked in tracks.items():
-        ids = [o.option for o in ranked]
-        top = getattr(exp, f"top_{track}")
-        if top is not None:
-            if not top and ids:
-                fails.append(f"{track}: expected no option, got {ids}")
-            elif top and (not ids or ids[0] not in top):
-                fails.append(f"{track}: rank 1 is {ids[0] if ids else None!r}, expected one of {top}")
-        for opt in getattr(exp, f"{track}_includes"):
-            if opt not in ids:
-                fails.append(f"{track}: {opt!r} should be ranked; ranked: {ids}")
-        for opt in getattr(exp, f"{track}_excludes"):
-            if opt in ids:
-                fails.append(f"{track}: {opt!r} should not be ranked")
+    fails = _check_ranking(
+        {"anti_tumour": [o.option for o in rec.anti_tumour],
+         "antisecretory": [o.option for o in rec.antisecretory]},
+        {e.option for e in rec.excluded}, exp)
     ranked_all = {o.option: o for o in rec.anti_tumour + rec.antisecretory}
     for opt, category in exp.categories.items():
         got = ranked_all.get(opt)
@@ -189,9 +170,6 @@ def check(rec: Recommendation, exp: Expectation) -> list[str]:
             fails.append(f"{opt!r} should be ranked as {category}, but is not ranked")
         elif got.category != category:
             fails.append(f"{opt!r} is {got.category} (score {got.score}), expected {category}")
-    excluded = {e.option for e in rec.excluded}
-    fails += [f"{o!r} should be excluded" for o in exp.excluded_includes if o not in excluded]
-    fails += [f"{o!r} should not be excluded" for o in exp.excluded_excludes if o in excluded]
     alerts = {a.id for a in rec.alerts}
     fails += [f"alert {a!r} missing (got {sorted(alerts)})" for a in exp.alerts_include
               if a not in alerts]
@@ -241,8 +219,9 @@ _ABSENT = object()
 
 
 def _check_ranking(
-    ids: dict[str, list[str]], excluded: set[str], exp: ScenarioExpectation
+    ids: dict[str, list[str]], excluded: set[str], exp: RankingExpectation
 ) -> list[str]:
+    """The ranking expectations the tracks' option ids and the excluded options do not meet."""
     fails: list[str] = []
     for track, ranked in ids.items():
         top = getattr(exp, f"top_{track}")
@@ -251,11 +230,14 @@ def _check_ranking(
                 fails.append(f"{track}: expected no option, got {ranked}")
             elif top and (not ranked or ranked[0] not in top):
                 fails.append(f"{track}: rank 1 is {ranked[0] if ranked else None!r}, expected one of {top}")
-    fails += [f"anti_tumour: {o!r} should be ranked; ranked: {ids['anti_tumour']}"
-              for o in exp.anti_tumour_includes if o not in ids["anti_tumour"]]
-    fails += [f"anti_tumour: {o!r} should not be ranked" for o in exp.anti_tumour_excludes
-              if o in ids["anti_tumour"]]
+        for opt in getattr(exp, f"{track}_includes"):
+            if opt not in ranked:
+                fails.append(f"{track}: {opt!r} should be ranked; ranked: {ranked}")
+        for opt in getattr(exp, f"{track}_excludes"):
+            if opt in ranked:
+                fails.append(f"{track}: {opt!r} should not be ranked")
     fails += [f"{o!r} should be excluded" for o in exp.excluded_includes if o not in excluded]
+    fails += [f"{o!r} should not be excluded" for o in exp.excluded_excludes if o in excluded]
     return fails
 
 
