@@ -200,3 +200,17 @@ def test_bundled_knowledge_loads_and_lints_without_errors() -> None:
     kb = load_knowledge()
     errors = [f for f in lint(kb, coverage=False) if f.level == "error"]
     assert not errors, "\n".join(map(str, errors))
+
+
+def test_parse_cache_is_used_and_survives_a_corrupt_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsed YAML is cached by content hash; a damaged cache entry is parsed again, never trusted."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = load_knowledge()
+    entries = sorted(tmp_path.rglob("*.marshal"))
+    assert entries, "nothing cached"
+    for entry in entries:
+        entry.write_bytes(b"\x00not marshal")
+    again = load_knowledge()
+    assert again.version == first.version and len(again.rules) == len(first.rules)
+    monkeypatch.setenv("NETCDS_NO_PARSE_CACHE", "1")
+    assert load_knowledge().version == first.version

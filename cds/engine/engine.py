@@ -307,6 +307,9 @@ class Engine:
         # durable_rules fires in an order that changes with the compiled ruleset: take the
         # rules in knowledge order, so that wherever several rules raise the same alert, ask
         # for the same field or select the same schedule, the first in the knowledge wins.
+        proposed: dict[str, list[Candidate]] = {}
+        for cand in candidates.values():
+            proposed.setdefault(cand.option, []).append(cand)
         by_rule: dict[tuple[str, str | None], _Effects] = {}
         for name in dict.fromkeys(fired3):
             for eff in self._effects(knowledge_stage.compiled, name):
@@ -316,7 +319,7 @@ class Engine:
             rule = effects.rule
             applied = False
             for target in effects.targets:
-                applied |= self._apply(candidates, rule, target, lang)
+                applied |= self._apply(proposed.get(target.option, ()), rule, target, lang)
             if effects.alerts_when_applied and not applied:
                 continue
             for alert_id, severity in effects.alerts:
@@ -488,13 +491,12 @@ class Engine:
             strength=target.strength,
         )
 
-    def _apply(
-        self, candidates: dict[tuple[Track, str], Candidate], rule: Rule, target: _Target, lang: Lang,
-    ) -> bool:
-        """Add the rule's argument to the proposed option(s) it targets; False if none was proposed."""
+    def _apply(self, proposed: Sequence[Candidate], rule: Rule, target: _Target, lang: Lang) -> bool:
+        """Add the rule's argument to the proposed candidates of its option (on its track, if it names
+        one); False if none was proposed."""
         applied = False
-        for (cand_track, cand_option), cand in candidates.items():
-            if cand_option != target.option or (target.track is not None and target.track != cand_track):
+        for cand in proposed:
+            if target.track is not None and target.track != cand.track:
                 continue
             arg = self._argument(target, rule.id, rule.because, rule.sources, rule.evidence,
                                  rule.confirmation, lang)

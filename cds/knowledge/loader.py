@@ -8,6 +8,8 @@ typo sees all the others in the same run.
 from __future__ import annotations
 
 import hashlib
+import marshal
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from cds.errors import KnowledgeError, Problem
+from cds.files import write_file
 from cds.knowledge import conditions as cond
 from cds.knowledge.conditions import FieldSpec, Vocabulary
 from cds.knowledge.schema import (
@@ -151,12 +154,20 @@ class _Loader:
 
     def read_yaml(self, path: Path) -> Any:
         try:
-            return yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
+            raw = path.read_bytes()
         except FileNotFoundError:
             self.problem("missing_file", self.rel(path), "", "file not found")
+            return None
+        cached = _parse_cache_get(raw)
+        if cached is not _MISS:
+            return cached
+        try:
+            data = yaml.load(raw.decode("utf-8"), Loader=_YamlLoader)
         except yaml.YAMLError as exc:
             self.problem("yaml_syntax", self.rel(path), "", f"not valid YAML: {exc}")
-        return None
+            return None
+        _parse_cache_put(raw, data)
+        return data
 
     def parse(self, model: type[M], path: Path) -> M | None:
         data = self.read_yaml(path)
@@ -701,6 +712,46 @@ def matrix_rule(entry: MatrixEntry, conditions: Mapping[str, MatrixCondition]) -
         "confirmation": entry.confirmation,
         "note": entry.note,
     })
+
+
+# ------------------------------------------------------------------ parse cache
+# Building Python objects from YAML is most of a cold start (the knowledge is ~50,000 nodes); the
+# same bytes always give the same data, so the parsed data is kept per content hash in a cache
+# folder as marshal (plain data only: it cannot run code). Any problem just means parsing again.
+
+_MISS = object()
+
+
+def _parse_cache_dir() -> Path | None:
+    if os.environ.get("NETCDS_NO_PARSE_CACHE"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "netcds" / f"yaml-{yaml.__version__}"
+
+
+def _parse_cache_path(raw: bytes) -> Path | None:
+    folder = _parse_cache_dir()
+    return None if folder is None else folder / f"{hashlib.sha256(raw).hexdigest()}.marshal"
+
+
+def _parse_cache_get(raw: bytes) -> Any:
+    path = _parse_cache_path(raw)
+    try:
+        return marshal.loads(path.read_bytes()) if path is not None else _MISS
+    except (OSError, EOFError, ValueError, TypeError):
+        return _MISS
+
+
+def _parse_cache_put(raw: bytes, data: Any) -> None:
+    path = _parse_cache_path(raw)
+    if path is None:
+        return
+    try:
+        blob = marshal.dumps(data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_file(path, blob)
+    except (OSError, ValueError):
+        pass  # a read-only home, or data marshal cannot hold (dates): parse again next time
 
 
 def _close(name: str, known: Iterable[str]) -> str:
