@@ -91,6 +91,9 @@ class RuleCheck(_Model):
     rule: str
     direction: Literal["for", "against", "exclude"]
     strength: int
+    safety_level: Literal["exclude", "avoid", "caution"] | None = Field(
+        default=None, description="For a safety argument, its ceiling (it then has no weight)."
+    )
     text: str
     sources: list[str]
     evidence: str
@@ -347,6 +350,7 @@ class _Explainer:
             rule=arg.rule,
             direction=arg.direction,
             strength=arg.strength,
+            safety_level=arg.safety_level,
             text=arg.text,
             sources=list(arg.sources),
             evidence=self.lab.evidence(arg.evidence.kind, arg.evidence.level),

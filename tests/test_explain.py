@@ -291,3 +291,17 @@ def test_cli_explain_writes_output(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert "Contraindications that apply" in out.read_text(encoding="utf-8")
+
+
+def test_a_safety_ceiling_is_explained_as_a_ceiling_not_a_weight(engine: Engine) -> None:
+    """eGFR 40 mL/min: PRRT is avoided; why-not says so, and shows the level rather than a strength."""
+    patient = read_patient_file(PNET_EXCLUSION)
+    x = explain(engine, patient, "prrt")
+    anti = next(tr for tr in x.tracks if tr.track == "anti_tumour")
+    assert "caps it at not recommended" in anti.summary
+    avoided = [r for r in anti.against if r.safety_level == "avoid"]
+    assert avoided and all(r.strength == 0 for r in avoided)
+    from cds.render.markdown import render_explanation_markdown
+
+    text = render_explanation_markdown(x)
+    assert f"`{avoided[0].rule}` (avoid" in text and "(-0" not in text

@@ -583,7 +583,10 @@ def _detail(lab: Labels, parts: Iterable[str]) -> str:
 
 def _rule_reason(lab: Labels, rule: RuleCheck) -> ReasonView:
     sign = {"for": "+", "against": "-", "exclude": ""}[rule.direction]
-    strength = f"{sign}{rule.strength}" if rule.direction != "exclude" else lab["excluded_arg"]
+    if rule.safety_level in ("avoid", "caution"):
+        strength = lab[f"safety_{rule.safety_level}"]  # a ceiling: it has no weight to show
+    else:
+        strength = f"{sign}{rule.strength}" if rule.direction != "exclude" else lab["excluded_arg"]
     sources = ", ".join(lab.source(s) for s in rule.sources)
     return ReasonView(
         id=rule.rule,
