@@ -39,7 +39,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
 from cds.engine.compiler import applies_to
-from cds.engine.engine import _UNKNOWN_VALUES, EvaluationDetail
+from cds.engine.engine import EvaluationDetail
 from cds.knowledge import conditions as cond
 from cds.knowledge.schema import Pathway, PathwayEdge, Rule
 from cds.model.recommendation import Argument, ExcludedOption, RankedOption, Recommendation, Track
@@ -501,7 +501,7 @@ class _Explainer:
         raw = cond.lookup(self.ctx, leaf.path)
         absent = cond.is_missing(raw)
         flag = leaf.path.startswith(FLAG_NAMESPACES)
-        unknown_value = isinstance(raw, str) and raw in _UNKNOWN_VALUES
+        unknown_value = isinstance(raw, str) and raw in cond.UNKNOWN_VALUES
         missing = not flag and (absent or unknown_value)
         actual = None if absent else raw
         return LeafCheck(

@@ -53,47 +53,6 @@ from cds.version import SOFTWARE_VERSION
 
 Lang = Literal["en", "fr"]
 _SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
-# Values that mean "not known" although the field is present.
-_UNKNOWN_VALUES = frozenset({"not_done", "unknown"})
-# Namespaces whose absence is not missing data (no prior course, no comorbidity, no such site)
-# or that are not input (derived, late facts).
-_NOT_ASKED = ("prior.", "prior_response.", "prior_line.", "comorbidities.", "disease.metastatic_sites.",
-              "derived.", "candidate.", "node.", "pathway.")
-
-
-def unknown_accepted(when: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Paths that a condition accepts when unknown *as if* they had a value.
-
-    >>> sorted(unknown_accepted([{"$or": [{"tumour.primary_symptomatic": False},
-    ...                                   {"$nex": {"tumour.primary_symptomatic": 1}}]}]))
-    ['tumour.primary_symptomatic']
-    >>> unknown_accepted([{"$nex": {"tumour.size_mm": 1}}])   # an explicit "unknown" branch
-    set()
-    """
-    found: set[str] = set()
-
-    def walk(c: Mapping[str, Any]) -> None:
-        ((key, body),) = c.items()
-        if key == "$or":
-            absent = {leaf.path for sub in body
-                      if len(leaves := list(cond.leaves(sub))) == 1
-                      for leaf in leaves if leaf.op == "absent"}
-            valued = {leaf.path for sub in body for leaf in cond.leaves(sub)
-                      if leaf.op not in ("absent", "exists")}
-            found.update(absent & valued)
-        if key in ("$or", "$and"):
-            for sub in body:
-                walk(sub)
-
-    for c in when:
-        walk(c)
-    return found
-
-
-def _missing(value: Any) -> bool:
-    return cond.is_missing(value) or (isinstance(value, str) and value in _UNKNOWN_VALUES)
-
-
 @dataclass
 class _Stage:
     ruleset: RuleSet
@@ -540,18 +499,18 @@ class Engine:
         reads = self._input_reads.get(name)
         if reads is None:
             reads = self._input_reads[name] = tuple(sorted(
-                p for p in unknown_accepted(when) if not p.startswith(_NOT_ASKED)
+                p for p in cond.unknown_accepted(when) if not p.startswith(cond.NOT_ASKED)
             ))
         if not reads:
             return frozenset()
-        return frozenset(p for p in reads if _missing(cond.lookup(ctx, p)))
+        return frozenset(p for p in reads if cond.is_unknown(cond.lookup(ctx, p)))
 
     def _conditional_on(self, cand: Candidate, ctx: Mapping[str, Any]) -> list[str]:
         """Input fields the option depends on (catalogue and proposing edges) that are missing."""
         missing: list[str] = []
         paths = dict.fromkeys([*self.kb.options[cand.option].depends_on, *sorted(cand.depends_on)])
         for path in paths:
-            if _missing(cond.lookup(ctx, path)):
+            if cond.is_unknown(cond.lookup(ctx, path)):
                 missing.append(path)
         return missing
 

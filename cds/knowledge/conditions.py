@@ -207,6 +207,55 @@ def is_missing(value: Any) -> bool:
     return value is _MISSING
 
 
+# Values that mean "not known" although the field is present.
+UNKNOWN_VALUES = frozenset({"not_done", "unknown"})
+# Namespaces whose absence is not missing data (no prior course, no comorbidity, no such site)
+# or that are not input at all (derived and late facts): never asked for.
+NOT_ASKED = ("prior.", "prior_response.", "prior_line.", "comorbidities.", "disease.metastatic_sites.",
+             "derived.", "candidate.", "node.", "pathway.")
+
+
+def is_unknown(value: Any) -> bool:
+    """True for a value :func:`lookup` found absent, or a present value that means "not known".
+
+    >>> is_unknown(lookup({"imaging": {"sstr": "not_done"}}, "imaging.sstr")), is_unknown(lookup({}, "ecog"))
+    (True, True)
+    """
+    return value is _MISSING or (isinstance(value, str) and value in UNKNOWN_VALUES)
+
+
+def unknown_accepted(conds: Sequence[Condition]) -> set[str]:
+    """Paths that conditions accept when unknown *as if* they had a value.
+
+    That is ``$nex`` beside a test of the same path in an ``$or``: the condition holds without
+    the datum, so whatever it leads to depends on it.
+
+    >>> sorted(unknown_accepted([{"$or": [{"tumour.primary_symptomatic": False},
+    ...                                   {"$nex": {"tumour.primary_symptomatic": 1}}]}]))
+    ['tumour.primary_symptomatic']
+    >>> unknown_accepted([{"$nex": {"tumour.size_mm": 1}}])   # an explicit "unknown" branch
+    set()
+    """
+    found: set[str] = set()
+
+    def walk(c: Condition) -> None:
+        ((key, body),) = c.items()
+        if key == "$or":
+            absent = {leaf.path for sub in body
+                      if len(found_leaves := list(leaves(sub))) == 1
+                      for leaf in found_leaves if leaf.op == "absent"}
+            valued = {leaf.path for sub in body for leaf in leaves(sub)
+                      if leaf.op not in ("absent", "exists")}
+            found.update(absent & valued)
+        if key in ("$or", "$and"):
+            for sub in body:
+                walk(sub)
+
+    for c in conds:
+        walk(c)
+    return found
+
+
 def _test(leaf: Leaf, actual: Any) -> bool:
     if leaf.op == "exists":
         return actual is not _MISSING

@@ -28,6 +28,7 @@ from cds.engine import compiler
 from cds.engine.compiler import Population
 from cds.engine.durable_host import CompiledRule
 from cds.errors import KnowledgeError
+from cds.knowledge import conditions as cond
 from cds.knowledge.loader import KnowledgeBase, load_knowledge
 from cds.model.patient import PrimarySite
 from cds.pathways import build_graph, check_graphs
@@ -260,14 +261,12 @@ def check_unknown_as_value(kb: KnowledgeBase) -> list[Finding]:
     finding is for an author to read the rule's text (info: some are deliberate, e.g. a
     follow-up schedule "if the resection is chosen").
     """
-    from cds.engine.engine import _NOT_ASKED, unknown_accepted
-
     out: list[Finding] = []
     for lr in kb.rules:
         rule = lr.rule
         asked = {e.missing.field for e in rule.then if e.missing is not None}
-        for path in sorted(unknown_accepted(rule.when) - asked):
-            if path.startswith(_NOT_ASKED):
+        for path in sorted(cond.unknown_accepted(rule.when) - asked):
+            if path.startswith(cond.NOT_ASKED):
                 continue
             out.append(Finding("info", "unknown_as_value", lr.file, rule.id,
                                f"fires when {path} is unknown as if it were known: check that the text "

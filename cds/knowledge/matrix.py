@@ -43,6 +43,7 @@ class Cell:
 class Grid:
     options: list[str]
     conditions: list[str]
+    tracks: dict[str, list[str]] = field(default_factory=dict)  # option -> its tracks
     # (option, track, condition) -> the cell, or None when no statement covers it
     cells: dict[tuple[str, str, str], Cell | None] = field(default_factory=dict)
     # cells stated more than once: key -> every (entry id, file)
@@ -53,16 +54,16 @@ class Grid:
 
     def level(self, option: str, condition: str) -> str | None:
         """The strictest level over the option's tracks (None if a track has no statement)."""
-        levels = [c.level if c else None for (o, _, k), c in self.cells.items()
-                  if o == option and k == condition]
-        if not levels or None in levels:
+        cells = [self.cells[(option, track, condition)] for track in self.tracks[option]]
+        if any(cell is None for cell in cells):
             return None
-        return min((lv for lv in levels if lv is not None), key=_LEVEL_ORDER.__getitem__)
+        return min((cell.level for cell in cells if cell is not None), key=_LEVEL_ORDER.__getitem__)
 
 
 def matrix_grid(kb: KnowledgeBase) -> Grid:
     """Every cell of the matrix with the statement that fills it."""
-    grid = Grid(options=list(kb.options), conditions=list(kb.matrix_conditions))
+    grid = Grid(options=list(kb.options), conditions=list(kb.matrix_conditions),
+                tracks={option: list(spec.tracks) for option, spec in kb.options.items()})
     for option, spec in kb.options.items():
         for track in spec.tracks:
             for condition in kb.matrix_conditions:

@@ -125,7 +125,6 @@ class OptionView:
     conditional_labels: list[str] = field(default_factory=list)
     safety_level: str | None = None  # avoid | caution: the ceiling, shown beside the category
     safety_text: str = ""
-    cautions: list[ArgumentView] = field(default_factory=list)  # the safety arguments, shown first
 
 
 @dataclass(frozen=True)
@@ -367,7 +366,6 @@ def option_view(o: RankedOption, lab: Labels) -> OptionView:
         conditional_labels=[lab.field(f) for f in o.conditional_on],
         safety_level=o.safety_level,
         safety_text=t[f"safety_{o.safety_level}"] if o.safety_level else "",
-        cautions=[argument_view(a, lab) for a in o.arguments if a.kind == "safety"],
     )
 
 
