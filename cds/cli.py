@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 if TYPE_CHECKING:
-    from cds.engine import Engine, EvaluationDetail
+    from cds.engine import Engine
     from cds.errors import InputError
-    from cds.model import Patient, Recommendation
+    from cds.model import Patient
+    from cds.report import Report
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -251,26 +252,21 @@ def _emit(text: str, output: Path | None) -> None:
         sys.stdout.flush()
 
 
-def render(rec: Recommendation, fmt: OutputFormat) -> str:
-    """The report in one of the output formats, as a string (from the recommendation alone).
-
-    ``cds evaluate`` renders Markdown and HTML with :func:`cds.render.report.render_report`
-    instead: the tumour-board report, with the patient summary, the why-not
-    explanations and the pathway pictures.
-    """
+def render(report: Report, fmt: OutputFormat) -> str:
+    """The report in one of the output formats, as a string (text: laid out for a file)."""
     if fmt is OutputFormat.json:
-        return rec.model_dump_json(indent=2) + "\n"
+        return report.recommendation.model_dump_json(indent=2) + "\n"
     if fmt is OutputFormat.markdown:
         from cds.render.markdown import render_markdown
 
-        return render_markdown(rec)
+        return render_markdown(report)
     if fmt is OutputFormat.html:
         from cds.render.html import render_html
 
-        return render_html(rec)
+        return render_html(report)
     from cds.render.text import render_text
 
-    return render_text(rec)
+    return render_text(report)
 
 
 # ------------------------------------------------------------------ root
@@ -312,24 +308,18 @@ def evaluate(
 ) -> None:
     """Rank the options for one patient and show them with their arguments."""
     with _guard():
+        from cds.report import build_report
+
         pat, engine = _load_patient(patient, output)
-        if fmt in (OutputFormat.markdown, OutputFormat.html):
-            from cds.render.report import render_report
+        report = build_report(engine, pat, lang.value)
+        if fmt is OutputFormat.text and output is None:
+            from rich.console import Console
 
-            _emit(render_report(engine, pat, fmt.value, lang.value), output)
+            from cds.render.text import print_report
+
+            print_report(report, Console(highlight=False))
             return
-        rec = engine.evaluate(pat, lang.value)
-        if fmt is OutputFormat.text:
-            from cds.render.text import print_report, render_text
-
-            if output is None:
-                from rich.console import Console
-
-                print_report(rec, Console(highlight=False), engine.kb)
-            else:
-                _emit(render_text(rec, kb=engine.kb), output)
-            return
-        _emit(render(rec, fmt), output)
+        _emit(render(report, fmt), output)
 
 
 # ------------------------------------------------------------------ explain
@@ -351,13 +341,15 @@ def explain(
     """Why an option is not ranked first (or not proposed), and what would change it."""
     with _guard():
         from cds.explain import UnknownOptionError
-        from cds.explain import explain as explain_option
+        from cds.report import build_report
 
-        pat, engine = _load_patient(patient, output)
-        try:
-            explanation = explain_option(engine, pat, option, lang.value)
-        except UnknownOptionError as exc:
-            raise _BadInput(str(exc)) from None
+        _check_output(output)
+        pat, source = _read_patient(patient)
+        engine = _engine()
+        if option not in engine.kb.options:  # before any evaluation: a typo costs nothing
+            raise _BadInput(f"--option: {UnknownOptionError(option, list(engine.kb.options))}")
+        _check_options(pat, source, engine)
+        explanation = build_report(engine, pat, lang.value).explain(option)
         if fmt is ExplainFormat.json:
             text = explanation.model_dump_json(indent=2) + "\n"
         elif fmt is ExplainFormat.markdown:
@@ -390,14 +382,12 @@ def demo(
 ) -> None:
     """Evaluate every example patient and print a summary table."""
     with _guard():
-        from dataclasses import replace
-        from urllib.parse import quote
-
         from rich.console import Console
 
         from cds.errors import InputError
-        from cds.render import top_option_text
+        from cds.render.session import session_rows
         from cds.render.text import demo_table
+        from cds.report import build_report
         from cds.resources import examples_dir
 
         folder = examples if examples is not None else examples_dir()
@@ -408,7 +398,7 @@ def demo(
             raise _BadInput(f"no example patient (*.json) in {folder}")
 
         engine = _engine()
-        results: list[tuple[Path, Patient, EvaluationDetail]] = []
+        reports: list[tuple[str, Report]] = []
         bad: list[InputError] = []
         for path in files:
             try:
@@ -417,53 +407,28 @@ def demo(
             except InputError as exc:
                 bad.append(exc)
                 continue
-            results.append((path, pat, engine.evaluate_detail(pat, lang.value)))
+            reports.append((path.stem, build_report(engine, pat, lang.value)))
         if bad:
             for error in bad:
                 _print_input_error(error)
             raise typer.Exit(EXIT_BAD_INPUT)
-
-        from cds.render.i18n import labels
-
-        words = labels(lang.value)
-        rows: list[dict[str, str]] = []
-        for path, pat, detail in results:
-            rec = detail.recommendation
-            category = rec.derived.get("category")
-            rows.append({
-                "file": quote(f"{path.stem}.md"),
-                "html": quote(f"{path.stem}.html"),
-                "patient": pat.id or path.stem,
-                "site": pat.tumour.primary_site.value,
-                "site_label": words.value("tumour.primary_site", pat.tumour.primary_site.value),
-                "category": str(rec.derived.get("category", "-")),
-                "category_label": "-" if category is None else words.derived_value("category", category),
-                "top_anti_tumour": top_option_text(rec, "anti_tumour"),
-                "top_antisecretory": top_option_text(rec, "antisecretory"),
-                "top_anti_tumour_id": top_option_text(rec, "anti_tumour", label=False),
-                "top_antisecretory_id": top_option_text(rec, "antisecretory", label=False),
-                "alerts": str(len(rec.alerts)),
-                "excluded": str(len(rec.excluded)),
-            })
+        rows = session_rows(reports, lang.value)
 
         if output_dir is not None:
             from cds.render.html import render_html, render_session_index
             from cds.render.markdown import render_index, render_markdown
-            from cds.render.report import report_context
 
-            reports: dict[str, str] = {}
-            for path, pat, detail in results:
-                context = report_context(engine.kb, detail, pat)
-                reports[f"{path.stem}.html"] = render_html(detail.recommendation, context)
-                reports[f"{path.stem}.md"] = render_markdown(
-                    detail.recommendation, replace(context, pictures=None))
+            files_out: dict[str, str] = {}
+            for stem, report in reports:
+                files_out[f"{stem}.html"] = render_html(report)
+                files_out[f"{stem}.md"] = render_markdown(report)
             index = render_index(rows, lang.value)
             index_html = render_session_index(rows, lang.value, engine.kb.version)
             try:
                 output_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise _BadInput(f"cannot create {output_dir}: {exc.strerror or exc}") from None
-            for name, text in reports.items():
+            for name, text in files_out.items():
                 _write_output(output_dir / name, text)
             _write_output(output_dir / "index.md", index)
             _write_output(output_dir / "index.html", index_html)
@@ -474,7 +439,7 @@ def demo(
         console = Console(highlight=False, width=max(120, Console().width))
         console.print(demo_table([[row[c] for c in columns] for row in rows], lang.value))
         if output_dir is not None:
-            console.print(f"{len(results)} report(s) (HTML and Markdown), index.html and index.md "
+            console.print(f"{len(reports)} report(s) (HTML and Markdown), index.html and index.md "
                           f"written to {output_dir}", markup=False)
 
 
@@ -699,7 +664,9 @@ def pathway(
         rec = None
         if pat is not None:
             _check_options(pat, source, engine)
-            rec = engine.evaluate(pat, lang.value)
+            from cds.report import build_report
+
+            rec = build_report(engine, pat, lang.value).recommendation
 
         if all_dir is not None:
             try:
@@ -767,11 +734,11 @@ def surveillance(
         import datetime as dt
 
         from cds.input import validate_patient
+        from cds.report import build_report
         from cds.surveillance import (
             patient_key,
             print_surveillance,
             render_surveillance_text,
-            surveillance_report,
             to_ics,
         )
 
@@ -788,8 +755,7 @@ def surveillance(
             raise _BadInput("an iCalendar export needs dates: give --as-of or as_of in the patient file")
         engine = _engine()
         _check_options(pat, source, engine)
-        rec = engine.evaluate_detail(pat, lang.value, horizon_years=horizon).recommendation
-        report = surveillance_report(rec)
+        report = build_report(engine, pat, lang.value, horizon_years=horizon).surveillance
         if fmt is SurveillanceFormat.json:
             _emit(report.model_dump_json(indent=2) + "\n", output)
         elif fmt is SurveillanceFormat.ics:

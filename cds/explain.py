@@ -25,6 +25,12 @@ For an option X, in each track where it matters:
   the threshold or value it needs, and missing data named by its field path
   (``Ki-67: unknown — provide tumour.ki67_percent``).
 
+The explanation is data, in no language: paths, operators, values, ids and
+statuses. The sentences a person reads ("Ki-67: 5 % (< 10 %) — would apply at
+Ki-67 >= 10 %") are written by :mod:`cds.render.why_not` in the report
+language. The texts it carries are the knowledge's own (a rule's or edge's
+``because``, in the evaluation's language), as in the recommendation.
+
 Preconditions not checked here: ``detail`` must come from an engine over the
 same knowledge base ``kb`` (the rule and edge ids of the trace are looked up
 in it).
@@ -40,10 +46,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cds.engine.compiler import applies_to
 from cds.engine.engine import EvaluationDetail
+from cds.errors import CdsError
 from cds.knowledge import conditions as cond
 from cds.knowledge.schema import Pathway, PathwayEdge, Rule
-from cds.model.recommendation import Argument, ExcludedOption, RankedOption, Recommendation, Track
-from cds.render.i18n import FLAG_NAMESPACES, Labels, labels
+from cds.model.recommendation import TRACKS, Argument, ExcludedOption, RankedOption, Recommendation, Track
+from cds.suggest import closest, did_you_mean
 
 if TYPE_CHECKING:
     from cds.engine import Engine
@@ -51,11 +58,6 @@ if TYPE_CHECKING:
     from cds.model.patient import Patient
 
 Status = Literal["first", "ranked", "excluded", "not_proposed"]
-TRACKS: tuple[Track, ...] = ("anti_tumour", "antisecretory")
-
-_NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
-_OP_KEY = {"<": "op_lt", "<=": "op_lte", ">": "op_gt", ">=": "op_gte"}
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -65,13 +67,12 @@ class LeafCheck(_Model):
     """One leaf test (``path op expected``) on the patient's value."""
 
     path: str
-    field: str = Field(description="Label of the field in the report language.")
     op: str = Field(description="==, !=, <, <=, >, >=, exists or absent.")
     expected: Any = None
     actual: Any = Field(default=None, description="The patient's value; null when not recorded.")
+    absent: bool = Field(description="The path has no value in the evaluation context.")
     missing: bool = Field(description="The value is input data that is unknown (null, absent, not_done).")
     held: bool
-    text: str = Field(description="The test with the patient's value and what would change it.")
 
 
 class ConditionCheck(_Model):
@@ -94,9 +95,10 @@ class RuleCheck(_Model):
     safety_level: Literal["exclude", "avoid", "caution"] | None = Field(
         default=None, description="For a safety argument, its ceiling (it then has no weight)."
     )
-    text: str
+    text: str = Field(description="The rule's reason (its `because`), in the evaluation's language.")
     sources: list[str]
-    evidence: str
+    evidence_kind: str
+    evidence_level: str | None = None
     unconfirmed: bool
     conditions: list[ConditionCheck] = Field(
         description="For a rule that applied: its conditions (all held). For one that did not: the failed ones."
@@ -109,9 +111,7 @@ class EdgeCheck(_Model):
     edge: str
     pathway: str
     from_node: str
-    from_label: str
     to_node: str | None = None
-    to_label: str | None = None
     from_reached: bool
     fired: bool
     strength: int | None = None
@@ -130,7 +130,6 @@ class PathwayCheck(_Model):
     """A pathway that proposes the option somewhere."""
 
     pathway: str
-    title: str
     entered: bool
     in_population: bool = Field(description="The pathway belongs to the patient's population.")
     entry: list[ConditionCheck] = Field(
@@ -142,12 +141,13 @@ class PathwayCheck(_Model):
 class TrackExplanation(_Model):
     track: Track
     status: Status
-    summary: str
     rank: int | None = None
     score: int | None = None
     category: str | None = None
+    safety_level: Literal["avoid", "caution"] | None = Field(
+        default=None, description="The safety ceiling that holds the option back, if any."
+    )
     first_option: str | None = None
-    first_label: str | None = None
     first_score: int | None = None
     exclusions: list[RuleCheck] = Field(default_factory=list)
     against: list[RuleCheck] = Field(default_factory=list)
@@ -167,28 +167,23 @@ class Explanation(_Model):
     """Why an option is where it is, and what would change it."""
 
     option: str
-    label: str
     language: Literal["en", "fr"]
     patient_id: str | None = None
     knowledge_version: str
     tracks: list[TrackExplanation]
-    changes: list[str] = Field(description="What would change the result, one line per test.")
+    changes: list[LeafCheck] = Field(
+        description="The tests whose outcome would change the result (pathway steps and tests that need "
+                    "a value to be unknown left out), first occurrence first."
+    )
     missing: list[str] = Field(description="Input fields that are unknown and would matter.")
 
-    @property
-    def summary(self) -> str:
-        return " ".join(t.summary for t in self.tracks)
 
-
-class UnknownOptionError(ValueError):
+class UnknownOptionError(CdsError, ValueError):
     """The option id is not in the catalogue."""
 
     def __init__(self, option: str, known: Sequence[str]) -> None:
-        import difflib
-
-        close = difflib.get_close_matches(option, known, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        super().__init__(f"unknown option {option!r}{hint}")
+        close = closest(option, known, n=3)
+        super().__init__(f"unknown option {option!r}{did_you_mean(option, known, n=3)} (allowed: {', '.join(known)})")
         self.option = option
         self.suggestions = close
 
@@ -243,7 +238,6 @@ class _Explainer:
         self.detail = detail
         self.rec = detail.recommendation
         self.ctx: Mapping[str, Any] = detail.context
-        self.lab: Labels = labels(self.rec.language, kb)
         self.rules = {lr.rule.id: lr.rule for lr in kb.rules}
         self.reached = set(self.rec.trace.nodes)
         self.fired_edges = set(self.rec.trace.edges)
@@ -272,11 +266,10 @@ class _Explainer:
             tracks.append(self._track(option, (with_edges or spec.tracks)[0], "not_proposed"))
 
         tests = [t for tr in tracks for t in _all_tests(tr)]
-        changes = [t.text for t in tests if _actionable(t)]
+        changes = list({_key(t): t for t in tests if _actionable(t)}.values())
         missing = [t.path for t in tests if t.missing]
         return Explanation(
             option=option,
-            label=self.lab.option(option),
             language=self.rec.language,
             patient_id=self.rec.patient_id,
             knowledge_version=self.rec.knowledge_version,
@@ -294,33 +287,20 @@ class _Explainer:
         return "not_proposed"
 
     def _track(self, option: str, track: Track, status: Status) -> TrackExplanation:
-        lab = self.lab
-        name = lab.option(option)
-        phrase = lab.track_phrase(track)
         if status in ("first", "ranked"):
             ranked = _ranked(self.rec, track)
             mine = next(o for o in ranked if o.option == option)
             first = ranked[0]
-            common = {
-                "option": name, "track": phrase, "rank": mine.rank, "score": mine.score,
-                "category": lab[mine.category],
-            }
-            ceiling = (" " + lab.fmt("ceiling_note", level=lab[f"safety_{mine.safety_level}"],
-                                     category=lab[mine.category])) if mine.safety_level else ""
             if status == "first":
                 return TrackExplanation(
-                    track=track, status=status, summary=lab.fmt("status_first", **common) + ceiling,
-                    rank=mine.rank, score=mine.score, category=mine.category,
+                    track=track, status=status,
+                    rank=mine.rank, score=mine.score, category=mine.category, safety_level=mine.safety_level,
                     against=[self._fired_rule(a) for a in mine.arguments if a.direction == "against"],
                 )
-            summary = lab.fmt("status_ranked", first=first.label, first_score=first.score, **common) + ceiling
-            if mine.score == first.score and not ceiling:
-                summary += " " + lab["tie_note"]
             return TrackExplanation(
                 track=track, status=status,
-                summary=summary,
-                rank=mine.rank, score=mine.score, category=mine.category,
-                first_option=first.option, first_label=first.label, first_score=first.score,
+                rank=mine.rank, score=mine.score, category=mine.category, safety_level=mine.safety_level,
+                first_option=first.option, first_score=first.score,
                 against=[self._fired_rule(a) for a in mine.arguments if a.direction == "against"],
                 proposals_not_applied=self._proposals_not_applied(option, track),
                 rules_not_applied=self._rules_not_applied(option, track, mine.arguments),
@@ -329,17 +309,9 @@ class _Explainer:
             excluded = next(e for e in self.rec.excluded if e.option == option and e.track == track)
             return TrackExplanation(
                 track=track, status=status,
-                summary=lab.fmt("status_excluded", option=name, track=phrase),
                 exclusions=[self._fired_rule(a) for a in _reasons(excluded)],
             )
-        pathways = self._pathway_checks(option, track)
-        summary = lab.fmt("status_not_proposed", option=name, track=phrase)
-        if not pathways:
-            summary += " " + lab.fmt("no_proposal_edge", option=name, track=phrase)
-        elif not any(pw.in_population for pw in pathways):
-            titles = ", ".join(f"“{pw.title}”" if lab.lang == "en" else f"« {pw.title} »" for pw in pathways)
-            summary += " " + lab.fmt("only_other_populations", pathways=titles)
-        return TrackExplanation(track=track, status=status, summary=summary, pathways=pathways)
+        return TrackExplanation(track=track, status=status, pathways=self._pathway_checks(option, track))
 
     # --------------------------------------------------------------- rules
 
@@ -353,7 +325,8 @@ class _Explainer:
             safety_level=arg.safety_level,
             text=arg.text,
             sources=list(arg.sources),
-            evidence=self.lab.evidence(arg.evidence.kind, arg.evidence.level),
+            evidence_kind=arg.evidence.kind,
+            evidence_level=arg.evidence.level,
             unconfirmed=not arg.evidence.confirmed,
             conditions=conds,
         )
@@ -377,8 +350,8 @@ class _Explainer:
             out.append(
                 RuleCheck(
                     rule=rule.id, direction="for", strength=strength,
-                    text=getattr(rule.because, self.lab.lang), sources=list(rule.sources),
-                    evidence=self.lab.evidence(rule.evidence.kind, rule.evidence.level),
+                    text=getattr(rule.because, self.rec.language), sources=list(rule.sources),
+                    evidence_kind=rule.evidence.kind, evidence_level=rule.evidence.level,
                     unconfirmed=rule.confirmation not in ("V", "policy"),
                     conditions=failed,
                 )
@@ -439,7 +412,7 @@ class _Explainer:
             ] if in_pop else []
             out.append(
                 PathwayCheck(
-                    pathway=pid, title=self.lab.pathway(pid), entered=entered,
+                    pathway=pid, entered=entered,
                     in_population=in_pop, entry=entry, proposals=proposals,
                 )
             )
@@ -456,10 +429,9 @@ class _Explainer:
             blocked = [self._edge(pw, e, route=False) for e in self._blockers(pw, edge.from_)]
         return EdgeCheck(
             edge=edge.id, pathway=pw.id,
-            from_node=edge.from_, from_label=self.lab.node(edge.from_),
-            to_node=edge.to, to_label=self.lab.node(edge.to) if edge.to else None,
+            from_node=edge.from_, to_node=edge.to,
             from_reached=from_reached, fired=fired, strength=edge.strength,
-            text=getattr(edge.because, self.lab.lang) if edge.because else None,
+            text=getattr(edge.because, self.rec.language) if edge.because else None,
             sources=list(edge.sources), conditions=failed, blocked_by=blocked,
         )
 
@@ -500,64 +472,12 @@ class _Explainer:
         (leaf,) = list(cond.leaves(leaf_cond))
         raw = cond.lookup(self.ctx, leaf.path)
         absent = cond.is_missing(raw)
-        flag = leaf.path.startswith(FLAG_NAMESPACES)
-        unknown_value = isinstance(raw, str) and raw in cond.UNKNOWN_VALUES
-        missing = not flag and (absent or unknown_value)
-        actual = None if absent else raw
+        flag = leaf.path.startswith(cond.NOT_ASKED)
+        missing = not flag and cond.is_unknown(raw)
         return LeafCheck(
-            path=leaf.path, field=self.lab.field(leaf.path), op=leaf.op,
-            expected=leaf.value, actual=actual, missing=missing, held=held,
-            text=self._sentence(leaf, actual, absent, missing, held),
+            path=leaf.path, op=leaf.op, expected=leaf.value, actual=None if absent else raw,
+            absent=absent, missing=missing, held=held,
         )
-
-    def _sentence(self, leaf: cond.Leaf, actual: Any, absent: bool, missing: bool, held: bool) -> str:
-        lab = self.lab
-        path = leaf.path
-        head, _, rest = path.partition(".")
-        if head in ("node", "candidate", "pathway"):
-            key = ("held_" if held else "failed_") + head
-            return lab.fmt(key, node=lab.node(rest), option=lab.option(rest), pathway=lab.pathway(rest))
-        field = _capitalise(lab.field(path))
-        shown = lab.value(path, actual) if not absent else lab["unknown"]
-        expected = lab.value(path, leaf.value) if leaf.value is not None else ""
-        values = {"field": field, "actual": shown, "expected": expected, "path": path}
-        flag = path.startswith(FLAG_NAMESPACES)
-        if held:
-            if leaf.op == "absent":
-                return lab.fmt("held_none" if flag else "held_absent", **values)
-            if leaf.op == "exists":
-                return lab.fmt("held_exists", **values)
-            if leaf.op == "==":
-                return lab.fmt("held_equal", **values)
-            if leaf.op == "!=":
-                return lab.fmt("held_not_equal", **values)
-            return lab.fmt("held_compare", op=lab[_OP_KEY[leaf.op]],
-                           neg_op=lab[_OP_KEY[_NEGATE[leaf.op]]], **values)
-        if leaf.op == "absent":
-            return lab.fmt("failed_absent", **values)
-        if absent and leaf.op == "exists" and flag:
-            return lab.fmt("failed_none", **values)
-        if missing and not absent:  # a value that means "not known", e.g. imaging not done
-            return lab.fmt("failed_unknown_value", **values)
-        if missing or (absent and leaf.op == "exists"):
-            return lab.fmt("failed_missing", **values)
-        if absent:  # a flag namespace: absence means "no" / "none"
-            if head in ("prior", "prior_response", "prior_line"):
-                return lab.fmt("failed_prior_none", **values)
-            if head == "derived":
-                return lab.fmt("failed_derived_none", **values)
-            return lab.fmt("failed_flag", **values)
-        if leaf.op == "==":
-            return lab.fmt("failed_equal", **values)
-        if leaf.op == "!=":
-            return lab.fmt("failed_not_equal", **values)
-        return lab.fmt("failed_compare", op=lab[_OP_KEY[leaf.op]], **values)
-
-
-def _capitalise(text: str) -> str:
-    """Upper-case the first letter of a lower-case first word (``eGFR`` stays as it is)."""
-    first = text.split(" ", 1)[0]
-    return text[:1].upper() + text[1:] if first.islower() else text
 
 
 def _deciding(condition: Mapping[str, Any], ctx: Mapping[str, Any], held: bool) -> Iterator[Mapping[str, Any]]:
@@ -614,6 +534,11 @@ def _all_tests(track: TrackExplanation) -> Iterator[LeafCheck]:
             yield from c.tests
         for edge in pw.proposals:
             yield from from_edge(edge)
+
+
+def _key(test: LeafCheck) -> str:
+    """Identity of a test for de-duplication (a leaf may be reached through several rules)."""
+    return test.model_dump_json()
 
 
 def _actionable(test: LeafCheck) -> bool:

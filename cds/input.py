@@ -13,7 +13,6 @@ value a message quotes goes through :func:`echo`, which cuts it to about
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from cds.errors import InputError, InputProblem
 from cds.knowledge.vocabulary import unwrap_annotation
 from cds.model.patient import Patient
+from cds.suggest import closest, did_you_mean
 
 
 def read_patient_file(path: str | Path, known_options: Iterable[str] | None = None) -> Patient:
@@ -177,7 +177,7 @@ def check_prior_options(
     problems: list[InputProblem] = []
     for i, course in enumerate(patient.prior_treatments):
         if course.option not in options:
-            hint = _did_you_mean(course.option, options)
+            hint = did_you_mean(course.option, options)
             problems.append(
                 InputProblem(
                     f"prior_treatments[{i}].option",
@@ -216,18 +216,6 @@ def echo(value: Any, limit: int = ECHO_LIMIT) -> str:
 def _cut_name(name: str, limit: int = ECHO_LIMIT) -> str:
     """A field name as a message shows it (an unknown field's name can be any length)."""
     return name if len(name) <= limit else f"{name[:limit]}... ({len(name)} characters)"
-
-
-def _did_you_mean(name: str, known: Sequence[str]) -> str:
-    """``; did you mean 'x'?`` for the closest known name, or nothing.
-
-    A name more than three times as long as every known one cannot reach the 0.5 cutoff,
-    so it is not compared (difflib would take half a second over a 5 MB name).
-    """
-    if not known or len(name) > 3 * max(len(k) for k in known):
-        return ""
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _too_deep(data: Any) -> InputProblem | None:
@@ -316,14 +304,15 @@ def _message(err: Any, loc: Sequence[Any]) -> str:
     if kind == "extra_forbidden":
         name = str(loc[-1]) if loc else "?"
         allowed = _fields_at(loc[:-1])
-        hint = _did_you_mean(name, allowed)
+        hint = did_you_mean(name, allowed)
         return f"unknown field{hint} (allowed here: {', '.join(allowed)})"
     if kind == "missing":
         return "required field is missing"
-    if kind == "enum":
-        return f"{echo(value)} is not allowed; allowed values: {ctx.get('expected', '')}"
-    if kind == "literal_error":
-        return f"{echo(value)} is not allowed; allowed values: {ctx.get('expected', '')}"
+    if kind in ("enum", "literal_error"):
+        expected = str(ctx.get("expected", ""))
+        close = closest(value, re.findall(r"'([^']*)'", expected)) if isinstance(value, str) else []
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{echo(value)} is not allowed{hint}; allowed values: {expected}"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         bound = {"greater_than_equal": ">=", "greater_than": ">",
                  "less_than_equal": "<=", "less_than": "<"}[kind]

@@ -45,11 +45,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cds.model.recommendation import Argument, Category, ExcludedOption, RankedOption, Track
+from cds.model.recommendation import TRACKS, Argument, Category, ExcludedOption, RankedOption, Track
 
 RECOMMENDED_MIN_SCORE = 3
 CONSIDER_MIN_SCORE = 1
-TRACKS: tuple[Track, ...] = ("anti_tumour", "antisecretory")
 
 Ceiling = Literal["avoid", "caution"]
 _CATEGORY_ORDER: dict[Category, int] = {"recommended": 0, "consider": 1, "not_recommended": 2}

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cds.cli import app
-from cds.render import ui
+from cds.render.views import ui
 from cds.resources import examples_dir
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -33,6 +33,9 @@ from cds.input import read_patient_file
 from cds.model import Patient
 from cds.resources import examples_dir
 
+from cds.render.i18n import labels
+from cds.render.why_not import WhyNotView, leaf_sentence, track_summary, why_not_view
+
 from .conftest import patient_dict
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
@@ -42,6 +45,15 @@ PNET_EXCLUSION = examples_dir() / "pnet-06-egfr-40-bilioenteric-anastomosis.json
 SI_MISSING = examples_dir() / "si-04-missing-ki67-no-sstr-imaging.json"
 
 runner = CliRunner()
+
+
+def said(x: Explanation, kb: Any = None) -> WhyNotView:
+    """The explanation in words, as every renderer shows it."""
+    return why_not_view(x, labels(x.language, kb))
+
+
+def text(t: LeafCheck, lang: str = "en") -> str:
+    return leaf_sentence(labels(lang), t)
 
 
 def leaf_checks(x: Explanation) -> Iterator[LeafCheck]:
@@ -79,15 +91,15 @@ def test_prrt_for_ki67_5_names_the_threshold(engine: Engine) -> None:
     threshold = failed[0].expected
     assert failed[0].actual == 5 and threshold > 5
     sentence = f"Ki-67: 5 % — would need {failed[0].op} {threshold} %"
-    assert sentence in x.changes
+    assert sentence in said(x, engine.kb).changes
     # The edge it comes from was reachable: its source step was reached.
     edges = [e for pw in anti.pathways for e in pw.proposals
              if any(t.path == "tumour.ki67_percent" and not t.held for c in e.conditions for t in c.tests)]
     assert any(e.from_reached and not e.fired for e in edges)
 
     fr = explain(engine, patient, "prrt", "fr")
-    assert f"Ki-67 : 5 % — il faudrait {failed[0].op} {threshold} %" in fr.changes
-    assert fr.label != x.label  # the option label is the French one
+    assert f"Ki-67 : 5 % — il faudrait {failed[0].op} {threshold} %" in said(fr, engine.kb).changes
+    assert said(fr, engine.kb).label != said(x, engine.kb).label  # the option label is the French one
 
 
 def _with_complete_dpd_deficiency() -> dict[str, Any]:
@@ -106,12 +118,12 @@ def test_excluded_option_shows_its_contraindication(engine: Engine) -> None:
         x = explain_detail(engine.kb, detail, excluded.option)
         track = next(tr for tr in x.tracks if tr.track == excluded.track)
         assert track.status == "excluded"
-        assert "excluded" in track.summary
+        assert "excluded" in track_summary(labels("en", engine.kb), x.option, track)
         assert [r.rule for r in track.exclusions] == [a.rule for a in excluded.reasons]
         for rule in track.exclusions:
             assert rule.rule in rec.trace.fired_rules
             assert rule.conditions and all(c.held for c in rule.conditions)
-            assert all("would not apply" in t.text or "would no longer apply" in t.text
+            assert all("would not apply" in text(t) or "would no longer apply" in text(t)
                        for c in rule.conditions for t in c.tests)
 
 
@@ -124,7 +136,7 @@ def test_argument_against_gives_the_value_that_would_lift_it(engine: Engine) -> 
     assert held
     for t in held:
         negated = ">=" if t.op == "<" else ">"
-        assert t.text == (f"eGFR: 40 mL/min ({t.op} {t.expected} mL/min) — would not apply at "
+        assert text(t) == (f"eGFR: 40 mL/min ({t.op} {t.expected} mL/min) — would not apply at "
                           f"eGFR {negated} {t.expected} mL/min")
 
 
@@ -133,10 +145,10 @@ def test_missing_data_is_named(engine: Engine) -> None:
     patient = read_patient_file(SI_MISSING)
     x = explain(engine, patient, "prrt")
     assert "tumour.ki67_percent" in x.missing
-    assert "Ki-67: unknown — provide tumour.ki67_percent" in x.changes
+    assert "Ki-67: unknown — provide tumour.ki67_percent" in said(x).changes
     sstr = [t for t in leaf_checks(x) if t.path == "imaging.sstr" and t.missing]
     if sstr:  # SSTR imaging "not_done" is unknown data, shown with its value
-        assert "SSTR imaging: not done — provide imaging.sstr" in x.changes
+        assert "SSTR imaging: not done — provide imaging.sstr" in said(x).changes
 
 
 def test_option_ranked_first(engine: Engine) -> None:
@@ -146,7 +158,7 @@ def test_option_ranked_first(engine: Engine) -> None:
     x = explain_detail(engine.kb, detail, first.option)
     anti = next(tr for tr in x.tracks if tr.track == "anti_tumour")
     assert anti.status == "first"
-    assert "ranked first" in anti.summary
+    assert "ranked first" in track_summary(labels("en", engine.kb), x.option, anti)
 
 
 def test_option_of_another_population(engine: Engine) -> None:
@@ -158,7 +170,7 @@ def test_option_of_another_population(engine: Engine) -> None:
     (track,) = x.tracks
     assert track.status == "not_proposed"
     assert track.pathways and not any(pw.entered for pw in track.pathways)
-    assert x.summary  # one readable sentence at least
+    assert said(x, engine.kb).summary  # one readable sentence at least
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
@@ -189,7 +201,7 @@ def test_explanations_agree_with_the_engine(engine: Engine, path: Path) -> None:
 
 
 def test_unknown_option(engine: Engine) -> None:
-    with pytest.raises(UnknownOptionError, match="did you mean prrt"):
+    with pytest.raises(UnknownOptionError, match="did you mean .prrt."):
         explain(engine, read_patient_file(PNET_KI67_5), "prr")
 
 
@@ -212,7 +224,7 @@ def test_threshold_comes_from_the_knowledge(mini_engine: Engine) -> None:
     assert anti.status == "ranked"
     (against,) = anti.against
     assert against.rule == "mod.ssa_low"
-    assert x.changes == ["Ki-67: 5 % (< 10 %) — would not apply at Ki-67 >= 10 %"]
+    assert said(x).changes == ["Ki-67: 5 % (< 10 %) — would not apply at Ki-67 >= 10 %"]
 
     kb = mini_engine.kb
     edited = [
@@ -221,7 +233,7 @@ def test_threshold_comes_from_the_knowledge(mini_engine: Engine) -> None:
         for lr in kb.rules
     ]
     moved = explain_detail(replace(kb, rules=edited), detail, "everolimus")
-    assert moved.changes == ["Ki-67: 5 % (< 8 %) — would not apply at Ki-67 >= 8 %"]
+    assert said(moved).changes == ["Ki-67: 5 % (< 8 %) — would not apply at Ki-67 >= 8 %"]
 
 
 def test_proposal_that_did_not_fire(mini_engine: Engine) -> None:
@@ -235,7 +247,7 @@ def test_proposal_that_did_not_fire(mini_engine: Engine) -> None:
     (cond,) = edge.conditions
     (test,) = cond.tests
     assert test.path == "derived.progressed_on_ssa" and not test.missing
-    assert test.text == "Progression on a somatostatin analogue: not established — would need yes"
+    assert text(test) == "Progression on a somatostatin analogue: not established — would need yes"
 
 
 def test_step_not_reached_names_the_blocking_edge(mini_engine: Engine) -> None:
@@ -247,8 +259,8 @@ def test_step_not_reached_names_the_blocking_edge(mini_engine: Engine) -> None:
     assert not edge.from_reached
     (blocker,) = edge.blocked_by
     assert blocker.edge == "pnet.to_met"
-    assert blocker.conditions[0].tests[0].text == "Stage: localized — would need metastatic"
-    assert x.changes == ["Stage: localized — would need metastatic"]
+    assert text(blocker.conditions[0].tests[0]) == "Stage: localized — would need metastatic"
+    assert said(x).changes == ["Stage: localized — would need metastatic"]
 
 
 # ------------------------------------------------------------------ cds explain
@@ -278,7 +290,7 @@ def test_cli_explain_text_json_markdown() -> None:
 def test_cli_explain_unknown_option_is_bad_input() -> None:
     result = runner.invoke(app, ["explain", str(PNET_KI67_5), "--option", "prr"])
     assert result.exit_code == 2
-    assert "unknown option 'prr'; did you mean prrt?" in result.stderr
+    assert "unknown option 'prr'; did you mean 'prrt'?" in result.stderr
     assert "Traceback" not in result.output
 
 
@@ -298,7 +310,7 @@ def test_a_safety_ceiling_is_explained_as_a_ceiling_not_a_weight(engine: Engine)
     patient = read_patient_file(PNET_EXCLUSION)
     x = explain(engine, patient, "prrt")
     anti = next(tr for tr in x.tracks if tr.track == "anti_tumour")
-    assert "caps it at not recommended" in anti.summary
+    assert "caps it at not recommended" in track_summary(labels("en", engine.kb), x.option, anti)
     avoided = [r for r in anti.against if r.safety_level == "avoid"]
     assert avoided and all(r.strength == 0 for r in avoided)
     from cds.render.markdown import render_explanation_markdown

@@ -29,11 +29,11 @@ from cds.input import read_patient_file
 from cds.knowledge import KnowledgeBase
 from cds.knowledge.vocabulary import patient_vocabulary
 from cds.model.recommendation import disclaimer
-from cds.render import ui
+from cds.render.views import ui
 from cds.render.html import render_html
 from cds.render.i18n import catalogue, english_texts, labels
 from cds.render.markdown import md_escape, render_markdown
-from cds.render.report import report_context
+from cds.report import build_report
 from cds.resources import examples_dir
 from cds.version import SOFTWARE_VERSION
 
@@ -60,12 +60,10 @@ def mini_engine() -> Iterator[Engine]:
 
 
 def render(engine: Engine, patient_file: Path, lang: str, fmt: str, *, pictures: bool = False) -> str:
-    patient = read_patient_file(patient_file)
-    detail = engine.evaluate_detail(patient, lang)  # type: ignore[arg-type]
-    context = report_context(engine.kb, detail, patient, pictures=pictures)
+    report = build_report(engine, read_patient_file(patient_file), lang)  # type: ignore[arg-type]
     if fmt == "md":
-        return render_markdown(detail.recommendation, context)
-    return render_html(detail.recommendation, context)
+        return render_markdown(report)
+    return render_html(report, pictures=pictures)
 
 
 # ------------------------------------------------------------------ golden files
@@ -192,9 +190,9 @@ def test_report_pictures(engine: Engine) -> None:
     assert "<?xml" not in page and "<!DOCTYPE svg" not in page
 
 
-def test_report_without_pathway_renderer(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No cds.pathways module (or no Graphviz): a short note, never a failure."""
-    monkeypatch.setitem(sys.modules, "cds.pathways", None)
+def test_report_without_graphviz(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No Graphviz on PATH: a short note instead of the picture, never a failure."""
+    monkeypatch.setenv("PATH", str(tmp_path))
     page = render(engine, PNET_KI67_5, "en", "html", pictures=True)
     pathway_section = page.split('<section id="pathway">', 1)[1].split("</section>", 1)[0]
     assert "<svg" not in pathway_section
@@ -202,17 +200,22 @@ def test_report_without_pathway_renderer(engine: Engine, monkeypatch: pytest.Mon
 
 
 def test_report_when_drawing_fails(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    try:
-        import cds.pathways as pathways
-    except ImportError:
-        pytest.skip("cds.pathways is not there yet")
+    """dot failing is a note in the report; any other exception is a bug and is raised."""
+    import cds.pathways as pathways
 
-    def broken(*args: object, **kwargs: object) -> str:
-        raise RuntimeError("dot crashed")
+    def failing(*args: object, **kwargs: object) -> str:
+        raise pathways.RenderError("Graphviz dot failed (exit 1)")
 
-    monkeypatch.setattr(pathways, "render_svg", broken)
+    monkeypatch.setattr(pathways, "render_svg", failing)
     page = render(engine, PNET_KI67_5, "fr", "html", pictures=True)
     assert html.escape(labels("fr")["picture_unavailable"]) in page
+
+    def buggy(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("a bug in the drawing code")
+
+    monkeypatch.setattr(pathways, "render_svg", buggy)
+    with pytest.raises(RuntimeError, match="a bug"):
+        render(engine, PNET_KI67_5, "fr", "html", pictures=True)
 
 
 # ------------------------------------------------------------------ label catalogue

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -38,6 +38,7 @@ from cds.model.recommendation import (
     Direction,
     Evidence,
     ExcludedOption,
+    Lang,
     MissingData,
     RankedOption,
     Recommendation,
@@ -51,7 +52,6 @@ from cds.ranking import Candidate, rank
 from cds.surveillance import merge_alerts, plan_surveillance
 from cds.version import SOFTWARE_VERSION
 
-Lang = Literal["en", "fr"]
 _SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 @dataclass
 class _Stage:

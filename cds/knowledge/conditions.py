@@ -15,10 +15,12 @@ language, so the three uses cannot drift apart:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from cds.errors import CdsError
+from cds.suggest import closest, did_you_mean
 
 Scalar = str | int | float | bool
 Condition = Mapping[str, Any]
@@ -57,13 +59,13 @@ class Vocabulary:
         self.fields[spec.path] = spec
 
     def suggest(self, path: str) -> str | None:
-        close = difflib.get_close_matches(path, self.fields, n=1, cutoff=0.6)
+        close = closest(path, self.fields)
         if close:
             return close[0]
         # Try matching the last segment only: `ki67` -> `tumour.ki67_percent`.
         tail = path.rsplit(".", 1)[-1]
         by_tail = {p.rsplit(".", 1)[-1]: p for p in self.fields}
-        close = difflib.get_close_matches(tail, by_tail, n=1, cutoff=0.75)
+        close = closest(tail, by_tail)
         return by_tail[close[0]] if close else None
 
 
@@ -92,7 +94,7 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-class ConditionSyntaxError(ValueError):
+class ConditionSyntaxError(CdsError, ValueError):
     """A condition that is not valid durable_rules syntax as we accept it."""
 
 
@@ -180,10 +182,9 @@ def _check_value(leaf: Leaf, spec: FieldSpec) -> list[str]:
         return [f"{leaf.path} is text; {leaf.op} compares text alphabetically, use equality"]
     if spec.values is not None and value not in spec.values:
         allowed = sorted(str(v) for v in spec.values)
-        close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.5)
         return [
             f"{leaf.path}: {value!r} is not an allowed value ({', '.join(allowed)})"
-            + (f"; did you mean {close[0]!r}?" if close else "")
+            + did_you_mean(str(value), allowed)
         ]
     return []
 

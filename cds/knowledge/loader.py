@@ -755,10 +755,9 @@ def _parse_cache_put(raw: bytes, data: Any) -> None:
 
 
 def _close(name: str, known: Iterable[str]) -> str:
-    import difflib
+    from cds.suggest import did_you_mean
 
-    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f"; did you mean {match[0]!r}?" if match else ""
+    return did_you_mean(name, known)
 
 
 def _friendly_loc(data: Any, loc: Sequence[Any]) -> str | None:

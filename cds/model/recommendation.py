@@ -17,6 +17,10 @@ SafetyLevel = Literal["exclude", "avoid", "caution"]
 Category = Literal["recommended", "consider", "not_recommended"]
 Severity = Literal["info", "warning", "critical"]
 Track = Literal["anti_tumour", "antisecretory"]
+#: The two tracks, in the order every output shows them.
+TRACKS: tuple[Track, ...] = ("anti_tumour", "antisecretory")
+#: The report languages.
+Lang = Literal["en", "fr"]
 
 DISCLAIMER = (
     "netcds supports the decision of a multidisciplinary tumour board; it does not replace it. "
@@ -261,7 +265,7 @@ class Recommendation(_Out):
     software_version: str | None = Field(default=None, description="netcds version that produced this output.")
     patient_id: str | None = None
     as_of: str | None = None
-    language: Literal["en", "fr"] = "en"
+    language: Lang = "en"
     derived: dict[str, str | int | float | bool | None]
     anti_tumour: list[RankedOption]
     antisecretory: list[RankedOption]
@@ -295,7 +299,7 @@ class SurveillanceReport(_Out):
     software_version: str | None = None
     patient_id: str | None = None
     as_of: str | None = None
-    language: Literal["en", "fr"] = "en"
+    language: Lang = "en"
     surveillance: Surveillance
     alerts: list[Alert] = Field(description="Alerts raised by the surveillance rules and planner.")
     disclaimer: str = DISCLAIMER

@@ -12,14 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 
 from cds.model.recommendation import Recommendation, disclaimer
-from cds.render import ReportContext, report_view
 from cds.render.i18n import labels
+from cds.render.views import view_of
 from cds.resources import renderers_dir
 from cds.version import SOFTWARE_VERSION
+
+if TYPE_CHECKING:
+    from cds.report import Report
 
 
 def environment(root: Path | None = None) -> jinja2.Environment:
@@ -39,9 +43,11 @@ def _environment(root: str) -> jinja2.Environment:
     )
 
 
-def render_html(rec: Recommendation, context: ReportContext | None = None) -> str:
-    """The HTML report; with a context, the full tumour-board report."""
-    view = report_view(rec, context)
+def render_html(source: Report | Recommendation, *, pictures: bool = True) -> str:
+    """The HTML report: of a :class:`~cds.report.Report`, the full tumour-board report (with
+    the pathway pictures and the follow-up timeline unless ``pictures=False``); of a bare
+    recommendation, its options, alerts and missing data."""
+    view = view_of(source, board=True, pictures=pictures)
     return environment().get_template("report.html.j2").render(r=view, t=view.t)
 
 

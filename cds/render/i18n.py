@@ -18,17 +18,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cds.model.recommendation import Lang
 from cds.resources import renderers_dir
 
 if TYPE_CHECKING:
     from cds.knowledge.loader import KnowledgeBase
 
-Lang = Literal["en", "fr"]
 LANGS: tuple[Lang, ...] = ("en", "fr")
 
 #: Namespaces of the context whose absence means "no", not "unknown".

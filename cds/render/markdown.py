@@ -1,7 +1,7 @@
 """Markdown report from the Jinja2 templates in ``renderers/markdown/``.
 
 The templates only format: every value is computed by
-:func:`cds.render.report_view` and escaped for Markdown here. The environment
+:func:`cds.render.views.report_view` and escaped for Markdown here. The environment
 uses ``StrictUndefined`` so that a template naming a value that does not exist
 fails loudly instead of printing nothing.
 """
@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from cds.model.recommendation import Recommendation
-from cds.render import ReportContext, report_view, ui, why_not_view
 from cds.render.i18n import labels
+from cds.render.views import ui, view_of
+from cds.render.why_not import why_not_view
 from cds.resources import renderers_dir
 
 if TYPE_CHECKING:
     from cds.explain import Explanation
     from cds.knowledge.loader import KnowledgeBase
+    from cds.report import Report
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 
@@ -64,9 +66,10 @@ def _environment(root: str) -> jinja2.Environment:
     return env
 
 
-def render_markdown(rec: Recommendation, context: ReportContext | None = None) -> str:
-    """The Markdown report; with a context, the full tumour-board report."""
-    view = report_view(rec, context)
+def render_markdown(source: Report | Recommendation) -> str:
+    """The Markdown report: of a :class:`~cds.report.Report`, the full tumour-board report
+    (without pictures); of a bare recommendation, its options, alerts and missing data."""
+    view = view_of(source, board=True, pictures=False)
     return _tidy(environment().get_template("recommendation.md.j2").render(r=view, t=view.t))
 
 

@@ -1,4 +1,4 @@
-"""Terminal report: Rich tables built from :func:`cds.render.report_view`.
+"""Terminal report: Rich tables built from :func:`cds.render.views.report_view`.
 
 Every piece of text from the knowledge goes into a :class:`rich.text.Text`
 object, never through Rich markup, so that a rule reason containing square
@@ -18,11 +18,12 @@ from rich.table import Table
 from rich.text import Text
 
 from cds.model.recommendation import Recommendation
-from cds.render import ArgumentView, ReportContext, ReportView, TrackView, report_view, ui
+from cds.render.views import ArgumentView, ReportView, TrackView, ui, view_of
 
 if TYPE_CHECKING:
     from cds.explain import Explanation
     from cds.knowledge.loader import KnowledgeBase
+    from cds.report import Report
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 CATEGORY_STYLE = {"recommended": "bold green", "consider": "yellow", "not_recommended": "red"}
@@ -35,15 +36,14 @@ FILE_WIDTH = 120
 WIDE = 110
 
 
-def renderables(
-    rec: Recommendation, width: int = FILE_WIDTH, kb: KnowledgeBase | None = None
-) -> list[RenderableType]:
+def renderables(source: Report | Recommendation, width: int = FILE_WIDTH) -> list[RenderableType]:
     """The report as a list of Rich renderables, top to bottom, laid out for ``width``.
 
-    With the knowledge base, alerts, sources, evidence and the classification
-    show their labels (in the report language) instead of their ids.
+    From a :class:`~cds.report.Report`, alerts, sources, evidence and the
+    classification show their labels (in the report language) instead of the ids
+    a bare recommendation carries.
     """
-    view = report_view(rec, ReportContext(kb=kb) if kb is not None else None)
+    view = view_of(source, board=False)
     wide = width >= WIDE
     t = view.t
     out: list[RenderableType] = [_header(view)]
@@ -157,14 +157,15 @@ def _track_tables(
     return out
 
 
-def print_report(rec: Recommendation, console: Console, kb: KnowledgeBase | None = None) -> None:
-    for item in renderables(rec, console.width, kb):
+def print_report(source: Report | Recommendation, console: Console) -> None:
+    """The report on a terminal, in colour, laid out for the console's width."""
+    for item in renderables(source, console.width):
         console.print(item)
 
 
-def render_text(rec: Recommendation, width: int = FILE_WIDTH, kb: KnowledgeBase | None = None) -> str:
+def render_text(source: Report | Recommendation, width: int = FILE_WIDTH) -> str:
     """The report as plain text (no colour), e.g. for ``--output FILE``."""
-    return to_plain_text(renderables(rec, width, kb), width)
+    return to_plain_text(renderables(source, width), width)
 
 
 def to_plain_text(items: Iterable[RenderableType], width: int = FILE_WIDTH) -> str:
@@ -260,8 +261,8 @@ def demo_table(rows: Sequence[Sequence[str]], lang: str = "en") -> Table:
 
 def render_explanation_text(explanation: Explanation, kb: KnowledgeBase | None = None) -> str:
     """A why-not explanation as plain indented text (``cds explain``)."""
-    from cds.render import ReasonView, why_not_view
     from cds.render.i18n import labels
+    from cds.render.why_not import ReasonView, why_not_view
 
     lab = labels(explanation.language, kb)
     view = why_not_view(explanation, lab)

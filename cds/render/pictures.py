@@ -1,0 +1,33 @@
+"""The pathway pictures of a tumour-board report, drawn once per report.
+
+A picture is never worth a failed report: a pathway that cannot be drawn
+(Graphviz missing, ``dot`` failing or timing out) maps to None and the report
+shows a short note instead. Any other exception is a bug and is raised.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cds.knowledge.loader import KnowledgeBase
+    from cds.model.recommendation import Recommendation
+
+
+def pathway_pictures(kb: KnowledgeBase, rec: Recommendation) -> dict[str, str | None]:
+    """Inline SVG of every pathway the patient entered (``rec.trace.pathways``), path highlighted.
+
+    Returns
+    -------
+    dict[str, str | None]
+        Pathway id -> SVG text, or None when it could not be drawn.
+    """
+    from cds.pathways import GraphvizNotFound, RenderError, render_svg
+
+    out: dict[str, str | None] = {}
+    for pid in rec.trace.pathways:
+        try:
+            out[pid] = render_svg(kb, pid, rec.language, rec)
+        except (GraphvizNotFound, RenderError, OSError):
+            out[pid] = None
+    return out

@@ -1,0 +1,571 @@
+"""Report views: every value a report shows, computed and in the report language.
+
+The Rich tables (:mod:`cds.render.text`) and the Jinja2 templates
+(:mod:`cds.render.markdown`, :mod:`cds.render.html`, ``renderers/markdown/*.j2``,
+``renderers/html/*.j2``) only lay out a :class:`ReportView`. Every word comes
+from ``renderers/i18n.yaml`` (:mod:`cds.render.i18n`) in the report language
+(``rec.language``); the texts from the knowledge (rule reasons, option, alert
+and evidence labels) are already in that language.
+
+A view of the recommendation alone (:func:`report_view` without a
+:class:`ReportContext`) shows alerts, missing data, the ranked and excluded
+options and the disclaimer. The tumour-board report adds, from the
+:class:`ReportContext` of a :class:`cds.report.Report` (:func:`board_context`),
+the patient summary, the why-not explanations, the pathway pictures, the
+labels of the knowledge (source short names, evidence kinds, alert labels)
+and the references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cds.model.recommendation import TRACKS, Argument, RankedOption, Recommendation, disclaimer_in
+from cds.render.i18n import Labels, labels
+from cds.render.why_not import WhyNotView, why_not_view
+
+if TYPE_CHECKING:
+    from cds.explain import Explanation
+    from cds.knowledge.loader import KnowledgeBase
+    from cds.model.patient import Patient
+    from cds.report import Report
+
+
+#: Derived facts shown first in the classification, in this order.
+_DERIVED_FIRST = ("category", "grade", "grade_by_ki67", "grade_by_mitoses")
+
+
+def ui(lang: str) -> dict[str, str]:
+    """The fixed words of one report language (``ui`` of ``renderers/i18n.yaml``)."""
+    return labels(lang).t
+
+
+def disclaimer(rec: Recommendation) -> str:
+    """The recommendation's disclaimer, in French when the report is French.
+
+    The texts are :data:`cds.model.recommendation.DISCLAIMERS`, the ones the engine puts in
+    the JSON output; a site's own disclaimer is shown as it is.
+    """
+    return disclaimer_in(rec.disclaimer, rec.language)
+
+
+def direction_symbol(arg: Argument) -> str:
+    """``+3`` for an argument for, ``-1`` against, ``x`` for an exclusion, ``!`` for a safety ceiling.
+
+    Safety arguments do not weigh in the score, so they carry no number: ``!!`` avoid, ``!`` caution.
+    """
+    if arg.kind == "safety" and arg.safety_level in ("avoid", "caution"):
+        return "!!" if arg.safety_level == "avoid" else "!"
+    if arg.direction == "for":
+        return f"+{arg.strength}"
+    if arg.direction == "against":
+        return f"-{arg.strength}"
+    return "x"
+
+
+def evidence_text(arg: Argument) -> str:
+    ev = arg.evidence
+    return f"{ev.kind} ({ev.level})" if ev.level else ev.kind
+
+
+# ------------------------------------------------------------------ context
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What the tumour-board report needs besides the recommendation.
+
+    ``pictures`` maps each pathway the patient entered to its inline SVG, or to
+    None when it could not be drawn; ``pictures=None`` leaves the pictures out
+    on purpose (golden files, Markdown).
+    """
+
+    kb: KnowledgeBase | None = None
+    patient: Patient | None = None
+    explanations: Sequence[Explanation] | None = None
+    pictures: Mapping[str, str | None] | None = None
+    timeline: str | None = None  # the follow-up timeline (inline SVG), shown with the pictures
+
+
+def board_context(report: Report, *, pictures: bool = True) -> ReportContext:
+    """The context of the full tumour-board report (patient, why-not, pictures when asked)."""
+    return ReportContext(
+        kb=report.kb, patient=report.patient, explanations=report.explanations,
+        pictures=report.pictures if pictures else None,
+        timeline=report.timeline if pictures else None,
+    )
+
+
+def view_of(source: Report | Recommendation, *, board: bool, pictures: bool = True) -> ReportView:
+    """The view of a report (``board``: the tumour-board report) or of a bare recommendation."""
+    if isinstance(source, Recommendation):
+        return report_view(source)
+    if board:
+        return report_view(source.recommendation, board_context(source, pictures=pictures))
+    return report_view(source.recommendation, ReportContext(kb=source.kb))
+
+
+# ------------------------------------------------------------------ views
+
+
+@dataclass(frozen=True)
+class ArgumentView:
+    symbol: str
+    direction: str
+    text: str
+    rule: str
+    sources: list[str]
+    evidence: str
+    unconfirmed: bool
+    direction_text: str = ""
+    sources_short: list[str] = field(default_factory=list)
+    evidence_label: str = ""
+    kind: str = "efficacy"
+    safety_level: str | None = None
+
+
+@dataclass(frozen=True)
+class OptionView:
+    rank: int
+    option: str
+    label: str
+    category: str
+    category_text: str
+    score: int
+    conditional_on: list[str]
+    arguments: list[ArgumentView]
+    conditional_labels: list[str] = field(default_factory=list)
+    safety_level: str | None = None  # avoid | caution: the ceiling, shown beside the category
+    safety_text: str = ""
+
+
+@dataclass(frozen=True)
+class TrackView:
+    id: str
+    title: str
+    options: list[OptionView]
+
+
+@dataclass(frozen=True)
+class ExcludedView:
+    option: str
+    label: str
+    track: str
+    reasons: list[ArgumentView]
+
+
+@dataclass(frozen=True)
+class ScenarioView:
+    """The ranking under one hypothesis of a missing datum."""
+
+    id: str
+    assumption: str
+    category: str
+    tracks: list[TrackView]
+    excluded: list[str]
+
+
+@dataclass(frozen=True)
+class AssumptionView:
+    field: str
+    value: str
+    why: str
+    rule: str
+
+
+@dataclass(frozen=True)
+class AlertView:
+    id: str
+    severity: str
+    severity_text: str
+    text: str
+    rule: str
+    sources: list[str]
+    label: str = ""
+    sources_short: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MissingView:
+    field: str
+    why: str
+    rule: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class RowView:
+    label: str
+    value: str
+    code: str | None = None  # the raw id, shown next to a translated value
+
+
+@dataclass(frozen=True)
+class SectionView:
+    title: str
+    rows: list[RowView]
+
+
+@dataclass(frozen=True)
+class PathwayView:
+    id: str
+    title: str
+    steps: list[str]
+    svg: Any = None  # markupsafe.Markup of an inline SVG, or None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ReferenceView:
+    id: str
+    short: str
+    citation: str
+    link: str | None
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """Everything a report shows, already computed and in the report language."""
+
+    lang: str
+    t: dict[str, str]
+    patient_id: str | None
+    as_of: str | None
+    grade: str
+    category: str
+    pathways: list[str]
+    knowledge_version: str
+    software_version: str | None  # None for a recommendation from before netcds recorded it
+    alerts: list[AlertView]
+    missing: list[MissingView]
+    tracks: list[TrackView]
+    excluded: list[ExcludedView]
+    disclaimer: str
+    # The tumour-board report (with a ReportContext); empty or None otherwise.
+    grade_code: str | None = None
+    category_code: str | None = None
+    classification: list[RowView] = field(default_factory=list)
+    patient: list[SectionView] | None = None
+    why_not: list[WhyNotView] | None = None
+    pathway_views: list[PathwayView] | None = None
+    references: list[ReferenceView] = field(default_factory=list)
+    surveillance: SurveillanceView | None = None
+    scenarios: list[ScenarioView] = field(default_factory=list)
+    assumptions: list[AssumptionView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SurveillancePlanView:
+    label: str
+    recommended: bool
+    exams: int
+    cumulative_msv: float
+    total_msv: float
+
+
+@dataclass(frozen=True)
+class SurveillanceView:
+    label: str
+    because: str
+    no_follow_up: bool
+    plans: list[SurveillancePlanView]
+    recommended_reason: str
+    horizon_years: float
+    timeline: Any = None  # markupsafe.Markup of the inline timeline SVG, or None
+
+
+def _surveillance_view(
+    lab: Labels, rec: Recommendation, ctx: ReportContext
+) -> SurveillanceView | None:
+    """The follow-up plan section; the timeline picture only when pictures are drawn."""
+    s = rec.surveillance
+    if s is None:
+        return None
+    timeline = None
+    if ctx.pictures is not None and not s.no_follow_up and ctx.timeline is not None:
+        from markupsafe import Markup
+
+        timeline = Markup(ctx.timeline)  # trusted: drawn by cds.render.timeline, which escapes its labels
+    return SurveillanceView(
+        label=s.label or "",
+        because=s.because or "",
+        no_follow_up=s.no_follow_up,
+        plans=[
+            SurveillancePlanView(p.label, p.recommended, len(p.exams), p.cumulative_msv, p.total_msv)
+            for p in s.plans
+        ],
+        recommended_reason=s.recommended_reason,
+        horizon_years=s.horizon_years,
+        timeline=timeline,
+    )
+
+
+def argument_view(arg: Argument, lab: Labels | None = None) -> ArgumentView:
+    lab = lab or labels("en")
+    return ArgumentView(
+        symbol=direction_symbol(arg),
+        direction=arg.direction,
+        text=arg.text,
+        rule=arg.rule,
+        sources=list(arg.sources),
+        evidence=evidence_text(arg),
+        unconfirmed=not arg.evidence.confirmed,
+        direction_text=lab[f"safety_{arg.safety_level}"] if arg.safety_level else lab[f"direction_{arg.direction}"],
+        sources_short=[lab.source(s) for s in arg.sources],
+        evidence_label=lab.evidence(arg.evidence.kind, arg.evidence.level),
+        kind=arg.kind,
+        safety_level=arg.safety_level,
+    )
+
+
+def option_view(o: RankedOption, lab: Labels) -> OptionView:
+    t = lab.t
+    return OptionView(
+        rank=o.rank,
+        option=o.option,
+        label=o.label,
+        category=o.category,
+        category_text=t.get(o.category, o.category),
+        score=o.score,
+        conditional_on=list(o.conditional_on),
+        arguments=[argument_view(a, lab) for a in o.arguments],
+        conditional_labels=[lab.field(f) for f in o.conditional_on],
+        safety_level=o.safety_level,
+        safety_text=t[f"safety_{o.safety_level}"] if o.safety_level else "",
+    )
+
+
+def _tracks(lab: Labels, anti_tumour: Sequence[RankedOption], antisecretory: Sequence[RankedOption]) -> list[TrackView]:
+    tracks = []
+    for track in TRACKS:
+        ranked = anti_tumour if track == "anti_tumour" else antisecretory
+        # The antisecretory track is shown only when something was proposed in it.
+        if track == "antisecretory" and not ranked:
+            continue
+        tracks.append(TrackView(id=track, title=lab.t[track], options=[option_view(o, lab) for o in ranked]))
+    return tracks
+
+
+def report_view(rec: Recommendation, context: ReportContext | None = None) -> ReportView:
+    ctx = context or ReportContext()
+    lab = labels(rec.language, ctx.kb)
+    t = lab.t
+    tracks = _tracks(lab, rec.anti_tumour, rec.antisecretory)
+    full = context is not None
+    grade = rec.derived.get("grade")
+    category = rec.derived.get("category")
+    return ReportView(
+        lang=rec.language,
+        t=t,
+        patient_id=rec.patient_id,
+        as_of=rec.as_of,
+        grade=_derived_text(lab, "grade", grade) if full else _raw(lab, grade),
+        category=_derived_text(lab, "category", category) if full else _raw(lab, category),
+        grade_code=None if grade is None else str(grade),
+        category_code=None if category is None else str(category),
+        pathways=[lab.pathway(p) for p in rec.trace.pathways] if full else list(rec.trace.pathways),
+        knowledge_version=rec.knowledge_version,
+        software_version=rec.software_version,
+        alerts=[
+            AlertView(
+                id=a.id,
+                severity=a.severity,
+                severity_text=t.get(a.severity, a.severity),
+                text=a.text,
+                rule=a.rule,
+                sources=list(a.sources),
+                label=lab.alert(a.id),
+                sources_short=[lab.source(s) for s in a.sources],
+            )
+            for a in rec.alerts
+        ],
+        missing=[
+            MissingView(field=m.field, why=m.why, rule=m.rule, label=lab.field(m.field))
+            for m in rec.missing_data
+        ],
+        tracks=tracks,
+        excluded=[
+            ExcludedView(
+                option=e.option,
+                label=e.label,
+                track=t.get(e.track, e.track),
+                reasons=[argument_view(a, lab) for a in e.reasons],
+            )
+            for e in rec.excluded
+        ],
+        disclaimer=disclaimer(rec),
+        classification=_classification(lab, rec.derived) if full else [],
+        patient=_patient_sections(lab, ctx.patient) if ctx.patient is not None else None,
+        why_not=[why_not_view(x, lab) for x in ctx.explanations] if ctx.explanations is not None else None,
+        pathway_views=_pathway_views(lab, rec, ctx) if full else None,
+        surveillance=_surveillance_view(lab, rec, ctx) if full else None,
+        references=_references(lab, rec, ctx) if ctx.kb is not None else [],
+        scenarios=[
+            ScenarioView(
+                id=sc.id,
+                assumption=sc.assumption,
+                category=_derived_text(lab, "category", sc.derived.get("category")),
+                tracks=_tracks(lab, sc.anti_tumour, sc.antisecretory),
+                excluded=[e.label for e in sc.excluded],
+            )
+            for sc in rec.scenarios
+        ],
+        assumptions=[
+            AssumptionView(field=lab.field(a.field), value=lab.value(a.field, a.value), why=a.why,
+                           rule=a.rule)
+            for a in rec.assumptions
+        ],
+    )
+
+
+
+
+def _raw(lab: Labels, value: Any) -> str:
+    return lab["not_stated"] if value is None else str(value)
+
+
+def _derived_text(lab: Labels, key: str, value: Any) -> str:
+    return lab["not_stated"] if value is None else lab.derived_value(key, value)
+
+
+def _classification(lab: Labels, derived: Mapping[str, Any]) -> list[RowView]:
+    keys = [k for k in _DERIVED_FIRST if k in derived]
+    keys += sorted(k for k in derived if k not in _DERIVED_FIRST)
+    rows = []
+    for key in keys:
+        value = derived[key]
+        code = None if isinstance(value, bool) else str(value)
+        rows.append(RowView(lab.field(f"derived.{key}"), lab.derived_value(key, value), code))
+    return rows
+
+
+# ------------------------------------------------------------------ patient summary
+
+_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("section_general", ("age", "sex", "ecog", "fit_for_major_surgery")),
+    ("section_tumour", ("tumour",)),
+    ("section_disease", ("disease",)),
+    ("section_imaging", ("imaging",)),
+    ("section_labs", ("labs",)),
+    ("section_history", ("comorbidities", "carcinoid_heart_disease")),
+)
+
+
+def _patient_sections(lab: Labels, patient: Patient) -> list[SectionView]:
+    data = patient.model_dump(mode="json", exclude_none=True)
+    sections: list[SectionView] = []
+    for title, keys in _SECTIONS:
+        rows: list[RowView] = []
+        for key in keys:
+            if key not in data:
+                continue
+            value = data[key]
+            if isinstance(value, dict):
+                for name, item in value.items():
+                    rows.extend(_rows(lab, f"{key}.{name}", item))
+            else:
+                rows.extend(_rows(lab, key, value))
+        if rows:
+            sections.append(SectionView(lab[title], rows))
+    sections.append(SectionView(lab["prior_treatments"], _prior_rows(lab, patient)))
+    return sections
+
+
+def _rows(lab: Labels, path: str, value: Any) -> list[RowView]:
+    if path == "tumour.minen" and value is False:
+        return []  # the default; a MiNEN is stated when true
+    if isinstance(value, list):
+        if not value:
+            return []
+        shown = ", ".join(_item_label(lab, path, v) for v in value)
+        return [RowView(lab.field(path), shown)]
+    return [RowView(lab.field(path), lab.value(path, value))]
+
+
+def _item_label(lab: Labels, path: str, value: Any) -> str:
+    entry = lab.catalogue.fields.get(path)
+    if entry is not None and str(value) in entry.values:
+        return entry.values[str(value)].get(lab.lang)
+    return str(value)
+
+
+def _prior_rows(lab: Labels, patient: Patient) -> list[RowView]:
+    rows = []
+    for course in patient.prior_treatments:
+        details = [lab.value("prior_treatments.stop_reason", course.stop_reason.value)]
+        if course.line is not None:
+            details.append(lab.fmt("prior_line_text", line=course.line))
+        if course.best_response is not None:
+            details.append(lab.fmt("prior_response_text", response=lab.value(
+                "prior_treatments.best_response", course.best_response.value)))
+        if course.duration_months is not None:
+            details.append(lab.fmt("prior_duration_text", months=lab.number(course.duration_months)))
+        rows.append(RowView(lab.option(course.option), ", ".join(details), course.option))
+    return rows
+
+
+# ------------------------------------------------------------------ pathways, references
+
+
+def _pathway_views(lab: Labels, rec: Recommendation, ctx: ReportContext) -> list[PathwayView]:
+    nodes_of: dict[str, list[str]] = {}
+    if ctx.kb is not None:
+        nodes_of = {pw.id: [n.id for n in pw.nodes] for pw in ctx.kb.pathways}
+    out = []
+    for pid in rec.trace.pathways:
+        own = set(nodes_of.get(pid, []))
+        steps = [lab.node(n) for n in rec.trace.nodes if n in own]
+        svg: Any = None
+        if ctx.pictures is None:
+            note: str | None = lab["picture_omitted"]
+        else:
+            picture = ctx.pictures.get(pid)
+            if picture:
+                from markupsafe import Markup
+
+                svg = Markup(picture)  # trusted: drawn by cds.pathways, which escapes every label
+                note = None
+            else:
+                note = lab["picture_unavailable"]
+        out.append(PathwayView(pid, lab.pathway(pid), steps, svg, note))
+    return out
+
+
+def _references(lab: Labels, rec: Recommendation, ctx: ReportContext) -> list[ReferenceView]:
+    assert ctx.kb is not None
+    cited: list[str] = []
+    for ranked in (*rec.anti_tumour, *rec.antisecretory):
+        for arg in ranked.arguments:
+            cited.extend(arg.sources)
+    for excl in rec.excluded:
+        for arg in excl.reasons:
+            cited.extend(arg.sources)
+    for alert in rec.alerts:
+        cited.extend(alert.sources)
+    for x in ctx.explanations or ():
+        for tr in x.tracks:
+            for rule in (*tr.exclusions, *tr.against, *tr.rules_not_applied):
+                cited.extend(rule.sources)
+            for edge in tr.proposals_not_applied:
+                cited.extend(edge.sources)
+    out = []
+    for sid in dict.fromkeys(cited):
+        src = ctx.kb.sources.get(sid)
+        if src is None:
+            continue
+        link = (f"https://doi.org/{src.doi}" if src.doi
+                else f"https://pubmed.ncbi.nlm.nih.gov/{src.pmid}/" if src.pmid else src.url)
+        out.append(ReferenceView(sid, src.short, src.citation, link))
+    return out
+
+
+def top_option_text(rec: Recommendation, track: str, *, label: bool = True) -> str:
+    """``label (category)`` (or ``id (category)``) of the rank-1 option of a track, or ``-``."""
+    ranked = rec.anti_tumour if track == "anti_tumour" else rec.antisecretory
+    if not ranked:
+        return "-"
+    top = ranked[0]
+    name = top.label if label else top.option
+    return f"{name} ({ui(rec.language).get(top.category, top.category)})"
