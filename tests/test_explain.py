@@ -31,10 +31,9 @@ from cds.explain import (
 )
 from cds.input import read_patient_file
 from cds.model import Patient
-from cds.resources import examples_dir
-
 from cds.render.i18n import labels
 from cds.render.why_not import WhyNotView, leaf_sentence, track_summary, why_not_view
+from cds.resources import examples_dir
 
 from .conftest import patient_dict
 
@@ -201,7 +200,7 @@ def test_explanations_agree_with_the_engine(engine: Engine, path: Path) -> None:
 
 
 def test_unknown_option(engine: Engine) -> None:
-    with pytest.raises(UnknownOptionError, match="did you mean .prrt."):
+    with pytest.raises(UnknownOptionError, match=r"did you mean .prrt."):
         explain(engine, read_patient_file(PNET_KI67_5), "prr")
 
 

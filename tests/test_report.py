@@ -15,7 +15,6 @@ from __future__ import annotations
 import html
 import re
 import string
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,10 +28,10 @@ from cds.input import read_patient_file
 from cds.knowledge import KnowledgeBase
 from cds.knowledge.vocabulary import patient_vocabulary
 from cds.model.recommendation import disclaimer
-from cds.render.views import ui
 from cds.render.html import render_html
 from cds.render.i18n import catalogue, english_texts, labels
 from cds.render.markdown import md_escape, render_markdown
+from cds.render.views import ui
 from cds.report import build_report
 from cds.resources import examples_dir
 from cds.version import SOFTWARE_VERSION
