@@ -180,10 +180,6 @@ def test_report_pictures(engine: Engine) -> None:
 
     if shutil.which("dot") is None:
         pytest.skip("Graphviz dot is not installed")
-    try:
-        import cds.pathways  # noqa: F401
-    except ImportError:
-        pytest.skip("cds.pathways is not there yet")
     page = render(engine, PNET_KI67_5, "en", "html", pictures=True)
     assert page.count("<svg") >= 1
     assert "<?xml" not in page and "<!DOCTYPE svg" not in page

@@ -111,11 +111,6 @@ class KnowledgeBase:
     def version(self) -> str:
         return f"{self.manifest.version}+{self.content_hash}"
 
-    def option_order(self, option: str) -> int:
-        return list(self.options).index(option)
-
-    def rule_by_id(self) -> dict[str, LoadedRule]:
-        return {lr.rule.id: lr for lr in self.rules}
 
 
 def load_knowledge(
