@@ -264,9 +264,9 @@ def render(report: Report, fmt: OutputFormat) -> str:
         from cds.render.html import render_html
 
         return render_html(report)
-    from cds.render.text import render_text
+    from cds.render.text import render_text, text_width
 
-    return render_text(report)
+    return render_text(report, text_width(terminal=False))
 
 
 # ------------------------------------------------------------------ root
@@ -386,7 +386,7 @@ def demo(
 
         from cds.errors import InputError
         from cds.render.session import session_rows
-        from cds.render.text import demo_table
+        from cds.render.text import demo_table, text_width
         from cds.report import build_report
         from cds.resources import examples_dir
 
@@ -433,10 +433,9 @@ def demo(
             _write_output(output_dir / "index.md", index)
             _write_output(output_dir / "index.html", index_html)
 
-        columns = ("patient", "site", "category", "top_anti_tumour_id", "top_antisecretory_id",
+        columns = ("patient", "site_label", "category_label", "top_anti_tumour", "top_antisecretory",
                    "alerts", "excluded")
-        # A summary table of 7 columns is unreadable below ~120 columns (pipes, CI logs).
-        console = Console(highlight=False, width=max(120, Console().width))
+        console = Console(highlight=False, width=text_width())
         console.print(demo_table([[row[c] for c in columns] for row in rows], lang.value))
         if output_dir is not None:
             console.print(f"{len(reports)} report(s) (HTML and Markdown), index.html and index.md "

@@ -266,7 +266,9 @@ class _Explainer:
             tracks.append(self._track(option, (with_edges or spec.tracks)[0], "not_proposed"))
 
         tests = [t for tr in tracks for t in _all_tests(tr)]
-        changes = list({_key(t): t for t in tests if _actionable(t)}.values())
+        judge = _Changes(self.kb.manifest.changeable.fixed, self.kb.manifest.changeable.one_way, option)
+        movers = [t for tr in tracks for t in judge.track(tr)]
+        changes = list({_key(t): t for t in movers}.values())
         missing = [t.path for t in tests if t.missing]
         return Explanation(
             option=option,
@@ -534,6 +536,85 @@ def _all_tests(track: TrackExplanation) -> Iterator[LeafCheck]:
             yield from c.tests
         for edge in pw.proposals:
             yield from from_edge(edge)
+
+
+class _Changes:
+    """Which tests are changes that can happen and would, alone, move the option.
+
+    A rule that applied (an exclusion, an argument against) stops applying when any one
+    of its tests changes: each test that can change is listed. A rule or edge that did
+    not apply is listed only when changing one datum would make every one of its failed
+    conditions hold; a proposal whose step was not reached, only through the edges that
+    stopped the patient on the way. A test is a change that can happen unless it reads
+    a pathway step, needs a value to become unknown, reads a fixed datum (the primary
+    site), moves a one-way datum backwards (stage), or asks for a previous course of the
+    option itself (a re-treatment is not how the option would first be proposed).
+    """
+
+    def __init__(self, fixed: Sequence[str], one_way: Mapping[str, Sequence[str]], option: str) -> None:
+        self.fixed = frozenset(fixed)
+        self.one_way = one_way
+        self.own_history = frozenset(f"{ns}.{option}" for ns in ("prior", "prior_response", "prior_line"))
+
+    def can_change(self, test: LeafCheck) -> bool:
+        if _off_path(test) or not _actionable(test) or test.path in self.fixed:
+            return False
+        unknown = isinstance(test.expected, str) and test.expected in cond.UNKNOWN_VALUES
+        if not test.held and test.op == "==" and unknown:
+            return False  # would need the datum to become unknown
+        if test.path in self.own_history and not test.held:
+            return False
+        order = self.one_way.get(test.path)
+        if order is not None and test.op in ("==", "!=") and test.actual in order:
+            later = order[order.index(test.actual) + 1:]
+            if not test.held and test.op == "==":
+                return test.expected in later
+            return bool(later)  # a rule that holds lifts only if the datum can still move on
+        return True
+
+    def held(self, conditions: Sequence[ConditionCheck]) -> list[LeafCheck]:
+        return [t for c in conditions for t in c.tests if self.can_change(t)]
+
+    def failed(self, conditions: Sequence[ConditionCheck]) -> list[LeafCheck]:
+        """The tests on the one datum whose change would make every failed condition hold."""
+        if not conditions:
+            return []
+        fields: set[str] | None = None
+        for c in conditions:
+            movable = {t.path for t in c.tests if self.can_change(t)}
+            if not c.any_of:  # every failed part must change: one datum only if they share it
+                paths = {t.path for t in c.tests}
+                movable = movable if len(paths) == 1 and movable == paths else set()
+            fields = movable if fields is None else fields & movable
+        if not fields or len(fields) != 1:
+            return []
+        (path,) = fields
+        return [t for c in conditions for t in c.tests if t.path == path and self.can_change(t)]
+
+    def edge(self, edge: EdgeCheck) -> list[LeafCheck]:
+        if edge.fired:
+            return []
+        if edge.from_reached or not edge.blocked_by:
+            return self.failed(edge.conditions)
+        if edge.conditions:
+            return []  # the step is not reached and the proposal itself fails: no single change
+        return [t for b in edge.blocked_by for t in self.edge(b)]
+
+    def track(self, track: TrackExplanation) -> Iterator[LeafCheck]:
+        for rule in (*track.exclusions, *track.against):
+            yield from self.held(rule.conditions)
+        for rule in track.rules_not_applied:
+            yield from self.failed(rule.conditions)
+        for edge in track.proposals_not_applied:
+            yield from self.edge(edge)
+        for pw in track.pathways:
+            if not pw.in_population:
+                continue  # another site or category: not something the patient's data can change
+            if pw.entered:
+                for edge in pw.proposals:
+                    yield from self.edge(edge)
+            else:
+                yield from self.failed(pw.entry)
 
 
 def _key(test: LeafCheck) -> str:

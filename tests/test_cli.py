@@ -363,7 +363,16 @@ def test_demo_custom_examples_folder(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "--examples", str(tmp_path)], env=WIDE)
     assert result.exit_code == 0, result.output
     assert "demo-pnet-02" in result.stdout
-    assert "net_g2" in result.stdout
+    assert "NET G2" in result.stdout and "net_g2" not in result.stdout  # labels, not ids
+    assert "Somatostatin analogue" in result.stdout
+
+
+def test_demo_table_is_translated_and_honours_columns(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text(PNET.read_text(encoding="utf-8"), encoding="utf-8")
+    result = runner.invoke(app, ["demo", "--examples", str(tmp_path), "--lang", "fr"], env={"COLUMNS": "90"})
+    assert result.exit_code == 0, result.output
+    assert "pancréas" in result.stdout and "Analogue de la somatostatine" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 90
 
 
 def test_demo_bad_example_is_bad_input(tmp_path: Path) -> None:

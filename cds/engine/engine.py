@@ -42,6 +42,7 @@ from cds.model.recommendation import (
     MissingData,
     RankedOption,
     Recommendation,
+    Reference,
     SafetyLevel,
     Scenario,
     Trace,
@@ -120,6 +121,7 @@ class Engine:
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
+        self._reference_cache: dict[str, Reference] = {}
         self._host = DurableHost()
         self._lock = threading.Lock()
         classification = compiler.compile_classification(kb)
@@ -177,6 +179,8 @@ class Engine:
             plan_surveillance(self.kb, patient, ordered, top, horizon_years, lang)
             if surveillance else (None, [])
         )
+        alerts = [self._titled(a, lang) for a in merge_alerts(self._alerts(run.alerts, lang), surveillance_alerts)]
+        scenarios = self._scenarios(patient, run, lang)
         rec = Recommendation(
             knowledge_version=self.kb.version,
             software_version=SOFTWARE_VERSION,
@@ -187,18 +191,55 @@ class Engine:
             anti_tumour=run.ranked["anti_tumour"],
             antisecretory=run.ranked["antisecretory"],
             excluded=run.excluded,
-            alerts=merge_alerts(self._alerts(run.alerts, lang), surveillance_alerts),
+            alerts=alerts,
             missing_data=[
                 MissingData(field=f, why=getattr(r.because, lang), rule=r.id)
                 for f, r in sorted(run.missing.items())
             ],
-            scenarios=self._scenarios(patient, run, lang),
+            scenarios=scenarios,
             assumptions=run.assumptions,
             trace=run.trace,
             disclaimer=disclaimer(lang),
             surveillance=plan,
+            references=self._references(
+                [a.sources for o in (*run.ranked["anti_tumour"], *run.ranked["antisecretory"]) for a in o.arguments],
+                [a.sources for e in run.excluded for a in e.reasons],
+                [a.sources for a in alerts],
+                [a.sources for a in run.assumptions],
+                [a.sources for sc in scenarios for o in (*sc.anti_tumour, *sc.antisecretory) for a in o.arguments],
+                [plan.sources] if plan is not None else [],
+            ),
         )
         return EvaluationDetail(run.ctx, rec, run.population, ordered)
+
+    def _titled(self, alert: Alert, lang: Lang) -> Alert:
+        """The alert with its catalogue title and action (one text per alert id)."""
+        spec = self.kb.alerts.get(alert.id)
+        if spec is None:
+            return alert
+        return alert.model_copy(update={
+            "title": getattr(spec.label, lang),
+            "action": getattr(spec.action, lang) if spec.action is not None else None,
+        })
+
+    def _references(self, *groups: Sequence[Sequence[str]]) -> list[Reference]:
+        """Every source cited, in the order first cited, each with its label and link."""
+        cited = dict.fromkeys(s for group in groups for sources in group for s in sources)
+        out = []
+        for sid in cited:
+            ref = self._reference_cache.get(sid)
+            if ref is None:
+                src = self.kb.sources.get(sid)
+                if src is None:
+                    continue
+                link = (f"https://doi.org/{src.doi}" if src.doi
+                        else f"https://pubmed.ncbi.nlm.nih.gov/{src.pmid}/" if src.pmid else src.url)
+                ref = self._reference_cache[sid] = Reference(
+                    id=sid, label=src.short, citation=src.citation, doi=src.doi, pmid=src.pmid, url=src.url,
+                    link=link,
+                )
+            out.append(ref)
+        return out
 
     def _run(self, patient: Patient, lang: Lang) -> _Run:
         """The three rule stages and the ranking for one patient (no scenarios, no follow-up plan)."""

@@ -242,6 +242,16 @@ class _Loader:
         evidence_labels = {k.kind: k.label for k in scale.scale}
 
         patient_vocab = patient_vocabulary()
+        for field_path in [*manifest.changeable.fixed, *manifest.changeable.one_way]:
+            if field_path not in patient_vocab.fields:
+                self.problem("unknown_field", "knowledge/knowledge.yaml", "changeable",
+                             f"{field_path!r} is not an input field" + _close(field_path, patient_vocab.fields))
+        for field_path, order in manifest.changeable.one_way.items():
+            allowed = patient_vocab.fields[field_path].values if field_path in patient_vocab.fields else None
+            for value in order:
+                if allowed is not None and value not in allowed:
+                    self.problem("unknown_value", "knowledge/knowledge.yaml", f"changeable.one_way.{field_path}",
+                                 f"{value!r} is not a value of {field_path}" + _close(value, map(str, allowed)))
         for option in options.values():
             for dep in option.depends_on:
                 if dep not in patient_vocab.fields:

@@ -139,10 +139,23 @@ class Config(_Schema):
     settings: list[Setting] = Field(default_factory=list)
 
 
+class ChangeableData(_Schema):
+    """Which data can change between two board meetings (for "what would change the result").
+
+    ``fixed``: data that do not change (the primary site): a test on them is never offered as
+    a change. ``one_way``: data that move in one direction only, their values in that order
+    (disease stage): only values later in the list are offered.
+    """
+
+    fixed: list[str] = Field(default_factory=list)
+    one_way: dict[str, list[str]] = Field(default_factory=dict)
+
+
 class KnowledgeManifest(_Schema):
     name: str
     version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
     description: str | None = None
+    changeable: ChangeableData = Field(default_factory=ChangeableData)
 
 
 # ------------------------------------------------------------------------ rules

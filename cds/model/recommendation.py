@@ -123,10 +123,28 @@ class ExcludedOption(_Out):
 class Alert(_Out):
     id: str
     severity: Severity
-    text: str
+    text: str = Field(description="Why it was raised: the reason of the first rule that raised it.")
     rule: str
     sources: list[str]
     rules: list[str] = Field(default_factory=list, description="Every rule that raised this alert.")
+    title: str = Field(default="", description="The alert's title from the alert catalogue, in the output language.")
+    action: str | None = Field(
+        default=None, description="What to do, from the alert catalogue (one text per alert id), when it states one."
+    )
+
+
+class Reference(_Out):
+    """A source cited by the recommendation, with what an integrator needs to show and link it."""
+
+    id: str
+    label: str = Field(description="Short name, e.g. 'ENETS 2023 pNET'.")
+    citation: str
+    doi: str | None = None
+    pmid: str | None = None
+    url: str | None = None
+    link: str | None = Field(
+        default=None, description="Where to read it: the DOI, else PubMed, else the URL."
+    )
 
 
 class MissingData(_Out):
@@ -283,6 +301,11 @@ class Recommendation(_Out):
     disclaimer: str = DISCLAIMER
     surveillance: Surveillance | None = Field(
         default=None, description="Follow-up plan with its cumulative radiation dose (knowledge/surveillance.yaml)."
+    )
+    references: list[Reference] = Field(
+        default_factory=list,
+        description="Every source cited above (arguments, exclusions, alerts, assumptions, follow-up), "
+                    "in the order first cited, with its label and link.",
     )
 
 

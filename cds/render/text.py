@@ -8,6 +8,9 @@ brackets cannot be mistaken for a style tag.
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -30,8 +33,26 @@ CATEGORY_STYLE = {"recommended": "bold green", "consider": "yellow", "not_recomm
 DIRECTION_STYLE = {"for": "green", "against": "red", "exclude": "bold red"}
 SAFETY_STYLE = {"avoid": "bold red", "caution": "bold yellow"}
 
-#: Width used when the report goes to a file rather than a terminal.
+#: Width used when the report goes to a file rather than a terminal (and COLUMNS is not set).
 FILE_WIDTH = 120
+
+
+def text_width(*, terminal: bool = True) -> int:
+    """The width to lay text out for: ``COLUMNS`` when set, else the terminal's, else :data:`FILE_WIDTH`.
+
+    ``terminal=False`` (output to a file) ignores the size of the terminal the command runs in.
+
+    >>> import os; os.environ["COLUMNS"] = "100"; text_width()
+    100
+    >>> del os.environ["COLUMNS"]; text_width(terminal=False)
+    120
+    """
+    value = os.environ.get("COLUMNS", "").strip()
+    if value.isdigit() and int(value) >= 40:
+        return int(value)
+    if terminal and sys.stdout.isatty():
+        return shutil.get_terminal_size((FILE_WIDTH, 24)).columns
+    return FILE_WIDTH
 #: Below this width, "conditional on" moves from its own column into the option cell.
 WIDE = 110
 
@@ -57,7 +78,9 @@ def renderables(source: Report | Recommendation, width: int = FILE_WIDTH) -> lis
             style = SEVERITY_STYLE.get(a.severity, "")
             alerts.add_row(
                 Text(a.severity_text.upper(), style=style),
-                Group(Text(a.label or a.id, style=style), Text(a.text),
+                Group(Text(a.label or a.id, style=style),
+                      *([Text(a.action)] if a.action else []),
+                      *([Text(a.text, style="italic" if a.action else "")] if a.text else []),
                       _provenance(a.rule, a.sources_short or a.sources)),
                 end_section=i < len(view.alerts) - 1,
             )
@@ -71,7 +94,8 @@ def renderables(source: Report | Recommendation, width: int = FILE_WIDTH) -> lis
         missing.add_column(t["field"], style="bold")
         missing.add_column(t["why"], ratio=1)
         for m in view.missing:
-            missing.add_row(Text(m.field), Group(Text(m.why), _provenance(m.rule, [])))
+            missing.add_row(Text(m.label or m.field),
+                            Group(Text(m.why), *([Text(m.action)] if m.action else []), _provenance(m.rule, [])))
         out.append(missing)
     else:
         out.append(Text(t["no_missing"], style="dim"))

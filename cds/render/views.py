@@ -177,6 +177,12 @@ class AssumptionView:
 
 @dataclass(frozen=True)
 class AlertView:
+    """One alert: its title and action (one text per alert id), and why it was raised.
+
+    ``text`` (the rule's reason) is empty when an alert above, raised by the same
+    rule, already gave it.
+    """
+
     id: str
     severity: str
     severity_text: str
@@ -185,14 +191,18 @@ class AlertView:
     sources: list[str]
     label: str = ""
     sources_short: list[str] = field(default_factory=list)
+    action: str = ""
 
 
 @dataclass(frozen=True)
 class MissingView:
+    """A datum to ask for; ``action`` holds what the alert raised for it says to do."""
+
     field: str
     why: str
     rule: str
     label: str = ""
+    action: str = ""
 
 
 @dataclass(frozen=True)
@@ -368,23 +378,8 @@ def report_view(rec: Recommendation, context: ReportContext | None = None) -> Re
         pathways=[lab.pathway(p) for p in rec.trace.pathways] if full else list(rec.trace.pathways),
         knowledge_version=rec.knowledge_version,
         software_version=rec.software_version,
-        alerts=[
-            AlertView(
-                id=a.id,
-                severity=a.severity,
-                severity_text=t.get(a.severity, a.severity),
-                text=a.text,
-                rule=a.rule,
-                sources=list(a.sources),
-                label=lab.alert(a.id),
-                sources_short=[lab.source(s) for s in a.sources],
-            )
-            for a in rec.alerts
-        ],
-        missing=[
-            MissingView(field=m.field, why=m.why, rule=m.rule, label=lab.field(m.field))
-            for m in rec.missing_data
-        ],
+        alerts=_alert_views(lab, rec),
+        missing=_missing_views(lab, rec),
         tracks=tracks,
         excluded=[
             ExcludedView(
@@ -420,6 +415,53 @@ def report_view(rec: Recommendation, context: ReportContext | None = None) -> Re
     )
 
 
+
+
+def _folded(rec: Recommendation) -> dict[str, list[str]]:
+    """Alerts that only ask for a datum already listed under missing data: rule id -> actions.
+
+    A warning or information raised by the rule that also asked for the datum says
+    the same thing twice; it is shown once, in the missing-data row. Critical alerts
+    always stay among the alerts.
+    """
+    asking = {m.rule for m in rec.missing_data}
+    out: dict[str, list[str]] = {}
+    for a in rec.alerts:
+        if a.severity != "critical" and a.rule in asking:
+            out.setdefault(a.rule, []).append(a.action or "")
+    return out
+
+
+def _alert_views(lab: Labels, rec: Recommendation) -> list[AlertView]:
+    folded = _folded(rec)
+    t = lab.t
+    said: set[str] = set()
+    views = []
+    for a in rec.alerts:
+        if a.severity != "critical" and a.rule in folded:
+            continue
+        views.append(AlertView(
+            id=a.id,
+            severity=a.severity,
+            severity_text=t.get(a.severity, a.severity),
+            text="" if a.rule in said else a.text,
+            rule=a.rule,
+            sources=list(a.sources),
+            label=a.title or lab.alert(a.id),
+            sources_short=[lab.source(s) for s in a.sources],
+            action=a.action or "",
+        ))
+        said.add(a.rule)
+    return views
+
+
+def _missing_views(lab: Labels, rec: Recommendation) -> list[MissingView]:
+    folded = _folded(rec)
+    return [
+        MissingView(field=m.field, why=m.why, rule=m.rule, label=lab.field(m.field),
+                    action=" ".join(a for a in folded.get(m.rule, []) if a))
+        for m in rec.missing_data
+    ]
 
 
 def _raw(lab: Labels, value: Any) -> str:

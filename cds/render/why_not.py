@@ -87,7 +87,12 @@ def leaf_sentence(lab: Labels, test: LeafCheck) -> str:
         return lab.fmt(key, node=lab.node(rest), option=lab.option(rest), pathway=lab.pathway(rest))
     name = _capitalise(lab.field(path))
     shown = lab.value(path, test.actual) if not test.absent else lab["unknown"]
-    expected = lab.value(path, test.expected) if test.expected is not None else ""
+    if isinstance(test.expected, list):  # several values, any one would do (one line per field)
+        shown_values = [lab.value(path, v) for v in test.expected]
+        expected = f" {lab['or']} ".join([", ".join(shown_values[:-1]), shown_values[-1]]) \
+            if len(shown_values) > 1 else "".join(shown_values)
+    else:
+        expected = lab.value(path, test.expected) if test.expected is not None else ""
     values = {"field": name, "actual": shown, "expected": expected, "path": path}
     flag = path.startswith(NOT_ASKED)
     op = test.op
@@ -162,8 +167,25 @@ def _quoted(lab: Labels, text: str) -> str:
 
 
 def changes(lab: Labels, x: Explanation) -> list[str]:
-    """What would change the result, one sentence per test (first occurrence first)."""
-    return list(dict.fromkeys(leaf_sentence(lab, t) for t in x.changes))
+    """What would change the result, one line per datum (first occurrence first).
+
+    Several values of one datum that would each do (stage localized or locoregional)
+    share one line.
+    """
+    merged: dict[tuple[str, ...], LeafCheck] = {}
+    for t in x.changes:
+        if not t.held and t.op == "==" and not t.missing:
+            key = ("==", t.path)
+            if key in merged:
+                before = merged[key]
+                values = before.expected if isinstance(before.expected, list) else [before.expected]
+                if t.expected not in values:
+                    merged[key] = before.model_copy(update={"expected": [*values, t.expected]})
+                continue
+            merged[key] = t
+        else:
+            merged[("", t.model_dump_json())] = t
+    return list(dict.fromkeys(leaf_sentence(lab, t) for t in merged.values()))
 
 
 def summary(lab: Labels, x: Explanation) -> str:
@@ -207,7 +229,7 @@ def why_not_view(x: Explanation, lab: Labels) -> WhyNotView:
     label = lab.option(x.option)
     return WhyNotView(
         option=x.option, label=label, title=lab.fmt("explain_title", option=label),
-        tracks=tracks, changes=lines, missing=list(x.missing),
+        tracks=tracks, changes=lines, missing=[lab.field(m) for m in x.missing],
         note=lab["nothing_to_change"] if ranked and not lines else None,
         summary=" ".join(t.summary for t in tracks),
     )
@@ -257,7 +279,9 @@ def _conditions(lab: Labels, checks: Sequence[ConditionCheck]) -> list[Condition
     seen: set[str] = set()
     out = []
     for check in checks:
-        tests = [text for text in (leaf_sentence(lab, t) for t in check.tests) if text not in seen]
+        # A test that needs the datum to be unknown is not something to act on: left out.
+        shown = [t for t in check.tests if t.held or t.op != "absent"]
+        tests = [text for text in (leaf_sentence(lab, t) for t in shown) if text not in seen]
         seen.update(tests)
         if not tests:
             continue
