@@ -182,10 +182,9 @@ class UnknownOptionError(CdsError, ValueError):
     """The option id is not in the catalogue."""
 
     def __init__(self, option: str, known: Sequence[str]) -> None:
-        close = closest(option, known, n=3)
         super().__init__(f"unknown option {option!r}{did_you_mean(option, known, n=3)} (allowed: {', '.join(known)})")
         self.option = option
-        self.suggestions = close
+        self.suggestions = closest(option, known, n=3)
 
 
 # ---------------------------------------------------------------------- public

@@ -116,6 +116,8 @@ def knowledge_texts(kb: KnowledgeBase, lang: str) -> set[str]:
         out.add(getattr(opt.label, lang))
     for alert in kb.alerts.values():
         out.add(getattr(alert.label, lang))
+        if alert.action is not None:
+            out.add(getattr(alert.action, lang))
     out.update(getattr(label, lang) for label in kb.evidence_labels.values())
     for src in kb.sources.values():
         out.update({src.short, src.citation})

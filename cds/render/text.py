@@ -163,7 +163,7 @@ def _track_tables(
         if wide:
             table.add_column(t["conditional_on"], max_width=30)
         for i, o in enumerate(track.options):
-            conditional = Text(", ".join(o.conditional_on), style="yellow")
+            conditional = Text(", ".join(o.conditional_labels or o.conditional_on), style="yellow")
             lines: list[RenderableType] = [
                 Text.assemble((o.label, "bold"), (f"  {o.option}", "dim"))
             ]
