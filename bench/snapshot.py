@@ -29,11 +29,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import yaml  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
+import yaml
+from typer.testing import CliRunner
 
-from cds.cli import app  # noqa: E402
-from tests.strategies import random_patients  # noqa: E402
+from cds.cli import app
+from tests.strategies import random_patients
 
 ROOT = Path(__file__).resolve().parents[1]
 LANGS = ("en", "fr")
