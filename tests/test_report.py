@@ -15,7 +15,6 @@ from __future__ import annotations
 import html
 import re
 import string
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,8 +31,9 @@ from cds.model.recommendation import disclaimer
 from cds.render import ui
 from cds.render.html import render_html
 from cds.render.i18n import catalogue, english_texts, labels
-from cds.render.markdown import md_escape, render_markdown
+from cds.render.markdown import render_markdown
 from cds.render.report import report_context
+from cds.render.templates import md_escape
 from cds.resources import examples_dir
 from cds.version import SOFTWARE_VERSION
 
@@ -183,18 +183,16 @@ def test_report_pictures(engine: Engine) -> None:
 
     if shutil.which("dot") is None:
         pytest.skip("Graphviz dot is not installed")
-    try:
-        import cds.pathways  # noqa: F401
-    except ImportError:
-        pytest.skip("cds.pathways is not there yet")
     page = render(engine, PNET_KI67_5, "en", "html", pictures=True)
     assert page.count("<svg") >= 1
     assert "<?xml" not in page and "<!DOCTYPE svg" not in page
 
 
-def test_report_without_pathway_renderer(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No cds.pathways module (or no Graphviz): a short note, never a failure."""
-    monkeypatch.setitem(sys.modules, "cds.pathways", None)
+def test_report_without_graphviz(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Graphviz: a short note, never a failure."""
+    from cds.render import graphviz
+
+    monkeypatch.setattr(graphviz, "dot_binary", lambda: None)
     page = render(engine, PNET_KI67_5, "en", "html", pictures=True)
     pathway_section = page.split('<section id="pathway">', 1)[1].split("</section>", 1)[0]
     assert "<svg" not in pathway_section
@@ -202,17 +200,26 @@ def test_report_without_pathway_renderer(engine: Engine, monkeypatch: pytest.Mon
 
 
 def test_report_when_drawing_fails(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    try:
-        import cds.pathways as pathways
-    except ImportError:
-        pytest.skip("cds.pathways is not there yet")
+    from cds.render import graphviz
 
     def broken(*args: object, **kwargs: object) -> str:
-        raise RuntimeError("dot crashed")
+        raise graphviz.RenderError("dot crashed")
 
-    monkeypatch.setattr(pathways, "render_svg", broken)
+    monkeypatch.setattr(graphviz, "render_svg", broken)
     page = render(engine, PNET_KI67_5, "fr", "html", pictures=True)
     assert html.escape(labels("fr")["picture_unavailable"]) in page
+
+
+def test_report_does_not_hide_bugs_in_drawing(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only drawing errors (Graphviz missing or failing) become a note; a bug is raised."""
+    from cds.render import graphviz
+
+    def buggy(*args: object, **kwargs: object) -> str:
+        raise KeyError("no such style")
+
+    monkeypatch.setattr(graphviz, "render_svg", buggy)
+    with pytest.raises(KeyError, match="no such style"):
+        render(engine, PNET_KI67_5, "en", "html", pictures=True)
 
 
 # ------------------------------------------------------------------ label catalogue

@@ -2,9 +2,9 @@
 
 :func:`report_context` gathers what :func:`cds.render.report_view` needs
 beyond the recommendation; :func:`render_report` renders it as Markdown or
-HTML. The pathway pictures come from :mod:`cds.pathways` (Graphviz); when the
-module or the ``dot`` program is missing, or drawing fails, the report shows a
-short note instead of the picture and never fails because of it.
+HTML. The pathway pictures come from :mod:`cds.render.graphviz`; when the ``dot``
+program is missing or fails, the report shows a short note instead of the picture
+and never fails because of it (any other error is a bug, and is raised).
 """
 
 from __future__ import annotations
@@ -25,18 +25,16 @@ ReportFormat = Literal["markdown", "html"]
 def pathway_pictures(kb: KnowledgeBase, rec: Recommendation) -> dict[str, str | None]:
     """Inline SVG of every pathway the patient entered, with the patient's path highlighted.
 
-    A pathway that cannot be drawn maps to None (Graphviz missing, the pathway
-    renderer missing or failing): the report then says so instead of failing.
+    A pathway that cannot be drawn maps to None (Graphviz missing or failing):
+    the report then says so instead of failing.
     """
-    try:
-        from cds.pathways import render_svg
-    except ImportError:
-        return {pid: None for pid in rec.trace.pathways}
+    from cds.render import graphviz
+
     out: dict[str, str | None] = {}
     for pid in rec.trace.pathways:
         try:
-            out[pid] = render_svg(kb, pid, rec.language, rec)
-        except Exception:  # a picture is never worth a failed report
+            out[pid] = graphviz.render_svg(kb, pid, rec.language, rec)
+        except graphviz.DRAWING_ERRORS:  # a missing picture is never worth a failed report
             out[pid] = None
     return out
 
