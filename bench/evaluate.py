@@ -46,7 +46,7 @@ def fmt_us(seconds: float) -> str:
 
 def bench_compile(repeat: int = 5) -> tuple[float, float, float, int]:
     """Load, classification compile, and every population compiled and registered eagerly."""
-    from cds.knowledge.lint import populations
+    from cds.lint import populations
 
     loads, compiles, everything = [], [], []
     count = 0

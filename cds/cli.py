@@ -454,7 +454,7 @@ def knowledge_lint(
 ) -> None:
     """Check the knowledge and pathway files; exit 1 on errors (and warnings with --strict)."""
     with _guard():
-        from cds.knowledge.lint import lint
+        from cds.lint import lint
 
         # lint() reports knowledge that does not even load as error findings.
         findings = lint(coverage=coverage)
@@ -631,11 +631,15 @@ def pathway(
 ) -> None:
     """Draw a pathway graph, optionally with one patient's path highlighted.
 
+    Without a NAME (and without --all), list the pathways: id and title.
     Without Graphviz (the `dot` program) the DOT source is still written (to
     --output with a .dot suffix, or to stdout) and the command exits 1.
     """
     with _guard():
         from cds import pathways as pw
+        from cds.render import graphviz
+        from cds.render.dot import to_dot
+        from cds.render.pathway_index import write_all
 
         if all_dir is not None and (name is not None or output is not None):
             raise _BadInput("--all DIR draws every pathway into DIR: give no NAME and no --output")
@@ -645,6 +649,13 @@ def pathway(
         if all_dir is None and fmt is PathwayFormat.png and output is None:
             raise _BadInput("PNG is binary: give --output FILE.png (or use --format svg or dot)")
         _check_output(output)
+        if all_dir is None and name is None:
+            if patient is not None:
+                raise _BadInput("--patient highlights a path: give a pathway NAME, or --all DIR")
+            kb = _engine().kb
+            width = max((len(p.id) for p in kb.pathways), default=0)
+            _emit("".join(f"{p.id:<{width}}  {getattr(p.title, lang.value)}\n" for p in kb.pathways), output)
+            return
         if all_dir is not None and all_dir.exists() and not all_dir.is_dir():
             raise _BadInput(f"cannot write into {all_dir}: it is not a folder")
         pat = None
@@ -652,10 +663,7 @@ def pathway(
             pat, source = _read_patient(patient)
         engine = _engine()
         kb = engine.kb
-        if all_dir is None:
-            if name is None:
-                raise _BadInput("give a pathway id, or --all DIR; available: "
-                                + ", ".join(pw.pathway_ids(kb)))
+        if name is not None:
             try:
                 pw.get_pathway(kb, name)
             except pw.UnknownPathway as exc:
@@ -672,23 +680,23 @@ def pathway(
                 all_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise _BadInput(f"cannot create {all_dir}: {exc.strerror or exc}") from None
-            result = pw.write_all(kb, all_dir, lang.value, rec)
+            result = write_all(kb, all_dir, lang.value, rec)
             typer.echo(f"{len(kb.pathways)} pathway(s) written to {all_dir} "
                        f"({'index.html, SVG and DOT' if result.rendered else 'index.html and DOT'})")
             if not result.rendered:
-                _err(f"error: {pw.GraphvizNotFound()}")
+                _err(f"error: {graphviz.GraphvizNotFound()}")
                 _err("only the DOT sources and index.html were written")
                 raise typer.Exit(EXIT_INTERNAL)
             return
 
         assert name is not None
-        dot_text = pw.to_dot(kb, name, lang.value, rec)
+        dot_text = to_dot(kb, name, lang.value, rec)
         if fmt is PathwayFormat.dot:
             _emit(dot_text, output)
             return
         try:
-            picture = pw.render(dot_text, fmt.value)
-        except pw.GraphvizNotFound as exc:
+            picture = graphviz.render(dot_text, fmt.value)
+        except graphviz.GraphvizNotFound as exc:
             fallback = output.with_suffix(".dot") if output is not None else None
             _emit(dot_text, fallback)
             _err(f"error: {exc}")

@@ -9,6 +9,11 @@ internal failure of the rule engine and exits with code 1.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+#: How much a problem matters: an error stops the knowledge from loading (or fails
+#: ``cds knowledge lint``), a warning fails ``lint --strict``, an info is for authors to read.
+Level = Literal["error", "warning", "info"]
 
 
 class CdsError(Exception):
@@ -17,12 +22,22 @@ class CdsError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong in the knowledge, located as file -> rule id -> clause."""
+    """One thing wrong in the knowledge, located as file -> rule id -> clause.
+
+    The one problem type of the package: loading raises its errors together
+    (:class:`KnowledgeError`), and ``cds knowledge lint`` (:mod:`cds.lint`) reports
+    problems of every level.
+
+    >>> p = Problem("dead_end", "pathways/si_net.yaml", "Stuck", "node leads nowhere", "warning")
+    >>> str(p), p.level
+    ('pathways/si_net.yaml: Stuck: node leads nowhere [dead_end]', 'warning')
+    """
 
     code: str
     file: str
     loc: str
     message: str
+    level: Level = "error"
 
     def __str__(self) -> str:
         where = f"{self.file}: {self.loc}" if self.loc else self.file

@@ -489,7 +489,7 @@ def test_knowledge_test_reports_failures(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def _fake_lint(monkeypatch: pytest.MonkeyPatch, findings: list[tuple[str, str]]) -> None:
-    module = types.ModuleType("cds.knowledge.lint")
+    module = types.ModuleType("cds.lint")
 
     def lint(*_: Any, **__: Any) -> list[Any]:
         return [
@@ -499,7 +499,7 @@ def _fake_lint(monkeypatch: pytest.MonkeyPatch, findings: list[tuple[str, str]])
         ]
 
     module.lint = lint  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "cds.knowledge.lint", module)
+    monkeypatch.setitem(sys.modules, "cds.lint", module)
 
 
 def test_knowledge_lint_errors_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:

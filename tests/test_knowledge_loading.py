@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from cds import KnowledgeError, load_knowledge
-from cds.knowledge.lint import lint
+from cds.lint import lint
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 
@@ -32,7 +32,7 @@ def _rule(data: Any, rule_id: str) -> Any:
 
 
 RULES = "knowledge/rules/alerts.yaml"
-PATHWAY = "pathways/pnet.yaml"
+PATHWAY = "pathways/pnet_test.yaml"
 
 DEFECTS: dict[str, tuple[str, Callable[[Any], None], str, str]] = {
     "rule_references_unknown_field": (
@@ -187,7 +187,7 @@ def test_many_overlapping_thresholds_are_packed_below_durable_limits(tmp_path: P
 
 def test_lint_detects_a_ruleset_over_the_pending_limit() -> None:
     from cds.engine.durable_host import CompiledRule
-    from cds.knowledge.lint import _ruleset_limits
+    from cds.lint import _ruleset_limits
 
     flat = [
         CompiledRule(f"r{i}", {"all": [{"m": {"$and": [{"t": "ctx"}, {"$gt": {"v": i}}]}}]})

@@ -1,4 +1,4 @@
-"""Pathway graphs (cds.pathways): the graph, its checks, the DOT pictures, ``cds pathway``.
+"""Pathway graphs (cds.pathways) and their pictures (cds.render.dot, graphviz, pathway_index), ``cds pathway``.
 
 The golden DOT files in tests/golden/pathways/ are drawn from a fixture pathway
 (tests/golden/pathways/fixture/pnet_graph.yaml) over the mini knowledge
@@ -24,12 +24,14 @@ from typer.testing import CliRunner
 
 import cds
 from cds import Engine, load_knowledge
+from cds import lint as lint_mod
 from cds import pathways as pw
 from cds.cli import app
 from cds.input import read_patient_file
 from cds.knowledge import KnowledgeBase, conditions
-from cds.knowledge import lint as lint_mod
 from cds.model import Patient, Recommendation
+from cds.render import dot as dots
+from cds.render import graphviz, pathway_index
 from cds.resources import examples_dir
 
 HERE = Path(__file__).parent
@@ -98,11 +100,11 @@ GOLDEN_CASES = [
 @pytest.mark.parametrize(("name", "lang", "with_patient"), GOLDEN_CASES,
                          ids=[c[0] for c in GOLDEN_CASES])
 def test_golden_dot(
-    name: str, lang: pw.Lang, with_patient: bool, mini_kb: KnowledgeBase, mini_engine: Engine,
+    name: str, lang: dots.Lang, with_patient: bool, mini_kb: KnowledgeBase, mini_engine: Engine,
     update_golden: bool,
 ) -> None:
     rec = mini_engine.evaluate(read_patient_file(EXAMPLE), lang) if with_patient else None
-    text = pw.to_dot(mini_kb, PATHWAY, lang, rec)
+    text = dots.to_dot(mini_kb, PATHWAY, lang, rec)
     golden = GOLDEN / name
     if update_golden:
         golden.write_text(text, encoding="utf-8", newline="\n")
@@ -115,8 +117,8 @@ def test_golden_dot(
 def test_dot_is_deterministic_and_has_no_machine_paths(
     mini_kb: KnowledgeBase, mini_rec: Recommendation
 ) -> None:
-    first = pw.to_dot(mini_kb, PATHWAY, "en", mini_rec)
-    again = pw.to_dot(_load_fixture(), PATHWAY, "en", mini_rec)
+    first = dots.to_dot(mini_kb, PATHWAY, "en", mini_rec)
+    again = dots.to_dot(_load_fixture(), PATHWAY, "en", mini_rec)
     assert first == again
     assert str(HERE) not in first and str(Path.home()) not in first
     assert first.startswith("// netcds pathway pnet_graph (en), drawn from fixture/pnet_graph.yaml\n")
@@ -151,16 +153,19 @@ def test_edge_attributes_numbering_and_labels(mini_kb: KnowledgeBase) -> None:
                 "g.first_line.everolimus")]
     assert numbers == [1, 2, 3, 4, 5]
     watch = edges["g.localized.watch"]
-    assert watch["label"] == {"en": "tumour ≤ 20 mm", "fr": "tumeur ≤ 20 mm"}  # its own label
+    assert (watch["label"].en, watch["label"].fr) == ("tumour ≤ 20 mm", "tumeur ≤ 20 mm")  # its own label
+    assert [dots.graph_edge_text(watch, lang) for lang in ("en", "fr")] == ["tumour ≤ 20 mm", "tumeur ≤ 20 mm"]
     assert watch["condition"] == [{"$lte": {"tumour.size_mm": 20}}]
     assert watch["kind"] == "proposal" and watch["track"] == "anti_tumour"
     assert watch["strength"] == 2 and watch["sources"] == ["esmo_2020"]
-    assert edges["g.first_line.sunitinib"]["label"] == {"en": "always", "fr": "toujours"}
+    sunitinib = edges["g.first_line.sunitinib"]
+    assert sunitinib["label"] is None
+    assert [dots.graph_edge_text(sunitinib, lang) for lang in ("en", "fr")] == ["always", "toujours"]
     first_line = edges["g.to_first_line"]
     assert first_line["kind"] == "transition" and first_line["option"] is None
-    assert first_line["label"]["en"] == (
+    assert dots.graph_edge_text(first_line, "en") == (
         "prior.ssa is unknown\nand (disease.status == new_diagnosis or disease.status == stable)")
-    assert first_line["label"]["fr"] == (
+    assert dots.graph_edge_text(first_line, "fr") == (
         "prior.ssa est inconnu\net (disease.status == new_diagnosis ou disease.status == stable)")
 
 
@@ -168,13 +173,13 @@ def test_describe_in_english_matches_the_condition_reader(kb: KnowledgeBase) -> 
     for pathway in kb.pathways:
         for edge in pathway.edges:
             for cond in edge.when:
-                assert pw.describe(cond, "en") == conditions.describe(cond), edge.id
+                assert dots.describe(cond, "en") == conditions.describe(cond), edge.id
 
 
 def test_describe_in_french_translates_only_the_joining_words() -> None:
     cond = {"$or": [{"$ex": {"tumour.size_mm": 1}},
                     {"$and": [{"$nex": {"tumour.ki67_percent": 1}}, {"$lt": {"age": 40}}]}]}
-    assert pw.describe(cond, "fr") == (
+    assert dots.describe(cond, "fr") == (
         "(tumour.size_mm est connu ou (tumour.ki67_percent est inconnu et age < 40))")
 
 
@@ -225,12 +230,6 @@ def test_checks_find_unknown_options(mini_kb: KnowledgeBase) -> None:
     assert found == [("unknown_option", "option:prrt")]
 
 
-def test_lint_pathway_graph_is_the_same_graph(mini_kb: KnowledgeBase) -> None:
-    a = lint_mod.pathway_graph(mini_kb, PATHWAY)
-    b = pw.build_graph(mini_kb, PATHWAY)
-    assert nx.utils.graphs_equal(a, b)
-
-
 # ------------------------------------------------------------------ highlighting
 
 
@@ -242,8 +241,8 @@ def _line(dot: str, start: str) -> str:
 def test_patient_path_and_categories_are_highlighted(
     mini_kb: KnowledgeBase, mini_rec: Recommendation
 ) -> None:
-    dot = pw.to_dot(mini_kb, PATHWAY, "en", mini_rec)
-    style = pw.load_style()
+    dot = dots.to_dot(mini_kb, PATHWAY, "en", mini_rec)
+    style = dots.load_style()
     blue = style.highlight["edge"]["color"]
     for node in ("Assess_Pancreatic_NET", "Metastatic_Disease", "First_Line"):
         assert "reached" in _line(dot, f'"{node}" [').split('class="')[1].split('"')[0]
@@ -266,29 +265,29 @@ def test_excluded_option_is_drawn_excluded(mini_kb: KnowledgeBase, mini_engine: 
                        disease={"status": "progressive"})
     rec = mini_engine.evaluate(patient)
     assert [(e.option, e.track) for e in rec.excluded] == [("prrt", "anti_tumour")]
-    dot = pw.to_dot(mini_kb, PATHWAY, "en", rec)
+    dot = dots.to_dot(mini_kb, PATHWAY, "en", rec)
     prrt = _line(dot, '"option:prrt" [')
     assert 'class="option excluded reached"' in prrt
-    assert f'fillcolor="{pw.load_style().categories["excluded"]["fillcolor"]}"' in prrt
+    assert f'fillcolor="{dots.load_style().categories["excluded"]["fillcolor"]}"' in prrt
     assert "anti-tumour: excluded" in prrt
 
 
 def test_patient_outside_the_pathway(mini_kb: KnowledgeBase, mini_engine: Engine) -> None:
     rec = mini_engine.evaluate(_patient(tumour={"primary_site": "small_intestine"}))
-    dot = pw.to_dot(mini_kb, PATHWAY, "fr", rec)
+    dot = dots.to_dot(mini_kb, PATHWAY, "fr", rec)
     assert "n'entre pas dans ce parcours" in dot
     assert "reached" not in dot.split("// legend")[0]
     assert " taken" not in dot.split("// legend")[0]
 
 
 def test_without_patient_there_is_no_status_legend(mini_kb: KnowledgeBase) -> None:
-    dot = pw.to_dot(mini_kb, PATHWAY)
+    dot = dots.to_dot(mini_kb, PATHWAY)
     assert '"legend:start"' in dot and "proposes an option" in dot
     assert ">recommended<" not in dot and "reached" not in dot
 
 
 def test_french_labels(mini_kb: KnowledgeBase) -> None:
-    dot = pw.to_dot(mini_kb, PATHWAY, "fr")
+    dot = dots.to_dot(mini_kb, PATHWAY, "fr")
     for text in ("Légende", "TNE pancréatique bien", "Maladie métastatique", "ASS", "toujours",
                  "(antitumoral, poids 3)", "(antisécrétoire, poids 3)", "Metastatic_Disease · décision"):
         assert text in dot, text
@@ -302,11 +301,11 @@ def test_text_from_the_knowledge_is_escaped(tmp_path: Path) -> None:
         d["edges"][2]["label"]["en"] = 'say "hi" \\n'
 
     kb = _load_fixture(_pathway_copy(tmp_path, odd_texts))
-    dot = pw.to_dot(kb, PATHWAY)
+    dot = dots.to_dot(kb, PATHWAY)
     assert '<b>A &lt;b&gt;"2"&lt;/b&gt; &amp; \\ z</b>' in dot  # HTML-like node label
     assert 'label="1. say \\"hi\\" \\\\n\\l(anti-tumour, strength 2)\\l"' in dot  # DOT string
     if HAS_DOT:
-        assert "<svg" in pw.render_svg(kb, PATHWAY)
+        assert "<svg" in graphviz.render_svg(kb, PATHWAY)
 
 
 # ------------------------------------------------------------------ rendering
@@ -315,24 +314,24 @@ def test_text_from_the_knowledge_is_escaped(tmp_path: Path) -> None:
 def test_render_without_dot_says_how_to_install(monkeypatch: pytest.MonkeyPatch,
                                                  tmp_path: Path, mini_kb: KnowledgeBase) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(pw.GraphvizNotFound, match="apt-get install graphviz"):
-        pw.render(pw.to_dot(mini_kb, PATHWAY), "svg")
+    with pytest.raises(graphviz.GraphvizNotFound, match="apt-get install graphviz"):
+        graphviz.render(dots.to_dot(mini_kb, PATHWAY), "svg")
 
 
 def test_render_rejects_unknown_formats() -> None:
     with pytest.raises(ValueError, match="svg or png"):
-        pw.render("digraph {}", "pdf")  # type: ignore[arg-type]
+        graphviz.render("digraph {}", "pdf")  # type: ignore[arg-type]
 
 
 @needs_dot
 def test_render_reports_dot_failures() -> None:
-    with pytest.raises(pw.RenderError, match="dot failed"):
-        pw.render("digraph { this is not dot", "svg")
+    with pytest.raises(graphviz.RenderError, match="dot failed"):
+        graphviz.render("digraph { this is not dot", "svg")
 
 
 @needs_dot
 def test_svg_inlines_with_prefixed_ids(mini_kb: KnowledgeBase, mini_rec: Recommendation) -> None:
-    svg = pw.render_svg(mini_kb, PATHWAY, "en", mini_rec)
+    svg = graphviz.render_svg(mini_kb, PATHWAY, "en", mini_rec)
     assert svg.startswith("<svg") and "<?xml" not in svg and "<!DOCTYPE" not in svg
     assert 'id="pnet_graph:First_Line"' in svg and 'id="g.to_first_line"' in svg
     assert 'class="node situation reached"' in svg
@@ -341,7 +340,7 @@ def test_svg_inlines_with_prefixed_ids(mini_kb: KnowledgeBase, mini_rec: Recomme
 
 @needs_dot
 def test_png(mini_kb: KnowledgeBase) -> None:
-    assert pw.render(pw.to_dot(mini_kb, PATHWAY), "png").startswith(b"\x89PNG\r\n\x1a\n")
+    assert graphviz.render(dots.to_dot(mini_kb, PATHWAY), "png").startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_real_pathways_build_check_and_draw(kb: KnowledgeBase, engine: Engine) -> None:
@@ -352,14 +351,14 @@ def test_real_pathways_build_check_and_draw(kb: KnowledgeBase, engine: Engine) -
         assert graph.number_of_edges() == len(pw.get_pathway(kb, pid).edges)
         assert pw.check_graph(kb, pid) == []
         for lang in ("en", "fr"):
-            dot = pw.to_dot(kb, pid, lang, rec if lang == "en" else None)
+            dot = dots.to_dot(kb, pid, lang, rec if lang == "en" else None)
             assert dot.startswith(f"// netcds pathway {pid} ({lang})") and dot.endswith("}\n")
         if HAS_DOT:
-            assert pw.render_svg(kb, pid, "en", rec).startswith("<svg"), pid
+            assert graphviz.render_svg(kb, pid, "en", rec).startswith("<svg"), pid
 
 
 def test_write_all(tmp_path: Path, mini_kb: KnowledgeBase, mini_rec: Recommendation) -> None:
-    result = pw.write_all(mini_kb, tmp_path / "out", "fr", mini_rec)
+    result = pathway_index.write_all(mini_kb, tmp_path / "out", "fr", mini_rec)
     names = sorted(p.name for p in result.files)
     expected = ["index.html", "pnet_graph.dot"] + (["pnet_graph.svg"] if HAS_DOT else [])
     assert names == sorted(expected) and result.rendered is HAS_DOT
@@ -374,14 +373,14 @@ def test_write_all(tmp_path: Path, mini_kb: KnowledgeBase, mini_rec: Recommendat
 def test_write_all_without_dot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                mini_kb: KnowledgeBase) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    result = pw.write_all(mini_kb, tmp_path / "out")
+    result = pathway_index.write_all(mini_kb, tmp_path / "out")
     assert not result.rendered
     assert sorted(p.name for p in result.files) == ["index.html", "pnet_graph.dot"]
     assert "Graphviz is missing" in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
 
 
 def test_style_file_is_complete() -> None:
-    style = pw.load_style()
+    style = dots.load_style()
     assert set(style.kinds) == {"start", "decision", "situation", "option"}
     assert set(style.categories) == set(pw.STATUS_ORDER)
     assert set(style.words["en"]) == set(style.words["fr"])
@@ -404,8 +403,37 @@ def test_cli_unknown_pathway_exits_2_and_lists_them() -> None:
 
 
 def test_cli_without_name_lists_pathways() -> None:
+    kb = cds.default_engine().kb
     result = runner.invoke(app, ["pathway"])
-    assert result.exit_code == 2 and _real_pathway() in result.stderr
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == pw.pathway_ids(kb)
+    assert lines[pw.pathway_ids(kb).index("si_net")].endswith(pw.get_pathway(kb, "si_net").title.en)
+    french = runner.invoke(app, ["pathway", "--lang", "fr"])
+    assert french.exit_code == 0 and pw.get_pathway(kb, "si_net").title.fr in french.stdout
+    with_patient = runner.invoke(app, ["pathway", "--patient", str(EXAMPLE)])
+    assert with_patient.exit_code == 2 and "NAME" in with_patient.stderr
+
+
+def test_pathway_files_are_named_after_their_pathway(kb: KnowledgeBase, tmp_path: Path) -> None:
+    for pid, file in kb.pathway_files.items():
+        assert Path(file).name == f"{pid}.yaml"
+    assert lint_mod.check_pathway_files(kb) == []
+    folder = tmp_path / "pathways"
+    folder.mkdir()
+    shutil.copy(FIXTURE / f"{PATHWAY}.yaml", folder / "graph.yaml")
+    found = lint_mod.check_pathway_files(_load_fixture(folder))
+    assert [(f.level, f.code, f.loc) for f in found] == [("error", "pathway_file_name", PATHWAY)]
+    assert "rename it pnet_graph.yaml" in found[0].message
+
+
+@pytest.mark.parametrize("module", ["cds.pathways", "cds.render.dot", "cds.render.templates", "cds.errors"])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
 
 
 def test_cli_bad_combinations_exit_2(tmp_path: Path) -> None:

@@ -30,7 +30,8 @@ from cds.knowledge.vocabulary import patient_vocabulary
 from cds.model.recommendation import disclaimer
 from cds.render.html import render_html
 from cds.render.i18n import catalogue, english_texts, labels
-from cds.render.markdown import md_escape, render_markdown
+from cds.render.markdown import render_markdown
+from cds.render.templates import md_escape
 from cds.render.views import ui
 from cds.report import build_report
 from cds.resources import examples_dir
@@ -187,9 +188,11 @@ def test_report_pictures(engine: Engine) -> None:
     assert "<?xml" not in page and "<!DOCTYPE svg" not in page
 
 
-def test_report_without_graphviz(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No Graphviz on PATH: a short note instead of the picture, never a failure."""
-    monkeypatch.setenv("PATH", str(tmp_path))
+def test_report_without_graphviz(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Graphviz: a short note, never a failure."""
+    from cds.render import graphviz
+
+    monkeypatch.setattr(graphviz, "dot_binary", lambda: None)
     page = render(engine, PNET_KI67_5, "en", "html", pictures=True)
     pathway_section = page.split('<section id="pathway">', 1)[1].split("</section>", 1)[0]
     assert "<svg" not in pathway_section
@@ -197,22 +200,26 @@ def test_report_without_graphviz(engine: Engine, monkeypatch: pytest.MonkeyPatch
 
 
 def test_report_when_drawing_fails(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """dot failing is a note in the report; any other exception is a bug and is raised."""
-    import cds.pathways as pathways
+    from cds.render import graphviz
 
-    def failing(*args: object, **kwargs: object) -> str:
-        raise pathways.RenderError("Graphviz dot failed (exit 1)")
+    def broken(*args: object, **kwargs: object) -> str:
+        raise graphviz.RenderError("dot crashed")
 
-    monkeypatch.setattr(pathways, "render_svg", failing)
+    monkeypatch.setattr(graphviz, "render_svg", broken)
     page = render(engine, PNET_KI67_5, "fr", "html", pictures=True)
     assert html.escape(labels("fr")["picture_unavailable"]) in page
 
-    def buggy(*args: object, **kwargs: object) -> str:
-        raise RuntimeError("a bug in the drawing code")
 
-    monkeypatch.setattr(pathways, "render_svg", buggy)
-    with pytest.raises(RuntimeError, match="a bug"):
-        render(engine, PNET_KI67_5, "fr", "html", pictures=True)
+def test_report_does_not_hide_bugs_in_drawing(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only drawing errors (Graphviz missing or failing) become a note; a bug is raised."""
+    from cds.render import graphviz
+
+    def buggy(*args: object, **kwargs: object) -> str:
+        raise KeyError("no such style")
+
+    monkeypatch.setattr(graphviz, "render_svg", buggy)
+    with pytest.raises(KeyError, match="no such style"):
+        render(engine, PNET_KI67_5, "en", "html", pictures=True)
 
 
 # ------------------------------------------------------------------ label catalogue

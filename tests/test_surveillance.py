@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import icalendar
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -37,8 +38,6 @@ from cds.surveillance import (
     to_ics,
 )
 from tests.conftest import patient_dict, with_overrides
-
-import icalendar
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "200"}

@@ -398,7 +398,7 @@ class _Loader:
     ) -> tuple[dict[str, MatrixCondition], list[tuple[MatrixEntry, str]]]:
         """Merge the matrix files, resolve settings, and check each row and statement.
 
-        Whether every cell is stated is a lint check (cds.knowledge.lint), so that a matrix
+        Whether every cell is stated is a lint check (cds.lint), so that a matrix
         being written still loads.
         """
         conditions: dict[str, MatrixCondition] = {}

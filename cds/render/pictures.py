@@ -22,12 +22,12 @@ def pathway_pictures(kb: KnowledgeBase, rec: Recommendation) -> dict[str, str | 
     dict[str, str | None]
         Pathway id -> SVG text, or None when it could not be drawn.
     """
-    from cds.pathways import GraphvizNotFound, RenderError, render_svg
+    from cds.render import graphviz
 
     out: dict[str, str | None] = {}
     for pid in rec.trace.pathways:
         try:
-            out[pid] = render_svg(kb, pid, rec.language, rec)
-        except (GraphvizNotFound, RenderError, OSError):
+            out[pid] = graphviz.render_svg(kb, pid, rec.language, rec)
+        except graphviz.DRAWING_ERRORS:  # a missing picture is never worth a failed report
             out[pid] = None
     return out

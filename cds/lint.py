@@ -9,9 +9,14 @@ no exclusion from unconfirmed facts), the linter checks:
   markers per binding (error 113), bindings per rule (error 304), rules per
   ruleset, properties per fact (error 302);
 - the pathway graphs: nodes unreachable from the start, dead ends, cycles;
+  and each pathway file named after the pathway it holds;
 - the catalogues: options no pathway proposes, sources without DOI/PMID and
   without a reason, sources nobody cites;
 - coverage: rules and edges that no vignette exercises.
+
+It sits above what it checks (the loader, the compiler, the engine, the pathway
+graphs, the vignettes), which is why it lives here and not in :mod:`cds.knowledge`:
+nothing below imports it. Each finding is a :class:`cds.errors.Problem` with its level.
 """
 
 from __future__ import annotations
@@ -19,21 +24,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
-
-import networkx as nx
+from pathlib import Path
+from typing import Any
 
 from cds.engine import compiler
 from cds.engine.compiler import Population
 from cds.engine.durable_host import CompiledRule
-from cds.errors import KnowledgeError
+from cds.errors import KnowledgeError, Problem
 from cds.knowledge import conditions as cond
 from cds.knowledge.loader import KnowledgeBase, load_knowledge
 from cds.model.patient import PrimarySite
-from cds.pathways import build_graph, check_graphs
-
-Level = Literal["error", "warning", "info"]
+from cds.pathways import check_graphs
 
 # durable_rules 2.0.28 limits (durable-rules.md section 3.3), with a safety margin on 303.
 MAX_PENDING_ALPHA = 60
@@ -45,29 +46,20 @@ MAX_RULES = 4096
 MAX_FACT_PROPERTIES = 252
 
 
-@dataclass(frozen=True)
-class Finding:
-    level: Level
-    code: str
-    file: str
-    loc: str
-    message: str
+def lint(kb: KnowledgeBase | None = None, coverage: bool = True) -> list[Problem]:
+    """Run every check; loading problems are returned as errors rather than raised.
 
-    def __str__(self) -> str:
-        where = f"{self.file}: {self.loc}" if self.loc else self.file
-        return f"{self.level}: {where}: {self.message} [{self.code}]"
-
-
-def lint(kb: KnowledgeBase | None = None, coverage: bool = True) -> list[Finding]:
-    """Run every check; loading problems are returned as errors rather than raised."""
+    Findings come sorted by level (errors first), then file, place and code.
+    """
     if kb is None:
         try:
             kb = load_knowledge()
         except KnowledgeError as exc:
-            return [Finding("error", p.code, p.file, p.loc, p.message) for p in exc.problems]
-    findings: list[Finding] = []
+            return list(exc.problems)
+    findings: list[Problem] = []
     findings += check_durable_limits(kb)
     findings += check_pathway_graphs(kb)
+    findings += check_pathway_files(kb)
     findings += check_catalogues(kb)
     findings += check_matrix(kb)
     findings += check_unknown_as_value(kb)
@@ -81,14 +73,16 @@ def lint(kb: KnowledgeBase | None = None, coverage: bool = True) -> list[Finding
 
 
 def populations(kb: KnowledgeBase) -> list[Population]:
+    """Every population the engine builds rulesets for: each primary site x each category, and none."""
     spec = kb.derived.get("category")
     categories: list[str | None] = [*(str(v) for v in (spec.values or []))] if spec else []
     categories.append(None)
     return [Population(site.value, cat) for site in PrimarySite for cat in categories]
 
 
-def check_durable_limits(kb: KnowledgeBase) -> list[Finding]:
-    out: list[Finding] = []
+def check_durable_limits(kb: KnowledgeBase) -> list[Problem]:
+    """The durable_rules limits of every ruleset the engine would build (all errors)."""
+    out: list[Problem] = []
     rulesets: dict[str, compiler.Compiled] = {
         "classification": compiler.compile_classification(kb)
     }
@@ -101,7 +95,7 @@ def check_durable_limits(kb: KnowledgeBase) -> list[Finding]:
             # each posted fact carries at most these leaves, plus t, g, sid and id
             props = _leaves(reads) + 4
             if props > MAX_FACT_PROPERTIES:
-                out.append(Finding("error", "durable_fact_properties", f"<ruleset {name}>",
+                out.append(Problem("durable_fact_properties", f"<ruleset {name}>",
                                    f"group {i}", f"a context fact can hold {props} properties; "
                                    f"durable_rules accepts at most {MAX_FACT_PROPERTIES} (error 302)"))
     return out
@@ -122,25 +116,25 @@ def _markers(expr: Any) -> int:
     return 0
 
 
-def _ruleset_limits(name: str, rules: Sequence[CompiledRule]) -> list[Finding]:
-    out: list[Finding] = []
+def _ruleset_limits(name: str, rules: Sequence[CompiledRule]) -> list[Problem]:
+    out: list[Problem] = []
     file = f"<ruleset {name}>"
     if len(rules) > MAX_RULES:
-        out.append(Finding("error", "durable_rules_count", file, "",
+        out.append(Problem("durable_rules_count", file, "",
                            f"{len(rules)} rules; durable_rules allows {MAX_RULES}"))
     trie: dict[str, Any] = {}
     tails: Counter[tuple[str, ...]] = Counter()
     for rule in rules:
         bindings = rule.definition["all"]
         if len(bindings) > MAX_BINDINGS:
-            out.append(Finding("error", "durable_bindings", file, rule.name,
+            out.append(Problem("durable_bindings", file, rule.name,
                                f"{len(bindings)} bindings; durable_rules fails above "
                                f"{MAX_BINDINGS} (error 304)"))
         for binding in bindings:
             ((_, expr),) = binding.items()
             markers = _markers(expr)
             if markers > MAX_SEQUENCE_MARKERS:
-                out.append(Finding("error", "durable_sequence", file, rule.name,
+                out.append(Problem("durable_sequence", file, rule.name,
                                    f"{markers} $and/$or markers in one binding; durable_rules "
                                    f"fails above {MAX_SEQUENCE_MARKERS} (error 113)"))
             tests = _tests(expr)
@@ -150,16 +144,16 @@ def _ruleset_limits(name: str, rules: Sequence[CompiledRule]) -> list[Finding]:
             tails[tuple(tests)] += 1
     for path, count in tails.items():
         if count > MAX_RULES_PER_NODE:
-            out.append(Finding("error", "durable_rules_per_node", file, " > ".join(path[-2:]),
+            out.append(Problem("durable_rules_per_node", file, " > ".join(path[-2:]),
                                f"{count} rules end on the same test; durable_rules allows "
                                f"{MAX_RULES_PER_NODE} (error 108)"))
     widest = _widest(trie)
     if widest > MAX_CHILDREN:
-        out.append(Finding("error", "durable_children", file, "",
+        out.append(Problem("durable_children", file, "",
                            f"an alpha node has {widest} children; durable_rules hangs at 512"))
     pending = compiler.worst_pending(trie)
     if pending > MAX_PENDING_ALPHA:
-        out.append(Finding("error", "durable_pending", file, "",
+        out.append(Problem("durable_pending", file, "",
                            f"a fact can leave up to {pending} alpha tests pending; durable_rules "
                            "fails above 64 (error 303): put selective equality tests first or "
                            "band numeric values with a classification rule"))
@@ -179,26 +173,38 @@ def _leaves(tree: Mapping[str, Any]) -> int:
 # ------------------------------------------------------------------ pathway graphs
 
 
-def pathway_graph(kb: KnowledgeBase, pathway_id: str) -> nx.MultiDiGraph[str]:
-    """The pathway as a graph (see :func:`cds.pathways.build_graph`, the one builder)."""
-    return build_graph(kb, pathway_id)
-
-
-def check_pathway_graphs(kb: KnowledgeBase) -> list[Finding]:
+def check_pathway_graphs(kb: KnowledgeBase) -> list[Problem]:
     """Unreachable nodes, dead ends, unknown targets and options, cycles (:mod:`cds.pathways`)."""
     return check_graphs(kb)
+
+
+def check_pathway_files(kb: KnowledgeBase) -> list[Problem]:
+    """Each pathway file is named after the pathway it holds (``pathways/<id>.yaml``).
+
+    So that an author looking for ``si_net`` (in a trace, a picture, ``cds pathway si_net``)
+    finds it by its name.
+    """
+    out: list[Problem] = []
+    for pw in kb.pathways:
+        file = kb.pathway_files.get(pw.id, "")
+        name = Path(file).name
+        if file and name != f"{pw.id}.yaml":
+            out.append(Problem("pathway_file_name", file, pw.id,
+                               f"the file of pathway {pw.id!r} is named {name!r}: rename it {pw.id}.yaml"))
+    return out
 
 
 # -------------------------------------------------------------------- catalogues
 
 
-def check_catalogues(kb: KnowledgeBase) -> list[Finding]:
-    out: list[Finding] = []
+def check_catalogues(kb: KnowledgeBase) -> list[Problem]:
+    """Options no pathway proposes, sources without DOI or PMID (warnings), sources nobody cites (info)."""
+    out: list[Problem] = []
     proposed = {e.propose for pw in kb.pathways for e in pw.edges if e.propose}
     for option in kb.options:
         if option not in proposed:
-            out.append(Finding("warning", "option_never_proposed", "knowledge/options.yaml", option,
-                               "unreachable option: no pathway proposes it"))
+            out.append(Problem("option_never_proposed", "knowledge/options.yaml", option,
+                               "unreachable option: no pathway proposes it", level="warning"))
     cited: set[str] = set()
     for lr in kb.rules:
         cited |= set(lr.rule.sources)
@@ -219,33 +225,33 @@ def check_catalogues(kb: KnowledgeBase) -> list[Finding]:
         cited |= set(scenario.sources)
     for source in kb.sources.values():
         if source.doi is None and source.pmid is None and not source.no_identifier_reason:
-            out.append(Finding("warning", "source_without_identifier", "knowledge/sources.yaml",
-                               source.id, "no DOI or PMID, and no no_identifier_reason"))
+            out.append(Problem("source_without_identifier", "knowledge/sources.yaml",
+                               source.id, "no DOI or PMID, and no no_identifier_reason", level="warning"))
         if source.id not in cited:
-            out.append(Finding("info", "source_not_cited", "knowledge/sources.yaml", source.id,
-                               "no rule or edge cites this source"))
+            out.append(Problem("source_not_cited", "knowledge/sources.yaml", source.id,
+                               "no rule or edge cites this source", level="info"))
     return out
 
 
 # ----------------------------------------------------------- contraindication matrix
 
 
-def check_matrix(kb: KnowledgeBase) -> list[Finding]:
+def check_matrix(kb: KnowledgeBase) -> list[Problem]:
     """Every option x condition cell stated exactly once (per track of the option)."""
     from cds.knowledge.matrix import matrix_grid
 
     if not kb.matrix_conditions:
         return []
     grid = matrix_grid(kb)
-    out: list[Finding] = []
+    out: list[Problem] = []
     file = "knowledge/safety_matrix.yaml"
     for option, track, condition in grid.empty():
-        out.append(Finding("error", "matrix_empty_cell", file, f"{option} x {condition}",
+        out.append(Problem("matrix_empty_cell", file, f"{option} x {condition}",
                            f"no statement gives the safety level of {option} ({track}) under "
                            f"{condition}: state a level, or 'none' with its reason and source"))
     for (option, track, condition), stated in sorted(grid.twice.items()):
         where = ", ".join(f"{eid} ({f})" for eid, f in stated)
-        out.append(Finding("error", "matrix_twice", file, f"{option} x {condition}",
+        out.append(Problem("matrix_twice", file, f"{option} x {condition}",
                            f"{option} ({track}) under {condition} is stated more than once: {where}"))
     return out
 
@@ -253,7 +259,7 @@ def check_matrix(kb: KnowledgeBase) -> list[Finding]:
 # ------------------------------------------------------- unknown read as a value
 
 
-def check_unknown_as_value(kb: KnowledgeBase) -> list[Finding]:
+def check_unknown_as_value(kb: KnowledgeBase) -> list[Problem]:
     """Rules that treat an unknown input field as if it had a value, without asking for it.
 
     Pathway steps of this kind make what they propose conditional on the field (the engine
@@ -261,23 +267,24 @@ def check_unknown_as_value(kb: KnowledgeBase) -> list[Finding]:
     finding is for an author to read the rule's text (info: some are deliberate, e.g. a
     follow-up schedule "if the resection is chosen").
     """
-    out: list[Finding] = []
+    out: list[Problem] = []
     for lr in kb.rules:
         rule = lr.rule
         asked = {e.missing.field for e in rule.then if e.missing is not None}
         for path in sorted(cond.unknown_accepted(rule.when) - asked):
             if path.startswith(cond.NOT_ASKED):
                 continue
-            out.append(Finding("info", "unknown_as_value", lr.file, rule.id,
+            out.append(Problem("unknown_as_value", lr.file, rule.id,
                                f"fires when {path} is unknown as if it were known: check that the text "
-                               "does not assert it, or ask for it (missing)"))
+                               "does not assert it, or ask for it (missing)", level="info"))
     return out
 
 
 # ---------------------------------------------------------------------- coverage
 
 
-def check_coverage(kb: KnowledgeBase) -> list[Finding]:
+def check_coverage(kb: KnowledgeBase) -> list[Problem]:
+    """Rules no vignette fires and pathway edges no vignette takes (warnings); runs every vignette."""
     from cds.engine import Engine
     from cds.vignettes import fired_by_vignettes, vignette_files
 
@@ -287,14 +294,14 @@ def check_coverage(kb: KnowledgeBase) -> list[Finding]:
         fired = fired_by_vignettes(engine, files)
     finally:
         engine.close()
-    out: list[Finding] = []
+    out: list[Problem] = []
     for lr in kb.rules:
         if lr.rule.id not in fired:
-            out.append(Finding("warning", "not_covered", lr.file, lr.rule.id,
-                               "no vignette fires this rule"))
+            out.append(Problem("not_covered", lr.file, lr.rule.id,
+                               "no vignette fires this rule", level="warning"))
     for pw in kb.pathways:
         for edge in pw.edges:
             if edge.id not in fired:
-                out.append(Finding("warning", "not_covered", kb.pathway_files[pw.id], edge.id,
-                                   "no vignette takes this edge"))
+                out.append(Problem("not_covered", kb.pathway_files[pw.id], edge.id,
+                                   "no vignette takes this edge", level="warning"))
     return out

@@ -1,0 +1,142 @@
+"""A folder of pathway pictures: ``<id>.dot``, ``<id>.svg`` and an ``index.html`` (``cds pathway --all``).
+
+:func:`write_all` draws every pathway (:mod:`cds.render.dot`, then Graphviz through
+:mod:`cds.render.graphviz`) and writes each file whole (:func:`cds.files.write_file`);
+:func:`render_index` writes the index page from ``renderers/html/pathways_index.html.j2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cds.files import write_file
+from cds.knowledge.loader import KnowledgeBase
+from cds.model.recommendation import Recommendation
+from cds.pathways import pathway_ids
+from cds.render.dot import Lang, to_dot
+from cds.render.graphviz import dot_binary, render
+from cds.render.templates import environment
+
+_INDEX_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "netcds pathways",
+        "intro": "Every pathway the engine runs, drawn from the same graph.",
+        "patient": "Patient",
+        "picture": "picture (SVG)",
+        "dot": "DOT source",
+        "nodes": "nodes",
+        "edges": "edges",
+        "options": "options proposed",
+        "no_picture": "Graphviz is missing: only the DOT source was written.",
+        "not_entered": "did not enter this pathway",
+        "entered": "entered this pathway",
+    },
+    "fr": {
+        "title": "Parcours netcds",
+        "intro": "Chaque parcours que le moteur exécute, dessiné à partir du même graphe.",
+        "patient": "Patient",
+        "picture": "image (SVG)",
+        "dot": "source DOT",
+        "nodes": "nœuds",
+        "edges": "transitions",
+        "options": "options proposées",
+        "no_picture": "Graphviz est absent : seule la source DOT a été écrite.",
+        "not_entered": "n'entre pas dans ce parcours",
+        "entered": "entre dans ce parcours",
+    },
+}
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One row of ``index.html``: values already formatted for the template."""
+
+    id: str
+    title: str
+    description: str
+    file: str
+    nodes: int
+    edges: int
+    options: int
+    svg: str | None  # file name, None when not rendered
+    dot: str
+    patient_state: str | None
+
+
+@dataclass(frozen=True)
+class WrittenPictures:
+    """What :func:`write_all` wrote: the folder, every file in writing order, and whether SVGs were drawn."""
+
+    folder: Path
+    files: list[Path]
+    rendered: bool  # False when Graphviz was missing (DOT and index only)
+
+
+def render_index(
+    entries: Sequence[IndexEntry], lang: Lang = "en", patient: str | None = None,
+    rendered: bool = True,
+) -> str:
+    """The ``index.html`` of a folder of pathway pictures (``renderers/html/pathways_index.html.j2``)."""
+    return environment().get_template("html/pathways_index.html.j2").render(
+        lang=lang, t=_INDEX_WORDS[lang], entries=list(entries), patient=patient,
+        rendered=rendered,
+    )
+
+
+def write_all(
+    kb: KnowledgeBase, folder: Path, lang: Lang = "en", rec: Recommendation | None = None,
+) -> WrittenPictures:
+    """Draw every pathway into ``folder``: ``<id>.dot``, ``<id>.svg`` and ``index.html``.
+
+    When Graphviz is missing the DOT files and the index are still written and
+    ``rendered`` is False. Files are written whole (:func:`cds.files.write_file`).
+
+    Raises
+    ------
+    RenderError
+        Graphviz failed on a picture (nothing is written then).
+    OSError
+        A file cannot be written.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    dots = {pid: to_dot(kb, pid, lang, rec) for pid in pathway_ids(kb)}
+    svgs: dict[str, bytes] = {}
+    rendered = dot_binary() is not None
+    if rendered:
+        svgs = {pid: render(text, "svg") for pid, text in dots.items()}
+    written: list[Path] = []
+    entries: list[IndexEntry] = []
+    words = _INDEX_WORDS[lang]
+    for pw in kb.pathways:
+        files = {f"{pw.id}.dot": dots[pw.id].encode("utf-8")}
+        if pw.id in svgs:
+            files[f"{pw.id}.svg"] = svgs[pw.id]
+        for name, data in files.items():
+            write_file(folder / name, data)
+            written.append(folder / name)
+        state = None
+        if rec is not None:
+            state = words["entered"] if pw.id in rec.trace.pathways else words["not_entered"]
+        entries.append(IndexEntry(
+            id=pw.id,
+            title=getattr(pw.title, lang),
+            description=getattr(pw.description, lang) if pw.description else "",
+            file=kb.pathway_files.get(pw.id, ""),
+            nodes=len(pw.nodes),
+            edges=len(pw.edges),
+            options=len({e.propose for e in pw.edges if e.propose}),
+            svg=f"{pw.id}.svg" if pw.id in svgs else None,
+            dot=f"{pw.id}.dot",
+            patient_state=state,
+        ))
+    patient = None
+    if rec is not None:
+        patient = rec.patient_id or _INDEX_WORDS[lang]["patient"]
+    write_file(folder / "index.html", render_index(entries, lang, patient, rendered))
+    written.append(folder / "index.html")
+    return WrittenPictures(folder, written, rendered)
+
+
+__all__ = ["IndexEntry", "WrittenPictures", "render_index", "write_all"]
