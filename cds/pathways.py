@@ -38,7 +38,7 @@ import networkx as nx
 from cds.errors import CdsError, Problem
 from cds.knowledge.loader import KnowledgeBase
 from cds.knowledge.schema import Pathway
-from cds.model.recommendation import Recommendation
+from cds.model.recommendation import TRACKS, Recommendation
 from cds.suggest import did_you_mean
 
 Status = Literal["recommended", "consider", "not_recommended", "excluded", "not_proposed"]
@@ -48,7 +48,6 @@ Status = Literal["recommended", "consider", "not_recommended", "excluded", "not_
 STATUS_ORDER: tuple[Status, ...] = (
     "recommended", "consider", "not_recommended", "excluded", "not_proposed",
 )
-TRACK_ORDER = ("anti_tumour", "antisecretory")
 OPTION_PREFIX = "option:"
 MAX_CYCLES_REPORTED = 20
 
@@ -169,7 +168,7 @@ def build_graph(kb: KnowledgeBase, pathway_id: str) -> nx.MultiDiGraph[str]:
             tracks: list[str] = graph.nodes[target]["tracks"]
             if edge.track and edge.track not in tracks:
                 tracks.append(edge.track)
-                tracks.sort(key=TRACK_ORDER.index)
+                tracks.sort(key=TRACKS.index)
         else:
             assert edge.to is not None
             target = edge.to
@@ -294,7 +293,6 @@ class PatientPath:
 __all__ = [
     "OPTION_PREFIX",
     "STATUS_ORDER",
-    "TRACK_ORDER",
     "PatientPath",
     "Status",
     "UnknownPathway",

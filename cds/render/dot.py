@@ -25,11 +25,9 @@ from pydantic import BaseModel, ConfigDict
 from cds.knowledge import conditions
 from cds.knowledge.loader import KnowledgeBase
 from cds.knowledge.schema import Text
-from cds.model.recommendation import Recommendation
+from cds.model.recommendation import Lang, Recommendation
 from cds.pathways import STATUS_ORDER, PatientPath, Status, build_graph, graph_edges, graph_nodes
 from cds.resources import renderers_dir
-
-Lang = Literal["en", "fr"]
 
 #: The first comment line of every DOT file names its writer. Kept as it was when the
 #: writer was ``cds.pathways.to_dot``, so DOT files stay byte-identical across the move.
