@@ -194,7 +194,7 @@ class ConditionSyntaxError(CdsError, ValueError):
     ...     list(leaves({"$in": {"tumour.primary_site": ["pancreas"]}}))
     ... except ConditionSyntaxError as exc:
     ...     print(exc)
-    unknown operator '$in'; allowed: $lt, $lte, $gt, $gte, $neq, $ex, $nex, $and, $or (durable_rules has no $in: use $or)
+    unknown operator '$in'; allowed: $lt, $lte, ..., $and, $or (durable_rules has no $in: use $or)
     """
 
 
