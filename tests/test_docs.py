@@ -62,8 +62,6 @@ DOCUMENTED: tuple[str, ...] = (
 #: Objects of documented modules that need no ``Examples`` section (qualified name -> why).
 #: Everything else about their docstring is still checked.
 NO_EXAMPLE: dict[str, str] = {
-    "cds.engine.engine.Engine.close": "closing an engine in an example would need a private engine "
-    "(the shared default_engine must stay open), i.e. loading the knowledge again (~0.3 s)",
     "cds.vignettes.run_vignettes": "runs the whole vignette suite (seconds); tests/test_vignettes.py runs it",
     "cds.vignettes.run_matrix_probes": "evaluates every probe of the contraindication matrix (seconds); "
     "tests/test_vignettes.py runs it",
