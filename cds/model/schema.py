@@ -58,8 +58,8 @@ _SECTION = re.compile(r"^\S[^\n]*\n-{3,}[ \t]*$", re.MULTILINE)
 class ContractJsonSchema(GenerateJsonSchema):
     """pydantic's generator, stating the dialect it writes (draft 2020-12).
 
-    A model's description is its docstring up to the first numpydoc section (``Examples``
-    ...): the examples written for Python programmers stay out of the contract.
+    A model's description is its docstring up to its first numpydoc section (``Examples``,
+    ``Notes``, ``See Also``): what is written for Python programmers stays out of the contract.
 
     Examples
     --------
