@@ -46,7 +46,29 @@ _default_lock = threading.Lock()
 
 
 def default_engine() -> Engine:
-    """The process-wide engine over the bundled knowledge, compiled on first use."""
+    """The process-wide engine over the bundled knowledge, compiled on first use.
+
+    Loading and compiling the knowledge takes a few tenths of a second, so every caller in
+    the process shares one engine (thread-safe: the first call compiles, the others wait).
+
+    Returns
+    -------
+    Engine
+        The same engine on every call.
+
+    Raises
+    ------
+    KnowledgeError
+        The bundled knowledge (or the one ``NETCDS_CONTENT`` points at) does not load.
+
+    Examples
+    --------
+    >>> engine = default_engine()
+    >>> engine is default_engine()
+    True
+    >>> "prrt" in engine.kb.options
+    True
+    """
     global _default
     if _default is None:
         with _default_lock:
@@ -58,8 +80,38 @@ def default_engine() -> Engine:
 def evaluate(
     patient: Patient, lang: Literal["en", "fr"] = "en", surveillance: bool = True
 ) -> Recommendation:
-    """Rank the options for one patient with the bundled knowledge.
+    """Rank the options for one patient with the bundled knowledge (the :func:`default_engine`).
 
-    ``surveillance=False`` skips the follow-up plan (the ``surveillance`` section is null).
+    Parameters
+    ----------
+    patient
+        The validated patient (:func:`parse_patient`, :func:`validate_patient`).
+    lang
+        Language of the texts in the result (``en`` or ``fr``).
+    surveillance
+        ``False`` skips the follow-up plan (the ``surveillance`` section is then null), which
+        costs about as much as the rules themselves.
+
+    Returns
+    -------
+    Recommendation
+        The ranked options of both tracks with their arguments, the excluded options, alerts,
+        missing data and the trace (the output contract, ``cds schema recommendation``).
+
+    Raises
+    ------
+    KnowledgeError
+        The bundled knowledge does not load (first call only).
+    EngineError
+        The rule engine failed (a bug in netcds or its knowledge, not in the input).
+
+    Examples
+    --------
+    >>> from cds import evaluate, parse_patient
+    >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+    ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> rec = evaluate(patient, lang="fr", surveillance=False)
+    >>> rec.anti_tumour[0].option, rec.derived["category"], rec.surveillance is None
+    ('watchful_waiting', 'net_g1', True)
     """
     return default_engine().evaluate(patient, lang, surveillance)

@@ -17,7 +17,20 @@ Level = Literal["error", "warning", "info"]
 
 
 class CdsError(Exception):
-    """Base class of every error netcds raises on purpose."""
+    """Base class of every error netcds raises on purpose.
+
+    A caller that embeds netcds catches this one class to tell netcds' own verdicts (bad
+    input, bad knowledge, engine failure) from everything else.
+
+    Examples
+    --------
+    >>> from cds import parse_patient
+    >>> try:
+    ...     parse_patient("")
+    ... except CdsError as exc:
+    ...     print(type(exc).__name__)
+    InputError
+    """
 
 
 @dataclass(frozen=True)
@@ -28,9 +41,26 @@ class Problem:
     (:class:`KnowledgeError`), and ``cds knowledge lint`` (:mod:`cds.lint`) reports
     problems of every level.
 
-    >>> p = Problem("dead_end", "pathways/si_net.yaml", "Stuck", "node leads nowhere", "warning")
-    >>> str(p), p.level
-    ('pathways/si_net.yaml: Stuck: node leads nowhere [dead_end]', 'warning')
+    Attributes
+    ----------
+    code
+        A stable short code for the kind of problem (e.g. ``condition``, ``unknown_option``), for tools.
+    file
+        The file, relative to the folder that holds ``knowledge/`` (or ``pathways/``).
+    loc
+        Where in the file (rule id, clause); empty for the file as a whole.
+    message
+        What is wrong and, where obvious, the fix.
+    level
+        ``error`` (the default), ``warning`` or ``info``.
+
+    Examples
+    --------
+    >>> print(Problem("condition", "knowledge/rules/classification.yaml", "class.grade.g1.when[0]",
+    ...               "unknown field 'ki67'"))
+    knowledge/rules/classification.yaml: class.grade.g1.when[0]: unknown field 'ki67' [condition]
+    >>> Problem("dead_end", "pathways/si_net.yaml", "Stuck", "node leads nowhere", "warning").level
+    'warning'
     """
 
     code: str
@@ -45,6 +75,23 @@ class Problem:
 
 
 class KnowledgeError(CdsError):
+    """The knowledge does not load: every problem found, not just the first.
+
+    Parameters
+    ----------
+    problems
+        Every problem found (kept as :attr:`problems`); the message lists them one a line.
+
+    Examples
+    --------
+    >>> error = KnowledgeError([Problem("missing_file", "knowledge/options.yaml", "", "file not found")])
+    >>> print(error)
+    1 problem(s) in the knowledge:
+      - knowledge/options.yaml: file not found [missing_file]
+    >>> error.problems[0].code
+    'missing_file'
+    """
+
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
@@ -53,6 +100,24 @@ class KnowledgeError(CdsError):
 
 @dataclass(frozen=True)
 class InputProblem:
+    """One thing wrong in a patient file: the field at fault (dotted path) and what to do.
+
+    Attributes
+    ----------
+    field
+        Dotted path such as ``tumour.ki67_percent`` or ``prior_treatments[0].option``; empty
+        when the problem is the file as a whole.
+    message
+        What is wrong and what is allowed there.
+
+    Examples
+    --------
+    >>> print(InputProblem("tumour.ki67_percent", "must be <= 100 (got 150)"))
+    tumour.ki67_percent: must be <= 100 (got 150)
+    >>> print(InputProblem("", "the file is empty"))
+    the file is empty
+    """
+
     field: str
     message: str
 
@@ -61,6 +126,23 @@ class InputProblem:
 
 
 class InputError(CdsError):
+    """A patient that is not valid, with every problem in it; the CLI exits with code 2.
+
+    Parameters
+    ----------
+    problems
+        One :class:`InputProblem` per fault (kept as :attr:`problems`).
+    source
+        What to call the input in the message: a file name, ``<stdin>``, a form (kept as
+        :attr:`source`).
+
+    Examples
+    --------
+    >>> print(InputError([InputProblem("age", "must be <= 120 (got 200)")], source="p.json"))
+    p.json is not a valid patient:
+      - age: must be <= 120 (got 200)
+    """
+
     def __init__(self, problems: list[InputProblem], source: str = "input") -> None:
         self.problems = problems
         self.source = source
@@ -69,4 +151,12 @@ class InputError(CdsError):
 
 
 class EngineError(CdsError):
-    """The rule engine failed; this is a bug in netcds or its knowledge, not in the input."""
+    """The rule engine failed; this is a bug in netcds or its knowledge, not in the input.
+
+    The CLI exits with code 1 (an internal error), not 2 (an input the user can fix).
+
+    Examples
+    --------
+    >>> issubclass(EngineError, CdsError), issubclass(EngineError, InputError)
+    (True, False)
+    """

@@ -23,6 +23,35 @@ _NOT_FACTS = ("id", "as_of", "prior_treatments", "comorbidities")
 
 
 def build_context(patient: Patient) -> dict[str, Any]:
+    """The facts the rules read about one patient (JSON data, unknown values left out).
+
+    Parameters
+    ----------
+    patient
+        The validated patient.
+
+    Returns
+    -------
+    dict
+        The patient's sections as JSON data without ``id``, ``as_of`` and null values;
+        metastatic sites and comorbidities as maps of ``true``; prior treatments as
+        ``prior``, ``prior_response`` and ``prior_line`` keyed by option (latest course).
+
+    Examples
+    --------
+    >>> patient = Patient.model_validate({
+    ...     "tumour": {"primary_site": "pancreas", "ki67_percent": 12},
+    ...     "disease": {"stage": "metastatic", "metastatic_sites": ["liver"]},
+    ...     "comorbidities": ["cirrhosis"],
+    ...     "prior_treatments": ["ssa", {"option": "everolimus", "stop_reason": "toxicity", "line": 2}]})
+    >>> ctx = build_context(patient)
+    >>> ctx["disease"]["metastatic_sites"], ctx["comorbidities"]
+    ({'liver': True}, {'cirrhosis': True})
+    >>> ctx["prior"], ctx["prior_line"]
+    ({'ssa': 'progression', 'everolimus': 'toxicity'}, {'everolimus': 2})
+    >>> "size_mm" in ctx["tumour"]  # unknown: absent, never filled in
+    False
+    """
     data = patient.model_dump(mode="json", exclude_none=True)
     ctx: dict[str, Any] = {k: v for k, v in data.items() if k not in _NOT_FACTS}
 

@@ -28,6 +28,40 @@ from cds.suggest import closest, did_you_mean
 
 
 def read_patient_file(path: str | Path, known_options: Iterable[str] | None = None) -> Patient:
+    """Read one patient from a JSON file (UTF-8, with or without a byte order mark).
+
+    Parameters
+    ----------
+    path
+        The patient file.
+    known_options
+        When given, the option ids that prior treatments may name (e.g. ``kb.options``).
+
+    Returns
+    -------
+    Patient
+        The validated patient.
+
+    Raises
+    ------
+    InputError
+        The file is missing, is a directory, cannot be read or is not UTF-8 text (the problem
+        names no field), or its content is not a valid patient (see :func:`parse_patient`);
+        the error's ``source`` is the path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "p.json").write_text('{"tumour": {"primary_site": "rectum", "size_mm": 8}}', encoding="utf-8")
+    >>> read_patient_file(folder / "p.json").tumour.size_mm
+    8
+    >>> try:
+    ...     read_patient_file(folder / "absent.json")
+    ... except InputError as exc:
+    ...     print(exc.problems[0].message.replace(str(folder), "..."))
+    file not found: .../absent.json
+    """
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -172,6 +206,31 @@ def check_prior_options(
 
     Separate from :func:`validate_patient` so that a caller can report the
     structural problems of a file before the knowledge is loaded.
+
+    Parameters
+    ----------
+    patient
+        The validated patient.
+    known_options
+        The option ids of the knowledge (e.g. ``kb.options``).
+    source
+        What to call the input in messages.
+
+    Raises
+    ------
+    InputError
+        One problem per unknown option, at ``prior_treatments[i].option``, with a suggestion
+        and the allowed ids.
+
+    Examples
+    --------
+    >>> patient = validate_patient({"tumour": {"primary_site": "pancreas"}, "prior_treatments": ["everolimu"]})
+    >>> try:
+    ...     check_prior_options(patient, ["everolimus", "ssa"])
+    ... except InputError as exc:
+    ...     print(exc.problems[0])
+    prior_treatments[0].option: 'everolimu' is not a known option; did you mean 'everolimus'? (allowed: everolimus, ssa)
+    >>> check_prior_options(patient, ["everolimu"])  # known: nothing happens
     """
     options = sorted(known_options)
     problems: list[InputProblem] = []
@@ -200,6 +259,23 @@ _TOO_DEEP = f"nested too deeply: more than {MAX_NESTING} levels of lists and obj
 def echo(value: Any, limit: int = ECHO_LIMIT) -> str:
     """A value as an error message quotes it: its ``repr``, cut to about ``limit`` characters.
 
+    A patient file can hold a value of any size; a message that quotes it whole would bury
+    the problem (and a 5 MB string would fill the terminal).
+
+    Parameters
+    ----------
+    value
+        The value to quote.
+    limit
+        About how many characters to keep.
+
+    Returns
+    -------
+    str
+        The ``repr`` of the value, or its first ``limit`` characters followed by the full length.
+
+    Examples
+    --------
     >>> echo("pancreas")
     "'pancreas'"
     >>> echo("x" * 5_000_000, limit=10)

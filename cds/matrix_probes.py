@@ -41,7 +41,31 @@ _MERGED_LISTS = ("comorbidities", "prior_treatments")
 
 @dataclass(frozen=True)
 class CellResult:
-    """The check of one option under one condition for one statement."""
+    """The check of one option under one condition for one statement.
+
+    Attributes
+    ----------
+    entry
+        The matrix statement (its rule id).
+    option
+        The option checked.
+    condition
+        The matrix condition (row) checked.
+    level
+        The statement's level: exclude, avoid or caution.
+    probe
+        The vignette whose patient served as the probe; None when no probe proposes the option.
+    failures
+        What went wrong, in words; empty when the cell holds.
+    fired
+        Rules and edges fired on the probe's evaluations (for the coverage of the knowledge).
+
+    Examples
+    --------
+    >>> result = CellResult("safety.prrt.pregnancy", "prrt", "pregnancy", "exclude", "pnet-met-g2-prrt", ())
+    >>> result.ok
+    True
+    """
 
     entry: str
     option: str
@@ -53,15 +77,52 @@ class CellResult:
 
     @property
     def ok(self) -> bool:
+        """True when the cell holds (no failure)."""
         return not self.failures
 
 
 def probes_path(engine: Engine) -> Path:
+    """Where the probe list of the engine's knowledge is: ``vignettes/matrix/probes.yaml``.
+
+    Parameters
+    ----------
+    engine
+        The engine whose knowledge holds the matrix.
+
+    Returns
+    -------
+    Path
+        The file (which may not exist: then no option has a probe).
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> probes_path(default_engine()).relative_to(default_engine().kb.root).as_posix()
+    'vignettes/matrix/probes.yaml'
+    """
     return engine.kb.root / "vignettes" / "matrix" / "probes.yaml"
 
 
 def load_probes(engine: Engine) -> dict[str, list[str]]:
-    """Option -> ids of the vignettes whose patient serves as a probe for it."""
+    """Option -> ids of the vignettes whose patient serves as a probe for it.
+
+    Parameters
+    ----------
+    engine
+        The engine whose knowledge holds the probe list (:func:`probes_path`).
+
+    Returns
+    -------
+    dict
+        Option id -> vignette ids, in file order; empty when there is no probe list.
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> probes = load_probes(default_engine())
+    >>> all(isinstance(v, str) for v in probes["prrt"])
+    True
+    """
     path = probes_path(engine)
     if not path.exists():
         return {}
@@ -73,6 +134,20 @@ def with_patch(patient: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str
     """The patient with the patch applied: nested objects merged, comorbidities and prior
     treatments appended, anything else replaced.
 
+    Parameters
+    ----------
+    patient
+        A patient as plain data (the input contract); not modified.
+    patch
+        Fields to apply, nested the same way (a matrix row's ``inside`` or ``outside``).
+
+    Returns
+    -------
+    dict
+        A new patient (deep copy) with the patch applied.
+
+    Examples
+    --------
     >>> with_patch({"labs": {"egfr_ml_min": 90}, "comorbidities": ["cirrhosis"]},
     ...            {"labs": {"egfr_ml_min": 29}, "comorbidities": ["pregnancy"]})
     {'labs': {'egfr_ml_min': 29}, 'comorbidities': ['cirrhosis', 'pregnancy']}
@@ -91,7 +166,22 @@ def with_patch(patient: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str
 def check_cells(
     engine: Engine, patients: Mapping[str, Mapping[str, Any]], options: Iterable[str] | None = None
 ) -> list[CellResult]:
-    """Check every stated cell; ``patients`` maps vignette ids to their patient."""
+    """Check every stated cell; ``patients`` maps vignette ids to their patient.
+
+    Parameters
+    ----------
+    engine
+        The engine to evaluate the probes with (its knowledge holds the matrix).
+    patients
+        Vignette id -> its patient as plain data (:func:`cds.vignettes.vignette_patients`).
+    options
+        Check only the cells of these options; None for every option.
+
+    Returns
+    -------
+    list of CellResult
+        One per (statement with a level, option, condition), in the order of the statements.
+    """
     kb = engine.kb
     probes = load_probes(engine)
     wanted = set(options) if options is not None else None

@@ -47,18 +47,49 @@ from typing import Literal
 
 from cds.model.recommendation import TRACKS, Argument, Category, ExcludedOption, RankedOption, Track
 
+#: The lowest score that is ``recommended`` on its own.
 RECOMMENDED_MIN_SCORE = 3
+#: The lowest score that is ``consider`` on its own (below: ``not_recommended``).
 CONSIDER_MIN_SCORE = 1
 
+#: A safety level that keeps the option ranked under a ceiling (``exclude`` removes it instead).
 Ceiling = Literal["avoid", "caution"]
 _CATEGORY_ORDER: dict[Category, int] = {"recommended": 0, "consider": 1, "not_recommended": 2}
-# The highest category each safety level allows.
+#: The highest category each safety level allows.
 CEILINGS: dict[Ceiling, Category] = {"caution": "consider", "avoid": "not_recommended"}
 
 
 @dataclass
 class Candidate:
-    """An option a pathway proposed on one track, with everything argued about it."""
+    """An option a pathway proposed on one track, with everything argued about it.
+
+    The engine fills one per proposed (track, option) while the rules fire; :func:`rank`
+    turns them into the ranked and excluded options of the output.
+
+    Attributes
+    ----------
+    option
+        Option id from the catalogue (knowledge/options.yaml).
+    track
+        The track it was proposed on.
+    arguments
+        Efficacy arguments (for and against) and safety arguments short of exclusion.
+    exclusions
+        Arguments that remove the option (``direction`` ``exclude``).
+    depends_on
+        Input fields the proposing pathway edges depend on.
+
+    Examples
+    --------
+    >>> from cds.model.recommendation import Argument, Evidence
+    >>> ev = Evidence(kind="rct_phase3", rank=1, confirmed=True)
+    >>> def argue(direction, strength, level=None):
+    ...     return Argument(direction=direction, kind="safety" if level else "efficacy", safety_level=level,
+    ...                     rule="r", text="because", sources=["s"], evidence=ev, strength=strength)
+    >>> cand = Candidate("prrt", "anti_tumour", [argue("for", 3), argue("against", 1), argue("against", 0, "caution")])
+    >>> cand.score, cand.safety_level
+    (2, 'caution')
+    """
 
     option: str
     track: Track
@@ -88,7 +119,24 @@ class Candidate:
 
 
 def category_for(score: int) -> Category:
-    """The category a score gives on its own."""
+    """The category a score gives on its own, before any safety ceiling.
+
+    Parameters
+    ----------
+    score
+        Sum of the strengths of the efficacy arguments for, minus those against.
+
+    Returns
+    -------
+    Category
+        ``recommended`` from :data:`RECOMMENDED_MIN_SCORE`, ``consider`` from
+        :data:`CONSIDER_MIN_SCORE`, else ``not_recommended``.
+
+    Examples
+    --------
+    >>> category_for(3), category_for(1), category_for(-2)
+    ('recommended', 'consider', 'not_recommended')
+    """
     if score >= RECOMMENDED_MIN_SCORE:
         return "recommended"
     if score >= CONSIDER_MIN_SCORE:
@@ -97,7 +145,25 @@ def category_for(score: int) -> Category:
 
 
 def capped(category: Category, level: Ceiling | None) -> Category:
-    """The category after the safety ceiling: the lower of the two."""
+    """The category after the safety ceiling: the lower of the two.
+
+    Parameters
+    ----------
+    category
+        The category of the score (:func:`category_for`).
+    level
+        The strongest safety level short of exclusion, or None when there is none.
+
+    Returns
+    -------
+    Category
+        ``category``, lowered to the ceiling of ``level`` (:data:`CEILINGS`) when it is higher.
+
+    Examples
+    --------
+    >>> capped("recommended", "caution"), capped("not_recommended", "caution"), capped("recommended", None)
+    ('consider', 'not_recommended', 'recommended')
+    """
     if level is None:
         return category
     ceiling = CEILINGS[level]
@@ -125,6 +191,42 @@ def rank(
     label: Callable[[str], str],
     conditional_on: Callable[[Candidate], list[str]],
 ) -> tuple[dict[Track, list[RankedOption]], list[ExcludedOption]]:
+    """Rank the candidates of each track and list the excluded ones, as the module docstring says.
+
+    Parameters
+    ----------
+    candidates
+        Every proposed option with its arguments, both tracks mixed.
+    catalogue_order
+        Option id -> position in knowledge/options.yaml (ties break by it; unknown ids last).
+    label
+        Option id -> its label in the output language.
+    conditional_on
+        A candidate -> the input fields it depends on that are missing.
+
+    Returns
+    -------
+    tuple
+        The ranked options per track (rank 1 first; every track present, maybe empty) and the
+        excluded options (track by track, in catalogue order), each with its arguments sorted:
+        exclusions, then for, then against; safety before efficacy, strongest first.
+
+    Examples
+    --------
+    >>> from cds.model.recommendation import Argument, Evidence
+    >>> ev = Evidence(kind="rct_phase3", rank=1, confirmed=True)
+    >>> def argue(direction, strength, level=None):
+    ...     return Argument(direction=direction, kind="safety" if level else "efficacy", safety_level=level,
+    ...                     rule="r", text="because", sources=["s"], evidence=ev, strength=strength)
+    >>> candidates = [Candidate("ssa", "anti_tumour", [argue("for", 2)]),
+    ...               Candidate("prrt", "anti_tumour", [argue("for", 3), argue("against", 0, "avoid")]),
+    ...               Candidate("everolimus", "anti_tumour", exclusions=[argue("exclude", 0, "exclude")])]
+    >>> ranked, excluded = rank(candidates, {"ssa": 0, "everolimus": 1, "prrt": 2}, str.upper, lambda c: [])
+    >>> [(o.rank, o.label, o.score, o.category) for o in ranked["anti_tumour"]], ranked["antisecretory"]
+    ([(1, 'SSA', 2, 'consider'), (2, 'PRRT', 3, 'not_recommended')], [])
+    >>> [e.option for e in excluded]
+    ['everolimus']
+    """
     ranked: dict[Track, list[RankedOption]] = {t: [] for t in TRACKS}
     excluded: list[ExcludedOption] = []
     for track in TRACKS:

@@ -19,8 +19,8 @@ Examples
 ...                         '"ki67_percent": 1, "differentiation": "well"}, '
 ...                         '"disease": {"stage": "localized"}}')
 >>> report = build_report(engine, patient, "en")
->>> report.recommendation.anti_tumour[0].option
-'watchful_waiting'
+>>> report.recommendation.anti_tumour[0].option   # not yet resected: appendectomy
+'surgery_curative'
 >>> report.explain("surgery_curative").option
 'surgery_curative'
 """

@@ -14,6 +14,19 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def content_root() -> Path:
+    """The folder that holds the content folders, wherever netcds is installed.
+
+    Returns
+    -------
+    Path
+        ``$NETCDS_CONTENT`` when set (resolved), else ``cds/_content`` in an installed wheel,
+        else the root of the source checkout.
+
+    Examples
+    --------
+    >>> sorted(p.name for p in content_root().iterdir() if p.name in ("knowledge", "pathways"))
+    ['knowledge', 'pathways']
+    """
     override = os.environ.get("NETCDS_CONTENT")
     if override:
         return Path(override).resolve()
@@ -24,16 +37,64 @@ def content_root() -> Path:
 
 
 def knowledge_dir() -> Path:
+    """The knowledge folder (rules, catalogues, settings, vignettes): what the engine loads.
+
+    Returns
+    -------
+    Path
+        ``knowledge/`` under :func:`content_root`.
+
+    Examples
+    --------
+    >>> (knowledge_dir() / "knowledge.yaml").is_file()
+    True
+    """
     return content_root() / "knowledge"
 
 
 def pathways_dir() -> Path:
+    """The pathways folder: one decision graph per file (``pathways/*.yaml``).
+
+    Returns
+    -------
+    Path
+        ``pathways/`` under :func:`content_root`.
+
+    Examples
+    --------
+    >>> any(pathways_dir().glob("*.yaml"))
+    True
+    """
     return content_root() / "pathways"
 
 
 def renderers_dir() -> Path:
+    """The renderers folder: report templates (Markdown, HTML), the Graphviz style and the translations.
+
+    Returns
+    -------
+    Path
+        ``renderers/`` under :func:`content_root`.
+
+    Examples
+    --------
+    >>> (renderers_dir() / "i18n.yaml").is_file()
+    True
+    """
     return content_root() / "renderers"
 
 
 def examples_dir() -> Path:
+    """The examples folder: demonstration patients (``cds demo``, the README).
+
+    Returns
+    -------
+    Path
+        ``examples/`` under :func:`content_root`.
+
+    Examples
+    --------
+    >>> (examples_dir() / "pnet-01-localized-small-nf.json").is_file()
+    True
+    """
     return content_root() / "examples"

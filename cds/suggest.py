@@ -55,6 +55,23 @@ def closest(name: str, known: Iterable[str], n: int = 1) -> list[str]:
 def did_you_mean(name: str, known: Iterable[str], n: int = 1) -> str:
     """``; did you mean 'x'?`` (or ``'x', 'y'``) for the closest known names, else ``""``.
 
+    Written to be appended to a message about an unknown name, so that every such message
+    suggests the same way.
+
+    Parameters
+    ----------
+    name
+        What the person typed.
+    known
+        The allowed names, in their own spelling.
+    n
+        How many suggestions at most.
+
+    Returns
+    -------
+    str
+        The suffix, or ``""`` when nothing is close enough (see :func:`closest`).
+
     Examples
     --------
     >>> did_you_mean("everolimu", ["everolimus", "sunitinib"])

@@ -66,7 +66,14 @@ from cds.resources import knowledge_dir
 
 
 class SurveillanceExpectation(BaseModel):
-    """What the surveillance section must show (all optional)."""
+    """What the surveillance section must show (all optional).
+
+    Examples
+    --------
+    >>> expect = SurveillanceExpectation.model_validate({"schedule": "ww_pnet_small", "default_msv": 0})
+    >>> expect.schedule, expect.tolerance_msv
+    ('ww_pnet_small', 0.5)
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -95,7 +102,13 @@ class SurveillanceExpectation(BaseModel):
 
 
 class RankingExpectation(BaseModel):
-    """What a ranking (the main one, or one scenario's) must show."""
+    """What a ranking (the main one, or one scenario's) must show.
+
+    Examples
+    --------
+    >>> RankingExpectation.model_validate({"top_anti_tumour": ["platinum_etoposide"]}).anti_tumour_includes
+    []
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -110,6 +123,16 @@ class RankingExpectation(BaseModel):
 
 
 class Expectation(RankingExpectation):
+    """Everything a vignette may expect of the recommendation (``expect:``); all optional.
+
+    Examples
+    --------
+    >>> expect = Expectation.model_validate({"top_anti_tumour": ["watchful_waiting"], "derived": {"category": "net_g1"},
+    ...                                      "scenarios": {"differentiation.poor": {"top_anti_tumour": ["surgery"]}}})
+    >>> expect.scenarios["differentiation.poor"].top_anti_tumour, expect.no_scenarios
+    (['surgery'], False)
+    """
+
     categories: dict[str, str] = Field(default_factory=dict)
     alerts_include: list[str] = Field(default_factory=list)
     alerts_exclude: list[str] = Field(default_factory=list)
@@ -125,6 +148,18 @@ class Expectation(RankingExpectation):
 
 
 class Vignette(BaseModel):
+    """A vignette file: a patient, the guideline statement it tests, and what the board should see.
+
+    Examples
+    --------
+    >>> vignette = Vignette.model_validate({
+    ...     "id": "pnet-ww-in-small-g1", "statement": "DP-027", "cites": "ENETS 2023 NF-pNET",
+    ...     "patient": {"tumour": {"primary_site": "pancreas", "size_mm": 15}},
+    ...     "expect": {"top_anti_tumour": ["watchful_waiting"]}})
+    >>> vignette.expect.top_anti_tumour, vignette.description
+    (['watchful_waiting'], None)
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     id: str
@@ -137,6 +172,19 @@ class Vignette(BaseModel):
 
 @dataclass(frozen=True)
 class VignetteResult:
+    """One vignette run: the file, the vignette, the expectations not met and the recommendation.
+
+    Examples
+    --------
+    >>> from cds.model.recommendation import Recommendation, Trace
+    >>> rec = Recommendation(knowledge_version="0.2.0", derived={}, anti_tumour=[], antisecretory=[], excluded=[],
+    ...                      alerts=[], missing_data=[], trace=Trace(pathways=[], nodes=[], fired_rules=[]))
+    >>> vignette = Vignette.model_validate({"id": "v", "statement": "DP-001", "cites": "ESMO 2020",
+    ...                                      "patient": {}, "expect": {"top_anti_tumour": []}})
+    >>> VignetteResult(Path("v.yaml"), vignette, check(rec, vignette.expect), rec).ok
+    True
+    """
+
     path: Path
     vignette: Vignette
     failures: list[str]
@@ -144,21 +192,91 @@ class VignetteResult:
 
     @property
     def ok(self) -> bool:
+        """True when the recommendation meets every expectation."""
         return not self.failures
 
 
 def vignette_files(root: Path | None = None) -> list[Path]:
-    """Every vignette file (the matrix probes in vignettes/matrix/ are not vignettes)."""
+    """Every vignette file (the matrix probes in vignettes/matrix/ are not vignettes).
+
+    Parameters
+    ----------
+    root
+        The folder to search (with its subfolders); None for the knowledge's ``vignettes/``.
+
+    Returns
+    -------
+    list of Path
+        Every ``*.yaml`` below ``root`` outside a folder named ``matrix``, sorted.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for name in ("pnet/a.yaml", "matrix/probes.yaml", "b.yaml"):
+    ...     (root / name).parent.mkdir(exist_ok=True)
+    ...     _ = (root / name).write_text("{}", encoding="utf-8")
+    >>> [p.relative_to(root).as_posix() for p in vignette_files(root)]
+    ['b.yaml', 'pnet/a.yaml']
+    """
     base = root or knowledge_dir() / "vignettes"
     return sorted(p for p in base.rglob("*.yaml") if p.parent.name != "matrix")
 
 
 def load_vignette(path: Path) -> Vignette:
+    """Read one vignette file.
+
+    Parameters
+    ----------
+    path
+        The YAML file.
+
+    Returns
+    -------
+    Vignette
+        The vignette (the patient is kept as plain data, validated when it is run).
+
+    Raises
+    ------
+    pydantic.ValidationError
+        The file is not a vignette (unknown or missing keys).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "v.yaml"
+    >>> _ = path.write_text(yaml.safe_dump({
+    ...     "id": "v", "statement": "DP-027", "cites": "ENETS", "patient": {"tumour": {"primary_site": "pancreas"}},
+    ...     "expect": {"top_anti_tumour": ["watchful_waiting"]}}), encoding="utf-8")
+    >>> load_vignette(path).patient
+    {'tumour': {'primary_site': 'pancreas'}}
+    """
     return Vignette.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
 def check(rec: Recommendation, exp: Expectation) -> list[str]:
-    """Every expectation the recommendation does not meet, in words."""
+    """Every expectation the recommendation does not meet, in words.
+
+    Parameters
+    ----------
+    rec
+        The recommendation for the vignette's patient.
+    exp
+        What the vignette expects.
+
+    Returns
+    -------
+    list of str
+        One message per expectation not met; empty when all are.
+
+    Examples
+    --------
+    >>> from cds.model.recommendation import Recommendation, Trace
+    >>> rec = Recommendation(knowledge_version="0.2.0", derived={}, anti_tumour=[], antisecretory=[], excluded=[],
+    ...                      alerts=[], missing_data=[], trace=Trace(pathways=[], nodes=[], fired_rules=[]))
+    >>> check(rec, Expectation(top_anti_tumour=["ssa"], alerts_include=["mdt_referral"]))
+    ["anti_tumour: rank 1 is None, expected one of ['ssa']", "alert 'mdt_referral' missing (got [])"]
+    """
     fails = _check_ranking(
         {"anti_tumour": [o.option for o in rec.anti_tumour],
          "antisecretory": [o.option for o in rec.antisecretory]},
@@ -242,7 +360,28 @@ def _check_ranking(
 
 
 def check_surveillance(rec: Recommendation, exp: SurveillanceExpectation) -> list[str]:
-    """Every surveillance expectation the recommendation does not meet, in words."""
+    """Every surveillance expectation the recommendation does not meet, in words.
+
+    Parameters
+    ----------
+    rec
+        The recommendation, evaluated with its follow-up plan.
+    exp
+        What the vignette expects of the plan.
+
+    Returns
+    -------
+    list of str
+        One message per expectation not met; empty when all are.
+
+    Examples
+    --------
+    >>> from cds.model.recommendation import Recommendation, Trace
+    >>> rec = Recommendation(knowledge_version="0.2.0", derived={}, anti_tumour=[], antisecretory=[], excluded=[],
+    ...                      alerts=[], missing_data=[], trace=Trace(pathways=[], nodes=[], fired_rules=[]))
+    >>> check_surveillance(rec, SurveillanceExpectation(schedule="ww_pnet_small"))
+    ['no surveillance section']
+    """
     s = rec.surveillance
     if s is None:
         return ["no surveillance section"]
@@ -302,6 +441,27 @@ def _evaluate(engine: Engine, vignette: Vignette, path: Path) -> Recommendation:
 
 
 def run_vignettes(engine: Engine, paths: Iterable[Path] | None = None) -> list[VignetteResult]:
+    """Evaluate every vignette and check it (what ``cds knowledge test`` runs).
+
+    Parameters
+    ----------
+    engine
+        The engine to evaluate with.
+    paths
+        The vignette files; None for :func:`vignette_files`.
+
+    Returns
+    -------
+    list of VignetteResult
+        One per file, in order.
+
+    Raises
+    ------
+    cds.errors.InputError
+        A vignette's patient is not valid (or names an unknown prior option).
+    pydantic.ValidationError
+        A file is not a vignette.
+    """
     results: list[VignetteResult] = []
     for path in paths if paths is not None else vignette_files():
         vignette = load_vignette(path)
@@ -311,7 +471,27 @@ def run_vignettes(engine: Engine, paths: Iterable[Path] | None = None) -> list[V
 
 
 def vignette_patients(paths: Iterable[Path] | None = None) -> dict[str, dict[str, Any]]:
-    """Vignette id -> its patient (the matrix probes refer to vignettes by id)."""
+    """Vignette id -> its patient (the matrix probes refer to vignettes by id).
+
+    Parameters
+    ----------
+    paths
+        The vignette files; None for :func:`vignette_files`.
+
+    Returns
+    -------
+    dict
+        Vignette id -> its patient as plain data (not validated).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "v.yaml"
+    >>> _ = path.write_text(yaml.safe_dump({"id": "v1", "statement": "DP-001", "cites": "ESMO 2020",
+    ...                                     "patient": {"age": 60}, "expect": {}}), encoding="utf-8")
+    >>> vignette_patients([path])
+    {'v1': {'age': 60}}
+    """
     out: dict[str, dict[str, Any]] = {}
     for path in paths if paths is not None else vignette_files():
         vignette = load_vignette(path)
@@ -320,12 +500,39 @@ def vignette_patients(paths: Iterable[Path] | None = None) -> dict[str, dict[str
 
 
 def run_matrix_probes(engine: Engine, paths: Iterable[Path] | None = None) -> list[CellResult]:
-    """Every stated cell of the contraindication matrix checked on its probe patients."""
+    """Every stated cell of the contraindication matrix checked on its probe patients.
+
+    Parameters
+    ----------
+    engine
+        The engine to evaluate with.
+    paths
+        The vignette files the probes are taken from; None for :func:`vignette_files`.
+
+    Returns
+    -------
+    list of CellResult
+        As :func:`cds.matrix_probes.check_cells` returns them.
+    """
     return check_cells(engine, vignette_patients(paths))
 
 
 def fired_by_vignettes(engine: Engine, paths: Iterable[Path] | None = None) -> set[str]:
-    """Rule and edge ids that at least one vignette or matrix probe exercises (for coverage)."""
+    """Rule and edge ids that at least one vignette or matrix probe exercises (for coverage).
+
+    Parameters
+    ----------
+    engine
+        The engine to evaluate with.
+    paths
+        The vignette files; None for :func:`vignette_files`.
+
+    Returns
+    -------
+    set of str
+        Rules fired and edges taken by the vignettes and the probes, and the matrix statements
+        whose cells hold.
+    """
     paths = list(paths) if paths is not None else vignette_files()
     fired: set[str] = set()
     for result in run_vignettes(engine, paths):

@@ -293,16 +293,6 @@ def test_validate_and_parse_patient_are_public_api() -> None:
         assert function.__doc__ and ">>> " in function.__doc__ and "InputError" in function.__doc__
 
 
-@pytest.mark.parametrize("module", ["cds", "cds.input", "cds.files", "cds.model.schema", "cds.model.recommendation"])
-def test_docstring_examples_run(module: str) -> None:
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0
-    assert result.attempted > 0 or module == "cds"
-
-
 @pytest.mark.parametrize(("lang", "words"), [("en", "Software version"), ("fr", "Version du logiciel")])
 def test_reports_show_the_software_version_beside_the_knowledge_version(lang: str, words: str) -> None:
     version = cds.__version__

@@ -107,7 +107,31 @@ def _rule_effects(rule: Rule, option: str | None, alerts_when_applied: bool) -> 
 
 @dataclass
 class EvaluationDetail:
-    """Everything an explanation needs besides the Recommendation itself."""
+    """Everything an explanation needs besides the Recommendation itself.
+
+    Attributes
+    ----------
+    context
+        The facts the rules read (:func:`cds.facts.build_context`), with the derived facts
+        under ``derived`` and the definitions applied (``assumptions``) filled in.
+    recommendation
+        The output contract.
+    population
+        The (primary site, category) population whose rulesets ran.
+    schedules
+        Surveillance schedules selected by ``surveil`` effects: (schedule id, rule id), in rule order.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+    ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> detail = default_engine().evaluate_detail(patient, surveillance=False)
+    >>> detail.context["derived"]["category"], detail.population.name
+    ('net_g1', 'pancreas.net_g1')
+    >>> detail.schedules[-1]
+    ('ww_pnet_small', 'surv.pnet.watchful_waiting')
+    """
 
     context: dict[str, Any]
     recommendation: Recommendation
@@ -117,7 +141,25 @@ class EvaluationDetail:
 
 
 class Engine:
-    """Compiled knowledge bound to a private durable_rules host."""
+    """Compiled knowledge bound to a private durable_rules host.
+
+    Building one compiles the classification stage; the rulesets of each population (primary
+    site and category) are compiled the first time a patient of it is evaluated. Most callers
+    share :func:`cds.default_engine` rather than build their own. Evaluation is thread-safe.
+
+    Parameters
+    ----------
+    kb
+        The loaded knowledge (:func:`cds.load_knowledge`); kept as :attr:`kb`.
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> engine = Engine(default_engine().kb)  # a second engine over the same knowledge
+    >>> engine.kb.version == default_engine().kb.version
+    True
+    >>> engine.close()
+    """
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
@@ -151,11 +193,55 @@ class Engine:
     # -------------------------------------------------------------- public
 
     def close(self) -> None:
+        """Free the durable_rules rulesets of this engine (durable's own API never does).
+
+        Closing twice does nothing; evaluating afterwards raises :class:`~cds.errors.EngineError`.
+
+        Examples
+        --------
+        >>> from cds import default_engine, parse_patient
+        >>> engine = Engine(default_engine().kb)
+        >>> engine.close()
+        >>> engine.evaluate(parse_patient('{"tumour": {"primary_site": "pancreas"}}'))
+        Traceback (most recent call last):
+        ...
+        cds.errors.EngineError: the engine was closed
+        """
         self._host.close()
 
     def evaluate(
         self, patient: Patient, lang: Lang = "en", surveillance: bool = True
     ) -> Recommendation:
+        """Rank the options for one patient.
+
+        Parameters
+        ----------
+        patient
+            The validated patient.
+        lang
+            Language of the texts in the result (``en`` or ``fr``).
+        surveillance
+            ``False`` leaves the follow-up plan out (see :meth:`evaluate_detail`).
+
+        Returns
+        -------
+        Recommendation
+            The output contract (``cds schema recommendation``).
+
+        Raises
+        ------
+        EngineError
+            The rule engine failed (a bug in netcds or its knowledge, not in the input).
+
+        Examples
+        --------
+        >>> from cds import default_engine, parse_patient
+        >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+        ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+        >>> rec = default_engine().evaluate(patient, lang="fr", surveillance=False)
+        >>> rec.language, rec.anti_tumour[0].option, rec.anti_tumour[0].label
+        ('fr', 'watchful_waiting', 'Surveillance active')
+        """
         return self.evaluate_detail(patient, lang, surveillance=surveillance).recommendation
 
     def evaluate_detail(
@@ -171,6 +257,38 @@ class Engine:
 
         When a missing datum changes the answer (knowledge/scenarios.yaml), the patient is also
         evaluated under each hypothesis and the rankings are returned as ``scenarios``.
+
+        Parameters
+        ----------
+        patient
+            The validated patient.
+        lang
+            Language of the texts in the result (``en`` or ``fr``).
+        horizon_years
+            How far ahead to plan the follow-up; None for the setting.
+        surveillance
+            ``False`` leaves the follow-up plan out.
+
+        Returns
+        -------
+        EvaluationDetail
+            The recommendation with the facts, the population and the schedules behind it.
+
+        Raises
+        ------
+        EngineError
+            The rule engine failed, or two classification rules derived different values for
+            the same fact (the knowledge must make them exclusive).
+
+        Examples
+        --------
+        >>> from cds import default_engine, parse_patient
+        >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+        ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+        >>> detail = default_engine().evaluate_detail(patient, horizon_years=5)
+        >>> plan = detail.recommendation.surveillance
+        >>> plan.schedule, plan.horizon_years, plan.plans[0].exam_counts
+        ('ww_pnet_small', 5.0, {'mri_pancreas': 5})
         """
         run = self._run(patient, lang)
         ordered = list(run.schedules.items())  # in knowledge order of the selecting rules

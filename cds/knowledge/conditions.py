@@ -22,9 +22,12 @@ from typing import Any, Literal
 from cds.errors import CdsError
 from cds.suggest import closest, did_you_mean
 
+#: A value a condition compares with.
 Scalar = str | int | float | bool
+#: One condition: a mapping with exactly one key (a path or an operator), as written in YAML.
 Condition = Mapping[str, Any]
 
+#: The comparison operators and the symbol each is shown with.
 COMPARATORS: dict[str, str] = {
     "$lt": "<",
     "$lte": "<=",
@@ -32,16 +35,37 @@ COMPARATORS: dict[str, str] = {
     "$gte": ">=",
     "$neq": "!=",
 }
+#: The operators that test whether a path is known (``$ex``) or unknown (``$nex``).
 EXISTENCE = ("$ex", "$nex")
+#: The operators that combine conditions.
 LOGICAL = ("$and", "$or")
+#: Every operator the language accepts.
 OPERATORS = (*COMPARATORS, *EXISTENCE, *LOGICAL)
 
+#: The type of a path: what a condition may compare it with.
 FieldType = Literal["number", "integer", "string", "boolean"]
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """What a condition may say about one path of the context."""
+    """What a condition may say about one path of the context.
+
+    Attributes
+    ----------
+    path
+        Dotted path in the context, e.g. ``tumour.ki67_percent``.
+    type
+        What the path holds: number, integer, string or boolean.
+    values
+        The allowed values of an enumeration; None for any value of the type.
+    description
+        What the path means (from the Patient model or the knowledge).
+
+    Examples
+    --------
+    >>> FieldSpec("disease.stage", "string", frozenset({"localized", "metastatic"})).type
+    'string'
+    """
 
     path: str
     type: FieldType
@@ -51,14 +75,61 @@ class FieldSpec:
 
 @dataclass
 class Vocabulary:
-    """Every path a condition may read, derived from the Patient model and the knowledge."""
+    """Every path a condition may read, derived from the Patient model and the knowledge.
+
+    Attributes
+    ----------
+    fields
+        Path -> what a condition may say about it.
+
+    Examples
+    --------
+    >>> vocab = Vocabulary()
+    >>> vocab.add(FieldSpec("tumour.ki67_percent", "number"))
+    >>> check({"$gte": {"tumour.ki67": 10}}, vocab)
+    ["unknown field 'tumour.ki67'; did you mean 'tumour.ki67_percent'?"]
+    """
 
     fields: dict[str, FieldSpec] = field(default_factory=dict)
 
     def add(self, spec: FieldSpec) -> None:
+        """Make a path readable (replacing what was said of it before).
+
+        Parameters
+        ----------
+        spec
+            The path and what a condition may say about it.
+
+        Examples
+        --------
+        >>> vocab = Vocabulary()
+        >>> vocab.add(FieldSpec("ecog", "integer"))
+        >>> list(vocab.fields)
+        ['ecog']
+        """
         self.fields[spec.path] = spec
 
     def suggest(self, path: str) -> str | None:
+        """The known path closest to a mistyped one, for a "did you mean".
+
+        Parameters
+        ----------
+        path
+            The path a condition names that is not in the vocabulary.
+
+        Returns
+        -------
+        str or None
+            The closest path, else the path whose last segment is closest to ``path``'s
+            (``ki67`` -> ``tumour.ki67_percent``); None when nothing is close.
+
+        Examples
+        --------
+        >>> vocab = Vocabulary()
+        >>> vocab.add(FieldSpec("tumour.ki67_percent", "number"))
+        >>> vocab.suggest("tumour.ki67"), vocab.suggest("ki67_pct"), vocab.suggest("age")
+        ('tumour.ki67_percent', 'tumour.ki67_percent', None)
+        """
         close = closest(path, self.fields)
         if close:
             return close[0]
@@ -74,13 +145,33 @@ class Vocabulary:
 
 @dataclass(frozen=True)
 class Leaf:
-    """One test on one path: ``path <op> value``; op is ``==``, a comparator, ``exists`` or ``absent``."""
+    """One test on one path: ``path <op> value``; op is ``==``, a comparator, ``exists`` or ``absent``.
+
+    Examples
+    --------
+    >>> list(leaves({"$nex": {"imaging.sstr": 1}}))
+    [Leaf(path='imaging.sstr', op='absent', value=None)]
+    """
 
     path: str
     op: str
     value: Any
 
     def describe(self) -> str:
+        """The test in words, e.g. ``tumour.ki67_percent >= 10`` or ``imaging.sstr is unknown``.
+
+        Returns
+        -------
+        str
+            The path, the operator and the value (``true``/``false`` for booleans).
+
+        Examples
+        --------
+        >>> Leaf("tumour.ki67_percent", ">=", 10).describe(), Leaf("imaging.sstr", "absent", None).describe()
+        ('tumour.ki67_percent >= 10', 'imaging.sstr is unknown')
+        >>> Leaf("tumour.minen", "==", True).describe()
+        'tumour.minen == true'
+        """
         if self.op == "exists":
             return f"{self.path} is known"
         if self.op == "absent":
@@ -95,11 +186,43 @@ def _show(value: Any) -> str:
 
 
 class ConditionSyntaxError(CdsError, ValueError):
-    """A condition that is not valid durable_rules syntax as we accept it."""
+    """A condition that is not valid durable_rules syntax as we accept it.
+
+    Examples
+    --------
+    >>> try:
+    ...     list(leaves({"$in": {"tumour.primary_site": ["pancreas"]}}))
+    ... except ConditionSyntaxError as exc:
+    ...     print(exc)
+    unknown operator '$in'; allowed: $lt, $lte, ..., $and, $or (durable_rules has no $in: use $or)
+    """
 
 
 def leaves(cond: Condition) -> Iterator[Leaf]:
-    """Yield every leaf test of a condition, depth first."""
+    """Yield every leaf test of a condition, depth first.
+
+    Parameters
+    ----------
+    cond
+        One condition.
+
+    Yields
+    ------
+    Leaf
+        Each test on one path, in the order written.
+
+    Raises
+    ------
+    ConditionSyntaxError
+        The condition is not valid syntax (raised as the walk reaches the fault).
+
+    Examples
+    --------
+    >>> for leaf in leaves({"$or": [{"$gte": {"tumour.ki67_percent": 10}}, {"$nex": {"tumour.ki67_percent": 1}}]}):
+    ...     print(leaf.describe())
+    tumour.ki67_percent >= 10
+    tumour.ki67_percent is unknown
+    """
     yield from _leaves(cond, "")
 
 
@@ -134,6 +257,28 @@ def _leaves(cond: Any, where: str) -> Iterator[Leaf]:
 
 
 def paths(conds: Sequence[Condition]) -> set[str]:
+    """Every path the conditions read.
+
+    Parameters
+    ----------
+    conds
+        Conditions (a rule's ``when``).
+
+    Returns
+    -------
+    set of str
+        The paths of all their leaves.
+
+    Raises
+    ------
+    ConditionSyntaxError
+        A condition is not valid syntax.
+
+    Examples
+    --------
+    >>> sorted(paths([{"ecog": 1}, {"$or": [{"disease.stage": "metastatic"}, {"$lt": {"ecog": 2}}]}]))
+    ['disease.stage', 'ecog']
+    """
     return {leaf.path for c in conds for leaf in leaves(c)}
 
 
@@ -141,7 +286,32 @@ def paths(conds: Sequence[Condition]) -> set[str]:
 
 
 def check(cond: Condition, vocab: Vocabulary) -> list[str]:
-    """Return every problem of one condition, each with a fix where one is obvious."""
+    """Return every problem of one condition, each with a fix where one is obvious.
+
+    Parameters
+    ----------
+    cond
+        One condition, as written in the knowledge.
+    vocab
+        The paths a condition may read and what it may say about each.
+
+    Returns
+    -------
+    list of str
+        One message per problem (syntax, unknown path, value of the wrong type, value not
+        allowed, comparison that durable_rules would make on text); empty when it is valid.
+
+    Examples
+    --------
+    >>> from cds.knowledge.vocabulary import patient_vocabulary
+    >>> vocab = patient_vocabulary()
+    >>> check({"$gte": {"tumour.ki67_percent": 10}}, vocab)
+    []
+    >>> check({"tumour.primary_site": "pancrease"}, vocab)  # doctest: +ELLIPSIS
+    ["tumour.primary_site: 'pancrease' is not an allowed value (appendix, ...); did you mean 'pancreas'?"]
+    >>> check({"tumour.ki67_percent": "10"}, vocab)
+    ["tumour.ki67_percent is a number; '10' is not (write it without quotes)"]
+    """
     try:
         found = list(leaves(cond))
     except ConditionSyntaxError as exc:
@@ -195,7 +365,29 @@ _MISSING = object()
 
 
 def lookup(ctx: Mapping[str, Any], path: str) -> Any:
-    """Read a dotted path; absent (or null) values return a sentinel."""
+    """Read a dotted path; absent (or null) values return a sentinel.
+
+    Parameters
+    ----------
+    ctx
+        The context (:func:`cds.facts.build_context`, plus derived facts).
+    path
+        Dotted path, e.g. ``tumour.ki67_percent``.
+
+    Returns
+    -------
+    Any
+        The value, or a sentinel that :func:`is_missing` recognises when the path is absent
+        or null (a condition on it is then false, as in durable_rules).
+
+    Examples
+    --------
+    >>> ctx = {"tumour": {"ki67_percent": 5, "size_mm": None}}
+    >>> lookup(ctx, "tumour.ki67_percent")
+    5
+    >>> is_missing(lookup(ctx, "tumour.size_mm")), is_missing(lookup(ctx, "disease.stage"))
+    (True, True)
+    """
     node: Any = ctx
     for part in path.split("."):
         if not isinstance(node, Mapping) or part not in node:
@@ -205,13 +397,30 @@ def lookup(ctx: Mapping[str, Any], path: str) -> Any:
 
 
 def is_missing(value: Any) -> bool:
+    """True for the sentinel :func:`lookup` returns for an absent path.
+
+    Parameters
+    ----------
+    value
+        What :func:`lookup` returned.
+
+    Returns
+    -------
+    bool
+        Whether the path was absent (or null).
+
+    Examples
+    --------
+    >>> is_missing(lookup({"ecog": 0}, "ecog")), is_missing(lookup({}, "ecog"))
+    (False, True)
+    """
     return value is _MISSING
 
 
-# Values that mean "not known" although the field is present.
+#: Values that mean "not known" although the field is present.
 UNKNOWN_VALUES = frozenset({"not_done", "unknown"})
-# Namespaces whose absence is not missing data (no prior course, no comorbidity, no such site)
-# or that are not input at all (derived and late facts): never asked for.
+#: Namespaces whose absence is not missing data (no prior course, no comorbidity, no such site)
+#: or that are not input at all (derived and late facts): never asked for.
 NOT_ASKED = ("prior.", "prior_response.", "prior_line.", "comorbidities.", "disease.metastatic_sites.",
              "derived.", "candidate.", "node.", "pathway.")
 
@@ -219,6 +428,18 @@ NOT_ASKED = ("prior.", "prior_response.", "prior_line.", "comorbidities.", "dise
 def is_unknown(value: Any) -> bool:
     """True for a value :func:`lookup` found absent, or a present value that means "not known".
 
+    Parameters
+    ----------
+    value
+        What :func:`lookup` returned.
+
+    Returns
+    -------
+    bool
+        Whether the datum is missing or one of :data:`UNKNOWN_VALUES` (``not_done``, ``unknown``).
+
+    Examples
+    --------
     >>> is_unknown(lookup({"imaging": {"sstr": "not_done"}}, "imaging.sstr")), is_unknown(lookup({}, "ecog"))
     (True, True)
     """
@@ -231,6 +452,18 @@ def unknown_accepted(conds: Sequence[Condition]) -> set[str]:
     That is ``$nex`` beside a test of the same path in an ``$or``: the condition holds without
     the datum, so whatever it leads to depends on it.
 
+    Parameters
+    ----------
+    conds
+        Conditions (a rule's or an edge's ``when``).
+
+    Returns
+    -------
+    set of str
+        The paths so accepted, at any depth of ``$and``/``$or``.
+
+    Examples
+    --------
     >>> sorted(unknown_accepted([{"$or": [{"tumour.primary_symptomatic": False},
     ...                                   {"$nex": {"tumour.primary_symptomatic": 1}}]}]))
     ['tumour.primary_symptomatic']
@@ -283,6 +516,29 @@ def _test(leaf: Leaf, actual: Any) -> bool:
 
 
 def evaluate(cond: Condition, ctx: Mapping[str, Any]) -> bool:
+    """Whether a condition holds for a context, with durable_rules' semantics.
+
+    Parameters
+    ----------
+    cond
+        One condition (valid syntax: :func:`check` it first).
+    ctx
+        The context the rules read.
+
+    Returns
+    -------
+    bool
+        The verdict; a comparison with an absent path is false, and a boolean equals only a
+        boolean (``true`` is not ``1``).
+
+    Examples
+    --------
+    >>> ctx = {"tumour": {"ki67_percent": 5, "minen": False}}
+    >>> evaluate({"$lt": {"tumour.ki67_percent": 10}}, ctx), evaluate({"$lt": {"tumour.size_mm": 20}}, ctx)
+    (True, False)
+    >>> evaluate({"$or": [{"tumour.minen": True}, {"$nex": {"tumour.size_mm": 1}}]}, ctx)
+    True
+    """
     ((key, body),) = cond.items()
     if key == "$and":
         return all(evaluate(c, ctx) for c in body)
@@ -293,12 +549,51 @@ def evaluate(cond: Condition, ctx: Mapping[str, Any]) -> bool:
 
 
 def evaluate_all(conds: Sequence[Condition], ctx: Mapping[str, Any]) -> bool:
+    """Whether every condition holds (a rule's ``when`` is a conjunction).
+
+    Parameters
+    ----------
+    conds
+        The conditions.
+    ctx
+        The context the rules read.
+
+    Returns
+    -------
+    bool
+        True when all hold (so also for no condition at all).
+
+    Examples
+    --------
+    >>> ctx = {"tumour": {"primary_site": "pancreas", "ki67_percent": 5}}
+    >>> evaluate_all([{"tumour.primary_site": "pancreas"}, {"$gte": {"tumour.ki67_percent": 3}}], ctx)
+    True
+    >>> evaluate_all([], ctx)
+    True
+    """
     return all(evaluate(c, ctx) for c in conds)
 
 
 @dataclass(frozen=True)
 class Failure:
-    """A condition that did not hold, with what the patient had instead."""
+    """A condition that did not hold, with what the patient had instead.
+
+    Attributes
+    ----------
+    condition
+        The whole condition in words (:func:`describe`).
+    path
+        One path it tests that failed.
+    actual
+        The patient's value there; None when unknown.
+    missing
+        True when the path is absent for this patient.
+
+    Examples
+    --------
+    >>> failures([{"$gte": {"tumour.ki67_percent": 10}}], {"tumour": {}})
+    [Failure(condition='tumour.ki67_percent >= 10', path='tumour.ki67_percent', actual=None, missing=True)]
+    """
 
     condition: str
     path: str
@@ -307,7 +602,28 @@ class Failure:
 
 
 def failures(conds: Sequence[Condition], ctx: Mapping[str, Any]) -> list[Failure]:
-    """The conditions that failed, each with the patient's value (for why-not)."""
+    """The conditions that failed, each with the patient's value (for why-not).
+
+    Parameters
+    ----------
+    conds
+        The conditions (a rule's or an edge's ``when``).
+    ctx
+        The context the rules read.
+
+    Returns
+    -------
+    list of Failure
+        For each condition that does not hold, one record per leaf that fails (or per leaf,
+        when the condition fails as a whole although no single leaf does), in order.
+
+    Examples
+    --------
+    >>> ctx = {"tumour": {"primary_site": "pancreas", "ki67_percent": 5}}
+    >>> for f in failures([{"tumour.primary_site": "pancreas"}, {"$gte": {"tumour.ki67_percent": 10}}], ctx):
+    ...     print(f.condition, "| has", f.actual)
+    tumour.ki67_percent >= 10 | has 5
+    """
     out: list[Failure] = []
     for cond in conds:
         if evaluate(cond, ctx):
@@ -327,7 +643,23 @@ def failures(conds: Sequence[Condition], ctx: Mapping[str, Any]) -> list[Failure
 
 
 def describe(cond: Condition) -> str:
-    """Human-readable form of a condition, e.g. ``tumour.ki67_percent >= 10``."""
+    """Human-readable form of a condition, e.g. ``tumour.ki67_percent >= 10``.
+
+    Parameters
+    ----------
+    cond
+        One condition.
+
+    Returns
+    -------
+    str
+        The condition in words, with parentheses around an ``and``/``or`` of several parts.
+
+    Examples
+    --------
+    >>> describe({"$or": [{"disease.stage": "metastatic"}, {"$nex": {"disease.stage": 1}}]})
+    '(disease.stage == metastatic or disease.stage is unknown)'
+    """
     ((key, body),) = cond.items()
     if key in LOGICAL:
         joiner = " and " if key == "$and" else " or "
@@ -341,12 +673,48 @@ def describe(cond: Condition) -> str:
 
 
 def is_equality(cond: Condition) -> bool:
+    """Whether a condition is a plain ``{path: value}`` test (which durable_rules indexes cheaply).
+
+    Parameters
+    ----------
+    cond
+        One condition.
+
+    Returns
+    -------
+    bool
+        True when its key is a path, not an operator.
+
+    Examples
+    --------
+    >>> is_equality({"ecog": 1}), is_equality({"$lt": {"ecog": 2}})
+    (True, False)
+    """
     ((key, _),) = cond.items()
     return not key.startswith("$")
 
 
 def to_durable(cond: Condition, strip_prefix: str = "") -> dict[str, Any]:
-    """Translate to durable_rules' expression; ``strip_prefix`` drops a namespace."""
+    """Translate to durable_rules' expression; ``strip_prefix`` drops a namespace.
+
+    Parameters
+    ----------
+    cond
+        One condition (valid syntax).
+    strip_prefix
+        A namespace to drop from the paths (``derived.`` for the derived facts, which are
+        separate facts in durable_rules).
+
+    Returns
+    -------
+    dict
+        The durable_rules expression: the same operators, ``$ex``/``$nex`` with the value 1.
+
+    Examples
+    --------
+    >>> to_durable({"$and": [{"$gte": {"derived.rank": 2}}, {"$nex": {"ecog": True}}]}, strip_prefix="derived.")
+    {'$and': [{'$gte': {'rank': 2}}, {'$nex': {'ecog': 1}}]}
+    """
     ((key, body),) = cond.items()
     if key in LOGICAL:
         return {key: [to_durable(c, strip_prefix) for c in body]}
@@ -366,6 +734,26 @@ def static_domain(conds: Sequence[Condition], path: str) -> frozenset[Scalar] | 
     Only top-level equalities (or ``$or`` of equalities on that one path) count;
     ``None`` means "any value". The engine uses this to put a rule only in the
     rulesets of the populations it can apply to.
+
+    Parameters
+    ----------
+    conds
+        The conditions (a rule's ``when``).
+    path
+        The path, e.g. ``tumour.primary_site``.
+
+    Returns
+    -------
+    frozenset or None
+        The values allowed by every condition that pins the path down; None when none does.
+
+    Examples
+    --------
+    >>> sites = [{"$or": [{"tumour.primary_site": "pancreas"}, {"tumour.primary_site": "duodenum"}]}, {"ecog": 1}]
+    >>> sorted(static_domain(sites, "tumour.primary_site"))
+    ['duodenum', 'pancreas']
+    >>> static_domain(sites, "disease.stage") is None
+    True
     """
     domain: frozenset[Scalar] | None = None
     for cond in conds:
@@ -406,6 +794,26 @@ def specialise(cond: Condition, known: Mapping[str, Scalar | None]) -> Condition
     what remains is what durable_rules still has to test, or a bool when nothing
     remains. A ruleset compiled for patients who share those facts (a population)
     then holds fewer rules, and its rules fewer tests.
+
+    Parameters
+    ----------
+    cond
+        One condition (valid syntax).
+    known
+        Path -> its value for every patient of the population (None: absent).
+
+    Returns
+    -------
+    Condition or bool
+        What is left to test, or the verdict when no test is left.
+
+    Examples
+    --------
+    >>> pancreas = {"tumour.primary_site": "pancreas"}
+    >>> specialise({"$and": [{"tumour.primary_site": "pancreas"}, {"$gte": {"tumour.ki67_percent": 10}}]}, pancreas)
+    {'$gte': {'tumour.ki67_percent': 10}}
+    >>> specialise({"tumour.primary_site": "stomach"}, pancreas)
+    False
     """
     ((key, body),) = cond.items()
     if key in LOGICAL:
@@ -438,7 +846,28 @@ def specialise(cond: Condition, known: Mapping[str, Scalar | None]) -> Condition
 def specialise_all(
     conds: Sequence[Condition], known: Mapping[str, Scalar | None]
 ) -> list[Condition] | None:
-    """:func:`specialise` over a conjunction (a rule's ``when``); None if it can never hold."""
+    """:func:`specialise` over a conjunction (a rule's ``when``); None if it can never hold.
+
+    Parameters
+    ----------
+    conds
+        The conditions (valid syntax).
+    known
+        Path -> its value for every patient of the population (None: absent).
+
+    Returns
+    -------
+    list or None
+        The conditions left to test (empty: the rule always holds), or None when one is false.
+
+    Examples
+    --------
+    >>> pancreas = {"tumour.primary_site": "pancreas"}
+    >>> specialise_all([{"tumour.primary_site": "pancreas"}, {"$lt": {"ecog": 2}}], pancreas)
+    [{'$lt': {'ecog': 2}}]
+    >>> specialise_all([{"tumour.primary_site": "colon"}], pancreas) is None
+    True
+    """
     out: list[Condition] = []
     for c in conds:
         value = specialise(c, known)

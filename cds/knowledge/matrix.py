@@ -6,8 +6,8 @@ find empty and twice-stated cells and ``cds knowledge matrix`` can print the tab
 one option (on one of its tracks) under one condition; a statement without a track covers every
 track of its options.
 
->>> from cds.knowledge import load_knowledge
->>> grid = matrix_grid(load_knowledge())
+>>> from cds import default_engine
+>>> grid = matrix_grid(default_engine().kb)
 >>> sorted({c.level for c in grid.cells.values() if c is not None}) <= ["avoid", "caution", "exclude", "none"]
 True
 """
@@ -20,13 +20,33 @@ from dataclasses import dataclass, field
 from cds.knowledge.loader import KnowledgeBase
 from cds.knowledge.schema import MatrixEntry
 
+#: The one-letter code of each level in the printed matrix.
 LEVEL_CODES = {"exclude": "X", "avoid": "A", "caution": "C", "none": "-"}
 _LEVEL_ORDER = {"exclude": 0, "avoid": 1, "caution": 2, "none": 3}
 
 
 @dataclass(frozen=True)
 class Cell:
-    """What the matrix says for one option, track and condition."""
+    """What the matrix says for one option, track and condition.
+
+    Attributes
+    ----------
+    option, track, condition
+        The cell: option id, one of its tracks, matrix condition id.
+    entry
+        The statement that fills it.
+    file
+        The file of the statement (relative, as in problems).
+
+    Examples
+    --------
+    >>> from cds.knowledge.schema import EvidenceRef, MatrixEntry, Text
+    >>> entry = MatrixEntry(id="safety.prrt.pregnancy", conditions=["pregnancy"], options=["prrt"], level="exclude",
+    ...                     because=Text(en="Contraindicated.", fr="Contre-indiqué."), sources=["lutathera_smpc"],
+    ...                     evidence=EvidenceRef(kind="label"), confirmation="V")
+    >>> Cell("prrt", "anti_tumour", "pregnancy", entry, "knowledge/safety_matrix.yaml").level
+    'exclude'
+    """
 
     option: str
     track: str
@@ -36,11 +56,35 @@ class Cell:
 
     @property
     def level(self) -> str:
+        """The statement's level: exclude, avoid, caution or none (no concern)."""
         return self.entry.level
 
 
 @dataclass
 class Grid:
+    """The matrix laid out cell by cell: which statement fills each cell, which are empty or stated twice.
+
+    Attributes
+    ----------
+    options
+        Option ids, in catalogue order (the rows).
+    conditions
+        Matrix condition ids, in file order (the columns).
+    tracks
+        Option id -> its tracks.
+    cells
+        (option, track, condition) -> the cell, or None when no statement covers it.
+    twice
+        Cells stated more than once -> every (statement id, file) that states them.
+
+    Examples
+    --------
+    >>> grid = Grid(options=["prrt"], conditions=["pregnancy"], tracks={"prrt": ["anti_tumour"]},
+    ...             cells={("prrt", "anti_tumour", "pregnancy"): None})
+    >>> list(grid.empty()), grid.level("prrt", "pregnancy")
+    ([('prrt', 'anti_tumour', 'pregnancy')], None)
+    """
+
     options: list[str]
     conditions: list[str]
     tracks: dict[str, list[str]] = field(default_factory=dict)  # option -> its tracks
@@ -50,10 +94,43 @@ class Grid:
     twice: dict[tuple[str, str, str], list[tuple[str, str]]] = field(default_factory=dict)
 
     def empty(self) -> Iterator[tuple[str, str, str]]:
+        """The cells no statement covers (the linter fails on each).
+
+        Returns
+        -------
+        Iterator of tuple
+            (option, track, condition) of each empty cell, in grid order.
+
+        Examples
+        --------
+        >>> from cds import default_engine
+        >>> list(matrix_grid(default_engine().kb).empty())  # the bundled matrix is complete
+        []
+        """
         return (key for key, cell in self.cells.items() if cell is None)
 
     def level(self, option: str, condition: str) -> str | None:
-        """The strictest level over the option's tracks (None if a track has no statement)."""
+        """The strictest level over the option's tracks (None if a track has no statement).
+
+        Parameters
+        ----------
+        option
+            Option id (a row).
+        condition
+            Matrix condition id (a column).
+
+        Returns
+        -------
+        str or None
+            exclude, avoid, caution or none; None when a track of the option has no statement.
+
+        Examples
+        --------
+        >>> from cds import default_engine
+        >>> grid = matrix_grid(default_engine().kb)
+        >>> grid.level("prrt", "pregnancy"), grid.level("everolimus", "egfr_below_30")
+        ('exclude', 'caution')
+        """
         cells = [self.cells[(option, track, condition)] for track in self.tracks[option]]
         if any(cell is None for cell in cells):
             return None
@@ -61,7 +138,28 @@ class Grid:
 
 
 def matrix_grid(kb: KnowledgeBase) -> Grid:
-    """Every cell of the matrix with the statement that fills it."""
+    """Every cell of the matrix with the statement that fills it.
+
+    Parameters
+    ----------
+    kb
+        The loaded knowledge.
+
+    Returns
+    -------
+    Grid
+        Every (option, track, condition) of the catalogue, filled by the first statement that
+        covers it; later statements of the same cell are listed under ``twice``. Statements
+        that name an unknown option or condition are left out (the loader reports them).
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> grid = matrix_grid(default_engine().kb)
+    >>> cell = grid.cells[("prrt", "anti_tumour", "pregnancy")]
+    >>> cell.level, cell.entry.id, grid.twice
+    ('exclude', 'safety.prrt.pregnancy', {})
+    """
     grid = Grid(options=list(kb.options), conditions=list(kb.matrix_conditions),
                 tracks={option: list(spec.tracks) for option, spec in kb.options.items()})
     for option, spec in kb.options.items():
@@ -90,7 +188,31 @@ def matrix_grid(kb: KnowledgeBase) -> Grid:
 
 
 def markdown_table(kb: KnowledgeBase, lang: str = "en") -> str:
-    """Options (rows) x conditions (columns) with one-letter levels, and a legend."""
+    """Options (rows) x conditions (columns) with one-letter levels, and a legend.
+
+    What ``cds knowledge matrix`` prints: conditions are numbered in the header and named in
+    the legend, so that the table stays narrow.
+
+    Parameters
+    ----------
+    kb
+        The loaded knowledge.
+    lang
+        Language of the condition labels in the legend (``en``, ``fr``).
+
+    Returns
+    -------
+    str
+        A Markdown table (:data:`LEVEL_CODES`, ``?`` for an empty cell), the key to the codes
+        and the numbered conditions.
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> table = markdown_table(default_engine().kb, "fr")
+    >>> table.splitlines()[0][:18], table.splitlines()[-3]
+    ('| option | 1 | 2 |', 'X exclude, A avoid, C caution, - no concern, ? not stated.')
+    """
     grid = matrix_grid(kb)
     conds = grid.conditions
     head = "| option | " + " | ".join(f"{i + 1}" for i in range(len(conds))) + " |"

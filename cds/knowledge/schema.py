@@ -13,11 +13,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+#: What an id of the knowledge looks like (rules, options, sources, edges ...).
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
+#: What a pathway node id looks like (``PNET_NF_Localized``).
 NODE_PATTERN = r"^[A-Z][A-Za-z0-9]*(_[A-Za-z0-9]+)*$"
 
+#: How a statement was checked against its source: V (verified), U (unverified), UNCONFIRMED, or policy.
 Confirmation = Literal["V", "U", "UNCONFIRMED", "policy"]
+#: A ranking track (the same as :data:`cds.model.recommendation.Track`).
 TrackName = Literal["anti_tumour", "antisecretory"]
+#: How urgent an alert is.
 Severity = Literal["info", "warning", "critical"]
 
 
@@ -26,7 +31,13 @@ class _Schema(BaseModel):
 
 
 class Text(_Schema):
-    """A short text in both report languages."""
+    """A short text in both report languages.
+
+    Examples
+    --------
+    >>> Text.model_validate({"en": "Watchful waiting", "fr": "Surveillance active"}).fr
+    'Surveillance active'
+    """
 
     en: str = Field(min_length=1)
     fr: str = Field(min_length=1)
@@ -36,6 +47,22 @@ class Text(_Schema):
 
 
 class Source(_Schema):
+    """A publication or document a rule may cite (knowledge/sources*.yaml), with its identifiers.
+
+    Examples
+    --------
+    >>> source = Source.model_validate({"id": "who_2019", "short": "WHO 2019", "citation": "WHO Classification ...",
+    ...                                 "kind": "classification", "pmid": 31433515})
+    >>> source.pmid, source.doi
+    ('31433515', None)
+    >>> from pydantic import ValidationError
+    >>> try:
+    ...     Source.model_validate({"id": "x", "short": "X", "citation": "X", "kind": "web", "doi": "doi.org/10.1"})
+    ... except ValidationError as exc:
+    ...     print(exc.errors()[0]["msg"])
+    Value error, 'doi.org/10.1' is not a DOI (expected 10.xxxx/...)
+    """
+
     id: str = Field(pattern=ID_PATTERN)
     short: str
     citation: str
@@ -79,20 +106,57 @@ class Source(_Schema):
 
 
 class SourceCatalogue(_Schema):
+    """The sources catalogue (knowledge/sources.yaml and sources.<part>.yaml, merged).
+
+    Examples
+    --------
+    >>> SourceCatalogue.model_validate({"sources": []}).sources
+    []
+    """
+
     sources: list[Source]
 
 
 class EvidenceKind(_Schema):
+    """One kind of evidence on the scale, e.g. ``rct_phase3``, with its label.
+
+    Examples
+    --------
+    >>> EvidenceKind.model_validate({"kind": "rct_phase3", "label": {"en": "Phase III RCT", "fr": "ECR de phase III"}})
+    EvidenceKind(kind='rct_phase3', label=Text(en='Phase III RCT', fr='ECR de phase III'))
+    """
+
     kind: str = Field(pattern=ID_PATTERN)
     label: Text
 
 
 class EvidenceScale(_Schema):
+    """The evidence scale (knowledge/evidence.yaml), strongest kind first: ties in the ranking break by it.
+
+    Examples
+    --------
+    >>> scale = EvidenceScale.model_validate({"scale": [
+    ...     {"kind": "rct_phase3", "label": {"en": "RCT", "fr": "ECR"}},
+    ...     {"kind": "expert_opinion", "label": {"en": "Expert opinion", "fr": "Avis d'experts"}}]})
+    >>> [k.kind for k in scale.scale]
+    ['rct_phase3', 'expert_opinion']
+    """
+
     scale: list[EvidenceKind]
     notes: str | None = None
 
 
 class OptionSpec(_Schema):
+    """One option of the catalogue (knowledge/options.yaml): its label, kind and tracks.
+
+    Examples
+    --------
+    >>> option = OptionSpec.model_validate({"id": "ssa", "label": {"en": "Somatostatin analogue", "fr": "Analogue"},
+    ...                                     "kind": "hormonal", "tracks": ["anti_tumour", "antisecretory"]})
+    >>> option.tracks, option.depends_on
+    (['anti_tumour', 'antisecretory'], [])
+    """
+
     id: str = Field(pattern=ID_PATTERN)
     label: Text
     kind: str
@@ -102,10 +166,28 @@ class OptionSpec(_Schema):
 
 
 class OptionCatalogue(_Schema):
+    """The option catalogue, least invasive or toxic first (that order breaks ties in the ranking).
+
+    Examples
+    --------
+    >>> OptionCatalogue.model_validate({"options": []}).options
+    []
+    """
+
     options: list[OptionSpec]
 
 
 class AlertSpec(_Schema):
+    """One alert of the catalogue (knowledge/alerts*.yaml): its severity, title and what to do.
+
+    Examples
+    --------
+    >>> alert = AlertSpec.model_validate({"id": "mdt_referral", "severity": "warning",
+    ...                                   "label": {"en": "Refer to an expert board", "fr": "Présenter en RCP"}})
+    >>> alert.severity, alert.action
+    ('warning', None)
+    """
+
     id: str = Field(pattern=ID_PATTERN)
     severity: Severity
     label: Text
@@ -113,10 +195,28 @@ class AlertSpec(_Schema):
 
 
 class AlertCatalogue(_Schema):
+    """The alert catalogue (knowledge/alerts.yaml and alerts.<part>.yaml, merged).
+
+    Examples
+    --------
+    >>> AlertCatalogue.model_validate({"alerts": []}).alerts
+    []
+    """
+
     alerts: list[AlertSpec]
 
 
 class DerivedSpec(_Schema):
+    """One fact the classification rules derive (``derived.<key>``), with its type and values.
+
+    Examples
+    --------
+    >>> spec = DerivedSpec.model_validate({"key": "grade_by_ki67", "values": ["g1", "g2", "g3", "unknown"],
+    ...                                    "description": "WHO grade from the Ki-67 index alone."})
+    >>> spec.type, spec.values
+    ('string', ['g1', 'g2', 'g3', 'unknown'])
+    """
+
     key: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     type: Literal["string", "number", "integer", "boolean"] = "string"
     values: list[str | int | bool] | None = None
@@ -124,10 +224,29 @@ class DerivedSpec(_Schema):
 
 
 class DerivedCatalogue(_Schema):
+    """The derived facts (knowledge/derived.yaml and derived.<part>.yaml, merged).
+
+    Examples
+    --------
+    >>> DerivedCatalogue.model_validate({"derived": []}).derived
+    []
+    """
+
     derived: list[DerivedSpec]
 
 
 class Setting(_Schema):
+    """One setting: a number (or word) the knowledge uses, named so a site can change it in one place.
+
+    Examples
+    --------
+    >>> setting = Setting.model_validate({"name": "prrt_egfr_avoid", "value": 30, "unit": "mL/min",
+    ...                                   "description": "Below this eGFR PRRT is avoided.",
+    ...                                   "why_a_setting": "The labels give no single number."})
+    >>> setting.value, setting.unit
+    (30, 'mL/min')
+    """
+
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     value: int | float | str | bool
     unit: str | None = None
@@ -136,6 +255,14 @@ class Setting(_Schema):
 
 
 class Config(_Schema):
+    """The settings file (knowledge/config.yaml and config.<part>.yaml).
+
+    Examples
+    --------
+    >>> Config.model_validate({}).settings
+    []
+    """
+
     settings: list[Setting] = Field(default_factory=list)
 
 
@@ -145,6 +272,13 @@ class ChangeableData(_Schema):
     ``fixed``: data that do not change (the primary site): a test on them is never offered as
     a change. ``one_way``: data that move in one direction only, their values in that order
     (disease stage): only values later in the list are offered.
+
+    Examples
+    --------
+    >>> changeable = ChangeableData.model_validate({"fixed": ["tumour.primary_site"],
+    ...                                             "one_way": {"disease.stage": ["localized", "metastatic"]}})
+    >>> changeable.one_way["disease.stage"][-1]
+    'metastatic'
     """
 
     fixed: list[str] = Field(default_factory=list)
@@ -152,6 +286,15 @@ class ChangeableData(_Schema):
 
 
 class KnowledgeManifest(_Schema):
+    """The manifest (knowledge/knowledge.yaml): the knowledge's name and version.
+
+    Examples
+    --------
+    >>> manifest = KnowledgeManifest.model_validate({"name": "netcds digestive NEN knowledge", "version": "0.2.0"})
+    >>> manifest.version, manifest.changeable.fixed
+    ('0.2.0', [])
+    """
+
     name: str
     version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
     description: str | None = None
@@ -162,11 +305,28 @@ class KnowledgeManifest(_Schema):
 
 
 class EvidenceRef(_Schema):
+    """The evidence behind a rule or edge: a kind of the scale and, if the source gives one, its level.
+
+    Examples
+    --------
+    >>> EvidenceRef.model_validate({"kind": "rct_phase3", "level": "I, A"}).level
+    'I, A'
+    """
+
     kind: str
     level: str | None = None
 
 
 class ArgueEffect(_Schema):
+    """Argue for or against an option, with a strength from 1 (weak) to 3 (strong).
+
+    Examples
+    --------
+    >>> effect = ArgueEffect.model_validate({"option": "everolimus", "direction": "for", "strength": 2})
+    >>> effect.track is None  # both tracks of the option
+    True
+    """
+
     option: str
     direction: Literal["for", "against"]
     strength: int = Field(ge=1, le=3)
@@ -177,12 +337,18 @@ class ExcludeEffect(_Schema):
     """Remove an option for a reason that is not a contraindication (it already failed, it does not apply).
 
     Contraindications use ``safety: {level: exclude}`` instead, so the output says it is a safety reason.
+
+    Examples
+    --------
+    >>> ExcludeEffect.model_validate({"option": "ssa", "track": "anti_tumour"}).track
+    'anti_tumour'
     """
 
     option: str
     track: TrackName | None = None
 
 
+#: The ceiling a safety effect sets.
 SafetyLevelName = Literal["exclude", "avoid", "caution"]
 
 
@@ -192,6 +358,11 @@ class SafetyEffect(_Schema):
     exclude: absolute contraindication (label section 4.3 / USPI Contraindications, or a guideline that
     says "contraindicated"); avoid: strong relative contraindication (pivotal-trial exclusion criterion,
     guideline "should not", label "not recommended"); caution: label warning, dose adjustment.
+
+    Examples
+    --------
+    >>> SafetyEffect.model_validate({"option": "prrt", "level": "avoid"}).level
+    'avoid'
     """
 
     option: str
@@ -200,28 +371,64 @@ class SafetyEffect(_Schema):
 
 
 class AssumeEffect(_Schema):
-    """Fill an unstated input field by definition (never a guess); shown under ``assumptions``."""
+    """Fill an unstated input field by definition (never a guess); shown under ``assumptions``.
+
+    Examples
+    --------
+    >>> AssumeEffect.model_validate({"field": "tumour.differentiation", "value": "well"}).value
+    'well'
+    """
 
     field: str
     value: str | int | float | bool
 
 
 class AlertEffect(_Schema):
+    """Raise an alert of the catalogue (optionally with another severity than the catalogue's).
+
+    Examples
+    --------
+    >>> AlertEffect.model_validate({"id": "mdt_referral"}).severity is None
+    True
+    """
+
     id: str
     severity: Severity | None = None
 
 
 class MissingEffect(_Schema):
+    """Ask for an input field that would change or confirm the answer.
+
+    Examples
+    --------
+    >>> MissingEffect.model_validate({"field": "imaging.sstr"}).field
+    'imaging.sstr'
+    """
+
     field: str
 
 
 class DeriveEffect(_Schema):
+    """Derive a fact (``derived.<key>``) in the classification stage.
+
+    Examples
+    --------
+    >>> DeriveEffect.model_validate({"key": "category", "value": "net_g1"}).value
+    'net_g1'
+    """
+
     key: str
     value: str | int | float | bool
 
 
 class SurveilEffect(_Schema):
-    """Select a surveillance schedule (knowledge/surveillance.yaml) for this patient."""
+    """Select a surveillance schedule (knowledge/surveillance.yaml) for this patient.
+
+    Examples
+    --------
+    >>> SurveilEffect.model_validate({"schedule": "pnet_resected_esmo", "if_option": "surgery_curative"}).if_option
+    'surgery_curative'
+    """
 
     schedule: str
     if_option: str | None = Field(
@@ -234,14 +441,29 @@ class SurveilEffect(_Schema):
 
 
 _EFFECT_KINDS = ("argue", "safety", "exclude", "alert", "missing", "derive", "assume", "surveil")
-# Effects of the classification stage (rules made only of these run first).
+#: Effects of the classification stage (rules made only of these run first).
 CLASSIFICATION_EFFECTS = frozenset({"derive", "assume"})
-# Effects aimed at one option (they apply only when a pathway proposed it).
+#: Effects aimed at one option (they apply only when a pathway proposed it).
 OPTION_EFFECTS = frozenset({"argue", "safety", "exclude"})
 
 
 class Effect(_Schema):
-    """Exactly one of the effect kinds."""
+    """Exactly one of the effect kinds.
+
+    Examples
+    --------
+    >>> effect = Effect.model_validate({"alert": {"id": "mdt_referral"}})
+    >>> effect.kind, effect.target
+    ('alert', None)
+    >>> Effect.model_validate({"argue": {"option": "ssa", "direction": "for", "strength": 3}}).target.option
+    'ssa'
+    >>> from pydantic import ValidationError
+    >>> try:
+    ...     Effect.model_validate({})
+    ... except ValidationError as exc:
+    ...     print(exc.errors()[0]["msg"])
+    Value error, an effect must have exactly one of argue, safety, ..., surveil; got none
+    """
 
     argue: ArgueEffect | None = None
     safety: SafetyEffect | None = None
@@ -268,6 +490,7 @@ class Effect(_Schema):
 
     @property
     def kind(self) -> str:
+        """Which effect this is: argue, safety, exclude, alert, missing, derive, assume or surveil."""
         for k in _EFFECT_KINDS:
             if getattr(self, k) is not None:
                 return k
@@ -275,6 +498,19 @@ class Effect(_Schema):
 
 
 class Rule(_Schema):
+    """One rule: when its conditions hold, its effects apply, for the reason it gives, citing its sources.
+
+    Examples
+    --------
+    >>> rule = Rule.model_validate({
+    ...     "id": "class.grade.ki67_g1", "when": [{"$lt": {"tumour.ki67_percent": 3}}],
+    ...     "then": [{"derive": {"key": "grade_by_ki67", "value": "g1"}}],
+    ...     "because": {"en": "Ki-67 < 3 % is G1.", "fr": "Ki-67 < 3 % : G1."},
+    ...     "sources": ["who_2019"], "evidence": {"kind": "classification"}, "confirmation": "V"})
+    >>> rule.stage, rule.then[0].kind
+    ('classification', 'derive')
+    """
+
     id: str = Field(pattern=ID_PATTERN)
     statement: str | list[str] | None = None
     when: list[dict[str, Any]] = Field(default_factory=list)
@@ -293,6 +529,14 @@ class Rule(_Schema):
 
 
 class FileMeta(_Schema):
+    """What a knowledge file is for and what it leaves out (``meta:``).
+
+    Examples
+    --------
+    >>> FileMeta.model_validate({"purpose": "Pancreatic NET arguments."}).lifecycle
+    'draft'
+    """
+
     purpose: str
     scope: str | None = None
     lifecycle: Literal["draft", "reviewed", "retired"] = "draft"
@@ -300,6 +544,14 @@ class FileMeta(_Schema):
 
 
 class RuleFile(_Schema):
+    """A rule file (knowledge/rules/*.yaml): its ``meta`` and its rules.
+
+    Examples
+    --------
+    >>> RuleFile.model_validate({"meta": {"purpose": "Examples."}, "rules": []}).rules
+    []
+    """
+
     meta: FileMeta
     rules: list[Rule]
 
@@ -309,11 +561,22 @@ class RuleFile(_Schema):
 # every patient condition the input can express, the safety level with its source, or an explicit
 # "no concern". Entries with a level compile to safety rules; the linter fails on an empty cell.
 
+#: What a matrix statement says of its cells: a safety level, or ``none`` (no concern).
 MatrixLevel = Literal["exclude", "avoid", "caution", "none"]
 
 
 class MatrixCondition(_Schema):
-    """A patient condition of the matrix (a row), with patches that put a patient just in and just out."""
+    """A patient condition of the matrix (a row), with patches that put a patient just in and just out.
+
+    Examples
+    --------
+    >>> row = MatrixCondition.model_validate({
+    ...     "id": "egfr_below_30", "label": {"en": "eGFR < 30 mL/min", "fr": "DFGe < 30 mL/min"}, "group": "renal",
+    ...     "when": [{"$lt": {"labs.egfr_ml_min": 30}}], "inside": {"labs": {"egfr_ml_min": 29}},
+    ...     "outside": {"labs": {"egfr_ml_min": 30}}})
+    >>> row.inside
+    {'labs': {'egfr_ml_min': 29}}
+    """
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     label: Text
@@ -328,7 +591,17 @@ class MatrixCondition(_Schema):
 
 
 class MatrixEntry(_Schema):
-    """One statement of the matrix: these options under these conditions have this safety level."""
+    """One statement of the matrix: these options under these conditions have this safety level.
+
+    Examples
+    --------
+    >>> entry = MatrixEntry.model_validate({
+    ...     "id": "safety.prrt.pregnancy", "conditions": ["pregnancy"], "options": ["prrt"], "level": "exclude",
+    ...     "because": {"en": "Contraindicated in pregnancy.", "fr": "Contre-indiqué pendant la grossesse."},
+    ...     "sources": ["lutathera_smpc"], "section": "SmPC 4.3", "evidence": {"kind": "label"}, "confirmation": "V"})
+    >>> entry.level, entry.track
+    ('exclude', None)
+    """
 
     id: str = Field(pattern=ID_PATTERN, description="Rule id of the compiled safety rule (unused for level none).")
     conditions: list[str] = Field(min_length=1)
@@ -350,6 +623,15 @@ class MatrixEntry(_Schema):
 
 
 class SafetyMatrixFile(_Schema):
+    """A file of the contraindication matrix (knowledge/safety_matrix*.yaml): rows and statements.
+
+    Examples
+    --------
+    >>> matrix = SafetyMatrixFile.model_validate({})
+    >>> matrix.conditions, matrix.entries
+    ([], [])
+    """
+
     meta: FileMeta | None = None
     conditions: list[MatrixCondition] = Field(default_factory=list)
     entries: list[MatrixEntry] = Field(default_factory=list)
@@ -359,6 +641,15 @@ class SafetyMatrixFile(_Schema):
 
 
 class PathwayNode(_Schema):
+    """A node of a pathway: the start, a decision, or a situation the patient is in.
+
+    Examples
+    --------
+    >>> PathwayNode.model_validate({"id": "APPX_Grade_3", "kind": "situation",
+    ...                              "label": {"en": "Appendiceal NET G3", "fr": "TNE G3 de l'appendice"}}).kind
+    'situation'
+    """
+
     id: str = Field(pattern=NODE_PATTERN)
     kind: Literal["start", "decision", "situation"]
     label: Text
@@ -366,6 +657,22 @@ class PathwayNode(_Schema):
 
 
 class PathwayEdge(_Schema):
+    """An edge of a pathway: to another node, or proposing an option with a sourced argument.
+
+    Examples
+    --------
+    >>> edge = PathwayEdge.model_validate({"id": "appx.to_g3", "from": "APPX_Start", "to": "APPX_Grade_3",
+    ...                                    "when": [{"derived.category": "net_g3"}]})
+    >>> edge.from_, edge.propose
+    ('APPX_Start', None)
+    >>> from pydantic import ValidationError
+    >>> try:
+    ...     PathwayEdge.model_validate({"id": "appx.propose_ww", "from": "APPX_Start", "propose": "watchful_waiting"})
+    ... except ValidationError as exc:
+    ...     print(exc.errors()[0]["msg"])  # doctest: +ELLIPSIS
+    Value error, an edge that proposes an option must give strength, because, evidence, confirmation, sources (...)
+    """
+
     id: str = Field(pattern=ID_PATTERN)
     from_: str = Field(alias="from")
     to: str | None = None
@@ -405,6 +712,21 @@ class PathwayEdge(_Schema):
 
 
 class Pathway(_Schema):
+    """A pathway (pathways/*.yaml): a decision graph entered when its conditions hold.
+
+    Examples
+    --------
+    >>> pathway = Pathway.model_validate({
+    ...     "id": "appendix_net", "title": {"en": "Appendiceal NET", "fr": "TNE de l'appendice"},
+    ...     "when": [{"tumour.primary_site": "appendix"}], "start": "APPX_Start",
+    ...     "nodes": [{"id": "APPX_Start", "kind": "start", "label": {"en": "Start", "fr": "Début"}}],
+    ...     "edges": [{"id": "appx.propose_ww", "from": "APPX_Start", "propose": "watchful_waiting", "strength": 3,
+    ...                "because": {"en": "Cured.", "fr": "Guérie."}, "sources": ["enets_2023_appendix"],
+    ...                "evidence": {"kind": "guideline_consensus"}, "confirmation": "V"}]})
+    >>> [e.propose for e in pathway.edges]
+    ['watchful_waiting']
+    """
+
     id: str = Field(pattern=ID_PATTERN)
     title: Text
     description: Text | None = None
@@ -420,11 +742,19 @@ class Pathway(_Schema):
 # read by cds.surveillance. Months are counted from the decision date (as_of), or from the
 # start of the current treatment line for schedules anchored on it.
 
+#: How a dose figure was checked: as :data:`Confirmation`, or ``physics`` (no ionising radiation).
 DoseConfirmation = Literal["V", "U", "UNCONFIRMED", "policy", "physics"]
 
 
 class DoseComponent(_Schema):
-    """One part of a hybrid exam's dose (e.g. the radiopharmaceutical and the CT of a PET/CT)."""
+    """One part of a hybrid exam's dose (e.g. the radiopharmaceutical and the CT of a PET/CT).
+
+    Examples
+    --------
+    >>> DoseComponent.model_validate({"part": "ct_low_dose", "dose_msv": 4, "basis": "low-dose CT",
+    ...                                "confirmation": "UNCONFIRMED"}).dose_msv
+    4.0
+    """
 
     part: str = Field(pattern=ID_PATTERN)
     dose_msv: float = Field(ge=0)
@@ -434,7 +764,22 @@ class DoseComponent(_Schema):
 
 
 class Modality(_Schema):
-    """One kind of examination with its typical adult effective dose."""
+    """One kind of examination with its typical adult effective dose.
+
+    Examples
+    --------
+    >>> mri = Modality.model_validate({"id": "mri_liver", "label": {"en": "Liver MRI", "fr": "IRM hépatique"},
+    ...                                "kind": "mri", "ionising": False, "dose_msv": 0, "confirmation": "physics"})
+    >>> mri.dose_msv, mri.gadolinium
+    (0.0, False)
+    >>> from pydantic import ValidationError
+    >>> try:
+    ...     Modality.model_validate({"id": "ct_chest", "label": {"en": "CT chest", "fr": "TDM thorax"}, "kind": "ct",
+    ...                              "ionising": True, "dose_msv": 7, "confirmation": "V"})
+    ... except ValidationError as exc:
+    ...     print(exc.errors()[0]["msg"])
+    Value error, an ionising exam needs a dose > 0 and sources (or sourced components)
+    """
 
     id: str = Field(pattern=ID_PATTERN)
     label: Text
@@ -464,13 +809,32 @@ class Modality(_Schema):
 
 
 class DoseTable(_Schema):
+    """The dose table (knowledge/radiation.yaml): every exam a plan may use, with its typical dose.
+
+    Examples
+    --------
+    >>> table = DoseTable.model_validate({
+    ...     "meta": {"purpose": "Doses."},
+    ...     "modalities": [{"id": "mri_liver", "label": {"en": "Liver MRI", "fr": "IRM hépatique"}, "kind": "mri",
+    ...                     "ionising": False, "dose_msv": 0, "confirmation": "physics"}]})
+    >>> [m.id for m in table.modalities]
+    ['mri_liver']
+    """
+
     meta: FileMeta
     assumptions: list[Text] = Field(default_factory=list)
     modalities: list[Modality] = Field(min_length=1)
 
 
 class ExamSlot(_Schema):
-    """An exam at each visit of a period, and what the radiation-minimised plan does instead."""
+    """An exam at each visit of a period, and what the radiation-minimised plan does instead.
+
+    Examples
+    --------
+    >>> slot = ExamSlot.model_validate({"modality": "ct_chest_abdomen_pelvis", "minimised": ["mri_liver"]})
+    >>> slot.minimised
+    ['mri_liver']
+    """
 
     modality: str
     minimised: list[str] | None = Field(
@@ -481,6 +845,22 @@ class ExamSlot(_Schema):
 
 
 class SchedulePeriod(_Schema):
+    """A period of a schedule: exams every so many months (or at given months) from one month to another.
+
+    Examples
+    --------
+    >>> period = SchedulePeriod.model_validate({"from_month": 0, "to_month": 24, "every_months": 6,
+    ...                                         "exams": [{"modality": "mri_pancreas"}]})
+    >>> period.every_months, period.at_months
+    (6, None)
+    >>> from pydantic import ValidationError
+    >>> try:
+    ...     SchedulePeriod.model_validate({"from_month": 0, "exams": [{"modality": "mri_pancreas"}]})
+    ... except ValidationError as exc:
+    ...     print(exc.errors()[0]["msg"])
+    Value error, a period needs exactly one of every_months or at_months
+    """
+
     from_month: int = Field(ge=0)
     to_month: int | None = Field(default=None, description="Last month of the period; null = to the end.")
     every_months: int | None = Field(default=None, ge=1, le=120)
@@ -509,6 +889,14 @@ class SchedulePeriod(_Schema):
 
 
 class ScheduleDuration(_Schema):
+    """How long a schedule lasts: a number of months, lifelong, or as long as the situation.
+
+    Examples
+    --------
+    >>> ScheduleDuration.model_validate({"months": 120, "at_least": True}).lifelong
+    False
+    """
+
     months: int | None = Field(default=None, ge=1, description="Total duration; null with lifelong or open_ended.")
     at_least: bool = Field(default=False, description="The source says 'at least' (e.g. more than 10 years).")
     lifelong: bool = False
@@ -527,6 +915,19 @@ class ScheduleDuration(_Schema):
 
 
 class Schedule(_Schema):
+    """A surveillance schedule (knowledge/surveillance.yaml): follow-up exams over time, and why.
+
+    Examples
+    --------
+    >>> schedule = Schedule.model_validate({
+    ...     "id": "appendix_no_follow_up", "kind": "none", "priority": 10,
+    ...     "label": {"en": "No follow-up", "fr": "Pas de surveillance"},
+    ...     "because": {"en": "Cured by appendectomy.", "fr": "Guérie par l'appendicectomie."},
+    ...     "sources": ["ncuk_esmo_followup"], "evidence": {"kind": "guideline_consensus"}, "confirmation": "V"})
+    >>> schedule.anchor, schedule.periods
+    ('decision', [])
+    """
+
     id: str = Field(pattern=ID_PATTERN)
     kind: Literal["imaging", "monitoring", "none", "individual"] = Field(
         description=(
@@ -571,11 +972,22 @@ class Schedule(_Schema):
         return self
 
 
+#: The situations in which the surveillance planner raises an alert.
 PlannerSituation = Literal["radiation_above_threshold", "young_patient", "mri_substitution", "pregnancy"]
 
 
 class PlannerAlert(_Schema):
-    """An alert the planner raises from computed figures (texts may use {placeholders})."""
+    """An alert the planner raises from computed figures (texts may use {placeholders}).
+
+    Examples
+    --------
+    >>> alert = PlannerAlert.model_validate({
+    ...     "situation": "radiation_above_threshold", "alert": "radiation_dose",
+    ...     "because": {"en": "Projected dose {total_msv} mSv.", "fr": "Dose projetée {total_msv} mSv."},
+    ...     "sources": ["icrp_103"], "evidence": {"kind": "expert_consensus"}, "confirmation": "V"})
+    >>> alert.situation
+    'radiation_above_threshold'
+    """
 
     situation: PlannerSituation
     alert: str
@@ -587,6 +999,20 @@ class PlannerAlert(_Schema):
 
 
 class SurveillanceCatalogue(_Schema):
+    """The surveillance catalogue (knowledge/surveillance.yaml): principles, schedules, planner alerts.
+
+    Examples
+    --------
+    >>> catalogue = SurveillanceCatalogue.model_validate({
+    ...     "meta": {"purpose": "Follow-up."},
+    ...     "schedules": [{"id": "individual", "kind": "individual", "priority": 100,
+    ...                    "label": {"en": "Individual", "fr": "Individuelle"},
+    ...                    "because": {"en": "Case by case.", "fr": "Au cas par cas."}, "sources": ["esmo_2020"],
+    ...                    "evidence": {"kind": "expert_consensus"}, "confirmation": "V"}]})
+    >>> [s.kind for s in catalogue.schedules]
+    ['individual']
+    """
+
     meta: FileMeta
     principles: list[Text] = Field(default_factory=list, description="Shown with every plan.")
     schedules: list[Schedule] = Field(min_length=1)
@@ -598,12 +1024,31 @@ class SurveillanceCatalogue(_Schema):
 
 
 class Hypothesis(_Schema):
+    """One hypothesis for a missing datum: the value assumed, and how to say it.
+
+    Examples
+    --------
+    >>> Hypothesis.model_validate({"value": "poor", "label": {"en": "If NEC", "fr": "Si CNE"}}).value
+    'poor'
+    """
+
     value: str | int | float | bool
     label: Text = Field(description="The hypothesis in words, e.g. 'If NEC (poorly differentiated)'.")
 
 
 class ScenarioSpec(_Schema):
-    """A missing input field whose value changes the answer: rank once per hypothesis, side by side."""
+    """A missing input field whose value changes the answer: rank once per hypothesis, side by side.
+
+    Examples
+    --------
+    >>> spec = ScenarioSpec.model_validate({
+    ...     "id": "differentiation", "field": "tumour.differentiation", "when": [{"derived.category": "unknown"}],
+    ...     "hypotheses": [{"value": "well", "label": {"en": "If NET", "fr": "Si TNE"}},
+    ...                    {"value": "poor", "label": {"en": "If NEC", "fr": "Si CNE"}}],
+    ...     "because": {"en": "NET G3 or NEC?", "fr": "TNE G3 ou CNE ?"}, "sources": ["who_2019"]})
+    >>> [h.value for h in spec.hypotheses]
+    ['well', 'poor']
+    """
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     field: str = Field(description="The input field (dotted path) the hypotheses fill.")
@@ -616,4 +1061,12 @@ class ScenarioSpec(_Schema):
 
 
 class ScenarioCatalogue(_Schema):
+    """The scenarios file (knowledge/scenarios.yaml): missing data that changes the answer.
+
+    Examples
+    --------
+    >>> ScenarioCatalogue.model_validate({}).scenarios
+    []
+    """
+
     scenarios: list[ScenarioSpec] = Field(default_factory=list)

@@ -22,7 +22,27 @@ _SKIP = {"id", "as_of", "prior_treatments"}
 
 
 def unwrap_annotation(annotation: Any) -> Any:
-    """Strip Optional/Annotated to the underlying type."""
+    """Strip Optional/Annotated to the underlying type.
+
+    Parameters
+    ----------
+    annotation
+        A field's annotation as pydantic holds it (``FieldInfo.annotation``).
+
+    Returns
+    -------
+    Any
+        The type inside any ``Annotated[...]`` and ``X | None``; a union of several types, a
+        ``list[...]`` or a ``Literal[...]`` is returned as it is.
+
+    Examples
+    --------
+    >>> from typing import Annotated, Literal
+    >>> unwrap_annotation(Annotated[int, "range"] | None)
+    <class 'int'>
+    >>> unwrap_annotation(Literal[1, 2] | None)
+    typing.Literal[1, 2]
+    """
     while True:
         origin = get_origin(annotation)
         if origin is typing.Annotated:
@@ -78,6 +98,26 @@ def _walk(model: type[BaseModel], prefix: str, vocab: Vocabulary) -> None:
 
 
 def patient_vocabulary() -> Vocabulary:
+    """The paths of the input contract a condition may read, with their types and allowed values.
+
+    Every scalar field of :class:`~cds.model.patient.Patient` (nested models as dotted
+    paths), except the bookkeeping ``id``, ``as_of`` and ``prior_treatments``; a list of an
+    enumeration (``comorbidities``, ``disease.metastatic_sites``) becomes one boolean path per
+    value, as :func:`cds.facts.build_context` lays it out.
+
+    Returns
+    -------
+    Vocabulary
+        A new vocabulary (the caller may add to it).
+
+    Examples
+    --------
+    >>> vocab = patient_vocabulary()
+    >>> vocab.fields["tumour.ki67_percent"].type, vocab.fields["comorbidities.cirrhosis"].type
+    ('number', 'boolean')
+    >>> sorted(vocab.fields["disease.stage"].values)
+    ['localized', 'locoregional', 'metastatic']
+    """
     vocab = Vocabulary()
     _walk(Patient, "", vocab)
     # Comorbidities are a top-level list of enums; _walk already mapped them.
@@ -91,6 +131,36 @@ def full_vocabulary(
     node_ids: Iterable[str],
     pathway_ids: Iterable[str],
 ) -> Vocabulary:
+    """Every path a knowledge condition may read: the patient's, and what the knowledge adds.
+
+    Parameters
+    ----------
+    option_ids
+        The option catalogue: each adds ``prior.<id>``, ``prior_response.<id>``,
+        ``prior_line.<id>`` and ``candidate.<id>``.
+    derived
+        The derived facts of the classification stage (``derived.<key>``).
+    node_ids
+        The pathway nodes: each adds ``node.<id>`` (the node was reached).
+    pathway_ids
+        The pathways: each adds ``pathway.<id>`` (the pathway was entered).
+
+    Returns
+    -------
+    Vocabulary
+        :func:`patient_vocabulary` with those paths added.
+
+    Examples
+    --------
+    >>> vocab = full_vocabulary(["prrt"], [FieldSpec("derived.category", "string", frozenset({"net_g1"}))],
+    ...                         ["PNET_Start"], ["pnet"])
+    >>> sorted(p for p in vocab.fields if p.endswith(".prrt"))
+    ['candidate.prrt', 'prior.prrt', 'prior_line.prrt', 'prior_response.prrt']
+    >>> all(p in vocab.fields for p in ("derived.category", "node.PNET_Start", "pathway.pnet", "tumour.ki67_percent"))
+    True
+    >>> sorted(vocab.fields["prior.prrt"].values)
+    ['completed', 'ongoing', 'progression', 'toxicity']
+    """
     vocab = patient_vocabulary()
     stops = frozenset(s.value for s in StopReason)
     responses = frozenset(r.value for r in BestResponse)

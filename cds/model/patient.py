@@ -33,6 +33,8 @@ from pydantic_core import PydanticKnownError
 
 
 class PrimarySite(str, Enum):
+    """Where the primary tumour arose (`unknown`: a NET of unknown primary)."""
+
     pancreas = "pancreas"
     small_intestine = "small_intestine"
     stomach = "stomach"
@@ -52,16 +54,22 @@ class Grade(str, Enum):
 
 
 class Differentiation(str, Enum):
+    """Differentiation on pathology: well (a NET) or poor (a NEC)."""
+
     well = "well"
     poor = "poor"
 
 
 class NecSubtype(str, Enum):
+    """Subtype of a poorly differentiated neuroendocrine carcinoma (NEC)."""
+
     small_cell = "small_cell"
     large_cell = "large_cell"
 
 
 class FunctionalSyndrome(str, Enum):
+    """The clinical hormonal syndrome of the tumour (`none`: non-functioning)."""
+
     none = "none"
     carcinoid_syndrome = "carcinoid_syndrome"
     insulinoma = "insulinoma"
@@ -73,6 +81,8 @@ class FunctionalSyndrome(str, Enum):
 
 
 class HereditarySyndrome(str, Enum):
+    """A hereditary tumour syndrome (MEN1, VHL, NF1, tuberous sclerosis); `none` when excluded."""
+
     none = "none"
     men1 = "men1"
     vhl = "vhl"
@@ -81,24 +91,32 @@ class HereditarySyndrome(str, Enum):
 
 
 class AppendixLocation(str, Enum):
+    """Where in the appendix the tumour lies."""
+
     tip = "tip"
     body = "body"
     base = "base"
 
 
 class ResectionMargin(str, Enum):
+    """Resection margin: R0 (clear), R1 (microscopic residue) or R2 (macroscopic residue)."""
+
     r0 = "r0"
     r1 = "r1"
     r2 = "r2"
 
 
 class Stage(str, Enum):
+    """Extent of the disease: localized (N0 M0), locoregional (N1 M0) or metastatic (M1)."""
+
     localized = "localized"
     locoregional = "locoregional"
     metastatic = "metastatic"
 
 
 class MetastaticSite(str, Enum):
+    """A site of distant metastasis."""
+
     liver = "liver"
     lymph_nodes_distant = "lymph_nodes_distant"
     bone = "bone"
@@ -109,6 +127,8 @@ class MetastaticSite(str, Enum):
 
 
 class DiseaseStatus(str, Enum):
+    """How the disease behaves at the decision point."""
+
     new_diagnosis = "new_diagnosis"
     stable = "stable"
     progressive = "progressive"
@@ -116,6 +136,8 @@ class DiseaseStatus(str, Enum):
 
 
 class SstrImaging(str, Enum):
+    """Result of somatostatin receptor imaging (`positive`: uptake >= liver in all known lesions)."""
+
     positive = "positive"
     negative = "negative"
     heterogeneous = "heterogeneous"
@@ -123,12 +145,16 @@ class SstrImaging(str, Enum):
 
 
 class FdgPet(str, Enum):
+    """Result of FDG PET."""
+
     positive = "positive"
     negative = "negative"
     not_done = "not_done"
 
 
 class StopReason(str, Enum):
+    """Why a course of treatment stopped (`ongoing`: it has not)."""
+
     progression = "progression"
     toxicity = "toxicity"
     completed = "completed"
@@ -136,6 +162,8 @@ class StopReason(str, Enum):
 
 
 class BestResponse(str, Enum):
+    """Best response to a course of treatment (complete, partial, stable disease, progression)."""
+
     cr = "cr"
     pr = "pr"
     sd = "sd"
@@ -219,6 +247,7 @@ def _tidy_float(value: float | None) -> float | None:
 FINITE = BeforeValidator(_finite_number)
 TIDY = AfterValidator(_tidy_float)
 
+#: A percentage, 0 to 100 (the range is checked on the number as written).
 Percent = Annotated[float, Field(ge=0, le=100), FINITE, TIDY]
 
 
@@ -236,6 +265,7 @@ def _iso_date(value: Any) -> Any:
     raise PydanticKnownError("date_type")
 
 
+#: A date written YYYY-MM-DD in JSON (a ``datetime.date`` from Python passes through).
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
@@ -297,7 +327,14 @@ class _Strict(BaseModel):
 
 
 class Tumour(_Strict):
-    """What the pathologist and the endoscopist/radiologist saw of the primary tumour."""
+    """What the pathologist and the endoscopist/radiologist saw of the primary tumour.
+
+    Examples
+    --------
+    >>> tumour = Tumour.model_validate({"primary_site": "pancreas", "grade": "g2", "ki67_percent": "12"})
+    >>> tumour.grade.value, tumour.ki67_percent, tumour.functional_syndrome.value
+    ('G2', 12, 'none')
+    """
 
     primary_site: PrimarySite = Field(description="Primary site; `unknown` for a NET of unknown primary.")
     gastric_type: Annotated[Literal[1, 2, 3], FINITE] | None = Field(
@@ -358,7 +395,14 @@ class Tumour(_Strict):
 
 
 class Disease(_Strict):
-    """Extent and behaviour of the disease as a whole."""
+    """Extent and behaviour of the disease as a whole.
+
+    Examples
+    --------
+    >>> disease = Disease.model_validate({"stage": "metastatic", "metastatic_sites": ["liver", "bone", "liver"]})
+    >>> [site.value for site in disease.metastatic_sites], disease.status.value
+    (['liver', 'bone'], 'unknown')
+    """
 
     stage: Stage | None = Field(
         default=None,
@@ -387,6 +431,14 @@ class Disease(_Strict):
 
 
 class Imaging(_Strict):
+    """Functional imaging: somatostatin receptor imaging and FDG PET.
+
+    Examples
+    --------
+    >>> Imaging.model_validate({"sstr": "positive", "fdg_pet": None}).fdg_pet.value
+    'not_done'
+    """
+
     sstr: SstrImaging = Field(
         default=SstrImaging.not_done,
         description="SSTR imaging; positive means uptake >= liver in all known lesions.",
@@ -395,6 +447,14 @@ class Imaging(_Strict):
 
 
 class Labs(_Strict):
+    """Laboratory values that change whether an option is safe (kidney, heart, blood, liver).
+
+    Examples
+    --------
+    >>> Labs.model_validate({"egfr_ml_min": "45.5", "platelets_g_l": 180}).egfr_ml_min
+    45.5
+    """
+
     egfr_ml_min: Annotated[float, Field(ge=0, le=250), FINITE, TIDY] | None = Field(
         default=None, description="Estimated GFR or creatinine clearance (mL/min)."
     )
@@ -409,6 +469,17 @@ class Labs(_Strict):
 
 
 class PriorTreatment(_Strict):
+    """One earlier course of treatment: which option, why it stopped and how well it worked.
+
+    In a patient file, an option id alone stands for a course stopped for progression.
+
+    Examples
+    --------
+    >>> course = PriorTreatment.model_validate({"option": "ssa", "best_response": "sd", "line": 1})
+    >>> course.stop_reason.value, course.best_response.value
+    ('progression', 'sd')
+    """
+
     option: str = Field(description="Option id from the catalogue (knowledge/options.yaml).")
     stop_reason: StopReason = StopReason.progression
     best_response: BestResponse | None = None
@@ -420,7 +491,13 @@ _EXAM_ID = r"[a-z0-9][a-z0-9_]*"
 
 
 class ImagingExam(_Strict):
-    """One earlier imaging examination, for the cumulative radiation count."""
+    """One earlier imaging examination, for the cumulative radiation count.
+
+    Examples
+    --------
+    >>> ImagingExam.model_validate({"modality": "ct_chest_abdomen_pelvis", "date": "2024-05-02"}).date
+    datetime.date(2024, 5, 2)
+    """
 
     modality: str = Field(
         max_length=64,
@@ -444,7 +521,14 @@ class ImagingExam(_Strict):
 
 
 class ImagingHistory(_Strict):
-    """Earlier radiation exposure from imaging, added to the surveillance plan's projected dose."""
+    """Earlier radiation exposure from imaging, added to the surveillance plan's projected dose.
+
+    Examples
+    --------
+    >>> history = ImagingHistory.model_validate({"exams": [{"modality": "mri_liver", "date": "2024-01-10"}]})
+    >>> len(history.exams), history.cumulative_msv
+    (1, None)
+    """
 
     cumulative_msv: Annotated[float, Field(ge=0, le=10000), FINITE, TIDY] | None = Field(
         default=None,
@@ -466,14 +550,35 @@ def _expand_bare_option(value: Any) -> Any:
     return value
 
 
+#: An option id alone, as the JSON Schema shows the shorthand of a prior treatment.
 BareOption = Annotated[str, Field(description="An option id alone, short for {option, stop_reason: progression}.")]
+#: A prior treatment as the input may give it: a course, or an option id alone (see :class:`PriorTreatment`).
 PriorTreatmentInput = Annotated[
     PriorTreatment, BeforeValidator(_expand_bare_option, json_schema_input_type=BareOption | PriorTreatment)
 ]
 
 
 class Patient(_Strict):
-    """One patient at one decision point; the input contract."""
+    """One patient at one decision point; the input contract.
+
+    See Also
+    --------
+    cds.validate_patient, cds.parse_patient : validate the same way, but say what is wrong
+        field by field, in words a person can act on.
+
+    Examples
+    --------
+    >>> patient = Patient.model_validate({"tumour": {"primary_site": "stomach", "gastric_type": 1},
+    ...                                   "prior_treatments": ["ssa"], "as_of": "2025-01-08"})
+    >>> patient.tumour.gastric_type, patient.prior_treatments[0].stop_reason.value, patient.as_of
+    (1, 'progression', datetime.date(2025, 1, 8))
+    >>> from pydantic import ValidationError
+    >>> try:
+    ...     Patient.model_validate({"tumour": {"primary_site": "pancreas", "gastric_type": 1}})
+    ... except ValidationError as exc:
+    ...     print(exc.errors()[0]["msg"])
+    Value error, contradictory facts: tumour.gastric_type is set but tumour.primary_site is 'pancreas' (...)
+    """
 
     model_config = ConfigDict(
         extra="forbid",

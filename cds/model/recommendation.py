@@ -11,22 +11,30 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: How an argument bears on its option: for, against, or exclude (the option leaves the ranking).
 Direction = Literal["for", "against", "exclude"]
+#: How an argument counts: efficacy weighs in the score, safety sets a ceiling.
 ArgumentKind = Literal["efficacy", "safety"]
+#: The ceiling a safety argument sets (cds/ranking.py).
 SafetyLevel = Literal["exclude", "avoid", "caution"]
+#: What a ranked option is: the score's category, capped by the safety level.
 Category = Literal["recommended", "consider", "not_recommended"]
+#: How urgent an alert is.
 Severity = Literal["info", "warning", "critical"]
+#: A ranking: options against the tumour, or against the hormonal syndrome.
 Track = Literal["anti_tumour", "antisecretory"]
 #: The two tracks, in the order every output shows them.
 TRACKS: tuple[Track, ...] = ("anti_tumour", "antisecretory")
 #: The report languages.
 Lang = Literal["en", "fr"]
 
+#: What every report says about itself (English; :func:`disclaimer` gives it in a language).
 DISCLAIMER = (
     "netcds supports the decision of a multidisciplinary tumour board; it does not replace it. "
     "Every option must be weighed by the board against the full clinical picture and the "
     "patient's wishes."
 )
+#: The disclaimer in each report language.
 DISCLAIMERS: dict[str, str] = {
     "en": DISCLAIMER,
     "fr": (
@@ -40,6 +48,18 @@ DISCLAIMERS: dict[str, str] = {
 def disclaimer(lang: str) -> str:
     """The disclaimer in the report language (English when the language is unknown).
 
+    Parameters
+    ----------
+    lang
+        The report language (``en``, ``fr``).
+
+    Returns
+    -------
+    str
+        The disclaimer in that language, or :data:`DISCLAIMER` for a language without one.
+
+    Examples
+    --------
     >>> disclaimer("fr").startswith("netcds aide la décision")
     True
     """
@@ -50,6 +70,20 @@ def disclaimer_in(text: str, lang: str) -> str:
     """``text`` as a report in ``lang`` shows it: the stock English disclaimer is translated,
     any other text (a site's own disclaimer) is kept.
 
+    Parameters
+    ----------
+    text
+        The disclaimer of a recommendation (read back from JSON, perhaps written by a site).
+    lang
+        The report language.
+
+    Returns
+    -------
+    str
+        :func:`disclaimer` of ``lang`` when ``text`` is the stock English one, else ``text``.
+
+    Examples
+    --------
     >>> disclaimer_in(DISCLAIMER, "fr") == DISCLAIMERS["fr"]
     True
     >>> disclaimer_in("Site disclaimer.", "fr")
@@ -63,7 +97,14 @@ class _Out(BaseModel):
 
 
 class Evidence(_Out):
-    """How strong the evidence behind an argument is (scale in knowledge/evidence.yaml)."""
+    """How strong the evidence behind an argument is (scale in knowledge/evidence.yaml).
+
+    Examples
+    --------
+    >>> ev = Evidence(kind="rct_phase3", level="1A", rank=1, confirmed=True)
+    >>> ev.model_dump()
+    {'kind': 'rct_phase3', 'level': '1A', 'rank': 1, 'confirmed': True}
+    """
 
     kind: str = Field(description="Kind of evidence, e.g. rct_phase3, retrospective, expert_consensus.")
     level: str | None = Field(default=None, description="The guideline's own level/grade, when it states one.")
@@ -80,6 +121,17 @@ class Argument(_Out):
     strength; a *safety* argument does not weigh, it sets a ceiling (``safety_level``):
     ``exclude`` removes the option, ``avoid`` caps it at not_recommended and ranks it after
     every option without such a flag, ``caution`` caps it at consider (cds/ranking.py).
+
+    Examples
+    --------
+    >>> ev = Evidence(kind="rct_phase3", rank=1, confirmed=True)
+    >>> arg = Argument(direction="for", rule="pnet.propose_ssa", text="SSA controls growth (CLARINET).",
+    ...                sources=["clarinet"], evidence=ev, strength=3)
+    >>> arg.kind, arg.safety_level
+    ('efficacy', None)
+    >>> Argument(direction="against", kind="safety", safety_level="caution", rule="safety.egfr", text="eGFR < 50",
+    ...          sources=["label"], evidence=ev, strength=0).safety_level
+    'caution'
     """
 
     direction: Direction
@@ -95,6 +147,19 @@ class Argument(_Out):
 
 
 class RankedOption(_Out):
+    """One option on one track, with its rank, score, category and the arguments behind them.
+
+    Examples
+    --------
+    >>> ev = Evidence(kind="rct_phase3", rank=1, confirmed=True)
+    >>> arg = Argument(direction="for", rule="pnet.propose_ssa", text="SSA controls growth (CLARINET).",
+    ...                sources=["clarinet"], evidence=ev, strength=3)
+    >>> ranked = RankedOption(option="ssa", label="Somatostatin analogue", track="anti_tumour", rank=1, score=3,
+    ...                       category="recommended", arguments=[arg])
+    >>> ranked.score_category, ranked.safety_level, ranked.conditional_on
+    (None, None, [])
+    """
+
     option: str
     label: str
     track: Track
@@ -114,6 +179,17 @@ class RankedOption(_Out):
 
 
 class ExcludedOption(_Out):
+    """An option a pathway proposed but that does not apply to this patient, with the reasons.
+
+    Examples
+    --------
+    >>> ev = Evidence(kind="rct_phase3", rank=1, confirmed=True)
+    >>> reason = Argument(direction="exclude", kind="safety", safety_level="exclude", rule="safety.pregnancy",
+    ...                   text="Contraindicated in pregnancy.", sources=["label"], evidence=ev, strength=0)
+    >>> ExcludedOption(option="prrt", label="PRRT", track="anti_tumour", reasons=[reason]).reasons[0].rule
+    'safety.pregnancy'
+    """
+
     option: str
     label: str
     track: Track
@@ -121,6 +197,16 @@ class ExcludedOption(_Out):
 
 
 class Alert(_Out):
+    """Something the board should know or do (a referral, missing data, a discordance), from the alert catalogue.
+
+    Examples
+    --------
+    >>> alert = Alert(id="mdt_referral", severity="warning", text="Refer every NET to an expert board.",
+    ...               rule="alert.mdt", sources=["enets_2023_nf_pnet"])
+    >>> alert.rules, alert.title, alert.action
+    ([], '', None)
+    """
+
     id: str
     severity: Severity
     text: str = Field(description="Why it was raised: the reason of the first rule that raised it.")
@@ -134,7 +220,14 @@ class Alert(_Out):
 
 
 class Reference(_Out):
-    """A source cited by the recommendation, with what an integrator needs to show and link it."""
+    """A source cited by the recommendation, with what an integrator needs to show and link it.
+
+    Examples
+    --------
+    >>> Reference(id="enets_2023_nf_pnet", label="ENETS 2023 NF-pNET", citation="Kos-Kudla B, et al. 2023.",
+    ...           doi="10.1111/jne.13343", link="https://doi.org/10.1111/jne.13343").link
+    'https://doi.org/10.1111/jne.13343'
+    """
 
     id: str
     label: str = Field(description="Short name, e.g. 'ENETS 2023 pNET'.")
@@ -148,13 +241,28 @@ class Reference(_Out):
 
 
 class MissingData(_Out):
+    """An input field the knowledge asks for, with why it matters and the rule that asks.
+
+    Examples
+    --------
+    >>> MissingData(field="imaging.sstr", why="SSTR imaging decides PRRT.", rule="safety.alert.missing_sstr").field
+    'imaging.sstr'
+    """
+
     field: str
     why: str
     rule: str
 
 
 class Assumption(_Out):
-    """A definition applied to an unstated datum (never a guess), stated in the output."""
+    """A definition applied to an unstated datum (never a guess), stated in the output.
+
+    Examples
+    --------
+    >>> Assumption(field="tumour.differentiation", value="well", why="A G2 proliferation rules out a NEC.",
+    ...            rule="class.category.net_g2_differentiation_unreported", sources=["who_2019"]).value
+    'well'
+    """
 
     field: str = Field(description="Input field the assumption fills (dotted path).")
     value: str | int | float | bool
@@ -164,7 +272,15 @@ class Assumption(_Out):
 
 
 class Scenario(_Out):
-    """The ranking under one hypothesis for a missing datum that changes the answer."""
+    """The ranking under one hypothesis for a missing datum that changes the answer.
+
+    Examples
+    --------
+    >>> scenario = Scenario(id="differentiation.poor", field="tumour.differentiation", value="poor",
+    ...                     assumption="If NEC (poorly differentiated)", anti_tumour=[], antisecretory=[], excluded=[])
+    >>> scenario.derived, scenario.alerts
+    ({}, [])
+    """
 
     id: str = Field(description="Scenario id, e.g. differentiation.poor.")
     field: str = Field(description="The missing input field this scenario fills.")
@@ -178,6 +294,15 @@ class Scenario(_Out):
 
 
 class Trace(_Out):
+    """How the answer was reached: pathways entered, nodes reached, edges taken, rules fired.
+
+    Examples
+    --------
+    >>> Trace(pathways=["pnet_well_differentiated"], nodes=["PNET_NF_Localized"],
+    ...       fired_rules=["class.grade.ki67_g1.mitoses_g1"]).edges
+    []
+    """
+
     pathways: list[str]
     nodes: list[str]
     edges: list[str] = Field(default_factory=list, description="Pathway edges taken, as rule ids.")
@@ -185,7 +310,16 @@ class Trace(_Out):
 
 
 class PlannedExam(_Out):
-    """One examination of a surveillance plan."""
+    """One examination of a surveillance plan.
+
+    Examples
+    --------
+    >>> exam = PlannedExam(offset_months=6, date="2025-07-08", modality="mri_pancreas", label="MRI of the pancreas",
+    ...                    short_label="MRI pancreas", ionising=False, dose_msv=0.0, cumulative_msv=0.0,
+    ...                    schedule="ww_pnet_small", confirmed=True)
+    >>> exam.replaces, exam.note
+    (None, None)
+    """
 
     offset_months: int = Field(description="Months after the decision date (as_of).")
     date: str | None = Field(default=None, description="ISO date when as_of is known, else null.")
@@ -202,7 +336,16 @@ class PlannedExam(_Out):
 
 
 class SurveillancePlan(_Out):
-    """One way of carrying out the schedule: the guideline's default exams, or radiation-minimised."""
+    """One way of carrying out the schedule: the guideline's default exams, or radiation-minimised.
+
+    Examples
+    --------
+    >>> plan = SurveillancePlan(id="minimised", label="Radiation-minimised", recommended=True, exams=[],
+    ...                         exam_counts={}, cumulative_msv=0.0, prior_msv=12.5, total_msv=12.5, lifelong=False,
+    ...                         duration_months=60)
+    >>> plan.at_least, plan.open_ended, plan.sources
+    (False, False, [])
+    """
 
     id: Literal["default", "minimised"]
     label: str
@@ -225,7 +368,15 @@ class SurveillancePlan(_Out):
 
 
 class ScheduleRef(_Out):
-    """A schedule selected by a rule but not the patient's plan (an alternative), or a monitoring add-on."""
+    """A schedule selected by a rule but not the patient's plan (an alternative), or a monitoring add-on.
+
+    Examples
+    --------
+    >>> ref = ScheduleRef(schedule="prrt_laboratory", label="Blood counts and renal function after PRRT",
+    ...                   kind="monitoring", rule="surv.prrt_labs", sources=["enets_2023_nf_pnet"], confirmed=True)
+    >>> ref.if_option, ref.default_msv
+    (None, None)
+    """
 
     schedule: str
     label: str
@@ -239,7 +390,17 @@ class ScheduleRef(_Out):
 
 
 class Surveillance(_Out):
-    """Follow-up plan: the schedule chosen, two ways to carry it out, and their radiation dose."""
+    """Follow-up plan: the schedule chosen, two ways to carry it out, and their radiation dose.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+    ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> plan = default_engine().evaluate(patient).surveillance
+    >>> plan.schedule, plan.recommended_plan, [(p.id, p.exam_counts) for p in plan.plans]
+    ('ww_pnet_small', 'default', [('default', {'mri_pancreas': 10}), ('minimised', {'mri_pancreas': 10})])
+    """
 
     schedule: str | None = Field(description="Chosen schedule id; null when no schedule applies.")
     label: str | None = None
@@ -273,6 +434,27 @@ class Surveillance(_Out):
 
 
 class Recommendation(_Out):
+    """The output contract: the ranked options of both tracks with their reasons, and what else to know.
+
+    Notes
+    -----
+    Plain data: it reads back from its own JSON unchanged, and the same input and knowledge
+    give the same JSON byte for byte.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+    ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> rec = default_engine().evaluate(patient, surveillance=False)
+    >>> [(o.rank, o.option, o.category) for o in rec.anti_tumour]
+    [(1, 'watchful_waiting', 'recommended'), (2, 'surgery_curative', 'consider')]
+    >>> [m.field for m in rec.missing_data][:2]
+    ['disease.resectable', 'imaging.sstr']
+    >>> Recommendation.model_validate_json(rec.model_dump_json()) == rec
+    True
+    """
+
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
@@ -310,7 +492,18 @@ class Recommendation(_Out):
 
 
 class SurveillanceReport(_Out):
-    """What ``cds surveillance --format json`` prints: the surveillance section with its context."""
+    """What ``cds surveillance --format json`` prints: the surveillance section with its context.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+    ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> rec = default_engine().evaluate(patient)
+    >>> report = SurveillanceReport(knowledge_version=rec.knowledge_version, surveillance=rec.surveillance, alerts=[])
+    >>> report.surveillance.schedule, report.language
+    ('ww_pnet_small', 'en')
+    """
 
     model_config = ConfigDict(
         extra="forbid",

@@ -10,16 +10,18 @@ JSON Schema validator and :meth:`Patient.model_validate` give the same verdicts.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, core_schema
 
 from cds.model.patient import Patient
 from cds.model.recommendation import Recommendation, SurveillanceReport
 from cds.version import SOFTWARE_VERSION
 
+#: The contracts ``cds schema`` exports.
 ContractName = Literal["patient", "recommendation", "surveillance"]
 
 #: The model behind each exported schema.
@@ -29,9 +31,12 @@ CONTRACTS: dict[ContractName, type[BaseModel]] = {
     "surveillance": SurveillanceReport,
 }
 
+#: The JSON Schema dialect of every exported schema.
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
+#: Where the schemas are named (``$id``): ``SCHEMA_BASE/<contract>/<software version>.json``.
 SCHEMA_BASE = "https://netcds.org/schema"
 
+#: What the patient schema's description adds: what a JSON Schema validator cannot check.
 PATIENT_SCHEMA_NOTE = (
     "A document this schema accepts is a valid netcds patient, and a document it rejects is "
     "rejected by netcds, with two exceptions. (1) netcds also rejects contradictory facts, which "
@@ -46,16 +51,87 @@ PATIENT_SCHEMA_NOTE = (
 )
 
 
+# A numpydoc section title: a line, then a line of dashes.
+_SECTION = re.compile(r"^\S[^\n]*\n-{3,}[ \t]*$", re.MULTILINE)
+
+
 class ContractJsonSchema(GenerateJsonSchema):
-    """pydantic's generator, stating the dialect it writes (draft 2020-12)."""
+    """pydantic's generator, stating the dialect it writes (draft 2020-12).
+
+    A model's description is its docstring up to its first numpydoc section (``Examples``,
+    ``Notes``, ``See Also``): what is written for Python programmers stays out of the contract.
+
+    Examples
+    --------
+    >>> schema = Patient.model_json_schema(schema_generator=ContractJsonSchema)
+    >>> schema["$schema"] == DIALECT, schema["description"]
+    (True, 'One patient at one decision point; the input contract.')
+    """
 
     def generate(self, schema: CoreSchema, mode: JsonSchemaMode = "validation") -> JsonSchemaValue:
+        """The JSON Schema of a core schema, with ``$schema`` first.
+
+        Parameters
+        ----------
+        schema
+            pydantic's core schema of a model (``Model.__pydantic_core_schema__``).
+        mode
+            ``validation`` (what is accepted) or ``serialization`` (what is written).
+
+        Returns
+        -------
+        dict
+            The schema, ``$schema`` first, then what pydantic generates.
+
+        Examples
+        --------
+        >>> from cds.model.recommendation import Trace
+        >>> next(iter(ContractJsonSchema().generate(Trace.__pydantic_core_schema__)))
+        '$schema'
+        """
         return {"$schema": DIALECT, **super().generate(schema, mode)}
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        """The JSON Schema of one model, described by its docstring without the numpydoc sections.
+
+        Parameters
+        ----------
+        schema
+            pydantic's core schema of the model.
+
+        Returns
+        -------
+        dict
+            pydantic's schema of the model, its ``description`` cut before the first section.
+
+        Examples
+        --------
+        >>> from cds.model.recommendation import Trace
+        >>> ContractJsonSchema().generate(Trace.__pydantic_core_schema__)["description"]
+        'How the answer was reached: pathways entered, nodes reached, edges taken, rules fired.'
+        """
+        json_schema = super().model_schema(schema)
+        description = json_schema.get("description")
+        if isinstance(description, str) and (section := _SECTION.search(description)):
+            json_schema["description"] = description[: section.start()].rstrip()
+        return json_schema
 
 
 def schema_id(name: ContractName) -> str:
     """The ``$id`` of a contract's schema: one address per contract and software version.
 
+    Parameters
+    ----------
+    name
+        The contract.
+
+    Returns
+    -------
+    str
+        ``SCHEMA_BASE/<name>/<software version>.json``.
+
+    Examples
+    --------
     >>> schema_id("patient").startswith("https://netcds.org/schema/patient/")
     True
     """

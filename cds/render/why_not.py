@@ -78,7 +78,7 @@ def leaf_sentence(lab: Labels, test: LeafCheck) -> str:
     >>> t = LeafCheck(path="tumour.ki67_percent", op=">=", expected=10, actual=5, absent=False,
     ...               missing=False, held=False)
     >>> leaf_sentence(labels("en"), t)
-    'Ki-67: 5 % — would need Ki-67 ≥ 10 %'
+    'Ki-67: 5 % — would need >= 10 %'
     """
     path = test.path
     head, _, rest = path.partition(".")
