@@ -57,6 +57,8 @@ if TYPE_CHECKING:
     from cds.knowledge.loader import KnowledgeBase
     from cds.model.patient import Patient
 
+#: Where an option stands in one track: ranked first, ranked below first, excluded by a
+#: contraindication, or not proposed by any pathway step the patient reached.
 Status = Literal["first", "ranked", "excluded", "not_proposed"]
 
 class _Model(BaseModel):
@@ -64,7 +66,21 @@ class _Model(BaseModel):
 
 
 class LeafCheck(_Model):
-    """One leaf test (``path op expected``) on the patient's value."""
+    """One leaf test (``path op expected``) on the patient's value.
+
+    The smallest piece of an explanation: :mod:`cds.render.why_not` writes each one as a
+    sentence (:func:`cds.render.why_not.leaf_sentence`), and :attr:`Explanation.changes`
+    lists those whose outcome would move the option.
+
+    Examples
+    --------
+    A Ki-67 of 5 % failing a test ``Ki-67 >= 10``:
+
+    >>> test = LeafCheck(path="tumour.ki67_percent", op=">=", expected=10, actual=5, absent=False,
+    ...                  missing=False, held=False)
+    >>> test.held, test.model_dump()["actual"]
+    (False, 5)
+    """
 
     path: str
     op: str = Field(description="==, !=, <, <=, >, >=, exists or absent.")
@@ -76,7 +92,20 @@ class LeafCheck(_Model):
 
 
 class ConditionCheck(_Model):
-    """One condition of a rule or edge: whether it held, and the tests that decided it."""
+    """One condition of a rule or edge: whether it held, and the tests that decided it.
+
+    Examples
+    --------
+    The condition that made a safety rule argue against surgery for a patient judged unfit:
+
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> x = explain(default_engine(), patient, "surgery_curative")
+    >>> check = x.tracks[0].against[0].conditions[0]
+    >>> check.condition, check.held, [(t.path, t.actual) for t in check.tests]
+    ('fit_for_major_surgery == false', True, [('fit_for_major_surgery', False)])
+    """
 
     condition: str = Field(description="The condition as written (conditions.describe).")
     held: bool
@@ -87,7 +116,17 @@ class ConditionCheck(_Model):
 
 
 class RuleCheck(_Model):
-    """A rule that argued (or could have argued) about the option."""
+    """A rule that argued (or could have argued) about the option.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> rule = explain(default_engine(), patient, "surgery_curative").tracks[0].against[0]
+    >>> rule.rule, rule.direction, rule.safety_level, rule.sources
+    ('safety.major_surgery.unfit', 'against', 'avoid', ['netcds_policy'])
+    """
 
     rule: str
     direction: Literal["for", "against", "exclude"]
@@ -106,7 +145,24 @@ class RuleCheck(_Model):
 
 
 class EdgeCheck(_Model):
-    """A pathway edge: one proposal of the option, or a step on the way to it."""
+    """A pathway edge: one proposal of the option, or a step on the way to it.
+
+    Examples
+    --------
+    A somatostatin analogue is proposed from a step the patient did not reach; the edge
+    towards that step did not fire because resectability is not recorded:
+
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+    ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> x = explain(default_engine(), patient, "ssa")
+    >>> edge = x.tracks[0].pathways[1].proposals[0]
+    >>> edge.edge, edge.from_reached, edge.fired
+    ('pnet.fl.propose_ssa_low_ki67', False, False)
+    >>> step = edge.blocked_by[0]
+    >>> step.edge, step.conditions[0].condition
+    ('pnet.to_advanced_locally_unresectable', 'disease.resectable == false')
+    """
 
     edge: str
     pathway: str
@@ -127,7 +183,19 @@ class EdgeCheck(_Model):
 
 
 class PathwayCheck(_Model):
-    """A pathway that proposes the option somewhere."""
+    """A pathway that proposes the option somewhere.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+    ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> x = explain(default_engine(), patient, "everolimus")
+    >>> [(pw.pathway, pw.entered, pw.in_population) for pw in x.tracks[0].pathways][:3]
+    [('pnet_well_differentiated', True, True),
+     ('pnet_functioning', False, True),
+     ('functioning_other_sites', False, False)]
+    """
 
     pathway: str
     entered: bool
@@ -139,6 +207,23 @@ class PathwayCheck(_Model):
 
 
 class TrackExplanation(_Model):
+    """Where the option stands in one track (anti-tumour or antisecretory), and why.
+
+    What is filled depends on :attr:`status`: rank, score and the first option's score
+    with the arguments against, the proposals and modifier rules that did not apply for a
+    ranked option; the exclusion rules for an excluded one; every pathway proposing it
+    for one not proposed.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> tr = explain(default_engine(), patient, "surgery_curative").tracks[0]
+    >>> tr.track, tr.status, tr.rank, tr.score, tr.safety_level, tr.first_option, tr.first_score
+    ('anti_tumour', 'ranked', 3, 2, 'avoid', 'watchful_waiting', 5)
+    """
+
     track: Track
     status: Status
     rank: int | None = None
@@ -164,7 +249,22 @@ class TrackExplanation(_Model):
 
 
 class Explanation(_Model):
-    """Why an option is where it is, and what would change it."""
+    """Why an option is where it is, and what would change it.
+
+    Data in no language (paths, operators, values, ids); :func:`cds.render.why_not.why_not_view`
+    writes its sentences. Built by :func:`explain` and :func:`explain_detail`.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+    ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> x = explain(default_engine(), patient, "ssa")
+    >>> x.option, [(tr.track, tr.status) for tr in x.tracks]
+    ('ssa', [('anti_tumour', 'not_proposed')])
+    >>> [(t.path, t.op, t.expected) for t in x.changes], x.missing
+    ([('disease.resectable', '==', False)], ['disease.status', 'disease.resectable'])
+    """
 
     option: str
     language: Literal["en", "fr"]
@@ -179,7 +279,22 @@ class Explanation(_Model):
 
 
 class UnknownOptionError(CdsError, ValueError):
-    """The option id is not in the catalogue."""
+    """The option id is not in the catalogue.
+
+    Parameters
+    ----------
+    option
+        The id asked for; kept as :attr:`option`.
+    known
+        Every option id of the catalogue; the closest ones to ``option`` are kept as
+        :attr:`suggestions` and named in the message.
+
+    Examples
+    --------
+    >>> err = UnknownOptionError("ssa_lar", ["ssa", "prrt"])
+    >>> str(err), err.suggestions
+    ("unknown option 'ssa_lar'; did you mean 'ssa'? (allowed: ssa, prrt)", ['ssa'])
+    """
 
     def __init__(self, option: str, known: Sequence[str]) -> None:
         super().__init__(f"unknown option {option!r}{did_you_mean(option, known, n=3)} (allowed: {', '.join(known)})")
@@ -193,10 +308,39 @@ class UnknownOptionError(CdsError, ValueError):
 def explain(engine: Engine, patient: Patient, option: str, lang: Literal["en", "fr"] = "en") -> Explanation:
     """Evaluate ``patient`` and explain where ``option`` stands.
 
+    Parameters
+    ----------
+    engine
+        A compiled engine (:func:`cds.default_engine`).
+    patient
+        A validated patient (:func:`cds.parse_patient`, :func:`cds.validate_patient`).
+    option
+        An option id of the catalogue, ranked or not.
+    lang
+        Language of the knowledge's texts carried in the explanation (rule reasons).
+
+    Returns
+    -------
+    Explanation
+        Where the option stands in each track where it matters, and what would change it.
+
     Raises
     ------
     UnknownOptionError
         When ``option`` is not in the option catalogue.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> x = explain(default_engine(), patient, "surgery_curative", "fr")
+    >>> x.language, x.tracks[0].status, [t.path for t in x.changes]
+    ('fr', 'ranked', ['fit_for_major_surgery'])
+    >>> explain(default_engine(), patient, "surgery")
+    Traceback (most recent call last):
+    ...
+    cds.explain.UnknownOptionError: unknown option 'surgery'; did you mean ...
     """
     if option not in engine.kb.options:
         raise UnknownOptionError(option, list(engine.kb.options))
@@ -208,6 +352,28 @@ def explain_all(detail: EvaluationDetail, kb: KnowledgeBase) -> list[Explanation
 
     Options ranked below first come first (track order, then rank), then the
     excluded options, each explained once even when it appears in two tracks.
+
+    Parameters
+    ----------
+    detail
+        An evaluation that already ran (:meth:`cds.engine.Engine.evaluate_detail`).
+    kb
+        The knowledge base of the engine that ran it.
+
+    Returns
+    -------
+    list[Explanation]
+        One per option ranked below first or excluded; empty when every track has one option.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> engine = default_engine()
+    >>> detail = engine.evaluate_detail(patient, surveillance=False)
+    >>> [(x.option, x.tracks[0].rank) for x in explain_all(detail, engine.kb)]
+    [('ablation', 2), ('surgery_curative', 3)]
     """
     rec = detail.recommendation
     wanted: list[str] = []
@@ -218,7 +384,38 @@ def explain_all(detail: EvaluationDetail, kb: KnowledgeBase) -> list[Explanation
 
 
 def explain_detail(kb: KnowledgeBase, detail: EvaluationDetail, option: str) -> Explanation:
-    """Explain ``option`` for an evaluation that already ran."""
+    """Explain ``option`` for an evaluation that already ran (no second evaluation).
+
+    Parameters
+    ----------
+    kb
+        The knowledge base of the engine that ran the evaluation.
+    detail
+        The evaluation (:meth:`cds.engine.Engine.evaluate_detail`).
+    option
+        An option id of the catalogue, ranked or not.
+
+    Returns
+    -------
+    Explanation
+        Where the option stands in each track where it matters, and what would change it.
+
+    Raises
+    ------
+    UnknownOptionError
+        When ``option`` is not in the option catalogue.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+    ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> engine = default_engine()
+    >>> detail = engine.evaluate_detail(patient, surveillance=False)
+    >>> x = explain_detail(engine.kb, detail, "watchful_waiting")
+    >>> x.tracks[0].status, x.tracks[0].rank, x.changes
+    ('first', 1, [])
+    """
     if option not in kb.options:
         raise UnknownOptionError(option, list(kb.options))
     return _Explainer(kb, detail).explain(option)

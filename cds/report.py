@@ -55,6 +55,23 @@ class Report:
     detail
         The evaluation (:meth:`cds.engine.Engine.evaluate_detail`): the
         recommendation and the context the explanations are computed from.
+
+    Examples
+    --------
+    Built by :func:`build_report`; what is costly is computed on first use and kept:
+
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> report = build_report(default_engine(), patient, "fr")
+    >>> report.lang, [o.option for o in report.recommendation.anti_tumour]
+    ('fr', ['watchful_waiting', 'ablation', 'surgery_curative'])
+    >>> [x.option for x in report.explanations]   # every option not ranked first
+    ['ablation', 'surgery_curative']
+    >>> report.explain("surgery_curative") is report.explanations[1]   # explained once
+    True
+    >>> report.surveillance.surveillance.schedule, report.timeline.startswith("<svg")
+    ('ww_pnet_small', True)
     """
 
     patient: Patient
@@ -81,12 +98,36 @@ class Report:
         return found
 
     def explain(self, option: str) -> Explanation:
-        """Why ``option`` stands where it does.
+        """Why ``option`` stands where it does (computed on first use, then kept).
+
+        Parameters
+        ----------
+        option
+            An option id of the catalogue (``knowledge/options.yaml``), ranked or not.
+
+        Returns
+        -------
+        cds.explain.Explanation
+            The same object on every call for the same option, and the one in
+            :attr:`explanations` when that was computed first.
 
         Raises
         ------
         cds.explain.UnknownOptionError
             When ``option`` is not in the option catalogue (the message suggests the closest ids).
+
+        Examples
+        --------
+        >>> from cds import default_engine, parse_patient
+        >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+        ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+        >>> report = build_report(default_engine(), patient)
+        >>> [(tr.track, tr.status) for tr in report.explain("prrt").tracks]
+        [('anti_tumour', 'not_proposed')]
+        >>> report.explain("PRRT")
+        Traceback (most recent call last):
+        ...
+        cds.explain.UnknownOptionError: unknown option 'PRRT'; did you mean 'prrt'? (allowed: watchful_waiting, ...)
         """
         found = self._explained.get(option)
         if found is None:
@@ -145,6 +186,15 @@ def build_report(
     ------
     cds.errors.EngineError
         When the rule engine fails (a bug, not bad input).
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+    ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> report = build_report(default_engine(), patient, "en", horizon_years=5)
+    >>> report.recommendation.anti_tumour[0].option, report.recommendation.surveillance.horizon_years
+    ('watchful_waiting', 5.0)
     """
     detail = engine.evaluate_detail(patient, lang, horizon_years=horizon_years)
     return Report(patient=patient, kb=engine.kb, detail=detail)

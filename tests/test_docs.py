@@ -58,6 +58,8 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.vignettes",
     "cds.engine",
     "cds.engine.engine",
+    "cds.report",
+    "cds.explain",
 )
 
 #: Objects of documented modules that need no ``Examples`` section (qualified name -> why).
