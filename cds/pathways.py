@@ -41,6 +41,8 @@ from cds.knowledge.schema import Pathway
 from cds.model.recommendation import TRACKS, Recommendation
 from cds.suggest import did_you_mean
 
+#: A patient's status of an option in one track, as a picture shows it: the ranking category
+#: of a ranked option, excluded, or not proposed.
 Status = Literal["recommended", "consider", "not_recommended", "excluded", "not_proposed"]
 
 #: Patient's status of an option, best first: an option node proposed in two tracks
@@ -56,7 +58,26 @@ MAX_CYCLES_REPORTED = 20
 
 
 class UnknownPathway(CdsError, KeyError):
-    """No pathway has this id; ``available`` lists the ids that exist."""
+    """No pathway has this id; ``available`` lists the ids that exist.
+
+    A :class:`KeyError` (a lookup that failed) and a :class:`~cds.errors.CdsError`; the
+    message suggests the closest id.
+
+    Parameters
+    ----------
+    pathway_id
+        The id asked for; kept as :attr:`pathway_id`.
+    available
+        Every pathway id; kept as :attr:`available`.
+
+    Examples
+    --------
+    >>> err = UnknownPathway("si-net", ["pnet_well_differentiated", "si_net"])
+    >>> print(err)
+    no pathway 'si-net'; did you mean 'si_net'? (available: pnet_well_differentiated, si_net)
+    >>> isinstance(err, KeyError), err.available
+    (True, ['pnet_well_differentiated', 'si_net'])
+    """
 
     def __init__(self, pathway_id: str, available: Sequence[str]) -> None:
         self.pathway_id = pathway_id
@@ -72,12 +93,59 @@ class UnknownPathway(CdsError, KeyError):
 
 
 def pathway_ids(kb: KnowledgeBase) -> list[str]:
-    """Every pathway id, in load (file name) order."""
+    """Every pathway id, in load (file name) order.
+
+    Parameters
+    ----------
+    kb
+        Loaded knowledge.
+
+    Returns
+    -------
+    list[str]
+        The ids of ``kb.pathways``.
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> pathway_ids(default_engine().kb)[:3]
+    ['appendix_net', 'carcinoid_heart_disease', 'carcinoid_syndrome']
+    """
     return [pw.id for pw in kb.pathways]
 
 
 def get_pathway(kb: KnowledgeBase, pathway_id: str) -> Pathway:
-    """The pathway with this id; :class:`UnknownPathway` lists the others when there is none."""
+    """The pathway with this id; :class:`UnknownPathway` lists the others when there is none.
+
+    Parameters
+    ----------
+    kb
+        Loaded knowledge.
+    pathway_id
+        Id of one of ``kb.pathways``.
+
+    Returns
+    -------
+    cds.knowledge.schema.Pathway
+        The pathway as loaded from its file.
+
+    Raises
+    ------
+    UnknownPathway
+        No pathway has this id (the message suggests the closest one).
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> kb = default_engine().kb
+    >>> pw = get_pathway(kb, "fitness")
+    >>> pw.start, len(pw.edges) > 0
+    ('FIT_Assess_Fitness', True)
+    >>> get_pathway(kb, "si-net")
+    Traceback (most recent call last):
+    ...
+    cds.pathways.UnknownPathway: no pathway 'si-net'; did you mean 'si_net'? (available: appendix_net, ...)
+    """
     for pw in kb.pathways:
         if pw.id == pathway_id:
             return pw
@@ -85,20 +153,73 @@ def get_pathway(kb: KnowledgeBase, pathway_id: str) -> Pathway:
 
 
 def option_node(option: str) -> str:
-    """The graph node of a proposed option: ``option:<id>``."""
+    """The graph node of a proposed option: ``option:<id>``.
+
+    Parameters
+    ----------
+    option
+        An option id.
+
+    Returns
+    -------
+    str
+        The node name in :func:`build_graph`, apart from the pathway's own node ids.
+
+    Examples
+    --------
+    >>> option_node("prrt")
+    'option:prrt'
+    """
     return f"{OPTION_PREFIX}{option}"
 
 
 def graph_nodes(graph: nx.MultiDiGraph[str]) -> list[tuple[str, dict[str, Any]]]:
     """(node, attributes) in drawing order: pathway nodes in file order, then options in
-    catalogue order."""
+    catalogue order.
+
+    Parameters
+    ----------
+    graph
+        A graph of :func:`build_graph`.
+
+    Returns
+    -------
+    list[tuple[str, dict[str, Any]]]
+        Each node with a copy of its attributes (see :func:`build_graph`).
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> graph = build_graph(default_engine().kb, "fitness")
+    >>> [(node, data["kind"]) for node, data in graph_nodes(graph)][:4]
+    [('FIT_Assess_Fitness', 'start'), ('FIT_Poor_Performance_Status', 'situation'), \
+('FIT_Unfit_Localized_NET', 'situation'), ('option:watchful_waiting', 'option')]
+    """
     items = [(node, dict(graph.nodes[node])) for node in graph.nodes]
     return sorted(items, key=lambda item: (item[1].get("kind") == "option",
                                            item[1].get("order", 0), item[0]))
 
 
 def graph_edges(graph: nx.MultiDiGraph[str]) -> list[tuple[str, str, str, dict[str, Any]]]:
-    """(source, target, edge id, attributes), by source node (file order) then number."""
+    """(source, target, edge id, attributes), by source node (file order) then number.
+
+    Parameters
+    ----------
+    graph
+        A graph of :func:`build_graph`.
+
+    Returns
+    -------
+    list[tuple[str, str, str, dict[str, Any]]]
+        Each edge with a copy of its attributes (see :func:`build_graph`).
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> graph = build_graph(default_engine().kb, "fitness")
+    >>> [(u, v, data["number"]) for u, v, _, data in graph_edges(graph)][:2]
+    [('FIT_Assess_Fitness', 'FIT_Poor_Performance_Status', 1), ('FIT_Assess_Fitness', 'FIT_Unfit_Localized_NET', 2)]
+    """
     items: list[tuple[str, str, str, dict[str, Any]]] = [
         (u, v, k, dict(graph.edges[u, v, k])) for u, v, k in graph.edges(keys=True)
     ]
@@ -202,6 +323,38 @@ def check_graph(kb: KnowledgeBase, pathway_id: str) -> list[Problem]:
     - ``cycle``: pathway graphs are acyclic (:func:`networkx.is_directed_acyclic_graph`,
       then at most 20 cycles from :func:`networkx.simple_cycles`, each written from its
       earliest node in the file).
+
+    Parameters
+    ----------
+    kb
+        Loaded knowledge.
+    pathway_id
+        Id of one of ``kb.pathways``.
+
+    Returns
+    -------
+    list[cds.errors.Problem]
+        The problems found, in a stable order; empty for a sound pathway.
+
+    Raises
+    ------
+    UnknownPathway
+        No pathway has this id.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> from pathlib import Path
+    >>> from cds import load_knowledge
+    >>> mini = Path("tests/fixtures/mini")
+    >>> kb = load_knowledge(mini / "knowledge", mini / "pathways")
+    >>> check_graph(kb, "pnet_test")
+    []
+    >>> pw = get_pathway(kb, "pnet_test")
+    >>> broken = pw.model_copy(update={"edges": pw.edges[:1]})   # "Metastatic" proposes nothing now
+    >>> for problem in check_graph(dataclasses.replace(kb, pathways=[broken]), "pnet_test"):
+    ...     print(problem)
+    pathways/pnet_test.yaml: Metastatic: node leads nowhere: add an edge or a proposal [dead_end]
     """
     pw = get_pathway(kb, pathway_id)
     file = kb.pathway_files.get(pw.id, pw.id)
@@ -239,7 +392,24 @@ def check_graph(kb: KnowledgeBase, pathway_id: str) -> list[Problem]:
 
 
 def check_graphs(kb: KnowledgeBase) -> list[Problem]:
-    """:func:`check_graph` for every pathway."""
+    """:func:`check_graph` for every pathway.
+
+    Parameters
+    ----------
+    kb
+        Loaded knowledge.
+
+    Returns
+    -------
+    list[cds.errors.Problem]
+        The problems of every pathway, pathway by pathway in load order.
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> check_graphs(default_engine().kb)   # the bundled pathways are sound
+    []
+    """
     return [f for pw in kb.pathways for f in check_graph(kb, pw.id)]
 
 
@@ -253,6 +423,19 @@ class PatientPath:
     ``entered`` (the patient entered the pathway), the pathway ``nodes`` reached and
     ``edges`` taken, each proposed option's ``status`` and ``rank`` per track, and the
     patient's id and decision date for the picture's title. Built by :meth:`of`.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+    ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> engine = default_engine()
+    >>> rec = engine.evaluate(patient, surveillance=False)
+    >>> path = PatientPath.of(rec, build_graph(engine.kb, "fitness"))
+    >>> path.entered, sorted(path.nodes), sorted(path.edges)
+    (True, ['FIT_Assess_Fitness'], [])
+    >>> path.status[("anti_tumour", "watchful_waiting")], path.rank[("anti_tumour", "watchful_waiting")]
+    ('recommended', 1)
     """
 
     entered: bool
@@ -266,7 +449,35 @@ class PatientPath:
 
     @classmethod
     def of(cls, rec: Recommendation, graph: nx.MultiDiGraph[str]) -> PatientPath:
-        """What ``rec`` did in the pathway ``graph`` (:func:`build_graph`)."""
+        """What ``rec`` did in the pathway ``graph`` (:func:`build_graph`).
+
+        Parameters
+        ----------
+        rec
+            A recommendation computed with the knowledge the graph was built from.
+        graph
+            One pathway's graph.
+
+        Returns
+        -------
+        PatientPath
+            The nodes and edges of this pathway in ``rec``'s trace, and the status and rank of
+            every option ``rec`` ranked or excluded (whichever pathway proposed it).
+
+        Examples
+        --------
+        >>> from cds import default_engine, parse_patient
+        >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+        ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+        >>> engine = default_engine()
+        >>> rec = engine.evaluate(patient, surveillance=False)
+        >>> path = PatientPath.of(rec, build_graph(engine.kb, "pnet_well_differentiated"))
+        >>> sorted(path.edges)
+        ['pnet.nf_localized.to_small_low_risk', 'pnet.nf_small.propose_surgery', \
+'pnet.nf_small.propose_watchful_waiting', 'pnet.to_nf_localized']
+        >>> PatientPath.of(rec, build_graph(engine.kb, "si_net")).entered
+        False
+        """
         edge_ids = {k for _, _, k in graph.edges(keys=True)}
         status: dict[tuple[str, str], Status] = {}
         rank: dict[tuple[str, str], int] = {}
@@ -286,7 +497,27 @@ class PatientPath:
         )
 
     def option_status(self, option: str, tracks: Sequence[str]) -> list[tuple[str, Status]]:
-        """(track, status) for each track the pathway proposes the option in."""
+        """(track, status) for each track the pathway proposes the option in.
+
+        Parameters
+        ----------
+        option
+            An option id.
+        tracks
+            The tracks a pathway proposes it in (the ``tracks`` attribute of its option node).
+
+        Returns
+        -------
+        list[tuple[str, Status]]
+            One pair per track, ``not_proposed`` where the patient has no status for it.
+
+        Examples
+        --------
+        >>> path = PatientPath(entered=True, nodes=frozenset(), edges=frozenset(),
+        ...                    status={("anti_tumour", "ssa"): "consider"})
+        >>> path.option_status("ssa", ["anti_tumour", "antisecretory"])
+        [('anti_tumour', 'consider'), ('antisecretory', 'not_proposed')]
+        """
         return [(t, self.status.get((t, option), "not_proposed")) for t in tracks]
 
 

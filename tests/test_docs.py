@@ -60,6 +60,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.engine.engine",
     "cds.report",
     "cds.explain",
+    "cds.pathways",
 )
 
 #: Objects of documented modules that need no ``Examples`` section (qualified name -> why).
