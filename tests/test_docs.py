@@ -61,6 +61,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.report",
     "cds.explain",
     "cds.pathways",
+    "cds.render.i18n",
 )
 
 #: Objects of documented modules that need no ``Examples`` section (qualified name -> why).
