@@ -62,6 +62,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.explain",
     "cds.pathways",
     "cds.render.i18n",
+    "cds.render.why_not",
 )
 
 #: Objects of documented modules that need no ``Examples`` section (qualified name -> why).
@@ -74,6 +75,11 @@ NO_EXAMPLE: dict[str, str] = {
     "cds knowledge lint runs it for coverage",
     "cds.matrix_probes.check_cells": "evaluates every probe of the contraindication matrix (seconds); "
     "tests/test_vignettes.py runs it",
+    "cds.render.why_not.ConditionView": "a view record built by why_not_view; see its example",
+    "cds.render.why_not.ReasonView": "a view record built by why_not_view; see its example",
+    "cds.render.why_not.GroupView": "a view record built by why_not_view; see its example",
+    "cds.render.why_not.WhyTrackView": "a view record built by why_not_view; see its example",
+    "cds.render.why_not.WhyNotView": "a view record built by why_not_view; see its example",
 }
 
 #: Modules whose doctests are not run because importing them has side effects (name -> why).

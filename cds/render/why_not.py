@@ -23,13 +23,22 @@ _OP_KEY = {"<": "op_lt", "<=": "op_lte", ">": "op_gt", ">=": "op_gte"}
 
 @dataclass(frozen=True)
 class ConditionView:
+    """One condition of a rule or edge in a why-not, for the renderers: its tests as sentences
+    (:func:`leaf_sentence`), under a ``hint`` when several decide together ("any one of
+    these would do", "all of these")."""
+
     hint: str | None  # "any one of these would do" when several tests decide together
     tests: list[str]
 
 
 @dataclass(frozen=True)
 class ReasonView:
-    """One rule or pathway edge in a why-not explanation."""
+    """One rule or pathway edge in a why-not explanation, every sentence written.
+
+    ``text`` is the knowledge's reason; ``detail`` its weight, sources and evidence on one
+    line; ``status`` where an edge starts and whether it applied; ``blocked_by`` the edges
+    on the way to a step the patient did not reach. A view record built by :func:`why_not_view`.
+    """
 
     id: str
     text: str
@@ -41,12 +50,18 @@ class ReasonView:
 
 @dataclass(frozen=True)
 class GroupView:
+    """The reasons of one kind under their heading (exclusions, arguments against, proposals
+    that did not apply, one pathway ...), for the renderers of a why-not."""
+
     title: str
     reasons: list[ReasonView]
 
 
 @dataclass(frozen=True)
 class WhyTrackView:
+    """Where the option stands in one track, for the renderers: the track's heading, the
+    status, a summary in words (:func:`track_summary`) and the groups of reasons."""
+
     track: str
     title: str
     status: str
@@ -56,6 +71,10 @@ class WhyTrackView:
 
 @dataclass(frozen=True)
 class WhyNotView:
+    """The why-not of one option, every sentence written in the report language: what every
+    renderer of an explanation lays out (``cds explain`` as text or Markdown, the why-not
+    section of the tumour-board report). Built by :func:`why_not_view`."""
+
     option: str
     label: str
     title: str
@@ -72,6 +91,19 @@ class WhyNotView:
 def leaf_sentence(lab: Labels, test: LeafCheck) -> str:
     """One test with the patient's value and what would change it.
 
+    Parameters
+    ----------
+    lab
+        The words of the report language (:func:`cds.render.i18n.labels`).
+    test
+        The test, from an :class:`~cds.explain.Explanation`.
+
+    Returns
+    -------
+    str
+        The field's label, the patient's value (or "unknown") and, for a test that held,
+        the value at which it would not apply; for one that failed, the value it would need.
+
     Examples
     --------
     >>> from cds.render.i18n import labels
@@ -79,6 +111,10 @@ def leaf_sentence(lab: Labels, test: LeafCheck) -> str:
     ...               missing=False, held=False)
     >>> leaf_sentence(labels("en"), t)
     'Ki-67: 5 % — would need >= 10 %'
+    >>> leaf_sentence(labels("fr"), t.model_copy(update={"held": True}))
+    "Ki-67 : 5 % (>= 10 %) — ne s'appliquerait pas si Ki-67 < 10 %"
+    >>> leaf_sentence(labels("en"), t.model_copy(update={"actual": None, "absent": True, "missing": True}))
+    'Ki-67: unknown — to be provided'
     """
     path = test.path
     head, _, rest = path.partition(".")
@@ -134,7 +170,37 @@ def _capitalise(text: str) -> str:
 
 
 def track_summary(lab: Labels, option: str, tr: TrackExplanation) -> str:
-    """Where the option stands in one track, in one or two sentences."""
+    """Where the option stands in one track, in one or two sentences.
+
+    Parameters
+    ----------
+    lab
+        The words of the report language, over the knowledge base (option labels).
+    option
+        The option explained.
+    tr
+        Its explanation in one track.
+
+    Returns
+    -------
+    str
+        The rank, score and category against the first option's, with the safety ceiling
+        that holds it back; or that it is excluded; or that it was not proposed (and, when
+        no pathway of the patient's population proposes it, which pathways do).
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> from cds.explain import explain
+    >>> from cds.render.i18n import labels
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> x = explain(default_engine(), patient, "surgery_curative")
+    >>> print(track_summary(labels("en", default_engine().kb), x.option, x.tracks[0]))
+    Surgery with curative intent is ranked 3 in the anti-tumour track (not recommended, score 2); \
+Watchful waiting (active surveillance) is first with score 5. A safety statement (avoid) caps it at \
+not recommended whatever its score; safety does not weigh in the score (see the arguments against).
+    """
     name = lab.option(option)
     phrase = lab.track_phrase(tr.track)
     if tr.status in ("first", "ranked"):
@@ -171,6 +237,38 @@ def changes(lab: Labels, x: Explanation) -> list[str]:
 
     Several values of one datum that would each do (stage localized or locoregional)
     share one line.
+
+    Parameters
+    ----------
+    lab
+        The words of the report language.
+    x
+        The explanation (its :attr:`~cds.explain.Explanation.changes`).
+
+    Returns
+    -------
+    list[str]
+        One sentence per datum (:func:`leaf_sentence`), without repeats.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> from cds.explain import explain
+    >>> from cds.render.i18n import labels
+    >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+    ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> x = explain(default_engine(), patient, "ssa")
+    >>> changes(labels("fr"), x)
+    ['Résécable à visée curative : inconnu — à renseigner']
+
+    Two values of the stage, either of which would do, share one line:
+
+    >>> from cds.explain import Explanation
+    >>> needs = [LeafCheck(path="disease.stage", op="==", expected=stage, actual="metastatic",
+    ...                    absent=False, missing=False, held=False) for stage in ("localized", "locoregional")]
+    >>> changes(labels("en"), Explanation(option="surgery_curative", language="en", knowledge_version="1",
+    ...                                   tracks=[], changes=needs, missing=[]))
+    ['Stage: metastatic — would need localized or locoregional']
     """
     merged: dict[tuple[str, ...], LeafCheck] = {}
     for t in x.changes:
@@ -189,7 +287,32 @@ def changes(lab: Labels, x: Explanation) -> list[str]:
 
 
 def summary(lab: Labels, x: Explanation) -> str:
-    """Every track's summary, one after the other."""
+    """Every track's summary, one after the other.
+
+    Parameters
+    ----------
+    lab
+        The words of the report language, over the knowledge base (option labels).
+    x
+        The explanation.
+
+    Returns
+    -------
+    str
+        The :func:`track_summary` of each track of ``x``, joined by a space.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> from cds.explain import explain
+    >>> from cds.render.i18n import labels
+    >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+    ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> x = explain(default_engine(), patient, "ssa")
+    >>> print(summary(labels("fr", default_engine().kb), x))
+    L'option « Analogue de la somatostatine (octréotide LP, lanréotide) » n'a pas été proposée \
+pour le volet antitumoral.
+    """
     return " ".join(track_summary(lab, x.option, tr) for tr in x.tracks)
 
 
@@ -197,7 +320,41 @@ def summary(lab: Labels, x: Explanation) -> str:
 
 
 def why_not_view(x: Explanation, lab: Labels) -> WhyNotView:
-    """The explanation of one option, every sentence written, for any renderer."""
+    """The explanation of one option, every sentence written, for any renderer.
+
+    Parameters
+    ----------
+    x
+        The explanation (:func:`cds.explain.explain_detail`).
+    lab
+        The words of the report language, over the knowledge base (labels of options,
+        pathways, steps and sources; ids without it).
+
+    Returns
+    -------
+    WhyNotView
+        Title, per track a summary and the groups of reasons, what would change the result
+        and the missing data; ``note`` when nothing in the data explains a gap in score.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> from cds.explain import explain
+    >>> from cds.render.i18n import labels
+    >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
+    ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> x = explain(default_engine(), patient, "ssa")
+    >>> view = why_not_view(x, labels("en", default_engine().kb))
+    >>> view.title, view.changes, view.missing
+    ('Why not Somatostatin analogue (octreotide LAR, lanreotide)?', \
+['Resectable with curative intent: unknown — to be provided'], ['Disease status', 'Resectable with curative intent'])
+    >>> reason = view.tracks[0].groups[1].reasons[0]     # the pancreatic NET pathway
+    >>> reason.id, reason.detail, [b.id for b in reason.blocked_by]
+    ('pnet.fl.propose_ssa_low_ki67', '+3 · CLARINET, ESMO 2020, ENETS 2023 NF-pNET', \
+['pnet.to_advanced_locally_unresectable'])
+    >>> reason.status
+    'from step “First line for NET G1-G2 (or grade unknown)” (not reached) — did not apply'
+    """
     tracks = []
     for tr in x.tracks:
         groups: list[GroupView] = []
