@@ -63,6 +63,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.pathways",
     "cds.render.i18n",
     "cds.render.why_not",
+    "cds.render.views",
 )
 
 #: Objects of documented modules that need no ``Examples`` section (qualified name -> why).
@@ -80,6 +81,21 @@ NO_EXAMPLE: dict[str, str] = {
     "cds.render.why_not.GroupView": "a view record built by why_not_view; see its example",
     "cds.render.why_not.WhyTrackView": "a view record built by why_not_view; see its example",
     "cds.render.why_not.WhyNotView": "a view record built by why_not_view; see its example",
+    "cds.render.views.ArgumentView": "a view record built by report_view; see its example",
+    "cds.render.views.OptionView": "a view record built by report_view; see its example",
+    "cds.render.views.TrackView": "a view record built by report_view; see its example",
+    "cds.render.views.ExcludedView": "a view record built by report_view; see its example",
+    "cds.render.views.ScenarioView": "a view record built by report_view; see its example",
+    "cds.render.views.AssumptionView": "a view record built by report_view; see its example",
+    "cds.render.views.AlertView": "a view record built by report_view; see its example",
+    "cds.render.views.MissingView": "a view record built by report_view; see its example",
+    "cds.render.views.RowView": "a view record built by report_view; see its example",
+    "cds.render.views.SectionView": "a view record built by report_view; see its example",
+    "cds.render.views.PathwayView": "a view record built by report_view; see its example",
+    "cds.render.views.ReferenceView": "a view record built by report_view; see its example",
+    "cds.render.views.ReportView": "a view record built by report_view; see its example",
+    "cds.render.views.SurveillancePlanView": "a view record built by report_view; see its example",
+    "cds.render.views.SurveillanceView": "a view record built by report_view; see its example",
 }
 
 #: Modules whose doctests are not run because importing them has side effects (name -> why).

@@ -38,7 +38,23 @@ _DERIVED_FIRST = ("category", "grade", "grade_by_ki67", "grade_by_mitoses")
 
 
 def ui(lang: str) -> dict[str, str]:
-    """The fixed words of one report language (``ui`` of ``renderers/i18n.yaml``)."""
+    """The fixed words of one report language (``ui`` of ``renderers/i18n.yaml``).
+
+    Parameters
+    ----------
+    lang
+        The report language (English for any but ``fr``).
+
+    Returns
+    -------
+    dict[str, str]
+        Every ``ui`` entry in that language: what the templates receive as ``t``.
+
+    Examples
+    --------
+    >>> ui("fr")["alerts"], ui("en")["missing_data"]
+    ('Alertes', 'Missing data')
+    """
     return labels(lang).t
 
 
@@ -47,6 +63,24 @@ def disclaimer(rec: Recommendation) -> str:
 
     The texts are :data:`cds.model.recommendation.DISCLAIMERS`, the ones the engine puts in
     the JSON output; a site's own disclaimer is shown as it is.
+
+    Parameters
+    ----------
+    rec
+        The recommendation (its ``disclaimer`` and ``language``).
+
+    Returns
+    -------
+    str
+        The disclaimer to print.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> disclaimer(default_engine().evaluate(patient, "fr", surveillance=False))[:40]
+    'netcds aide la décision de la réunion de'
     """
     return disclaimer_in(rec.disclaimer, rec.language)
 
@@ -55,6 +89,25 @@ def direction_symbol(arg: Argument) -> str:
     """``+3`` for an argument for, ``-1`` against, ``x`` for an exclusion, ``!`` for a safety ceiling.
 
     Safety arguments do not weigh in the score, so they carry no number: ``!!`` avoid, ``!`` caution.
+
+    Parameters
+    ----------
+    arg
+        An argument of a ranked or excluded option.
+
+    Returns
+    -------
+    str
+        The symbol shown before the argument.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> surgery = default_engine().evaluate(patient, surveillance=False).anti_tumour[2]
+    >>> [(a.rule, direction_symbol(a)) for a in surgery.arguments]
+    [('pnet.nf_small.propose_surgery', '+2'), ('safety.major_surgery.unfit', '!!')]
     """
     if arg.kind == "safety" and arg.safety_level in ("avoid", "caution"):
         return "!!" if arg.safety_level == "avoid" else "!"
@@ -66,6 +119,32 @@ def direction_symbol(arg: Argument) -> str:
 
 
 def evidence_text(arg: Argument) -> str:
+    """The evidence of an argument by id: its kind, then its level in brackets when it has one.
+
+    What a report shows when it has no knowledge base for the labels (see
+    :meth:`cds.render.i18n.Labels.evidence` for the labelled form).
+
+    Parameters
+    ----------
+    arg
+        An argument of a ranked or excluded option.
+
+    Returns
+    -------
+    str
+        E.g. ``guideline_consensus`` or ``rct_phase3 (I)``.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> arg = default_engine().evaluate(patient, surveillance=False).anti_tumour[0].arguments[0]
+    >>> evidence_text(arg)
+    'guideline_consensus'
+    >>> evidence_text(arg.model_copy(update={"evidence": arg.evidence.model_copy(update={"level": "IV"})}))
+    'guideline_consensus (IV)'
+    """
     ev = arg.evidence
     return f"{ev.kind} ({ev.level})" if ev.level else ev.kind
 
@@ -80,6 +159,19 @@ class ReportContext:
     ``pictures`` maps each pathway the patient entered to its inline SVG, or to
     None when it could not be drawn; ``pictures=None`` leaves the pictures out
     on purpose (golden files, Markdown).
+
+    Examples
+    --------
+    With the knowledge base alone, a view shows labels (alerts, sources, evidence) instead of ids:
+
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> engine = default_engine()
+    >>> rec = engine.evaluate(patient, surveillance=False)
+    >>> labelled = report_view(rec, ReportContext(kb=engine.kb))
+    >>> report_view(rec).alerts[0].sources_short[0], labelled.alerts[0].sources_short[0]
+    ('enets_2023_nf_pnet', 'ENETS 2023 NF-pNET')
     """
 
     kb: KnowledgeBase | None = None
@@ -90,7 +182,31 @@ class ReportContext:
 
 
 def board_context(report: Report, *, pictures: bool = True) -> ReportContext:
-    """The context of the full tumour-board report (patient, why-not, pictures when asked)."""
+    """The context of the full tumour-board report (patient, why-not, pictures when asked).
+
+    Parameters
+    ----------
+    report
+        The patient's report (:func:`cds.report.build_report`).
+    pictures
+        ``False`` leaves the pathway pictures and the follow-up timeline out (nothing is drawn).
+
+    Returns
+    -------
+    ReportContext
+        The knowledge base, the patient and every why-not explanation of ``report``, with
+        its pictures and timeline when asked.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> from cds.report import build_report
+    >>> ctx = board_context(build_report(default_engine(), patient), pictures=False)
+    >>> [x.option for x in ctx.explanations], ctx.pictures, ctx.timeline
+    (['ablation', 'surgery_curative'], None, None)
+    """
     return ReportContext(
         kb=report.kb, patient=report.patient, explanations=report.explanations,
         pictures=report.pictures if pictures else None,
@@ -99,7 +215,39 @@ def board_context(report: Report, *, pictures: bool = True) -> ReportContext:
 
 
 def view_of(source: Report | Recommendation, *, board: bool, pictures: bool = True) -> ReportView:
-    """The view of a report (``board``: the tumour-board report) or of a bare recommendation."""
+    """The view of a report (``board``: the tumour-board report) or of a bare recommendation.
+
+    Parameters
+    ----------
+    source
+        The patient's report, or a recommendation alone (e.g. read back from JSON).
+    board
+        For a report: the full tumour-board report (patient summary, why-not, pathways,
+        references, follow-up); otherwise the options, alerts and missing data, with the
+        labels of the knowledge.
+    pictures
+        For the tumour-board report: draw the pathway pictures and the timeline.
+
+    Returns
+    -------
+    ReportView
+        Every value the report shows, in the report language. A bare recommendation gives
+        ids where a report gives labels, and no tumour-board sections.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> from cds.report import build_report
+    >>> report = build_report(default_engine(), patient, "fr")
+    >>> board = view_of(report, board=True, pictures=False)
+    >>> board.category, [w.option for w in board.why_not], board.pathway_views[0].note
+    ('TNE G1', ['ablation', 'surgery_curative'], 'Schéma du parcours non inclus dans ce compte rendu.')
+    >>> bare = view_of(report.recommendation, board=True)
+    >>> bare.category, bare.why_not, bare.pathways
+    ('net_g1', None, ['fitness', 'pnet_well_differentiated'])
+    """
     if isinstance(source, Recommendation):
         return report_view(source)
     if board:
@@ -112,6 +260,11 @@ def view_of(source: Report | Recommendation, *, board: bool, pictures: bool = Tr
 
 @dataclass(frozen=True)
 class ArgumentView:
+    """One argument for or against an option (or a reason for an exclusion), for the reports:
+    its symbol (:func:`direction_symbol`), the rule's reason, the rule id and sources (with
+    their short names), the evidence (with its label), whether it is unconfirmed, and the
+    safety ceiling it sets. Built by :func:`argument_view`."""
+
     symbol: str
     direction: str
     text: str
@@ -128,6 +281,10 @@ class ArgumentView:
 
 @dataclass(frozen=True)
 class OptionView:
+    """One ranked option, for the reports: rank, label, category and score, the data it is
+    conditional on (ids and labels), its arguments, and its safety ceiling in words.
+    Built by :func:`option_view`."""
+
     rank: int
     option: str
     label: str
@@ -143,6 +300,9 @@ class OptionView:
 
 @dataclass(frozen=True)
 class TrackView:
+    """The ranked options of one track (anti-tumour or antisecretory) under its heading,
+    for the reports."""
+
     id: str
     title: str
     options: list[OptionView]
@@ -150,6 +310,9 @@ class TrackView:
 
 @dataclass(frozen=True)
 class ExcludedView:
+    """An option excluded by a contraindication, for the reports: its label, the track (in
+    words) and the reasons, each an :class:`ArgumentView`."""
+
     option: str
     label: str
     track: str
@@ -158,7 +321,8 @@ class ExcludedView:
 
 @dataclass(frozen=True)
 class ScenarioView:
-    """The ranking under one hypothesis of a missing datum."""
+    """The ranking under one hypothesis of a missing datum, for the reports: the hypothesis
+    in words, the category it gives, the ranked tracks and the labels of the excluded options."""
 
     id: str
     assumption: str
@@ -169,6 +333,9 @@ class ScenarioView:
 
 @dataclass(frozen=True)
 class AssumptionView:
+    """A definition the classification applied (e.g. G2 read as well differentiated), for the
+    reports: the field's label, the value assumed in words, why, and the rule."""
+
     field: str
     value: str
     why: str
@@ -180,7 +347,7 @@ class AlertView:
     """One alert: its title and action (one text per alert id), and why it was raised.
 
     ``text`` (the rule's reason) is empty when an alert above, raised by the same
-    rule, already gave it.
+    rule, already gave it. A view record built by :func:`report_view`.
     """
 
     id: str
@@ -196,7 +363,11 @@ class AlertView:
 
 @dataclass(frozen=True)
 class MissingView:
-    """A datum to ask for; ``action`` holds what the alert raised for it says to do."""
+    """A datum to ask for; ``action`` holds what the alert raised for it says to do.
+
+    ``field`` is the context path and ``label`` its name in the report language; ``why``
+    and ``rule`` say which rule asked for it. A view record built by :func:`report_view`.
+    """
 
     field: str
     why: str
@@ -207,6 +378,9 @@ class MissingView:
 
 @dataclass(frozen=True)
 class RowView:
+    """One labelled value of the patient summary or the classification, for the reports;
+    ``code`` keeps the raw id beside a translated value."""
+
     label: str
     value: str
     code: str | None = None  # the raw id, shown next to a translated value
@@ -214,12 +388,17 @@ class RowView:
 
 @dataclass(frozen=True)
 class SectionView:
+    """One section of the patient summary (general, tumour, disease ...) and its rows."""
+
     title: str
     rows: list[RowView]
 
 
 @dataclass(frozen=True)
 class PathwayView:
+    """A pathway the patient entered, for the tumour-board report: its title, the steps
+    reached (labels), the picture (inline SVG) or a note saying why there is none."""
+
     id: str
     title: str
     steps: list[str]
@@ -229,6 +408,9 @@ class PathwayView:
 
 @dataclass(frozen=True)
 class ReferenceView:
+    """A source cited in the report: its short name, full citation and link (DOI, PubMed or
+    URL), in the order first cited."""
+
     id: str
     short: str
     citation: str
@@ -237,7 +419,13 @@ class ReferenceView:
 
 @dataclass(frozen=True)
 class ReportView:
-    """Everything a report shows, already computed and in the report language."""
+    """Everything a report shows, already computed and in the report language.
+
+    What the Rich tables and the templates lay out, and nothing else: every word is
+    from the catalogue (``t``) or the knowledge. The tumour-board fields (patient summary,
+    why-not, pathways, follow-up) are filled only from a :class:`ReportContext`.
+    Built by :func:`report_view` (or :func:`view_of`).
+    """
 
     lang: str
     t: dict[str, str]
@@ -268,6 +456,9 @@ class ReportView:
 
 @dataclass(frozen=True)
 class SurveillancePlanView:
+    """One follow-up plan (guideline default, or low-radiation), for the reports: its label,
+    whether it is the one recommended, its number of exams and its radiation dose (mSv)."""
+
     label: str
     recommended: bool
     exams: int
@@ -277,6 +468,9 @@ class SurveillancePlanView:
 
 @dataclass(frozen=True)
 class SurveillanceView:
+    """The follow-up section of the tumour-board report: the schedule and why, its plans,
+    why one is recommended, the horizon, and the timeline picture when pictures are drawn."""
+
     label: str
     because: str
     no_follow_up: bool
@@ -313,6 +507,35 @@ def _surveillance_view(
 
 
 def argument_view(arg: Argument, lab: Labels | None = None) -> ArgumentView:
+    """One argument as the reports show it.
+
+    Parameters
+    ----------
+    arg
+        An argument of a ranked or excluded option.
+    lab
+        The words of the report language, over the knowledge base for the labels of
+        sources and evidence (default: English, without labels).
+
+    Returns
+    -------
+    ArgumentView
+        The argument with its symbol, direction in words and labels.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> from cds.render.i18n import labels
+    >>> engine = default_engine()
+    >>> arg = engine.evaluate(patient, surveillance=False).anti_tumour[2].arguments[1]
+    >>> view = argument_view(arg, labels("fr", engine.kb))
+    >>> view.symbol, view.direction_text, view.sources_short, view.safety_level
+    ('!!', 'à éviter', ['netcds policy'], 'avoid')
+    >>> argument_view(arg).sources_short
+    ['netcds_policy']
+    """
     lab = lab or labels("en")
     return ArgumentView(
         symbol=direction_symbol(arg),
@@ -331,6 +554,33 @@ def argument_view(arg: Argument, lab: Labels | None = None) -> ArgumentView:
 
 
 def option_view(o: RankedOption, lab: Labels) -> OptionView:
+    """One ranked option as the reports show it.
+
+    Parameters
+    ----------
+    o
+        A ranked option of the recommendation.
+    lab
+        The words of the report language (over the knowledge base for the labels).
+
+    Returns
+    -------
+    OptionView
+        The option with its category and safety ceiling in words, the labels of the data
+        it is conditional on, and its arguments (:func:`argument_view`).
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> from cds.render.i18n import labels
+    >>> engine = default_engine()
+    >>> surgery = engine.evaluate(patient, "fr", surveillance=False).anti_tumour[2]
+    >>> view = option_view(surgery, labels("fr", engine.kb))
+    >>> view.rank, view.label, view.category_text, view.safety_text, view.conditional_labels[0]
+    (3, 'Chirurgie à visée curative', 'non recommandé', 'à éviter', 'Résécable à visée curative')
+    """
     t = lab.t
     return OptionView(
         rank=o.rank,
@@ -359,6 +609,40 @@ def _tracks(lab: Labels, anti_tumour: Sequence[RankedOption], antisecretory: Seq
 
 
 def report_view(rec: Recommendation, context: ReportContext | None = None) -> ReportView:
+    """Every value a report of ``rec`` shows, computed and in the report language.
+
+    Parameters
+    ----------
+    rec
+        The recommendation (its ``language`` is the report language).
+    context
+        What the tumour-board report adds (:func:`board_context`); with it, grade,
+        category and pathways are labels and the classification, patient summary, why-not,
+        pathways, references and follow-up are filled in as far as the context allows.
+        None: the options, alerts and missing data only, with ids where labels need the
+        knowledge.
+
+    Returns
+    -------
+    ReportView
+        What every renderer lays out.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> rec = default_engine().evaluate(patient, "fr", surveillance=False)
+    >>> view = report_view(rec)
+    >>> view.lang, view.category, view.t["alerts"], view.why_not
+    ('fr', 'net_g1', 'Alertes', None)
+    >>> [(o.rank, o.label, o.category_text) for o in view.tracks[0].options][::2]
+    [(1, 'Surveillance active', 'recommandé'), (3, 'Chirurgie à visée curative', 'non recommandé')]
+    >>> [m.label for m in view.missing][:2]
+    ['Résécable à visée curative', 'Imagerie des récepteurs de la somatostatine']
+    >>> report_view(rec, ReportContext()).category   # a context: labels, even without the knowledge
+    'TNE G1'
+    """
     ctx = context or ReportContext()
     lab = labels(rec.language, ctx.kb)
     t = lab.t
@@ -604,7 +888,34 @@ def _references(lab: Labels, rec: Recommendation, ctx: ReportContext) -> list[Re
 
 
 def top_option_text(rec: Recommendation, track: str, *, label: bool = True) -> str:
-    """``label (category)`` (or ``id (category)``) of the rank-1 option of a track, or ``-``."""
+    """``label (category)`` (or ``id (category)``) of the rank-1 option of a track, or ``-``.
+
+    Parameters
+    ----------
+    rec
+        The recommendation.
+    track
+        ``anti_tumour`` or ``antisecretory``.
+    label
+        Show the option's label (else its id).
+
+    Returns
+    -------
+    str
+        The first option with its category in the recommendation's language, or ``-`` when
+        nothing was ranked in the track.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> rec = default_engine().evaluate(patient, "fr", surveillance=False)
+    >>> top_option_text(rec, "anti_tumour"), top_option_text(rec, "anti_tumour", label=False)
+    ('Surveillance active (recommandé)', 'watchful_waiting (recommandé)')
+    >>> top_option_text(rec, "antisecretory")
+    '-'
+    """
     ranked = rec.anti_tumour if track == "anti_tumour" else rec.antisecretory
     if not ranked:
         return "-"
