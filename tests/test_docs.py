@@ -64,6 +64,9 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.render.i18n",
     "cds.render.why_not",
     "cds.render.views",
+    "cds.render.session",
+    "cds.render.pictures",
+    "cds.render.text",
 )
 
 #: Objects of documented modules that need no ``Examples`` section (qualified name -> why).
@@ -96,6 +99,8 @@ NO_EXAMPLE: dict[str, str] = {
     "cds.render.views.ReportView": "a view record built by report_view; see its example",
     "cds.render.views.SurveillancePlanView": "a view record built by report_view; see its example",
     "cds.render.views.SurveillanceView": "a view record built by report_view; see its example",
+    "cds.render.pictures.pathway_pictures": "runs Graphviz for every pathway the patient entered (not installed "
+    "everywhere); tests/test_report.py runs it, with and without Graphviz",
 }
 
 #: Modules whose doctests are not run because importing them has side effects (name -> why).

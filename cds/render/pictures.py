@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 def pathway_pictures(kb: KnowledgeBase, rec: Recommendation) -> dict[str, str | None]:
     """Inline SVG of every pathway the patient entered (``rec.trace.pathways``), path highlighted.
 
+    Parameters
+    ----------
+    kb
+        The knowledge the recommendation was computed with (the pathways to draw).
+    rec
+        The recommendation: its trace says which pathways to draw and what to highlight;
+        its language is the pictures'.
+
     Returns
     -------
     dict[str, str | None]

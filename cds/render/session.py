@@ -24,6 +24,32 @@ def session_rows(reports: Sequence[tuple[str, Report]], lang: str = "en") -> lis
     ``site_label``, ``category`` and ``category_label``, ``top_anti_tumour`` and
     ``top_antisecretory`` (labels) with their ``_id`` variants, ``alerts`` and
     ``excluded`` (counts).
+
+    Parameters
+    ----------
+    reports
+        ``(file stem, report)`` per patient, in the order of the session.
+    lang
+        Language of the labels (site, category, options' categories).
+
+    Returns
+    -------
+    list[dict[str, str]]
+        One row per report, every value a string ready to print (file names URL-quoted).
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> from cds.report import build_report
+    >>> patient = parse_patient('{"id": "demo-1", "fit_for_major_surgery": false, "tumour": {"primary_site": '
+    ...     '"pancreas", "size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, '
+    ...     '"disease": {"stage": "localized"}}')
+    >>> report = build_report(default_engine(), patient, "fr")
+    >>> row = session_rows([("pnet demo", report)], "fr")[0]
+    >>> row["file"], row["patient"], row["site_label"], row["category_label"]
+    ('pnet%20demo.md', 'demo-1', 'pancréas', 'TNE G1')
+    >>> row["top_anti_tumour"], row["top_antisecretory"], row["alerts"], row["excluded"]
+    ('Surveillance active (recommandé)', '-', '6', '0')
     """
     words = labels(lang)
     rows: list[dict[str, str]] = []

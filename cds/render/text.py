@@ -42,10 +42,29 @@ def text_width(*, terminal: bool = True) -> int:
 
     ``terminal=False`` (output to a file) ignores the size of the terminal the command runs in.
 
-    >>> import os; os.environ["COLUMNS"] = "100"; text_width()
+    Parameters
+    ----------
+    terminal
+        The text goes to the terminal (so its size counts when ``COLUMNS`` is not set).
+
+    Returns
+    -------
+    int
+        ``COLUMNS`` when it is a number of at least 40; else the terminal's width when the
+        output is a terminal; else :data:`FILE_WIDTH`.
+
+    Examples
+    --------
+    >>> import os
+    >>> saved = os.environ.pop("COLUMNS", None)
+    >>> os.environ["COLUMNS"] = "100"; text_width()
     100
+    >>> os.environ["COLUMNS"] = "20"; text_width(terminal=False)   # too narrow to be meant
+    120
     >>> del os.environ["COLUMNS"]; text_width(terminal=False)
     120
+    >>> if saved is not None:
+    ...     os.environ["COLUMNS"] = saved
     """
     value = os.environ.get("COLUMNS", "").strip()
     if value.isdigit() and int(value) >= 40:
@@ -63,6 +82,32 @@ def renderables(source: Report | Recommendation, width: int = FILE_WIDTH) -> lis
     From a :class:`~cds.report.Report`, alerts, sources, evidence and the
     classification show their labels (in the report language) instead of the ids
     a bare recommendation carries.
+
+    Parameters
+    ----------
+    source
+        The patient's report, or a recommendation alone (e.g. read back from JSON).
+    width
+        The width to lay out for; below :data:`WIDE`, "conditional on" moves into the
+        option cell.
+
+    Returns
+    -------
+    list[rich.console.RenderableType]
+        The header panel, then alerts, missing data, assumptions and scenarios when there
+        are any, one table per track, the excluded options and the disclaimer.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> from cds.report import build_report
+    >>> patient = parse_patient('{"id": "demo-1", "fit_for_major_surgery": false, "tumour": {"primary_site": '
+    ...     '"pancreas", "size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, '
+    ...     '"disease": {"stage": "localized"}}')
+    >>> report = build_report(default_engine(), patient)
+    >>> items = renderables(report, 80)
+    >>> type(items[0]).__name__, items[1].plain, type(items[-1]).__name__
+    ('Panel', '\\nAlerts', 'Panel')
     """
     view = view_of(source, board=False)
     wide = width >= WIDE
@@ -182,17 +227,85 @@ def _track_tables(
 
 
 def print_report(source: Report | Recommendation, console: Console) -> None:
-    """The report on a terminal, in colour, laid out for the console's width."""
+    """The report on a terminal, in colour, laid out for the console's width.
+
+    Parameters
+    ----------
+    source
+        The patient's report, or a recommendation alone.
+    console
+        Where to print (its width sets the layout).
+
+    Examples
+    --------
+    >>> import io
+    >>> from cds import default_engine, parse_patient
+    >>> from cds.report import build_report
+    >>> patient = parse_patient('{"id": "demo-1", "fit_for_major_surgery": false, "tumour": {"primary_site": '
+    ...     '"pancreas", "size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, '
+    ...     '"disease": {"stage": "localized"}}')
+    >>> report = build_report(default_engine(), patient)
+    >>> console = Console(file=io.StringIO(), width=80, color_system=None)
+    >>> print_report(report, console)
+    >>> console.file.getvalue().splitlines()[1]
+    '│ Patient            demo-1                                                    │'
+    """
     for item in renderables(source, console.width):
         console.print(item)
 
 
 def render_text(source: Report | Recommendation, width: int = FILE_WIDTH) -> str:
-    """The report as plain text (no colour), e.g. for ``--output FILE``."""
+    """The report as plain text (no colour), e.g. for ``--output FILE``.
+
+    Parameters
+    ----------
+    source
+        The patient's report, or a recommendation alone.
+    width
+        The width of the lines.
+
+    Returns
+    -------
+    str
+        What :func:`print_report` shows, without colour, each line at most ``width`` wide.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> from cds.report import build_report
+    >>> patient = parse_patient('{"id": "demo-1", "fit_for_major_surgery": false, "tumour": {"primary_site": '
+    ...     '"pancreas", "size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, '
+    ...     '"disease": {"stage": "localized"}}')
+    >>> report = build_report(default_engine(), patient)
+    >>> text = render_text(report, width=80)
+    >>> text.splitlines()[0]
+    '╭─ netcds recommendation ─...─╮'
+    >>> max(len(line) for line in text.splitlines()), "Surgery with curative intent" in text
+    (80, True)
+    """
     return to_plain_text(renderables(source, width), width)
 
 
 def to_plain_text(items: Iterable[RenderableType], width: int = FILE_WIDTH) -> str:
+    """Rich renderables as plain text: no colour, no terminal codes, the same on every machine.
+
+    Parameters
+    ----------
+    items
+        What to print, top to bottom.
+    width
+        The width of the lines.
+
+    Returns
+    -------
+    str
+        The text, one line break after each item.
+
+    Examples
+    --------
+    >>> to_plain_text([Text("Alerts", style="bold"), Text("none")])
+    'Alerts\\nnone\\n'
+    """
     buffer = io.StringIO()
     console = Console(
         file=buffer, width=width, color_system=None, force_terminal=False,
@@ -255,6 +368,31 @@ def demo_table(rows: Sequence[Sequence[str]], lang: str = "en") -> Table:
     top antisecretory option (each with its category), the number of alerts and
     the number of excluded options. Site and category share a cell so that the
     table fits an 80-column terminal.
+
+    Parameters
+    ----------
+    rows
+        Seven preformatted strings per patient, as above (from :func:`cds.render.session.session_rows`).
+    lang
+        Language of the title and the column headings.
+
+    Returns
+    -------
+    rich.table.Table
+        The table, to print on a console.
+
+    Examples
+    --------
+    >>> table = demo_table([["demo-1", "pancreas", "NET G1", "Watchful waiting (recommended)", "-", "6", "0"]])
+    >>> print(to_plain_text([table], 80).rstrip())
+                                      netcds demo
+    <BLANKLINE>
+                                                   Antisecretory
+     Patient   Site / Category   Anti-tumour #1    #1                Alerts   Excl.
+     ──────────────────────────────────────────────────────────────────────────────
+     demo-1    pancreas          Watchful          -                      6       0
+               NET G1            waiting
+                                 (recommended)
     """
     t = ui(lang)
     table = Table(title=t["demo_title"], box=box.SIMPLE_HEAD, expand=True, padding=(0, 1),
@@ -284,7 +422,44 @@ def demo_table(rows: Sequence[Sequence[str]], lang: str = "en") -> Table:
 
 
 def render_explanation_text(explanation: Explanation, kb: KnowledgeBase | None = None) -> str:
-    """A why-not explanation as plain indented text (``cds explain``)."""
+    """A why-not explanation as plain indented text (``cds explain``).
+
+    Parameters
+    ----------
+    explanation
+        The explanation (:func:`cds.explain.explain`); its language is the text's.
+    kb
+        The knowledge base, for the labels of options, pathways, steps and sources
+        (ids without it).
+
+    Returns
+    -------
+    str
+        The title, per track a summary and the reasons with their tests, what would change
+        the result and the missing data.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> from cds.report import build_report
+    >>> patient = parse_patient('{"id": "demo-1", "fit_for_major_surgery": false, "tumour": {"primary_site": '
+    ...     '"pancreas", "size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, '
+    ...     '"disease": {"stage": "localized"}}')
+    >>> report = build_report(default_engine(), patient)
+    >>> print(render_explanation_text(report.explain("surgery_curative"), report.kb))
+    Why not Surgery with curative intent?
+    =====================================
+    <BLANKLINE>
+    Anti-tumour treatment: Surgery with curative intent is ranked 3 in the anti-tumour track ...
+    <BLANKLINE>
+      Arguments against
+      - Judged unfit for major surgery: ... [safety.major_surgery.unfit] (avoid · netcds policy · ...)
+        * Fit for major surgery: no — would not apply otherwise
+    <BLANKLINE>
+    What would change the result
+      - Fit for major surgery: no — would not apply otherwise
+    <BLANKLINE>
+    """
     from cds.render.i18n import labels
     from cds.render.why_not import ReasonView, why_not_view
 
