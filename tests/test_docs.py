@@ -67,6 +67,9 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.render.session",
     "cds.render.pictures",
     "cds.render.text",
+    "cds.render.markdown",
+    "cds.render.html",
+    "cds.render.templates",
 )
 
 #: Objects of documented modules that need no ``Examples`` section (qualified name -> why).

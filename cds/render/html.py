@@ -24,7 +24,36 @@ if TYPE_CHECKING:
 def render_html(source: Report | Recommendation, *, pictures: bool = True) -> str:
     """The HTML report: of a :class:`~cds.report.Report`, the full tumour-board report (with
     the pathway pictures and the follow-up timeline unless ``pictures=False``); of a bare
-    recommendation, its options, alerts and missing data."""
+    recommendation, its options, alerts and missing data.
+
+    Parameters
+    ----------
+    source
+        The patient's report, or a recommendation alone (e.g. read back from JSON).
+    pictures
+        Draw the pathway pictures (Graphviz) and the follow-up timeline; ``False`` puts a
+        note in their place.
+
+    Returns
+    -------
+    str
+        One self-contained HTML page (``html/report.html.j2``).
+
+    Examples
+    --------
+    >>> import re
+    >>> from cds import default_engine, parse_patient
+    >>> from cds.report import build_report
+    >>> patient = parse_patient('{"id": "demo-1", "fit_for_major_surgery": false, "tumour": {"primary_site": '
+    ...     '"pancreas", "size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, '
+    ...     '"disease": {"stage": "localized"}}')
+    >>> report = build_report(default_engine(), patient)
+    >>> page = render_html(report, pictures=False)
+    >>> re.search("<title>(.*)</title>", page).group(1)
+    'netcds recommendation — demo-1'
+    >>> re.findall("<h2[^>]*>(.*?)</h2>", page)[:4]
+    ['Alerts', 'Missing data', 'Patient summary', 'Anti-tumour treatment']
+    """
     view = view_of(source, board=True, pictures=pictures)
     return environment().get_template("html/report.html.j2").render(r=view, t=view.t)
 
@@ -38,6 +67,38 @@ def render_session_index(
     Each row holds preformatted strings: ``html`` (report file), ``patient``,
     ``site_label``, ``category_label``, ``top_anti_tumour``,
     ``top_antisecretory``, ``alerts`` and ``excluded``.
+
+    Parameters
+    ----------
+    rows
+        The rows of :func:`cds.render.session.session_rows`.
+    lang
+        Language of the page.
+    knowledge_version
+        The knowledge version, shown with the disclaimer.
+    software_version
+        The netcds version, shown with it.
+
+    Returns
+    -------
+    str
+        One self-contained HTML page (``html/session_index.html.j2``).
+
+    Examples
+    --------
+    >>> import re
+    >>> from cds import default_engine, parse_patient
+    >>> from cds.report import build_report
+    >>> patient = parse_patient('{"id": "demo-1", "fit_for_major_surgery": false, "tumour": {"primary_site": '
+    ...     '"pancreas", "size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, '
+    ...     '"disease": {"stage": "localized"}}')
+    >>> report = build_report(default_engine(), patient, "fr")
+    >>> from cds.render.session import session_rows
+    >>> page = render_session_index(session_rows([("pnet-demo", report)], "fr"), "fr", report.kb.version)
+    >>> re.search("<title>(.*)</title>", page).group(1)
+    'Séance de RCP — netcds'
+    >>> re.findall("<td[^>]*>(.*?)</td>", page)[:3]
+    ['<a href="pnet-demo.html">demo-1</a>', 'pancréas', 'TNE G1']
     """
     lab = labels(lang)
     return environment().get_template("html/session_index.html.j2").render(

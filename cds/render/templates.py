@@ -25,6 +25,19 @@ _SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 def md_escape(value: Any) -> str:
     """Escape text so that Markdown shows it literally (also safe inside table cells).
 
+    Parameters
+    ----------
+    value
+        Any value; it is shown as ``str(value)``.
+
+    Returns
+    -------
+    str
+        The text on one line (whitespace runs become one space), with every character that
+        Markdown could read as markup (``\\ ` * _ [ ] < > | #``) escaped by a backslash.
+
+    Examples
+    --------
     >>> md_escape("Ki-67 *5* %\\n| G2")
     'Ki-67 \\\\*5\\\\* % \\\\| G2'
     """
@@ -35,6 +48,19 @@ def md_escape(value: Any) -> str:
 def md_code(value: Any) -> str:
     """An inline code span; the fence grows when the value itself holds backticks.
 
+    Parameters
+    ----------
+    value
+        Any value; it is shown as ``str(value)``, on one line.
+
+    Returns
+    -------
+    str
+        The value between backtick fences one longer than its longest run of backticks
+        (padded with a space when it starts or ends with one).
+
+    Examples
+    --------
     >>> md_code("tumour.ki67_percent"), md_code("a`b")
     ('`tumour.ki67_percent`', '``a`b``')
     """
@@ -49,6 +75,19 @@ def md_code(value: Any) -> str:
 def environment(root: Path | None = None) -> jinja2.Environment:
     """The template environment over ``root`` (default: the bundled ``renderers/``); one per folder.
 
+    Parameters
+    ----------
+    root
+        The folder the template names are relative to (default:
+        :func:`cds.resources.renderers_dir`).
+
+    Returns
+    -------
+    jinja2.Environment
+        The same environment for the same folder on every call (up to four folders are kept).
+
+    Examples
+    --------
     >>> env = environment()
     >>> env.from_string("{{ x }}").render(x="<b>")   # a string template is escaped
     '&lt;b&gt;'
