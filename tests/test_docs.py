@@ -70,6 +70,9 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.render.markdown",
     "cds.render.html",
     "cds.render.templates",
+    "cds.render.dot",
+    "cds.render.graphviz",
+    "cds.render.pathway_index",
 )
 
 #: Objects of documented modules that need no ``Examples`` section (qualified name -> why).
@@ -104,6 +107,13 @@ NO_EXAMPLE: dict[str, str] = {
     "cds.render.views.SurveillanceView": "a view record built by report_view; see its example",
     "cds.render.pictures.pathway_pictures": "runs Graphviz for every pathway the patient entered (not installed "
     "everywhere); tests/test_report.py runs it, with and without Graphviz",
+    "cds.render.graphviz.render_svg": "runs Graphviz (not installed everywhere); tests/test_pathways.py runs it "
+    "when it is",
+    "cds.render.pathway_index.write_all": "runs Graphviz on every pathway and writes a folder of files; "
+    "tests/test_pathways.py runs it with and without Graphviz",
+    "cds.render.pathway_index.IndexEntry": "a view record built by write_all; render_index's example builds one",
+    "cds.render.pathway_index.WrittenPictures": "what write_all returns (it runs Graphviz); "
+    "tests/test_pathways.py checks it",
 }
 
 #: Modules whose doctests are not run because importing them has side effects (name -> why).

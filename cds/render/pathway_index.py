@@ -78,7 +78,34 @@ def render_index(
     entries: Sequence[IndexEntry], lang: Lang = "en", patient: str | None = None,
     rendered: bool = True,
 ) -> str:
-    """The ``index.html`` of a folder of pathway pictures (``renderers/html/pathways_index.html.j2``)."""
+    """The ``index.html`` of a folder of pathway pictures (``renderers/html/pathways_index.html.j2``).
+
+    Parameters
+    ----------
+    entries
+        One per pathway, in the order to list them.
+    lang
+        Language of the page.
+    patient
+        The patient whose path the pictures highlight (their id), or None.
+    rendered
+        Whether the SVG pictures were drawn; ``False`` says that Graphviz is missing and
+        links the DOT files only.
+
+    Returns
+    -------
+    str
+        One HTML page linking every picture and DOT file.
+
+    Examples
+    --------
+    >>> import re
+    >>> entry = IndexEntry(id="fitness", title="Fitness", description="", file="pathways/fitness.yaml",
+    ...                    nodes=3, edges=5, options=3, svg=None, dot="fitness.dot", patient_state=None)
+    >>> page = render_index([entry], "en", rendered=False)
+    >>> re.findall('href="([^"]*)"', page), "Graphviz is missing" in page
+    (['#fitness', 'fitness.dot'], True)
+    """
     return environment().get_template("html/pathways_index.html.j2").render(
         lang=lang, t=_INDEX_WORDS[lang], entries=list(entries), patient=patient,
         rendered=rendered,
@@ -92,6 +119,24 @@ def write_all(
 
     When Graphviz is missing the DOT files and the index are still written and
     ``rendered`` is False. Files are written whole (:func:`cds.files.write_file`).
+
+    Parameters
+    ----------
+    kb
+        Loaded knowledge: every pathway of it is drawn.
+    folder
+        Where to write (created when missing); existing files of the same names are replaced.
+    lang
+        Language of the pictures and the index.
+    rec
+        A patient's recommendation, whose path every picture highlights; the index says
+        which pathways the patient entered.
+
+    Returns
+    -------
+    WrittenPictures
+        The folder, every file written (per pathway ``.dot`` then ``.svg``, ``index.html``
+        last) and whether the SVGs were drawn.
 
     Raises
     ------
