@@ -73,6 +73,9 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.render.dot",
     "cds.render.graphviz",
     "cds.render.pathway_index",
+    "cds.engine.compiler",
+    "cds.engine.durable_host",
+    "cds.render",
 )
 
 #: Objects of documented modules that need no ``Examples`` section (qualified name -> why).

@@ -45,11 +45,21 @@ CATEGORY_PATH = "derived.category"
 
 @dataclass(frozen=True)
 class Population:
+    """The patients one pathway and knowledge ruleset is compiled for: a primary site and a
+    derived category (None when the classification derived none).
+
+    Examples
+    --------
+    >>> Population("pancreas", "net_g1").name, Population("appendix", None).name
+    ('pancreas.net_g1', 'appendix.unclassified')
+    """
+
     site: str
     category: str | None
 
     @property
     def name(self) -> str:
+        """``site.category`` (``unclassified`` without a category): the population in traces and errors."""
         return f"{self.site}.{self.category or 'unclassified'}"
 
 
@@ -59,18 +69,50 @@ class Population:
 
 @dataclass(frozen=True)
 class EdgeMeaning:
+    """A durable rule that is one pathway edge: it reached the next step or proposed an option.
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> stage = compile_pathways(default_engine().kb, Population("pancreas", "net_g1"))
+    >>> meaning = stage.meaning["pnet.to_nf_localized"]
+    >>> meaning.pathway, meaning.edge.to
+    ('pnet_well_differentiated', 'PNET_NF_Localized')
+    """
+
     pathway: str
     edge: PathwayEdge
 
 
 @dataclass(frozen=True)
 class EntryMeaning:
+    """A durable rule that is a pathway's entry condition: the patient entered it at ``start``.
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> stage = compile_pathways(default_engine().kb, Population("pancreas", "net_g1"))
+    >>> stage.meaning["enter:fitness"]
+    EntryMeaning(pathway='fitness', start='FIT_Assess_Fitness')
+    """
+
     pathway: str
     start: str
 
 
 @dataclass(frozen=True)
 class RuleMeaning:
+    """A durable rule that is a knowledge rule, or the part of one that acts on one ``option``.
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> stage = compile_knowledge(default_engine().kb, Population("pancreas", "net_g1"))
+    >>> meaning = stage.meaning["adv.progression.prrt_compete#prrt"]
+    >>> meaning.rule.id, meaning.option
+    ('adv.progression.prrt_compete', 'prrt')
+    """
+
     rule: Rule
     # Set when this durable rule carries one option's effects; None: all of the rule's effects.
     option: str | None
@@ -83,6 +125,15 @@ class RowMeaning:
     A patient meets a handful of rows at most, while the matrix holds hundreds of statements, so
     one durable rule per row (firing once) is much cheaper than one per statement. A statement's
     alerts are raised only when it acts on a proposed option (the engine checks).
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> stage = compile_knowledge(default_engine().kb, Population("pancreas", "net_g1"))
+    >>> name = next(n for n in stage.meaning if n.startswith("matrix:egfr_below_30#"))   # numbered per subset
+    >>> row = stage.meaning[name]
+    >>> row.condition, row.rules[0].id
+    ('egfr_below_30', 'safety.capecitabine_temozolomide.egfr_below_30')
     """
 
     condition: str
@@ -113,6 +164,24 @@ class Compiled:
     ``PENDING_BUDGET`` alpha tests pending in durable_rules, whatever the
     patient's values; each group's fact carries only the paths its rules read,
     because durable_rules serialises the matched facts for every action it runs.
+
+    Built by :func:`compile_classification`, :func:`compile_pathways` and
+    :func:`compile_knowledge`: rules are added (:meth:`add`), then translated at once
+    (:meth:`finish`).
+
+    Examples
+    --------
+    >>> stage = Compiled()
+    >>> stage.add("enter:demo", EntryMeaning("demo", "Start"), [{"$gt": {"tumour.size_mm": 20}}],
+    ...           asserts=({"t": "at", "node": "Start"},))
+    >>> stage.finish() is stage
+    True
+    >>> stage.rules[0].definition
+    {'all': [{'m': {'$and': [{'t': 'ctx'}, {'g': 0}, {'$gt': {'tumour.size_mm': 20}}]}}]}
+    >>> stage.groups   # the paths each group's fact carries
+    [{'tumour': {'size_mm': {}}}]
+    >>> context_facts({"tumour": {"size_mm": 25, "ki67_percent": 2}, "age": 60}, stage)
+    [{'t': 'ctx', 'g': 0, 'tumour': {'size_mm': 25}}]
     """
 
     rules: list[CompiledRule] = field(default_factory=list)
@@ -143,12 +212,63 @@ class Compiled:
         carry: str | None = None,
         variant: Hashable = None,
     ) -> None:
+        """Add one durable rule, translated later by :meth:`finish`.
+
+        Parameters
+        ----------
+        name
+            The durable rule's name, unique in the stage: the engine reads results back by it.
+        meaning
+            What the name means (an edge, a pathway entry, a knowledge rule or a matrix row).
+        ctx_conds
+            Conditions on the context (condition language), or None when the rule binds no
+            context fact (a pathway edge binds its node's position fact; a classification
+            rule may bind derived facts only).
+        others
+            Further durable bindings (a position fact, derived facts).
+        asserts
+            The facts the rule asserts when it fires.
+        carry
+            The payload entry its asserted facts carry (see :meth:`cds.engine.durable_host.RuleSet.run`).
+        variant
+            Which specialisation of the conditions this is: equal (name, variant) pairs translate alike.
+
+        Examples
+        --------
+        >>> stage = Compiled()
+        >>> stage.add("r1", EntryMeaning("demo", "Start"), [{"age": 60}])
+        >>> stage.meaning["r1"], stage.rules   # translated by finish()
+        (EntryMeaning(pathway='demo', start='Start'), [])
+        """
         self._pending.append(_Pending(name, ctx_conds, list(others), asserts, carry, variant))
         self.meaning[name] = meaning
 
     def finish(self, shared: dict[Any, Compiled] | None = None) -> Compiled:
         """Translate the rules added so far; ``shared`` maps signatures to finished stages, so
-        populations that compile to the same rules get the same object."""
+        populations that compile to the same rules get the same object.
+
+        Parameters
+        ----------
+        shared
+            Finished stages by signature; this stage is added to it when it is new.
+
+        Returns
+        -------
+        Compiled
+            This stage, translated (rules, groups, projections); or the stage of ``shared``
+            with the same signature, in which case this one is left untranslated.
+
+        Examples
+        --------
+        >>> shared = {}
+        >>> first, second = Compiled(), Compiled()
+        >>> for stage in (first, second):
+        ...     stage.add("r1", EntryMeaning("demo", "Start"), [{"age": 60}])
+        >>> first.finish(shared) is first, second.finish(shared) is first
+        (True, True)
+        >>> first.signature
+        (('r1', None),)
+        """
         self.signature = tuple((item.name, item.variant) for item in self._pending)
         if shared is not None:
             done = shared.get(self.signature)
@@ -284,7 +404,27 @@ def _siblings_passing(children: Iterable[str]) -> int:
 
 
 def worst_pending(trie: Mapping[str, Any]) -> int:
-    """Upper bound of durable_rules' alpha stack for one fact walking this trie."""
+    """Upper bound of durable_rules' alpha stack for one fact walking this trie.
+
+    Parameters
+    ----------
+    trie
+        Alpha tests as a trie: each key a durable test as JSON, each value the tests below it.
+
+    Returns
+    -------
+    int
+        How many tests one fact may leave pending at once, in the worst case (at least 1).
+
+    Examples
+    --------
+    Equality tests on one path are exclusive (durable hashes them); two range tests may both pass:
+
+    >>> worst_pending({'{"a": 1}': {}, '{"a": 2}': {}})
+    1
+    >>> worst_pending({'{"$gt": {"a": 1}}': {}, '{"$lt": {"a": 5}}': {}})
+    2
+    """
     if not trie:
         return 1
     siblings = _siblings_passing(trie)
@@ -297,12 +437,47 @@ _ABSENT = object()
 
 
 def projection(reads: Mapping[str, Any]) -> Projection:
-    """The reads tree as nested tuples, built once per ruleset (projecting runs per patient)."""
+    """The reads tree as nested tuples, built once per ruleset (projecting runs per patient).
+
+    Parameters
+    ----------
+    reads
+        The paths read, as a tree of dicts (an empty dict: keep the value whole).
+
+    Returns
+    -------
+    Projection
+        ``(key, sub-projection or None)`` pairs, in the order of ``reads``.
+
+    Examples
+    --------
+    >>> projection({"tumour": {"size_mm": {}, "ki67_percent": {}}, "ecog": {}})
+    (('tumour', (('size_mm', None), ('ki67_percent', None))), ('ecog', None))
+    """
     return tuple((key, projection(sub) if sub else None) for key, sub in reads.items())
 
 
 def project(ctx: Mapping[str, Any], plan: Projection) -> dict[str, Any]:
-    """Keep only the parts of ``ctx`` that the projection names."""
+    """Keep only the parts of ``ctx`` that the projection names.
+
+    Parameters
+    ----------
+    ctx
+        The evaluation context (plain JSON data).
+    plan
+        A :func:`projection`.
+
+    Returns
+    -------
+    dict[str, Any]
+        The named parts that exist in ``ctx``; a nested part that ends up empty is left out.
+
+    Examples
+    --------
+    >>> ctx = {"tumour": {"size_mm": 15, "grade": "g1"}, "ecog": 1, "age": 60}
+    >>> project(ctx, projection({"tumour": {"size_mm": {}}, "ecog": {}, "labs": {"egfr_ml_min": {}}}))
+    {'tumour': {'size_mm': 15}, 'ecog': 1}
+    """
     out: dict[str, Any] = {}
     for key, sub in plan:
         value = ctx.get(key, _ABSENT)
@@ -318,7 +493,26 @@ def project(ctx: Mapping[str, Any], plan: Projection) -> dict[str, Any]:
 
 
 class Carried(Mapping[str, Mapping[str, Any]]):
-    """Each pathway node's carried context, projected on first use (few nodes are reached)."""
+    """Each pathway node's carried context, projected on first use (few nodes are reached).
+
+    The payload of a pathways run (:meth:`cds.engine.durable_host.RuleSet.run`): the
+    position fact of a node carries what the edges out of that node read.
+
+    Parameters
+    ----------
+    ctx
+        The evaluation context.
+    compiled
+        The finished pathways stage (its :attr:`Compiled.carried_plans`).
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> stage = compile_pathways(default_engine().kb, Population("pancreas", "net_g1"))
+    >>> carried = Carried({"disease": {"stage": "localized"}, "age": 60}, stage)
+    >>> carried["FIT_Assess_Fitness"]
+    {'disease': {'stage': 'localized'}}
+    """
 
     def __init__(self, ctx: Mapping[str, Any], compiled: Compiled) -> None:
         self._ctx = ctx
@@ -335,7 +529,29 @@ class Carried(Mapping[str, Mapping[str, Any]]):
 
 
 def context_facts(ctx: Mapping[str, Any], compiled: Compiled) -> list[dict[str, Any]]:
-    """The ctx facts to post for one stage: one per group, each projected to its reads."""
+    """The ctx facts to post for one stage: one per group, each projected to its reads.
+
+    Parameters
+    ----------
+    ctx
+        The evaluation context (:func:`cds.facts.build_context`).
+    compiled
+        A finished stage.
+
+    Returns
+    -------
+    list[dict[str, Any]]
+        ``{"t": "ctx", "g": i, ...}`` for each group ``i``, holding only what its rules read.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> from cds.facts import build_context
+    >>> patient = parse_patient('{"age": 60, "tumour": {"primary_site": "pancreas", "ki67_percent": 1}}')
+    >>> facts = context_facts(build_context(patient), compile_classification(default_engine().kb))
+    >>> len(facts), facts[0]["t"], facts[0]["tumour"]["ki67_percent"], "age" in facts[0]
+    (1, 'ctx', 1.0, False)
+    """
     return [{"t": CTX, "g": i, **project(ctx, plan)} for i, plan in enumerate(compiled.group_plans)]
 
 
@@ -360,6 +576,29 @@ def _order(conds: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 def compile_classification(kb: KnowledgeBase) -> Compiled:
+    """Stage 1: the classification rules (``derive``) as one ruleset for every patient.
+
+    Conditions on derived facts bind ``derived`` facts (one binding per derived key), so
+    the rules chain: grade from Ki-67 and mitoses, then the grade, then the category.
+
+    Parameters
+    ----------
+    kb
+        Loaded knowledge.
+
+    Returns
+    -------
+    Compiled
+        The finished stage; each rule name means a :class:`RuleMeaning`.
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> stage = compile_classification(default_engine().kb)
+    >>> rule = stage.rules[0]
+    >>> rule.name, rule.asserts[-1]
+    ('class.grade.ki67_g1.mitoses_g1', {'t': 'derived', 'grade': 'g1'})
+    """
     out = Compiled()
     for loaded in kb.rules:
         rule = loaded.rule
@@ -390,6 +629,28 @@ def compile_classification(kb: KnowledgeBase) -> Compiled:
 
 
 def applies_to(conds: Sequence[Mapping[str, Any]], population: Population) -> bool:
+    """Whether conditions can hold in a population, judged on their site and category tests alone.
+
+    Parameters
+    ----------
+    conds
+        A rule's or pathway's conditions.
+    population
+        The population.
+
+    Returns
+    -------
+    bool
+        False when the conditions name sites or categories that exclude the population.
+
+    Examples
+    --------
+    >>> pnet_g1 = Population("pancreas", "net_g1")
+    >>> applies_to([{"tumour.primary_site": "pancreas"}, {"$gt": {"ecog": 2}}], pnet_g1)
+    True
+    >>> applies_to([{"tumour.primary_site": "ileum"}], pnet_g1), applies_to([], pnet_g1)
+    (False, True)
+    """
     sites = cond.static_domain(conds, SITE_PATH)
     if sites is not None and population.site not in sites:
         return False
@@ -509,6 +770,35 @@ def _pathway_plans(kb: KnowledgeBase, population: Population) -> list[_PathwayPl
 
 
 def compile_pathways(kb: KnowledgeBase, population: Population) -> Compiled:
+    """Stage 2 for one population: entry into each pathway it can enter, then one rule per edge.
+
+    Only the pathways and edges that can ever hold in the population are compiled, with
+    their site and category tests decided; populations that end up with the same rules
+    share one stage (cached in ``kb.memo``).
+
+    Parameters
+    ----------
+    kb
+        Loaded knowledge.
+    population
+        The patient's site and category.
+
+    Returns
+    -------
+    Compiled
+        The finished stage; names mean an :class:`EntryMeaning` (``enter:<pathway>``) or an
+        :class:`EdgeMeaning` (the edge id).
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> kb = default_engine().kb
+    >>> stage = compile_pathways(kb, Population("pancreas", "net_g1"))
+    >>> stage is compile_pathways(kb, Population("pancreas", "net_g1"))   # compiled once
+    True
+    >>> "enter:fitness" in stage.meaning, "enter:si_net" in stage.meaning
+    (True, False)
+    """
     caches = _caches(kb)
     out = Compiled(cache=caches.tests)
     for plan in _pathway_plans(kb, population):
@@ -545,6 +835,34 @@ def _compile_pathway(
 
 
 def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:
+    """Stage 3 for one population: modifier, contraindication and alert rules.
+
+    One durable rule per contraindication-matrix row that can act on an option the
+    population's pathways may propose; the other knowledge rules follow, left out when
+    they need a step, pathway or proposal the population never has, and split into one
+    rule per option (``<rule>#<option>``) when they also raise alerts, ask for data or
+    select a schedule. Populations with the same rules share one stage.
+
+    Parameters
+    ----------
+    kb
+        Loaded knowledge.
+    population
+        The patient's site and category.
+
+    Returns
+    -------
+    Compiled
+        The finished stage; names mean a :class:`RowMeaning` (``matrix:<row>#<n>``) or a
+        :class:`RuleMeaning`.
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> stage = compile_knowledge(default_engine().kb, Population("pancreas", "net_g1"))
+    >>> sorted({type(m).__name__ for m in stage.meaning.values()})
+    ['RowMeaning', 'RuleMeaning']
+    """
     possible = _possible_late_facts(kb, population)
     caches = _caches(kb)
     out = Compiled(cache=caches.tests)

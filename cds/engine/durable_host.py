@@ -64,6 +64,15 @@ class CompiledRule:
     With ``carry`` set, every asserted fact also carries that entry of the run's
     payload (see :meth:`RuleSet.run`): that is how a rule passes data on to the
     next rule without a join, and each entry holds only what its readers test.
+
+    Examples
+    --------
+    A rule that fires on a ``ctx`` fact whose ``size`` is above 20, and asserts a ``seen`` fact:
+
+    >>> rule = CompiledRule("big", {"all": [{"m": {"$and": [{"t": "ctx"}, {"$gt": {"size": 20}}]}}]},
+    ...                     asserts=({"t": "seen"},))
+    >>> rule.name, rule.carry
+    ('big', None)
     """
 
     name: str
@@ -81,7 +90,39 @@ class _Action:
 
 
 class RuleSet:
-    """One durable ruleset, created once, evaluated many times."""
+    """One durable ruleset, created once, evaluated many times.
+
+    Made by :meth:`DurableHost.ruleset`, which registers it with durable_rules; a rule named
+    ``__close__`` is added to every ruleset (see the module's notes).
+
+    Parameters
+    ----------
+    host
+        The host that owns the ruleset (and serialises its runs).
+    name
+        The ruleset's name, unique in its host.
+    rules
+        The rules; their names must be plain (letters, digits and ``_.:#@/+-``).
+
+    Raises
+    ------
+    cds.errors.EngineError
+        A rule name is not plain, a rule asserts a fact JSON cannot hold, the name is taken,
+        or durable_rules rejects the definitions.
+
+    Examples
+    --------
+    >>> host = DurableHost()
+    >>> rules = [CompiledRule("big", {"all": [{"m": {"$and": [{"t": "ctx"}, {"$gt": {"size": 20}}]}}]})]
+    >>> ruleset = RuleSet(host, "demo", rules)
+    >>> ruleset.name, ruleset.size
+    ('demo', 1)
+    >>> RuleSet(host, "bad", [CompiledRule("a b", {"all": [{"m": {"t": "ctx"}}]})])
+    Traceback (most recent call last):
+    ...
+    cds.errors.EngineError: rule name 'a b' must match [A-Za-z0-9_.:#@/+-]+
+    >>> host.close()
+    """
 
     def __init__(self, host: DurableHost, name: str, rules: Sequence[CompiledRule]) -> None:
         self._host = host
@@ -117,6 +158,39 @@ class RuleSet:
 
         ``payload[entry]`` is merged into the facts asserted by rules compiled with
         ``carry=entry``; it is read (and may be computed) only when such a rule fires.
+
+        Parameters
+        ----------
+        facts
+            The facts to assert, one by one, in order.
+        payload
+            Data for the facts that rules assert, by carry entry (e.g. :class:`cds.engine.compiler.Carried`).
+
+        Returns
+        -------
+        list[str]
+            The names of the rules that fired, in firing order (a rule that fires on two
+            facts is named twice); the session is deleted before it returns.
+
+        Raises
+        ------
+        cds.errors.EngineError
+            durable_rules failed, a rule's action failed, or the host was closed.
+
+        Examples
+        --------
+        A rule that places the patient at step ``X``, and one that reads the data carried there:
+
+        >>> host = DurableHost()
+        >>> ruleset = host.ruleset("chain", [
+        ...     CompiledRule("enter", {"all": [{"m": {"t": "ctx"}}]}, asserts=({"t": "at", "node": "X"},), carry="X"),
+        ...     CompiledRule("big", {"all": [{"a": {"$and": [{"t": "at"}, {"node": "X"}, {"$gt": {"size": 20}}]}}]}),
+        ... ])
+        >>> ruleset.run([{"t": "ctx"}], payload={"X": {"size": 25}})
+        ['enter', 'big']
+        >>> ruleset.run([{"t": "ctx"}], payload={"X": {"size": 5}})
+        ['enter']
+        >>> host.close()
         """
         if not self.size:
             return []  # nothing can fire: spare the session
@@ -181,7 +255,18 @@ class _Session:
 
 
 class DurableHost:
-    """Owns the durable rulesets of one engine and the lock that serialises runs."""
+    """Owns the durable rulesets of one engine and the lock that serialises runs.
+
+    Examples
+    --------
+    >>> host = DurableHost()
+    >>> ruleset = host.ruleset("demo", [
+    ...     CompiledRule("big", {"all": [{"m": {"$and": [{"t": "ctx"}, {"$gt": {"size": 20}}]}}]}),
+    ... ])
+    >>> ruleset.run([{"t": "ctx", "size": 25}]), ruleset.run([{"t": "ctx", "size": 5}])
+    (['big'], [])
+    >>> host.close()
+    """
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -189,6 +274,36 @@ class DurableHost:
         self._closed = False
 
     def ruleset(self, name: str, rules: Sequence[CompiledRule]) -> RuleSet:
+        """Register a ruleset with durable_rules (compiled once, run many times).
+
+        Parameters
+        ----------
+        name
+            The ruleset's name, unique in this host.
+        rules
+            Its rules.
+
+        Returns
+        -------
+        RuleSet
+            The registered ruleset.
+
+        Raises
+        ------
+        cds.errors.EngineError
+            The name is taken, or the rules are rejected (see :class:`RuleSet`).
+
+        Examples
+        --------
+        >>> host = DurableHost()
+        >>> host.ruleset("empty", []).run([{"t": "ctx"}])   # nothing can fire: no session at all
+        []
+        >>> host.ruleset("empty", [])
+        Traceback (most recent call last):
+        ...
+        cds.errors.EngineError: ruleset 'empty' is already registered
+        >>> host.close()
+        """
         return RuleSet(self, name, rules)
 
     def _register(self, name: str, definition: str) -> int:
@@ -242,7 +357,20 @@ class DurableHost:
             _engine.delete_state(session.handle, session.sid)
 
     def close(self) -> None:
-        """Free the C rulesets (durable's Python API never does)."""
+        """Free the C rulesets (durable's Python API never does).
+
+        Closing twice does nothing; a run afterwards raises :class:`~cds.errors.EngineError`.
+
+        Examples
+        --------
+        >>> host = DurableHost()
+        >>> ruleset = host.ruleset("demo", [CompiledRule("any", {"all": [{"m": {"t": "ctx"}}]})])
+        >>> host.close(); host.close()
+        >>> ruleset.run([{"t": "ctx"}])
+        Traceback (most recent call last):
+        ...
+        cds.errors.EngineError: the engine was closed
+        """
         with self._lock:
             if self._closed:
                 return
