@@ -839,9 +839,10 @@ def compile_knowledge(kb: KnowledgeBase, population: Population) -> Compiled:
 
     One durable rule per contraindication-matrix row that can act on an option the
     population's pathways may propose; the other knowledge rules follow, left out when
-    they need a step, pathway or proposal the population never has, and split into one
-    rule per option (``<rule>#<option>``) when they also raise alerts, ask for data or
-    select a schedule. Populations with the same rules share one stage.
+    they can never hold in the population (its site or category, or a step, pathway or
+    proposal it never has), and split into one rule per option (``<rule>#<option>``) when
+    they also raise alerts, ask for data or select a schedule. Populations with the same
+    rules share one stage.
 
     Parameters
     ----------
