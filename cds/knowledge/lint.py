@@ -11,6 +11,7 @@ no exclusion from unconfirmed facts), the linter checks:
 - the pathway graphs: nodes unreachable from the start, dead ends, cycles;
 - the catalogues: options no pathway proposes, sources without DOI/PMID and
   without a reason, sources nobody cites;
+- texts that state a setting's value as a bare number instead of ``{setting:NAME}``;
 - coverage: rules and edges that no vignette exercises.
 """
 
@@ -30,6 +31,7 @@ from cds.engine.durable_host import CompiledRule
 from cds.errors import KnowledgeError
 from cds.knowledge import conditions as cond
 from cds.knowledge.loader import KnowledgeBase, load_knowledge
+from cds.knowledge.setting_refs import stale_setting_numbers
 from cds.model.patient import PrimarySite
 from cds.pathways import build_graph, check_graphs
 
@@ -71,6 +73,8 @@ def lint(kb: KnowledgeBase | None = None, coverage: bool = True) -> list[Finding
     findings += check_catalogues(kb)
     findings += check_matrix(kb)
     findings += check_unknown_as_value(kb)
+    findings += [Finding("warning", p.code, p.file, p.loc, p.message)  # a setting's number written by hand
+                 for p in stale_setting_numbers(kb.setting_uses, kb.settings)]
     if coverage:
         findings += check_coverage(kb)
     order = {"error": 0, "warning": 1, "info": 2}
