@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -148,7 +148,7 @@ class _Loader:
         self.pathways_root = pathways_root
         self.problems = problems
         # Fills {setting:NAME} in texts once the settings are known (cds.knowledge.setting_refs).
-        self.resolve_text: Any = None
+        self.resolve_text: Callable[[str, str], str] | None = None
         # (file, id) -> the settings its conditions name; matrix condition id -> its file.
         self.reads: dict[tuple[str, str], set[str]] = {}
         self.condition_files: dict[str, str] = {}
@@ -166,10 +166,7 @@ class _Loader:
                 continue
         return str(path)
 
-    def read_yaml(self, path: Path) -> Any:
-        return self.read_yaml_raw(path)[0]
-
-    def read_yaml_raw(self, path: Path) -> tuple[Any, bytes]:
+    def read_yaml(self, path: Path) -> tuple[Any, bytes]:
         """The parsed data and the file's bytes (None and b"" when it cannot be read)."""
         try:
             raw = path.read_bytes()
@@ -188,7 +185,7 @@ class _Loader:
         return data, raw
 
     def parse(self, model: type[M], path: Path) -> M | None:
-        data, raw = self.read_yaml_raw(path)
+        data, raw = self.read_yaml(path)
         if data is None:
             return None
         # Texts are given the settings in force only in files that have a placeholder (fast path).
