@@ -12,6 +12,7 @@ no exclusion from unconfirmed facts), the linter checks:
   and each pathway file named after the pathway it holds;
 - the catalogues: options no pathway proposes, sources without DOI/PMID and
   without a reason, sources nobody cites;
+- texts that state a setting's value as a bare number instead of ``{setting:NAME}``;
 - coverage: rules and edges that no vignette exercises.
 
 It sits above what it checks (the loader, the compiler, the engine, the pathway
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from cds.engine.durable_host import CompiledRule
 from cds.errors import KnowledgeError, Problem
 from cds.knowledge import conditions as cond
 from cds.knowledge.loader import KnowledgeBase, load_knowledge
+from cds.knowledge.setting_refs import stale_setting_numbers
 from cds.model.patient import PrimarySite
 from cds.pathways import check_graphs
 
@@ -63,6 +66,8 @@ def lint(kb: KnowledgeBase | None = None, coverage: bool = True) -> list[Problem
     findings += check_catalogues(kb)
     findings += check_matrix(kb)
     findings += check_unknown_as_value(kb)
+    findings += [replace(p, level="warning")  # a setting's number written by hand
+                 for p in stale_setting_numbers(kb.setting_uses, kb.settings)]
     if coverage:
         findings += check_coverage(kb)
     order = {"error": 0, "warning": 1, "info": 2}

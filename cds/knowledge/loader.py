@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +24,7 @@ from cds.knowledge import conditions as cond
 from cds.knowledge.conditions import FieldSpec, Vocabulary
 from cds.knowledge.schema import (
     CLASSIFICATION_EFFECTS,
+    TEXT_RESOLVER,
     AlertCatalogue,
     AlertSpec,
     Config,
@@ -51,6 +52,7 @@ from cds.knowledge.schema import (
     SurveillanceCatalogue,
     Text,
 )
+from cds.knowledge.setting_refs import MARKER, SettingUse, resolver, texts_in
 from cds.knowledge.vocabulary import full_vocabulary, patient_vocabulary
 from cds.resources import knowledge_dir, pathways_dir
 
@@ -58,6 +60,10 @@ M = TypeVar("M", bound=BaseModel)
 
 # libyaml's C loader when available: loading is on the cold-start path of every CLI call.
 _YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# Problems of {setting:NAME} placeholders in texts (reported under their own code, not "schema").
+_TEXT_PROBLEMS = ("unknown_setting", "setting_placeholder")
+_MARKER_BYTES = MARKER.encode()
 
 # Namespaces that exist only after the pathways ran.
 _LATE_NAMESPACES = ("candidate.", "node.", "pathway.")
@@ -102,6 +108,9 @@ class KnowledgeBase:
     matrix_entries: list[tuple[MatrixEntry, str]] = field(default_factory=list)
     # Missing data that changes the answer (knowledge/scenarios.yaml).
     scenarios: list[ScenarioSpec] = field(default_factory=list)
+    # The rules, edges, matrix rows and scenarios whose conditions read named settings, with their
+    # texts (for the lint check of numbers written by hand: cds.knowledge.setting_refs).
+    setting_uses: list[SettingUse] = field(default_factory=list)
     # Results of pure functions of this knowledge (the compiler's translations, the
     # surveillance layouts: cds.surveillance.memo): the knowledge never changes once
     # loaded, so they stay valid for its lifetime.
@@ -133,6 +142,11 @@ class _Loader:
         self.root = root
         self.pathways_root = pathways_root
         self.problems = problems
+        # Fills {setting:NAME} in texts once the settings are known (cds.knowledge.setting_refs).
+        self.resolve_text: Callable[[str, str], str] | None = None
+        # (file, id) -> the settings its conditions name; matrix condition id -> its file.
+        self.reads: dict[tuple[str, str], set[str]] = {}
+        self.condition_files: dict[str, str] = {}
 
     # -------------------------------------------------------------- helpers
 
@@ -147,34 +161,41 @@ class _Loader:
                 continue
         return str(path)
 
-    def read_yaml(self, path: Path) -> Any:
+    def read_yaml(self, path: Path) -> tuple[Any, bytes]:
+        """The parsed data and the file's bytes (None and b"" when it cannot be read)."""
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
             self.problem("missing_file", self.rel(path), "", "file not found")
-            return None
+            return None, b""
         cached = _parse_cache_get(raw)
         if cached is not _MISS:
-            return cached
+            return cached, raw
         try:
             data = yaml.load(raw.decode("utf-8"), Loader=_YamlLoader)
         except yaml.YAMLError as exc:
             self.problem("yaml_syntax", self.rel(path), "", f"not valid YAML: {exc}")
-            return None
+            return None, raw
         _parse_cache_put(raw, data)
-        return data
+        return data, raw
 
     def parse(self, model: type[M], path: Path) -> M | None:
-        data = self.read_yaml(path)
+        data, raw = self.read_yaml(path)
         if data is None:
             return None
+        # Texts are given the settings in force only in files that have a placeholder (fast path).
+        context = (
+            {TEXT_RESOLVER: self.resolve_text}
+            if self.resolve_text is not None and _MARKER_BYTES in raw else None
+        )
         try:
-            return model.model_validate(data)
+            return model.model_validate(data, context=context)
         except ValidationError as exc:
             for err in exc.errors():
                 loc = ".".join(str(p) for p in err["loc"])
                 loc = _friendly_loc(data, err["loc"]) or loc
-                self.problem("schema", self.rel(path), loc, err["msg"])
+                code = err["type"] if err["type"] in _TEXT_PROBLEMS else "schema"
+                self.problem(code, self.rel(path), loc, err["msg"])
         return None
 
     def catalogue_files(self, name: str) -> list[Path]:
@@ -188,19 +209,23 @@ class _Loader:
         merged: list[Any] = []
         for part in parts:
             merged.extend(getattr(part, list_field))
-        return model.model_validate({list_field: [m.model_dump(by_alias=True) for m in merged]})
+        # The parts' items are already valid: passed as they are, they keep their texts as written.
+        return model.model_validate({list_field: merged})
 
     # ----------------------------------------------------------------- load
 
     def load(self) -> KnowledgeBase | None:
         r = self.root
+        # The settings first: the texts of every other file may name them ({setting:NAME}).
+        config = self.parse_split(Config, "config", "settings")
+        if config is not None:
+            self.resolve_text = resolver({s.name: s.value for s in config.settings})
         manifest = self.parse(KnowledgeManifest, r / "knowledge.yaml")
         sources_cat = self.parse_split(SourceCatalogue, "sources", "sources")
         scale = self.parse(EvidenceScale, r / "evidence.yaml")
         options_cat = self.parse_split(OptionCatalogue, "options", "options")
         alerts_cat = self.parse_split(AlertCatalogue, "alerts", "alerts")
         derived_cat = self.parse_split(DerivedCatalogue, "derived", "derived")
-        config = self.parse_split(Config, "config", "settings")
         scenario_cat = (
             self.parse(ScenarioCatalogue, r / "scenarios.yaml") if (r / "scenarios.yaml").exists() else None
         )
@@ -364,7 +389,32 @@ class _Loader:
             matrix_conditions=matrix_conditions,
             matrix_entries=matrix_entries,
             scenarios=scenarios,
+            setting_uses=self.setting_uses(rules, matrix_conditions, matrix_entries, pathways, pw_files, scenarios),
         )
+
+    def setting_uses(
+        self, rules: Sequence[LoadedRule], matrix_conditions: Mapping[str, MatrixCondition],
+        matrix_entries: Sequence[tuple[MatrixEntry, str]], pathways: Sequence[Pathway],
+        pathway_files: Mapping[str, str], scenarios: Sequence[ScenarioSpec],
+    ) -> list[SettingUse]:
+        """Everything shown to people whose conditions read a named setting, with its texts."""
+        reads = self.reads
+        cond_reads = {cid: reads.get((fname, cid), set()) for cid, fname in self.condition_files.items()}
+        items: list[tuple[str, str, set[str], BaseModel, tuple[str, ...]]] = []
+        items += [(lr.file, lr.rule.id, reads.get((lr.file, lr.rule.id), set()), lr.rule, ())
+                  for lr in rules]
+        items += [(self.condition_files[cid], f"conditions[{cid}]", cond_reads[cid], c, ())
+                  for cid, c in matrix_conditions.items()]
+        items += [(fname, entry.id, set().union(*(cond_reads.get(c, set()) for c in entry.conditions)), entry, ())
+                  for entry, fname in matrix_entries]
+        for pw in pathways:
+            fname = pathway_files.get(pw.id, "")
+            items.append((fname, pw.id, reads.get((fname, pw.id), set()), pw, ("nodes", "edges")))
+            items += [(fname, e.id, reads.get((fname, e.id), set()), e, ()) for e in pw.edges]
+        items += [("knowledge/scenarios.yaml", s.id, reads.get(("knowledge/scenarios.yaml", s.id), set()), s, ())
+                  for s in scenarios]
+        return [SettingUse(fname, loc, frozenset(names), tuple(texts_in(model, skip)))
+                for fname, loc, names, model, skip in items if names]
 
     def check_scenarios(
         self, catalogue: ScenarioCatalogue | None, settings: Mapping[str, Any], vocab: Vocabulary,
@@ -409,6 +459,7 @@ class _Loader:
                     self.problem("duplicate_id", fname, c.id, "matrix condition id used twice")
                     continue
                 when = self.resolve_settings(c.when, settings, fname, c.id)
+                self.condition_files[c.id] = fname
                 self.check_conditions(when, fname, f"conditions[{c.id}]", vocab, early=True)
                 conditions[c.id] = c.model_copy(update={"when": when})
             entries.extend((e, fname) for e in mf.entries)
@@ -519,6 +570,7 @@ class _Loader:
             if isinstance(node, dict):
                 if set(node) == {"setting"}:
                     name = node["setting"]
+                    self.reads.setdefault((fname, loc), set()).add(name)
                     if name not in settings:
                         self.problem("unknown_setting", fname, loc,
                                      f"unknown setting {name!r}; known: {', '.join(sorted(settings))}")
@@ -711,7 +763,7 @@ def matrix_rule(entry: MatrixEntry, conditions: Mapping[str, MatrixCondition]) -
         "statement": entry.statement,
         "when": when,
         "then": then,
-        "because": entry.because.model_dump(),
+        "because": entry.because,  # as it is: it keeps its text as written
         "sources": list(entry.sources),
         "evidence": entry.evidence.model_dump(),
         "confirmation": entry.confirmation,

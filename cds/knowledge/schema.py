@@ -9,9 +9,11 @@ every problem together.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 #: What an id of the knowledge looks like (rules, options, sources, edges ...).
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
@@ -30,8 +32,16 @@ class _Schema(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+# Validation context key: the loader passes a function (text, lang) -> text that fills the
+# ``{setting:NAME}`` placeholders with the values in force (cds.knowledge.setting_refs).
+TEXT_RESOLVER = "text_resolver"
+
+
 class Text(_Schema):
     """A short text in both report languages.
+
+    Loaded by the knowledge loader, ``{setting:NAME}`` placeholders are already replaced by the
+    setting's value (:mod:`cds.knowledge.setting_refs`); :attr:`written` keeps the text as written.
 
     Examples
     --------
@@ -41,6 +51,40 @@ class Text(_Schema):
 
     en: str = Field(min_length=1)
     fr: str = Field(min_length=1)
+    _written: Text | None = PrivateAttr(default=None)
+
+    @property
+    def written(self) -> Text:
+        """The text as its author wrote it, placeholders included (itself when it had none).
+
+        >>> Text(en="eGFR < 30", fr="DFG < 30").written.en
+        'eGFR < 30'
+        """
+        return self._written or self
+
+    @model_validator(mode="after")
+    def _settings_in_force(self, info: ValidationInfo) -> Text:
+        resolve: Callable[[str, str], str] | None = (
+            info.context.get(TEXT_RESOLVER) if isinstance(info.context, dict) else None
+        )
+        if resolve is None:
+            return self
+        final: dict[str, str] = {}
+        errors: list[ValueError] = []
+        for lang in ("en", "fr"):
+            try:
+                final[lang] = resolve(getattr(self, lang), lang)
+            except ValueError as exc:  # setting_refs.SettingRefError: a bad placeholder
+                errors.append(exc)
+        if errors:  # both texts' problems at once, under the first one's code
+            message = "; ".join(str(e) for e in errors)
+            raise PydanticCustomError(getattr(errors[0], "code", "value_error"), "{message}", {"message": message})
+        en, fr = final["en"], final["fr"]
+        if en == self.en and fr == self.fr:
+            return self
+        text = Text(en=en, fr=fr)
+        text._written = self
+        return text
 
 
 # ------------------------------------------------------------------ catalogues
