@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from cds.errors import InputError, InputProblem
 from cds.knowledge.vocabulary import unwrap_annotation
 from cds.model.patient import Patient
-from cds.suggest import closest, did_you_mean
+from cds.suggest import did_you_mean
 
 
 def read_patient_file(path: str | Path, known_options: Iterable[str] | None = None) -> Patient:
@@ -179,7 +179,7 @@ def validate_patient(
     ... except InputError as exc:
     ...     for problem in exc.problems:
     ...         print(problem.field, "->", problem.message)
-    tumour.primary_site -> 'liver' is not allowed; allowed values: 'pancreas', 'small_intestine', ... or 'unknown'
+    tumour.primary_site -> 'liver' is not allowed (allowed values: 'pancreas', 'small_intestine', ... or 'unknown')
     tumour.ki67_percent -> must be <= 100 (got 150)
     """
     if not isinstance(data, dict):
@@ -386,9 +386,8 @@ def _message(err: Any, loc: Sequence[Any]) -> str:
         return "required field is missing"
     if kind in ("enum", "literal_error"):
         expected = str(ctx.get("expected", ""))
-        close = closest(value, re.findall(r"'([^']*)'", expected)) if isinstance(value, str) else []
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"{echo(value)} is not allowed{hint}; allowed values: {expected}"
+        hint = did_you_mean(value, re.findall(r"'([^']*)'", expected)) if isinstance(value, str) else ""
+        return f"{echo(value)} is not allowed{hint} (allowed values: {expected})"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         bound = {"greater_than_equal": ">=", "greater_than": ">",
                  "less_than_equal": "<=", "less_than": "<"}[kind]

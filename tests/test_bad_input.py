@@ -124,6 +124,8 @@ CASES: list[tuple[str, str | bytes | None, list[str]]] = [
     # --- unknown enumeration values: the allowed values are listed
     ("primary_site_liver", text(variant(("tumour.primary_site", "liver"))),
      ["tumour.primary_site", "'liver'", "pancreas", "small_intestine", "rectum"]),
+    ("primary_site_typo", text(variant(("tumour.primary_site", "pancrease"))),
+     ["tumour.primary_site", "'pancrease'", "did you mean 'pancreas'?", "small_intestine"]),
     ("sstr_yes", text(variant(("imaging.sstr", "yes"))),
      ["imaging.sstr", "'yes'", "positive", "negative", "not_done"]),
     ("sex_x", text(variant(("sex", "X"))), ["sex", "'X'", "'F'", "'M'"]),
