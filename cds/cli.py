@@ -741,13 +741,10 @@ def surveillance(
         import datetime as dt
 
         from cds.input import validate_patient
+        from cds.render.ics import to_ics
+        from cds.render.surveillance_text import print_surveillance, render_surveillance_text
         from cds.report import build_report
-        from cds.surveillance import (
-            patient_key,
-            print_surveillance,
-            render_surveillance_text,
-            to_ics,
-        )
+        from cds.surveillance import patient_key
 
         _check_output(output)
         pat, source = _read_patient(patient)

@@ -8,11 +8,11 @@ and the CLI command.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import shutil
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +27,11 @@ from cds.errors import InputError, KnowledgeError
 from cds.input import read_patient_file, validate_patient
 from cds.knowledge import KnowledgeBase, load_knowledge
 from cds.model.recommendation import Alert, Recommendation, Surveillance, SurveillanceReport
+from cds.model.units import add_months
+from cds.render.ics import to_ics
+from cds.render.timeline import timeline_svg
 from cds.resources import examples_dir, knowledge_dir, pathways_dir
-from cds.surveillance import (
-    add_months,
-    merge_alerts,
-    plan_surveillance,
-    prior_exposure_msv,
-    surveillance_report,
-    timeline_svg,
-    to_ics,
-)
+from cds.surveillance import merge_alerts, plan_surveillance, prior_exposure_msv, surveillance_report
 from tests.conftest import patient_dict, with_overrides
 
 runner = CliRunner()
@@ -178,7 +173,7 @@ def test_pregnancy_removes_ionising_exams_from_the_window(engine: Engine) -> Non
     assert "pregnancy_imaging" in {a.id for a in rec.alerts}
 
 
-def test_pregnancy_postpones_exams_without_substitute(engine: Engine) -> None:
+def test_pregnancy_postpones_exams_without_substitute(engine: Engine, tmp_path: Path) -> None:
     data = {
         "age": 31, "sex": "F", "ecog": 0, "as_of": "2025-03-01", "comorbidities": ["pregnancy"],
         "tumour": {"primary_site": "rectum", "differentiation": "poor", "nec_subtype": "small_cell",
@@ -194,7 +189,7 @@ def test_pregnancy_postpones_exams_without_substitute(engine: Engine) -> None:
     assert default.exam_counts["ct_chest_abdomen_pelvis"] == 14
     # with a 10-month window the first visit after it (month 12) is not month 11: the postponed chest CT
     # stands alone in both plans
-    kb10 = dataclasses.replace(engine.kb, settings={**engine.kb.settings, "surveillance_pregnancy_window_months": 10})
+    kb10 = _knowledge_with(tmp_path, settings={"surveillance_pregnancy_window_months": 10})
     detail = engine.evaluate_detail(validate_patient(data))
     s10, _ = plan_surveillance(kb10, validate_patient(data), detail.schedules)
     for plan in s10.plans:
@@ -324,6 +319,23 @@ def _copy_knowledge(tmp_path: Path) -> Path:
     root = tmp_path / "knowledge"
     shutil.copytree(knowledge_dir(), root, ignore=shutil.ignore_patterns("vignettes"))
     return root
+
+
+def _knowledge_with(
+    tmp_path: Path, settings: dict[str, Any] | None = None, edit: Callable[[dict[str, Any]], None] | None = None,
+) -> KnowledgeBase:
+    """A copy of the knowledge with some settings changed and ``edit`` applied to surveillance.yaml."""
+    root = _copy_knowledge(tmp_path)
+    config = root / "config.surveillance.yaml"
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    for setting in data["settings"]:
+        setting["value"] = (settings or {}).get(setting["name"], setting["value"])
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    if edit is not None:
+        catalogue = yaml.safe_load((root / "surveillance.yaml").read_text(encoding="utf-8"))
+        edit(catalogue)
+        (root / "surveillance.yaml").write_text(yaml.safe_dump(catalogue, allow_unicode=True), encoding="utf-8")
+    return load_knowledge(root, pathways_dir())
 
 
 def test_loader_cross_checks_surveillance(tmp_path: Path) -> None:
