@@ -14,7 +14,7 @@ selected (schedule, rule) pairs here. The planner
    variant of the same schedule (the ``minimised`` exams of each slot, changed by the
    ``planner.substitutions`` whose condition holds), with the dose of each exam from
    the dose table (``knowledge/radiation.yaml``) and the cumulative dose, earlier
-   imaging (``imaging_history``) included in the totals; within an
+   imaging (``imaging_history``) included in the totals; within a
    ``planner.ionising_windows`` window (pregnancy) no ionising exam is planned;
 3. recommends the plan named by the first ``planner.preferences`` entry whose
    condition holds (young patients, pregnancy), and raises the planner alerts of
@@ -457,11 +457,13 @@ _MEMO_LIMITS = {"dated": 32, "laid": 1024, "undated": 1024, "schedule": 1024}
 def memo(kb: KnowledgeBase, kind: str, key: tuple[Any, ...], build: Callable[[], T]) -> T:
     """``build()``, computed once per ``kind`` and key for this knowledge.
 
-    Laying out a 10-year plan is a pure function of the schedules, the horizon and a
-    few patient flags, and it is most of an evaluation's cost; patients of one tumour
-    board share those inputs. What is stored is never changed once built, and callers
-    only ever receive fresh lists of frozen, scalar-only records, so no caller can
-    change what another gets (tests/test_surveillance.py checks it).
+    Laying out a 10-year plan is a pure function of the schedules, the horizon and the
+    policy that holds for the patient (which ionising window and substitutions apply:
+    the conditions are evaluated first and the keys hold their outcomes), and it is most
+    of an evaluation's cost; patients of one tumour board share those inputs. What is
+    stored is never changed once built, and callers only ever receive fresh lists of
+    frozen, scalar-only records, so no caller can change what another gets
+    (tests/test_surveillance.py checks it).
     """
     cache = kb.memo.setdefault(kind, {})
     hit = cache.get(key)

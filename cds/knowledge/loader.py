@@ -559,7 +559,9 @@ class _Loader:
                                  f"({', '.join(COMPUTED_SITUATIONS)}) nor a plan preference or ionising window"
                                  + _close(pa.situation, situations))
                 self.check_text(pa.because, sfile, f"{loc}.because", settings, PLANNER_ALERT_FIELDS)
-        for lr in rules:
+        # A catalogue that failed its schema is reported as such; the rules citing it are not.
+        unparsed = surveillance is None and (self.root / "surveillance.yaml").exists()
+        for lr in rules if not unparsed else ():
             for i, eff in enumerate(lr.rule.then):
                 if eff.surveil is None:
                     continue

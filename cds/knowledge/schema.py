@@ -1133,13 +1133,22 @@ class IonisingWindow(_Schema):
         return self.months
 
 
-class PlannerTexts(_Schema):
-    """The planner's own sentences in the contract (plan labels, reasons, assumptions).
+#: The {placeholders} each planner text may use (besides {setting:<name>}).
+PLANNER_TEXT_FIELDS: dict[str, frozenset[str]] = {
+    "default_plan_reason": frozenset({"saved"}),
+    "elapsed": frozenset({"months"}),
+    "horizon": frozenset({"years"}),
+    "prior_total": frozenset({"msv"}),
+    "prior_exams": frozenset({"msv", "n"}),
+    "unconfirmed_schedule": frozenset({"label", "tag"}),
+    "unconfirmed_period": frozenset({"label", "start", "end", "tag"}),
+    "unconfirmed_dose": frozenset({"label", "dose", "tag"}),
+}
 
-    {placeholders} are filled by the planner: default_plan_reason {saved}; elapsed {months};
-    horizon {years}; prior_total {msv}; prior_exams {msv} {n}; unconfirmed_schedule {label} {tag};
-    unconfirmed_period {label} {start} {end} {tag}; unconfirmed_dose {label} {dose} {tag}.
-    """
+
+class PlannerTexts(_Schema):
+    """The planner's own sentences in the contract (plan labels, reasons, assumptions), in the
+    report language; the {placeholders} each may use are :data:`PLANNER_TEXT_FIELDS`."""
 
     plan_default: Text = Field(description="Label of the default plan.")
     plan_minimised: Text = Field(description="Label of the radiation-minimised plan.")
@@ -1157,19 +1166,6 @@ class PlannerTexts(_Schema):
     unconfirmed_period: Text
     period_end: Text = Field(description="Stands for to_month in unconfirmed_period when a period has no end.")
     unconfirmed_dose: Text
-
-
-#: The {placeholders} each planner text may use (besides {setting:<name>}).
-PLANNER_TEXT_FIELDS: dict[str, frozenset[str]] = {
-    "default_plan_reason": frozenset({"saved"}),
-    "elapsed": frozenset({"months"}),
-    "horizon": frozenset({"years"}),
-    "prior_total": frozenset({"msv"}),
-    "prior_exams": frozenset({"msv", "n"}),
-    "unconfirmed_schedule": frozenset({"label", "tag"}),
-    "unconfirmed_period": frozenset({"label", "start", "end", "tag"}),
-    "unconfirmed_dose": frozenset({"label", "dose", "tag"}),
-}
 
 
 class SurveillancePlanner(_Schema):
