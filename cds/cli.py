@@ -758,6 +758,9 @@ def surveillance(
         if fmt is SurveillanceFormat.ics and pat.as_of is None:
             raise _BadInput("an iCalendar export needs dates: give --as-of or as_of in the patient file")
         engine = _engine()
+        if engine.kb.planner is None:
+            _err("error: this knowledge base has no surveillance catalogue (surveillance.yaml): it plans no follow-up")
+            raise typer.Exit(EXIT_INTERNAL)
         _check_options(pat, source, engine)
         report = build_report(engine, pat, lang.value, horizon_years=horizon).surveillance
         if fmt is SurveillanceFormat.json:
