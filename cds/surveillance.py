@@ -73,6 +73,7 @@ from cds.version import SOFTWARE_VERSION
 if TYPE_CHECKING:
     from cds.knowledge.loader import KnowledgeBase
 
+#: The two plans of every follow-up: the guideline's exams and the radiation-minimised variant.
 PlanId = Literal["default", "minimised"]
 T = TypeVar("T")
 _EXAMS: TypeAdapter[list[PlannedExam]] = TypeAdapter(list[PlannedExam])
@@ -118,12 +119,52 @@ def _fill(text: Text, lang: Lang, settings: Mapping[str, Any], **values: Any) ->
 
 
 def default_horizon_years(kb: KnowledgeBase) -> float:
-    """The horizon of a plan when none is asked for: the ``surveillance_default_horizon_years`` setting."""
+    """The horizon of a plan when none is asked for: the ``surveillance_default_horizon_years`` setting.
+
+    Parameters
+    ----------
+    kb
+        A knowledge base with a surveillance catalogue (the loader then requires the setting).
+
+    Returns
+    -------
+    float
+        Years.
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> default_horizon_years(default_engine().kb)
+    10.0
+    """
     return float(kb.settings[SETTING_DEFAULT_HORIZON])
 
 
 def check_imaging_history(patient: Patient, kb: KnowledgeBase, source: str = "input") -> None:
-    """Raise InputError when an earlier exam names a modality that the dose table does not know."""
+    """Raise InputError when an earlier exam names a modality that the dose table does not know.
+
+    Parameters
+    ----------
+    patient
+        The validated patient.
+    kb
+        The knowledge base (its dose table).
+    source
+        What to call the input in messages.
+
+    Raises
+    ------
+    InputError
+        One problem per unknown exam, at ``imaging_history.exams[i].modality``, with a
+        suggestion and the allowed exams.
+
+    Examples
+    --------
+    >>> from cds import default_engine, validate_patient
+    >>> patient = validate_patient({"tumour": {"primary_site": "pancreas"},
+    ...                             "imaging_history": {"exams": [{"modality": "ct_chest", "date": "2024-05-02"}]}})
+    >>> check_imaging_history(patient, default_engine().kb)  # known: nothing happens
+    """
     history = patient.imaging_history
     if history is None:
         return
@@ -143,7 +184,28 @@ def check_imaging_history(patient: Patient, kb: KnowledgeBase, source: str = "in
 
 
 def prior_exposure_msv(patient: Patient, kb: KnowledgeBase) -> float:
-    """Earlier exposure: the declared total when given, else the listed exams at typical doses."""
+    """Earlier exposure: the declared total when given, else the listed exams at typical doses.
+
+    Parameters
+    ----------
+    patient
+        The validated patient (its ``imaging_history``).
+    kb
+        The knowledge base (its dose table).
+
+    Returns
+    -------
+    float
+        mSv, rounded to 0.01; 0 without imaging history.
+
+    Examples
+    --------
+    >>> from cds import default_engine, validate_patient
+    >>> patient = validate_patient({"tumour": {"primary_site": "pancreas"},
+    ...                             "imaging_history": {"exams": [{"modality": "ct_chest", "date": "2024-05-02"}]}})
+    >>> prior_exposure_msv(patient, default_engine().kb) == default_engine().kb.modalities["ct_chest"].dose_msv
+    True
+    """
     history = patient.imaging_history
     if history is None:
         return 0.0
@@ -464,6 +526,30 @@ def memo(kb: KnowledgeBase, kind: str, key: tuple[Any, ...], build: Callable[[],
     stored is never changed once built, and callers only ever receive fresh lists of
     frozen, scalar-only records, so no caller can change what another gets
     (tests/test_surveillance.py checks it).
+
+    Parameters
+    ----------
+    kb
+        The knowledge base whose ``memo`` holds the results.
+    kind
+        What is stored; each kind has its own bound (the store is emptied when full).
+    key
+        What the result depends on, besides the knowledge.
+    build
+        Computes the result when it is not stored yet.
+
+    Returns
+    -------
+    T
+        The stored or newly built result (the same object for the same key).
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> kb = default_engine().kb
+    >>> memo(kb, "doc-example", (1,), lambda: [1]) is memo(kb, "doc-example", (1,), lambda: [2])
+    True
+    >>> del kb.memo["doc-example"]
     """
     cache = kb.memo.setdefault(kind, {})
     hit = cache.get(key)
@@ -628,8 +714,52 @@ def plan_surveillance(
     ``top_option`` is the rank-1 anti-tumour option. ``facts`` is the context the
     planner's conditions read, the rules' context with its derived facts
     (:attr:`cds.engine.EvaluationDetail.context`); it is built from the patient when
-    not given (then without derived facts). Raises ValueError when the knowledge has
-    no surveillance catalogue (it plans no follow-up) or the horizon is out of range.
+    not given (then without derived facts).
+
+    Parameters
+    ----------
+    kb
+        A knowledge base with a surveillance catalogue.
+    patient
+        The validated patient.
+    selected
+        (schedule id, rule id) of the fired ``surveil`` effects, in rule order.
+    top_option
+        The rank-1 anti-tumour option, if any.
+    horizon_years
+        Years to lay the plans out over (default: :func:`default_horizon_years`).
+    lang
+        Language of the texts.
+    facts
+        The context the planner's conditions read (default: built from the patient).
+
+    Returns
+    -------
+    tuple of Surveillance and list of Alert
+        The surveillance section and the planner's alerts (merge them with
+        :func:`merge_alerts`).
+
+    Raises
+    ------
+    ValueError
+        When the knowledge has no surveillance catalogue (it plans no follow-up) or the
+        horizon is out of range.
+    cds.errors.InputError
+        When an earlier exam is not in the dose table.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient(
+    ...     '{"age": 64, "as_of": "2025-03-01", "tumour": {"primary_site": "pancreas", "differentiation": "well", '
+    ...     '"ki67_percent": 4, "size_mm": 25, "functional_syndrome": "none", "primary_resected": true, '
+    ...     '"lymph_nodes_positive": false, "resection_margin": "r0"}, "disease": {"stage": "localized"}}')
+    >>> detail = default_engine().evaluate_detail(patient, surveillance=False)
+    >>> plan, alerts = plan_surveillance(default_engine().kb, patient, detail.schedules, facts=detail.context)
+    >>> plan.schedule, [p.cumulative_msv for p in plan.plans], plan.recommended_plan
+    ('pnet_resected_commnets', [60.0, 0.0], 'default')
+    >>> plan.plans[0].exams[0].date
+    '2026-03-01'
     """
     planner = kb.planner
     if planner is None:
@@ -849,7 +979,29 @@ def _alerts(
 
 
 def merge_alerts(existing: Sequence[Alert], extra: Sequence[Alert]) -> list[Alert]:
-    """Add the planner's alerts to the rules' alerts: one alert per id, most severe first."""
+    """Add the planner's alerts to the rules' alerts: one alert per id, most severe first.
+
+    Parameters
+    ----------
+    existing
+        The rules' alerts; an alert of the same id keeps their text.
+    extra
+        The planner's alerts.
+
+    Returns
+    -------
+    list of Alert
+        One alert per id with the highest severity and every source and rule, sorted by
+        severity then id.
+
+    Examples
+    --------
+    >>> rule = Alert(id="prefer_mri", severity="info", text="Rule.", rule="r1", sources=["a"])
+    >>> planner = Alert(id="prefer_mri", severity="warning", text="Planner.", rule="p1", sources=["b"])
+    >>> (merged,) = merge_alerts([rule], [planner])
+    >>> merged.text, merged.severity, merged.sources, merged.rules
+    ('Rule.', 'warning', ['a', 'b'], ['r1', 'p1'])
+    """
     merged: dict[str, Alert] = {a.id: a for a in existing}
     for alert in extra:
         old = merged.get(alert.id)
@@ -866,7 +1018,24 @@ def merge_alerts(existing: Sequence[Alert], extra: Sequence[Alert]) -> list[Aler
 
 
 def patient_key(patient: Patient) -> str:
-    """A stable key for UIDs: the pseudonymous id when given, else a hash of the patient data."""
+    """A stable key for UIDs: the pseudonymous id when given, else a hash of the patient data.
+
+    Parameters
+    ----------
+    patient
+        The validated patient.
+
+    Returns
+    -------
+    str
+        Letters, digits, ``.``, ``_`` and ``-`` only.
+
+    Examples
+    --------
+    >>> from cds import parse_patient
+    >>> patient_key(parse_patient('{"id": "MDT 2025/17", "tumour": {"primary_site": "pancreas"}}'))
+    'MDT-2025-17'
+    """
     if patient.id:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "-", patient.id).strip("-")
         if slug:
@@ -876,12 +1045,51 @@ def patient_key(patient: Patient) -> str:
 
 
 def is_surveillance_rule(rule_id: str) -> bool:
-    """Rules of knowledge/rules/surveillance.yaml (``surv.``) and the planner (``surveillance.``)."""
+    """Rules of knowledge/rules/surveillance.yaml (``surv.``) and the planner (``surveillance.``).
+
+    Parameters
+    ----------
+    rule_id
+        A rule id, as alerts cite it.
+
+    Returns
+    -------
+    bool
+        True for a surveillance rule.
+
+    Examples
+    --------
+    >>> is_surveillance_rule("surveillance.planner.young_patient"), is_surveillance_rule("pnet.everolimus")
+    (True, False)
+    """
     return rule_id.startswith(("surv.", "surveillance."))
 
 
 def surveillance_report(rec: Recommendation) -> SurveillanceReport:
-    """The surveillance section of a recommendation, with its alerts, as a stand-alone report."""
+    """The surveillance section of a recommendation, with its alerts, as a stand-alone report.
+
+    Parameters
+    ----------
+    rec
+        A recommendation evaluated with its follow-up plan.
+
+    Returns
+    -------
+    SurveillanceReport
+        What ``cds surveillance --format json`` prints.
+
+    Raises
+    ------
+    ValueError
+        When the recommendation has no surveillance section.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> rec = default_engine().evaluate(parse_patient('{"tumour": {"primary_site": "pancreas"}}'))
+    >>> surveillance_report(rec).surveillance.plans[0].id
+    'default'
+    """
     if rec.surveillance is None:
         raise ValueError("the recommendation has no surveillance section")
     return SurveillanceReport(

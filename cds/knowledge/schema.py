@@ -788,6 +788,7 @@ class Pathway(_Schema):
 
 #: How a dose figure was checked: as :data:`Confirmation`, or ``physics`` (no ionising radiation).
 DoseConfirmation = Literal["V", "U", "UNCONFIRMED", "policy", "physics"]
+#: What kind of examination a modality is (the planner's substitutions name kinds).
 ModalityKind = Literal["ct", "mri", "pet_ct", "scintigraphy", "endoscopy", "ultrasound", "laboratory", "cardiac"]
 
 
@@ -1043,7 +1044,8 @@ class PlannerAlert(_Schema):
     --------
     >>> alert = PlannerAlert.model_validate({
     ...     "situation": "radiation_above_threshold", "alert": "radiation_dose",
-    ...     "because": {"en": "Projected dose {default_total_msv} mSv.", "fr": "Dose projetée {default_total_msv} mSv."},
+    ...     "because": {"en": "Projected dose {default_total_msv} mSv.",
+    ...                 "fr": "Dose projetée {default_total_msv} mSv."},
     ...     "sources": ["icrp_103"], "evidence": {"kind": "expert_consensus"}, "confirmation": "V"})
     >>> alert.situation
     'radiation_above_threshold'
@@ -1059,7 +1061,13 @@ class PlannerAlert(_Schema):
 
 
 class SettingRef(_Schema):
-    """A number given by a named setting (knowledge/config*.yaml), resolved when the knowledge loads."""
+    """A number given by a named setting (knowledge/config*.yaml), resolved when the knowledge loads.
+
+    Examples
+    --------
+    >>> SettingRef.model_validate({"setting": "surveillance_pregnancy_window_months"}).setting
+    'surveillance_pregnancy_window_months'
+    """
 
     setting: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
 
@@ -1070,6 +1078,16 @@ class PlanPreference(_Schema):
     The preferences are read in order and the first whose condition holds names the recommended
     plan, with its reason; when none holds the default plan is recommended. When both plans are
     the same there is nothing to prefer.
+
+    Examples
+    --------
+    >>> young = PlanPreference.model_validate({
+    ...     "id": "young_patient", "when": [{"$lt": {"age": {"setting": "surveillance_young_age_years"}}}],
+    ...     "recommend": "minimised", "sources": ["helsedirektoratet_net"],
+    ...     "because": {"en": "Age under {setting:surveillance_young_age_years} years: the MRI-based plan.",
+    ...                 "fr": "Âge inférieur à {setting:surveillance_young_age_years} ans : le plan IRM."}})
+    >>> young.recommend
+    'minimised'
     """
 
     id: str = Field(pattern=ID_PATTERN)
@@ -1080,6 +1098,14 @@ class PlanPreference(_Schema):
 
 
 class ReplaceByKind(_Schema):
+    """In a substitution: the minimised exams of one kind, and the exam that replaces them.
+
+    Examples
+    --------
+    >>> ReplaceByKind.model_validate({"kind": "mri", "by": "mri_abdomen_pelvis"}).by
+    'mri_abdomen_pelvis'
+    """
+
     kind: ModalityKind = Field(description="The minimised exams of this kind ...")
     by: str = Field(description="... are replaced by this exam (a modality of radiation.yaml).")
 
@@ -1091,6 +1117,15 @@ class ExamSubstitution(_Schema):
     minimised plan keeps in its place do not (the minimised plan would leave that region
     unexamined): ``replace`` swaps those of a kind for an exam that covers the region, ``add``
     keeps an exam of the region beside them. Substitutions apply in order.
+
+    Examples
+    --------
+    >>> lung = ExamSubstitution.model_validate({
+    ...     "id": "lung_metastases_chest_ct", "when": [{"disease.metastatic_sites.lung": True}],
+    ...     "region": "chest", "add": "ct_chest", "sources": ["enets_2017_soc_imaging"],
+    ...     "note": {"en": "Chest CT kept: lung metastases.", "fr": "Scanner thoracique conservé."}})
+    >>> lung.add, lung.replace
+    ('ct_chest', None)
     """
 
     id: str = Field(pattern=ID_PATTERN)
@@ -1115,6 +1150,15 @@ class IonisingWindow(_Schema):
     its minimised list; the ionising rest of that list, and an ionising exam without a
     non-ionising substitute, is postponed until just after the window. The first window whose
     condition holds applies.
+
+    Examples
+    --------
+    >>> text = {"en": "Pregnancy.", "fr": "Grossesse."}
+    >>> window = IonisingWindow.model_validate({
+    ...     "id": "pregnancy", "when": [{"comorbidities.pregnancy": True}], "months": 9,
+    ...     "substitute_note": text, "postpone_note": text, "gadolinium_note": text, "sources": ["netcds_policy"]})
+    >>> window.window_months
+    9
     """
 
     id: str = Field(pattern=ID_PATTERN)
@@ -1147,8 +1191,17 @@ PLANNER_TEXT_FIELDS: dict[str, frozenset[str]] = {
 
 
 class PlannerTexts(_Schema):
-    """The planner's own sentences in the contract (plan labels, reasons, assumptions), in the
-    report language; the {placeholders} each may use are :data:`PLANNER_TEXT_FIELDS`."""
+    """The planner's own sentences in the contract (plan labels, reasons, assumptions).
+
+    Each is given in both report languages; the {placeholders} each may use are
+    :data:`PLANNER_TEXT_FIELDS`, and any may show a setting as ``{setting:<name>}``.
+
+    Examples
+    --------
+    >>> names = list(PlannerTexts.model_fields)
+    >>> names[:3], len(names)
+    (['plan_default', 'plan_minimised', 'same_plans'], 16)
+    """
 
     plan_default: Text = Field(description="Label of the default plan.")
     plan_minimised: Text = Field(description="Label of the radiation-minimised plan.")
@@ -1169,7 +1222,15 @@ class PlannerTexts(_Schema):
 
 
 class SurveillancePlanner(_Schema):
-    """What the planner does beyond laying out schedules: its words and its policy."""
+    """What the planner does beyond laying out schedules: its words and its policy.
+
+    Examples
+    --------
+    >>> from cds.knowledge import load_knowledge
+    >>> planner = load_knowledge().planner
+    >>> [p.id for p in planner.preferences], [w.months for w in planner.ionising_windows]
+    (['pregnancy_no_ionising', 'young_patient'], [9])
+    """
 
     texts: PlannerTexts
     preferences: list[PlanPreference] = Field(default_factory=list)
@@ -1182,8 +1243,9 @@ class SurveillanceCatalogue(_Schema):
 
     Examples
     --------
+    >>> text = {"en": "Text.", "fr": "Texte."}
     >>> catalogue = SurveillanceCatalogue.model_validate({
-    ...     "meta": {"purpose": "Follow-up."},
+    ...     "meta": {"purpose": "Follow-up."}, "planner": {"texts": dict.fromkeys(PlannerTexts.model_fields, text)},
     ...     "schedules": [{"id": "individual", "kind": "individual", "priority": 100,
     ...                    "label": {"en": "Individual", "fr": "Individuelle"},
     ...                    "because": {"en": "Case by case.", "fr": "Au cas par cas."}, "sources": ["esmo_2020"],

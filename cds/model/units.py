@@ -14,6 +14,18 @@ import datetime as dt
 def fmt_msv(value: float) -> str:
     """A dose for people: one decimal, no trailing ``.0``.
 
+    Parameters
+    ----------
+    value
+        mSv.
+
+    Returns
+    -------
+    str
+        The figure without its unit.
+
+    Examples
+    --------
     >>> fmt_msv(60.0), fmt_msv(4.84), fmt_msv(0)
     ('60', '4.8', '0')
     """
@@ -24,6 +36,20 @@ def fmt_msv(value: float) -> str:
 def add_months(date: dt.date, months: int) -> dt.date:
     """Calendar months later, clamped to the month's last day (31 Jan + 1 month = 28/29 Feb).
 
+    Parameters
+    ----------
+    date
+        The start date (the decision date).
+    months
+        How many calendar months later.
+
+    Returns
+    -------
+    datetime.date
+        The same day of the month, or the month's last day when it has fewer days.
+
+    Examples
+    --------
     >>> add_months(dt.date(2025, 1, 31), 1)
     datetime.date(2025, 2, 28)
     """

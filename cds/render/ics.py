@@ -48,9 +48,42 @@ def to_ics(
 ) -> str:
     """The plan as an iCalendar file: one all-day event per visit, dated from as_of.
 
-    Deterministic: UIDs derive from the patient key (:func:`cds.surveillance.patient_key`),
-    plan, schedule and month; DTSTAMP is as_of at midnight UTC (never the clock). Raises
-    ValueError for a plan without dates (no as_of).
+    Deterministic: UIDs derive from the patient key, plan, schedule and month; DTSTAMP is
+    as_of at midnight UTC (never the clock).
+
+    Parameters
+    ----------
+    surveillance
+        A dated follow-up plan (the patient's ``as_of`` was known).
+    key
+        The patient's key for the UIDs (:func:`cds.surveillance.patient_key`).
+    plan
+        Which plan to export: the recommended one, or ``default`` / ``minimised``.
+    lang
+        Language of the words of the calendar (the plan's own texts are already in theirs).
+    disclaimer
+        Added to every event's description when given.
+
+    Returns
+    -------
+    str
+        The iCalendar file, CRLF line ends, lines folded at 75 octets.
+
+    Raises
+    ------
+    ValueError
+        For a plan without dates.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient(
+    ...     '{"as_of": "2025-03-01", "tumour": {"primary_site": "pancreas", "differentiation": "well", '
+    ...     '"ki67_percent": 4, "size_mm": 25, "functional_syndrome": "none", "primary_resected": true, '
+    ...     '"lymph_nodes_positive": false, "resection_margin": "r0"}, "disease": {"stage": "localized"}}')
+    >>> ics = to_ics(default_engine().evaluate(patient).surveillance, "p1")
+    >>> ics.splitlines()[0], ics.count("BEGIN:VEVENT"), "UID:p1-default-pnet_resected_commnets-m012@netcds" in ics
+    ('BEGIN:VCALENDAR', 6, True)
     """
     if not surveillance.dated or surveillance.as_of is None:
         raise ValueError("an iCalendar export needs dates: give the patient's as_of (or --as-of)")

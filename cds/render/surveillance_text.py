@@ -41,7 +41,28 @@ def print_surveillance(
     """The plan as rich tables: both plans side by side, visit by visit, with their doses.
 
     Without a schedule, the planner's reason (why there is none) stands as its title.
-    ``disclaimer`` (the report's, in ``lang``) is printed last when given.
+
+    Parameters
+    ----------
+    surveillance
+        The follow-up plan.
+    console
+        Where to print (a terminal, or a file: :func:`render_surveillance_text`).
+    lang
+        Language of the headings (the plan's own texts are already in theirs).
+    disclaimer
+        The report's disclaimer, in ``lang``, printed last when given.
+
+    Examples
+    --------
+    >>> import io
+    >>> from rich.console import Console
+    >>> from cds import default_engine, parse_patient
+    >>> rec = default_engine().evaluate(parse_patient('{"tumour": {"primary_site": "pancreas"}}'))
+    >>> out = io.StringIO()
+    >>> print_surveillance(rec.surveillance, Console(file=out, width=100), "en")
+    >>> out.getvalue().startswith("Schedule:")
+    True
     """
     from rich.table import Table
 
@@ -123,7 +144,31 @@ def print_surveillance(
 def render_surveillance_text(
     surveillance: Surveillance, lang: Lang = "en", width: int = 110, disclaimer: str | None = None
 ) -> str:
-    """:func:`print_surveillance` into a string ``width`` columns wide, without colours (for a file)."""
+    """:func:`print_surveillance` into a string ``width`` columns wide, without colours (for a file).
+
+    Parameters
+    ----------
+    surveillance
+        The follow-up plan.
+    lang
+        Language of the headings.
+    width
+        Columns.
+    disclaimer
+        The report's disclaimer, printed last when given.
+
+    Returns
+    -------
+    str
+        The text, one line per row of the tables.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> rec = default_engine().evaluate(parse_patient('{"tumour": {"primary_site": "pancreas"}}'), "fr")
+    >>> render_surveillance_text(rec.surveillance, "fr").startswith("Schéma :")
+    True
+    """
     from rich.console import Console
 
     buffer = io.StringIO()

@@ -32,6 +32,29 @@ def timeline_svg(surveillance: Surveillance, lang: Lang = "en") -> str:
     """Both plans on a time line and their cumulative dose curves, as inline SVG (deterministic).
 
     Without a schedule, the planner's reason (why there is none) stands as its title.
+
+    Parameters
+    ----------
+    surveillance
+        The follow-up plan.
+    lang
+        Language of the picture's words.
+
+    Returns
+    -------
+    str
+        An ``<svg>`` element, one line per mark.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient(
+    ...     '{"tumour": {"primary_site": "pancreas", "differentiation": "well", "ki67_percent": 4, "size_mm": 25, '
+    ...     '"functional_syndrome": "none", "primary_resected": true, "lymph_nodes_positive": false, '
+    ...     '"resection_margin": "r0"}, "disease": {"stage": "localized"}}')
+    >>> svg = timeline_svg(default_engine().evaluate(patient, "fr").surveillance, "fr")
+    >>> svg.startswith("<svg") and "Plan par défaut" in svg, svg.count("<circle")  # 6 visits a plan, 2 in the legend
+    (True, 14)
     """
     lab = labels(lang)
     s = surveillance
