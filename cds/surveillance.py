@@ -90,19 +90,6 @@ def _round(value: float) -> float:
 # ------------------------------------------------------------------ texts
 
 
-class _Settings:
-    """``{setting:<name>}`` in a text: the value of the setting in force."""
-
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        self._settings = settings
-
-    def __format__(self, name: str) -> str:
-        value = self._settings[name]
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        return str(value)
-
-
 class _Values(dict[str, Any]):
     """The values of a text's placeholders; one without a value is kept as written."""
 
@@ -110,9 +97,10 @@ class _Values(dict[str, Any]):
         return "{" + key + "}"
 
 
-def _fill(text: Text, lang: Lang, settings: Mapping[str, Any], **values: Any) -> str:
-    """A knowledge text in ``lang`` with its placeholders filled (the loader checked them)."""
-    return cast(str, getattr(text, lang)).format_map(_Values(values, setting=_Settings(settings)))
+def _fill(text: Text, lang: Lang, **values: Any) -> str:
+    """A knowledge text in ``lang`` with the planner's placeholders filled (the loader checked them;
+    its ``{setting:NAME}`` were filled with the values in force as the knowledge loaded)."""
+    return cast(str, getattr(text, lang)).format_map(_Values(values))
 
 
 # ------------------------------------------------------------------ inputs
@@ -310,7 +298,7 @@ class _Context:
     )
 
     def say(self, text: Text, **values: Any) -> str:
-        return _fill(text, self.lang, self.kb.settings, **values)
+        return _fill(text, self.lang, **values)
 
     @property
     def policy_key(self) -> tuple[Any, ...]:

@@ -453,7 +453,6 @@ def test_the_loader_checks_the_planner_policy(tmp_path: Path) -> None:
     def spoil(catalogue: dict[str, Any]) -> None:
         planner = catalogue["planner"]
         planner["preferences"][1]["when"] = [{"$lt": {"agee": 50}}]
-        planner["preferences"][0]["because"]["fr"] = "Âge < {setting:surveillance_young_age}"
         planner["substitutions"][0]["region"] = "pelviss"
         planner["substitutions"][1]["add"] = "ct_thorax"
         planner["ionising_windows"][0]["months"] = {"setting": "no_such_setting"}
@@ -465,13 +464,33 @@ def test_the_loader_checks_the_planner_policy(tmp_path: Path) -> None:
     found = {(p.code, p.loc) for p in err.value.problems}
     assert {
         ("condition", "planner.preferences[young_patient].when[0]"),
-        ("unknown_setting", "planner.preferences[pregnancy_no_ionising].because.fr"),
         ("unknown_region", "planner.substitutions[abdomen_pelvis_mri]"),
         ("unknown_modality", "planner.substitutions[lung_metastases_chest_ct]"),
         ("unknown_setting", "planner.ionising_windows[pregnancy].months"),
         ("text", "planner.texts.elapsed.en"),
         ("unknown_situation", "planner_alerts[young]"),
     } <= found, found
+
+
+def test_a_planner_text_names_a_setting_that_exists(tmp_path: Path) -> None:
+    def spoil(catalogue: dict[str, Any]) -> None:
+        catalogue["planner"]["preferences"][1]["because"]["fr"] = "Âge < {setting:surveillance_young_age} ans"
+
+    with pytest.raises(KnowledgeError) as err:
+        _knowledge_with(tmp_path, edit=spoil)
+    assert [(p.code, p.loc) for p in err.value.problems] == [
+        ("unknown_setting", "planner.preferences[young_patient].because")]
+
+
+def test_a_setting_written_by_hand_in_a_planner_text_is_linted(tmp_path: Path) -> None:
+    from cds.knowledge.setting_refs import stale_setting_numbers
+
+    def by_hand(catalogue: dict[str, Any]) -> None:
+        catalogue["planner"]["preferences"][1]["because"]["en"] = "Age under 50 years: the MRI-based plan."
+
+    kb = _knowledge_with(tmp_path, edit=by_hand)
+    assert [p.loc for p in stale_setting_numbers(kb.setting_uses, kb.settings)] == [
+        "planner.preferences[young_patient].because.en"]
 
 
 def test_the_planner_texts_are_all_required(tmp_path: Path) -> None:

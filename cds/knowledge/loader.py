@@ -403,13 +403,15 @@ class _Loader:
             matrix_conditions=matrix_conditions,
             matrix_entries=matrix_entries,
             scenarios=scenarios,
-            setting_uses=self.setting_uses(rules, matrix_conditions, matrix_entries, pathways, pw_files, scenarios),
+            setting_uses=self.setting_uses(rules, matrix_conditions, matrix_entries, pathways, pw_files, scenarios,
+                                           planner),
         )
 
     def setting_uses(
         self, rules: Sequence[LoadedRule], matrix_conditions: Mapping[str, MatrixCondition],
         matrix_entries: Sequence[tuple[MatrixEntry, str]], pathways: Sequence[Pathway],
         pathway_files: Mapping[str, str], scenarios: Sequence[ScenarioSpec],
+        planner: SurveillancePlanner | None = None,
     ) -> list[SettingUse]:
         """Everything shown to people whose conditions read a named setting, with its texts."""
         reads = self.reads
@@ -427,6 +429,13 @@ class _Loader:
             items += [(fname, e.id, reads.get((fname, e.id), set()), e, ()) for e in pw.edges]
         items += [("knowledge/scenarios.yaml", s.id, reads.get(("knowledge/scenarios.yaml", s.id), set()), s, ())
                   for s in scenarios]
+        sfile = "knowledge/surveillance.yaml"
+        for kind, entries in (("preferences", planner.preferences if planner else []),
+                              ("substitutions", planner.substitutions if planner else []),
+                              ("ionising_windows", planner.ionising_windows if planner else [])):
+            for entry in entries:
+                loc = f"planner.{kind}[{entry.id}]"
+                items.append((sfile, loc, reads.get((sfile, loc), set()), entry, ()))
         return [SettingUse(fname, loc, frozenset(names), tuple(texts_in(model, skip)))
                 for fname, loc, names, model, skip in items if names]
 
@@ -558,7 +567,7 @@ class _Loader:
                                  f"situation {pa.situation!r} is neither computed by the planner "
                                  f"({', '.join(COMPUTED_SITUATIONS)}) nor a plan preference or ionising window"
                                  + _close(pa.situation, situations))
-                self.check_text(pa.because, sfile, f"{loc}.because", settings, PLANNER_ALERT_FIELDS)
+                self.check_text(pa.because, sfile, f"{loc}.because", PLANNER_ALERT_FIELDS)
         # A catalogue that failed its schema is reported as such; the rules citing it are not.
         unparsed = surveillance is None and (self.root / "surveillance.yaml").exists()
         for lr in rules if not unparsed else ():
@@ -583,12 +592,12 @@ class _Loader:
         """Check the planner's words and policy; return it with its settings resolved.
 
         Its conditions read the patient like an early rule (no pathway namespaces); its exams
-        are modalities of the dose table; its texts show settings that exist.
+        are modalities of the dose table; its texts use only the placeholders the planner fills.
         """
         sfile = "knowledge/surveillance.yaml"
         planner = surveillance.planner
         for name in type(planner.texts).model_fields:
-            self.check_text(getattr(planner.texts, name), sfile, f"planner.texts.{name}", settings,
+            self.check_text(getattr(planner.texts, name), sfile, f"planner.texts.{name}",
                             PLANNER_TEXT_FIELDS.get(name, frozenset()))
         ids: dict[str, str] = {s: "the planner" for s in COMPUTED_SITUATIONS}
         regions = {r for m in modalities.values() for r in m.regions}
@@ -608,7 +617,7 @@ class _Loader:
             loc = f"planner.preferences[{pref.id}]"
             unique(pref.id, loc)
             self.check_refs(pref.sources, None, sfile, loc, sources, {})
-            self.check_text(pref.because, sfile, f"{loc}.because", settings, frozenset())
+            self.check_text(pref.because, sfile, f"{loc}.because", frozenset())
             preferences.append(pref.model_copy(update={"when": when(pref.when, loc)}))
         substitutions = []
         seen: set[str] = set()
@@ -618,7 +627,7 @@ class _Loader:
                 self.problem("duplicate_id", sfile, loc, "substitution id used twice")
             seen.add(sub.id)
             self.check_refs(sub.sources, None, sfile, loc, sources, {})
-            self.check_text(sub.note, sfile, f"{loc}.note", settings, frozenset())
+            self.check_text(sub.note, sfile, f"{loc}.note", frozenset())
             if modalities and sub.region not in regions:
                 self.problem("unknown_region", sfile, loc, f"region {sub.region!r} is not a region of "
                              "radiation.yaml" + _close(sub.region, regions))
@@ -639,10 +648,11 @@ class _Loader:
             self.check_refs(window.sources, None, sfile, loc, sources, {})
             for name, allowed in (("substitute_note", {"exam"}), ("postpone_note", {"month"}),
                                   ("gadolinium_note", set())):
-                self.check_text(getattr(window, name), sfile, f"{loc}.{name}", settings, frozenset(allowed))
+                self.check_text(getattr(window, name), sfile, f"{loc}.{name}", frozenset(allowed))
             months: Any = window.months
             if not isinstance(months, int):
                 name = months.setting
+                self.reads.setdefault((sfile, loc), set()).add(name)
                 months = settings.get(name)
                 if months is None:
                     self.problem("unknown_setting", sfile, f"{loc}.months",
@@ -657,23 +667,17 @@ class _Loader:
             "preferences": preferences, "substitutions": substitutions, "ionising_windows": windows,
         })
 
-    def check_text(
-        self, text: Text, fname: str, loc: str, settings: Mapping[str, Any], allowed: frozenset[str],
-    ) -> None:
-        """A text filled by the planner: valid braces, known {placeholders}, existing {setting:<name>}."""
+    def check_text(self, text: Text, fname: str, loc: str, allowed: frozenset[str]) -> None:
+        """A text filled by the planner: valid braces and known {placeholders} (its {setting:NAME}
+        were checked and filled as it was parsed)."""
         for lang in ("en", "fr"):
             try:
-                fields = [(name, spec) for _, name, spec, _ in string.Formatter().parse(getattr(text, lang))
-                          if name is not None]
+                fields = [name for _, name, _, _ in string.Formatter().parse(getattr(text, lang)) if name is not None]
             except ValueError as exc:
                 self.problem("text", fname, f"{loc}.{lang}", f"not a valid text template: {exc}")
                 continue
-            for name, spec in fields:
-                if name == "setting":
-                    if spec not in settings:
-                        self.problem("unknown_setting", fname, f"{loc}.{lang}",
-                                     f"{{setting:{spec}}} names no setting" + _close(spec or "", settings))
-                elif name not in allowed:
+            for name in fields:
+                if name not in allowed:
                     self.problem("text", fname, f"{loc}.{lang}", f"unknown placeholder {{{name}}}; allowed: "
                                  + ", ".join([*sorted(allowed), "setting:<name>"]))
 
