@@ -741,13 +741,10 @@ def surveillance(
         import datetime as dt
 
         from cds.input import validate_patient
+        from cds.render.ics import to_ics
+        from cds.render.surveillance_text import print_surveillance, render_surveillance_text
         from cds.report import build_report
-        from cds.surveillance import (
-            patient_key,
-            print_surveillance,
-            render_surveillance_text,
-            to_ics,
-        )
+        from cds.surveillance import patient_key
 
         _check_output(output)
         pat, source = _read_patient(patient)
@@ -761,6 +758,9 @@ def surveillance(
         if fmt is SurveillanceFormat.ics and pat.as_of is None:
             raise _BadInput("an iCalendar export needs dates: give --as-of or as_of in the patient file")
         engine = _engine()
+        if engine.kb.planner is None:
+            _err("error: this knowledge base has no surveillance catalogue (surveillance.yaml): it plans no follow-up")
+            raise typer.Exit(EXIT_INTERNAL)
         _check_options(pat, source, engine)
         report = build_report(engine, pat, lang.value, horizon_years=horizon).surveillance
         if fmt is SurveillanceFormat.json:

@@ -248,6 +248,42 @@ def check_prior_options(
         raise InputError(problems, source)
 
 
+#: Longest follow-up horizon accepted (years): a bound on the input, not a clinical figure.
+MAX_HORIZON_YEARS = 50.0
+
+
+def check_horizon(horizon_years: float) -> float:
+    """The surveillance horizon asked for, checked against :data:`MAX_HORIZON_YEARS`.
+
+    Parameters
+    ----------
+    horizon_years
+        Years over which a follow-up plan is laid out.
+
+    Returns
+    -------
+    float
+        The horizon, as a float.
+
+    Raises
+    ------
+    ValueError
+        When the horizon is not more than 0 and at most :data:`MAX_HORIZON_YEARS` years.
+
+    Examples
+    --------
+    >>> check_horizon(10)
+    10.0
+    >>> check_horizon(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: the horizon must be more than 0 and at most 50 years
+    """
+    if not 0 < horizon_years <= MAX_HORIZON_YEARS:
+        raise ValueError(f"the horizon must be more than 0 and at most {MAX_HORIZON_YEARS:g} years")
+    return float(horizon_years)
+
+
 #: Deepest nesting of lists and objects accepted (a valid patient has 4 levels).
 MAX_NESTING = 64
 #: About how many characters of a value an error message quotes.

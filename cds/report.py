@@ -156,7 +156,7 @@ class Report:
         plan = self.recommendation.surveillance
         if plan is None or plan.no_follow_up:
             return None
-        from cds.surveillance import timeline_svg
+        from cds.render.timeline import timeline_svg
 
         return timeline_svg(plan, self.lang)
 

@@ -49,6 +49,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.model.patient",
     "cds.model.recommendation",
     "cds.model.schema",
+    "cds.model.units",
     "cds.knowledge",
     "cds.knowledge.conditions",
     "cds.knowledge.vocabulary",
@@ -60,6 +61,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.engine.engine",
     "cds.engine.compiler",
     "cds.engine.durable_host",
+    "cds.surveillance",
     "cds.report",
     "cds.explain",
     "cds.pathways",
@@ -76,6 +78,9 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.render.dot",
     "cds.render.graphviz",
     "cds.render.pathway_index",
+    "cds.render.surveillance_text",
+    "cds.render.ics",
+    "cds.render.timeline",
 )
 
 #: Objects of documented modules that need no ``Examples`` section (qualified name -> why).

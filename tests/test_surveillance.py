@@ -8,11 +8,11 @@ and the CLI command.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import shutil
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +27,11 @@ from cds.errors import InputError, KnowledgeError
 from cds.input import read_patient_file, validate_patient
 from cds.knowledge import KnowledgeBase, load_knowledge
 from cds.model.recommendation import Alert, Recommendation, Surveillance, SurveillanceReport
+from cds.model.units import add_months
+from cds.render.ics import to_ics
+from cds.render.timeline import timeline_svg
 from cds.resources import examples_dir, knowledge_dir, pathways_dir
-from cds.surveillance import (
-    add_months,
-    merge_alerts,
-    plan_surveillance,
-    prior_exposure_msv,
-    surveillance_report,
-    timeline_svg,
-    to_ics,
-)
+from cds.surveillance import merge_alerts, plan_surveillance, prior_exposure_msv, surveillance_report
 from tests.conftest import patient_dict, with_overrides
 
 runner = CliRunner()
@@ -178,7 +173,7 @@ def test_pregnancy_removes_ionising_exams_from_the_window(engine: Engine) -> Non
     assert "pregnancy_imaging" in {a.id for a in rec.alerts}
 
 
-def test_pregnancy_postpones_exams_without_substitute(engine: Engine) -> None:
+def test_pregnancy_postpones_exams_without_substitute(engine: Engine, tmp_path: Path) -> None:
     data = {
         "age": 31, "sex": "F", "ecog": 0, "as_of": "2025-03-01", "comorbidities": ["pregnancy"],
         "tumour": {"primary_site": "rectum", "differentiation": "poor", "nec_subtype": "small_cell",
@@ -194,7 +189,7 @@ def test_pregnancy_postpones_exams_without_substitute(engine: Engine) -> None:
     assert default.exam_counts["ct_chest_abdomen_pelvis"] == 14
     # with a 10-month window the first visit after it (month 12) is not month 11: the postponed chest CT
     # stands alone in both plans
-    kb10 = dataclasses.replace(engine.kb, settings={**engine.kb.settings, "surveillance_pregnancy_window_months": 10})
+    kb10 = _knowledge_with(tmp_path, settings={"surveillance_pregnancy_window_months": 10})
     detail = engine.evaluate_detail(validate_patient(data))
     s10, _ = plan_surveillance(kb10, validate_patient(data), detail.schedules)
     for plan in s10.plans:
@@ -215,11 +210,13 @@ def test_minimised_plan_follows_the_known_disease(engine: Engine) -> None:
     }
     liver_only = section(evaluate(engine, data)).plans[1].exam_counts
     assert liver_only == {"mri_liver": 22}
-    data["disease"]["metastatic_sites"] = ["liver", "lung", "peritoneum"]
-    wider = section(evaluate(engine, data))
+    sites = {"disease": {"metastatic_sites": ["liver", "lung", "peritoneum"]}}
+    wider = section(evaluate(engine, with_overrides(dict(data), sites)))
     assert wider.plans[1].exam_counts == {"ct_chest": 22, "mri_abdomen_pelvis": 22}
     assert wider.plans[1].cumulative_msv == 22 * 7
     assert wider.plans[0].exam_counts == {"ct_chest_abdomen_pelvis": 22}
+    # the memoised layouts are keyed on the substitutions that hold: each patient gets their own again
+    assert section(evaluate(engine, data)).plans[1].exam_counts == liver_only
 
 
 def test_prior_exposure_is_added_to_the_totals(engine: Engine) -> None:
@@ -326,6 +323,23 @@ def _copy_knowledge(tmp_path: Path) -> Path:
     return root
 
 
+def _knowledge_with(
+    tmp_path: Path, settings: dict[str, Any] | None = None, edit: Callable[[dict[str, Any]], None] | None = None,
+) -> KnowledgeBase:
+    """A copy of the knowledge with some settings changed and ``edit`` applied to surveillance.yaml."""
+    root = _copy_knowledge(tmp_path)
+    config = root / "config.surveillance.yaml"
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    for setting in data["settings"]:
+        setting["value"] = (settings or {}).get(setting["name"], setting["value"])
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    if edit is not None:
+        catalogue = yaml.safe_load((root / "surveillance.yaml").read_text(encoding="utf-8"))
+        edit(catalogue)
+        (root / "surveillance.yaml").write_text(yaml.safe_dump(catalogue, allow_unicode=True), encoding="utf-8")
+    return load_knowledge(root, pathways_dir())
+
+
 def test_loader_cross_checks_surveillance(tmp_path: Path) -> None:
     root = _copy_knowledge(tmp_path)
     catalogue = yaml.safe_load((root / "surveillance.yaml").read_text(encoding="utf-8"))
@@ -349,6 +363,158 @@ def test_surveillance_files_are_in_the_content_hash(tmp_path: Path) -> None:
     path = root / "radiation.yaml"
     path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     assert load_knowledge(root, pathways_dir()).content_hash != before
+
+
+# ------------------------------------------------------------------ policy in the knowledge
+# The substitutions, the ionising window and the plan preferences are `planner:` entries of
+# knowledge/surveillance.yaml, conditions in the condition language: editing them changes the plan.
+
+LUNG_AND_PERITONEUM: dict[str, Any] = {
+    "age": 62, "sex": "M", "ecog": 0, "as_of": "2025-03-01",
+    "tumour": {"primary_site": "pancreas", "differentiation": "well", "ki67_percent": 5,
+               "functional_syndrome": "none", "primary_resected": False},
+    "disease": {"stage": "metastatic", "metastatic_sites": ["liver", "lung", "peritoneum"], "resectable": False,
+                "status": "new_diagnosis"},
+    "imaging": {"sstr": "positive"},
+}
+
+
+def _plan_with(kb: KnowledgeBase, engine: Engine, data: dict[str, Any]) -> tuple[Surveillance, list[Alert]]:
+    """The plan ``kb`` makes for the schedules the engine selects (the schedules are the same)."""
+    patient = validate_patient(data)
+    detail = engine.evaluate_detail(patient)
+    return plan_surveillance(kb, patient, detail.schedules, facts=detail.context)
+
+
+def test_the_young_age_is_read_from_the_knowledge(engine: Engine, tmp_path: Path) -> None:
+    s, alerts = _plan_with(engine.kb, engine, resected_pnet(age=38))
+    assert s.recommended_plan == "minimised" and "prefer_mri" in {a.id for a in alerts}
+    kb30 = _knowledge_with(tmp_path, settings={"surveillance_young_age_years": 30})
+    s30, alerts30 = _plan_with(kb30, engine, resected_pnet(age=38))
+    assert s30.recommended_plan == "default" and "prefer_mri" not in {a.id for a in alerts30}
+    s25, alerts25 = _plan_with(kb30, engine, resected_pnet(age=25))
+    assert s25.recommended_plan == "minimised"
+    assert s25.recommended_reason.startswith("Age under 30 years")  # the setting in force, not 50
+    assert "younger than 30 years" in {a.id: a for a in alerts25}["prefer_mri"].text
+
+
+def test_a_preference_removed_from_the_knowledge_no_longer_applies(engine: Engine, tmp_path: Path) -> None:
+    def no_young_preference(catalogue: dict[str, Any]) -> None:
+        planner = catalogue["planner"]
+        planner["preferences"] = [p for p in planner["preferences"] if p["id"] != "young_patient"]
+        catalogue["planner_alerts"] = [a for a in catalogue["planner_alerts"] if a["situation"] != "young_patient"]
+
+    kb = _knowledge_with(tmp_path, edit=no_young_preference)
+    s, alerts = _plan_with(kb, engine, resected_pnet(age=38))
+    assert s.recommended_plan == "default" and "prefer_mri" not in {a.id for a in alerts}
+    assert s.recommended_reason.startswith("The default plan follows")
+
+
+def test_a_preference_may_read_derived_facts(engine: Engine, tmp_path: Path) -> None:
+    """The engine hands the planner the rules' context, derived facts included."""
+    def prefer_minimised_for_g2(catalogue: dict[str, Any]) -> None:
+        catalogue["planner"]["preferences"].append({
+            "id": "g2_minimised", "when": [{"derived.category": "net_g2"}], "recommend": "minimised",
+            "because": {"en": "NET G2: minimised.", "fr": "TNE G2 : plan réduit."}, "sources": ["netcds_policy"],
+        })
+
+    kb = _knowledge_with(tmp_path, edit=prefer_minimised_for_g2)
+    s, _ = _plan_with(kb, engine, resected_pnet(age=64))
+    assert (s.recommended_plan, s.recommended_reason) == ("minimised", "NET G2: minimised.")
+
+
+def test_substitutions_are_read_from_the_knowledge(engine: Engine, tmp_path: Path) -> None:
+    def no_chest_ct(catalogue: dict[str, Any]) -> None:
+        planner = catalogue["planner"]
+        planner["substitutions"] = [s for s in planner["substitutions"] if s["id"] != "lung_metastases_chest_ct"]
+
+    kb = _knowledge_with(tmp_path, edit=no_chest_ct)
+    s, _ = _plan_with(kb, engine, LUNG_AND_PERITONEUM)
+    assert s.plans[1].exam_counts == {"mri_abdomen_pelvis": 22}
+    assert section(evaluate(engine, LUNG_AND_PERITONEUM)).plans[1].exam_counts == {
+        "ct_chest": 22, "mri_abdomen_pelvis": 22}
+
+
+def test_the_ionising_window_is_read_from_the_knowledge(engine: Engine, tmp_path: Path) -> None:
+    def no_window(catalogue: dict[str, Any]) -> None:
+        catalogue["planner"]["ionising_windows"] = []
+        catalogue["planner_alerts"] = [a for a in catalogue["planner_alerts"] if a["situation"] != "pregnancy"]
+
+    data = resected_pnet(age=60, comorbidities=["pregnancy"], tumour={"lymph_nodes_positive": True},
+                         disease={"stage": "locoregional"})
+    kb = _knowledge_with(tmp_path, edit=no_window)
+    s, alerts = _plan_with(kb, engine, data)
+    assert any(e.ionising and e.offset_months <= 9 for e in s.plans[0].exams)
+    assert "pregnancy_imaging" not in {a.id for a in alerts}
+    assert s.recommended_plan == "minimised"  # the pregnancy preference is a separate entry
+
+
+def test_the_loader_checks_the_planner_policy(tmp_path: Path) -> None:
+    def spoil(catalogue: dict[str, Any]) -> None:
+        planner = catalogue["planner"]
+        planner["preferences"][1]["when"] = [{"$lt": {"agee": 50}}]
+        planner["substitutions"][0]["region"] = "pelviss"
+        planner["substitutions"][1]["add"] = "ct_thorax"
+        planner["ionising_windows"][0]["months"] = {"setting": "no_such_setting"}
+        planner["texts"]["elapsed"]["en"] = "started {monhts} months ago"
+        catalogue["planner_alerts"][1]["situation"] = "young"
+
+    with pytest.raises(KnowledgeError) as err:
+        _knowledge_with(tmp_path, edit=spoil)
+    found = {(p.code, p.loc) for p in err.value.problems}
+    assert {
+        ("condition", "planner.preferences[young_patient].when[0]"),
+        ("unknown_region", "planner.substitutions[abdomen_pelvis_mri]"),
+        ("unknown_modality", "planner.substitutions[lung_metastases_chest_ct]"),
+        ("unknown_setting", "planner.ionising_windows[pregnancy].months"),
+        ("text", "planner.texts.elapsed.en"),
+        ("unknown_situation", "planner_alerts[young]"),
+    } <= found, found
+
+
+def test_a_planner_text_names_a_setting_that_exists(tmp_path: Path) -> None:
+    def spoil(catalogue: dict[str, Any]) -> None:
+        catalogue["planner"]["preferences"][1]["because"]["fr"] = "Âge < {setting:surveillance_young_age} ans"
+
+    with pytest.raises(KnowledgeError) as err:
+        _knowledge_with(tmp_path, edit=spoil)
+    assert [(p.code, p.loc) for p in err.value.problems] == [
+        ("unknown_setting", "planner.preferences[young_patient].because")]
+
+
+def test_a_setting_written_by_hand_in_a_planner_text_is_linted(tmp_path: Path) -> None:
+    from cds.knowledge.setting_refs import stale_setting_numbers
+
+    def by_hand(catalogue: dict[str, Any]) -> None:
+        catalogue["planner"]["preferences"][1]["because"]["en"] = "Age under 50 years: the MRI-based plan."
+
+    kb = _knowledge_with(tmp_path, edit=by_hand)
+    assert [p.loc for p in stale_setting_numbers(kb.setting_uses, kb.settings)] == [
+        "planner.preferences[young_patient].because.en"]
+
+
+def test_the_planner_texts_are_all_required(tmp_path: Path) -> None:
+    def no_text(catalogue: dict[str, Any]) -> None:
+        del catalogue["planner"]["texts"]["no_schedule"]
+        catalogue["planner"]["substitutions"][0]["add"] = "ct_chest"  # and replace: one change only
+
+    with pytest.raises(KnowledgeError) as err:
+        _knowledge_with(tmp_path, edit=no_text)
+    assert {(p.code, p.loc) for p in err.value.problems} == {
+        ("schema", "planner.texts.no_schedule"), ("schema", "planner.substitutions[abdomen_pelvis_mri]")}
+
+
+def test_knowledge_without_a_surveillance_catalogue_plans_nothing() -> None:
+    mini = Path(__file__).parent / "fixtures" / "mini"
+    kb = load_knowledge(mini / "knowledge", mini / "pathways")
+    engine = Engine(kb)
+    try:
+        patient = read_patient_file(Path(__file__).parent / "golden" / "reports" / "patient-a.json")
+        assert engine.evaluate(patient).surveillance is None
+        with pytest.raises(ValueError, match="no surveillance catalogue"):
+            plan_surveillance(kb, patient, [])
+    finally:
+        engine.close()
 
 
 # ------------------------------------------------------------------ SVG

@@ -294,8 +294,8 @@ class Engine:
         ordered = list(run.schedules.items())  # in knowledge order of the selecting rules
         top = run.ranked["anti_tumour"][0].option if run.ranked["anti_tumour"] else None
         plan, surveillance_alerts = (
-            plan_surveillance(self.kb, patient, ordered, top, horizon_years, lang)
-            if surveillance else (None, [])
+            plan_surveillance(self.kb, patient, ordered, top, horizon_years, lang, run.ctx)
+            if surveillance and self.kb.planner is not None else (None, [])
         )
         alerts = [self._titled(a, lang) for a in merge_alerts(self._alerts(run.alerts, lang), surveillance_alerts)]
         scenarios = self._scenarios(patient, run, lang)

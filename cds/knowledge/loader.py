@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
+import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,11 @@ from cds.knowledge import conditions as cond
 from cds.knowledge.conditions import FieldSpec, Vocabulary
 from cds.knowledge.schema import (
     CLASSIFICATION_EFFECTS,
+    COMPUTED_SITUATIONS,
+    PLANNER_ALERT_FIELDS,
+    PLANNER_TEXT_FIELDS,
+    SETTING_DEFAULT_HORIZON,
+    SETTING_RADIATION_ALERT,
     TEXT_RESOLVER,
     AlertCatalogue,
     AlertSpec,
@@ -50,6 +56,7 @@ from cds.knowledge.schema import (
     Source,
     SourceCatalogue,
     SurveillanceCatalogue,
+    SurveillancePlanner,
     Text,
 )
 from cds.knowledge.setting_refs import MARKER, SettingUse, resolver, texts_in
@@ -96,7 +103,9 @@ class KnowledgeBase:
     pathway_files: dict[str, str]
     vocabulary: Vocabulary
     file_meta: dict[str, Any] = field(default_factory=dict)
-    # Surveillance (cds.surveillance): schedule catalogue, dose table, planner alert texts.
+    # Surveillance (cds.surveillance): schedule catalogue, dose table, planner alert texts, and the
+    # planner's words and policy (settings resolved); None without a surveillance catalogue.
+    planner: SurveillancePlanner | None = None
     schedules: dict[str, Schedule] = field(default_factory=dict)
     modalities: dict[str, Modality] = field(default_factory=dict)
     dose_assumptions: list[Text] = field(default_factory=list)
@@ -354,6 +363,10 @@ class _Loader:
         schedules, modalities = self.check_surveillance(
             surveillance, dose_table, rules, sources, options, alerts, settings, evidence_rank
         )
+        planner = (
+            self.check_planner(surveillance, modalities, settings, vocab, sources)
+            if surveillance is not None else None
+        )
 
         content_hash = _content_hash(
             [r / "knowledge.yaml", r / "evidence.yaml", r / "surveillance.yaml", r / "radiation.yaml",
@@ -381,6 +394,7 @@ class _Loader:
             pathway_files=pw_files,
             vocabulary=vocab,
             file_meta=file_meta,
+            planner=planner,
             schedules=schedules,
             modalities=modalities,
             dose_assumptions=list(dose_table.assumptions) if dose_table else [],
@@ -389,13 +403,15 @@ class _Loader:
             matrix_conditions=matrix_conditions,
             matrix_entries=matrix_entries,
             scenarios=scenarios,
-            setting_uses=self.setting_uses(rules, matrix_conditions, matrix_entries, pathways, pw_files, scenarios),
+            setting_uses=self.setting_uses(rules, matrix_conditions, matrix_entries, pathways, pw_files, scenarios,
+                                           planner),
         )
 
     def setting_uses(
         self, rules: Sequence[LoadedRule], matrix_conditions: Mapping[str, MatrixCondition],
         matrix_entries: Sequence[tuple[MatrixEntry, str]], pathways: Sequence[Pathway],
         pathway_files: Mapping[str, str], scenarios: Sequence[ScenarioSpec],
+        planner: SurveillancePlanner | None = None,
     ) -> list[SettingUse]:
         """Everything shown to people whose conditions read a named setting, with its texts."""
         reads = self.reads
@@ -413,6 +429,13 @@ class _Loader:
             items += [(fname, e.id, reads.get((fname, e.id), set()), e, ()) for e in pw.edges]
         items += [("knowledge/scenarios.yaml", s.id, reads.get(("knowledge/scenarios.yaml", s.id), set()), s, ())
                   for s in scenarios]
+        sfile = "knowledge/surveillance.yaml"
+        for kind, entries in (("preferences", planner.preferences if planner else []),
+                              ("substitutions", planner.substitutions if planner else []),
+                              ("ionising_windows", planner.ionising_windows if planner else [])):
+            for entry in entries:
+                loc = f"planner.{kind}[{entry.id}]"
+                items.append((sfile, loc, reads.get((sfile, loc), set()), entry, ()))
         return [SettingUse(fname, loc, frozenset(names), tuple(texts_in(model, skip)))
                 for fname, loc, names, model, skip in items if names]
 
@@ -507,11 +530,14 @@ class _Loader:
         for m in modalities.values():
             self.check_refs([*m.sources, *(s for c in m.components for s in c.sources)], None,
                             dfile, m.id, sources, evidence_rank)
-        for name in ("surveillance_radiation_alert_msv", "surveillance_young_age_years",
-                     "surveillance_default_horizon_years", "surveillance_pregnancy_window_months"):
-            if surveillance is not None and name not in settings:
+        for name in (SETTING_RADIATION_ALERT, SETTING_DEFAULT_HORIZON) if surveillance is not None else ():
+            value = settings.get(name)
+            if value is None:
                 self.problem("unknown_setting", "knowledge/config.surveillance.yaml", name,
                              f"the surveillance planner needs the setting {name!r}")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                self.problem("setting_value", "knowledge/config.surveillance.yaml", name,
+                             f"the setting {name!r} must be a number above 0, not {value!r}")
         for sched in schedules.values():
             self.check_refs(sched.sources, sched.evidence.kind, sfile, sched.id, sources, evidence_rank)
             for alert in sched.alerts:
@@ -528,13 +554,23 @@ class _Loader:
                                          f"modality {mod!r} is not in radiation.yaml"
                                          + _close(mod, modalities))
         if surveillance is not None:
+            situations = [*COMPUTED_SITUATIONS, *(p.id for p in surveillance.planner.preferences),
+                          *(w.id for w in surveillance.planner.ionising_windows)]
             for pa in surveillance.planner_alerts:
-                self.check_refs(pa.sources, pa.evidence.kind, sfile, f"planner_alerts[{pa.situation}]",
-                                sources, evidence_rank)
+                loc = f"planner_alerts[{pa.situation}]"
+                self.check_refs(pa.sources, pa.evidence.kind, sfile, loc, sources, evidence_rank)
                 if pa.alert not in alerts:
-                    self.problem("unknown_alert", sfile, f"planner_alerts[{pa.situation}]",
+                    self.problem("unknown_alert", sfile, loc,
                                  f"alert {pa.alert!r} is not in alerts.yaml" + _close(pa.alert, alerts))
-        for lr in rules:
+                if pa.situation not in situations:
+                    self.problem("unknown_situation", sfile, loc,
+                                 f"situation {pa.situation!r} is neither computed by the planner "
+                                 f"({', '.join(COMPUTED_SITUATIONS)}) nor a plan preference or ionising window"
+                                 + _close(pa.situation, situations))
+                self.check_text(pa.because, sfile, f"{loc}.because", PLANNER_ALERT_FIELDS)
+        # A catalogue that failed its schema is reported as such; the rules citing it are not.
+        unparsed = surveillance is None and (self.root / "surveillance.yaml").exists()
+        for lr in rules if not unparsed else ():
             for i, eff in enumerate(lr.rule.then):
                 if eff.surveil is None:
                     continue
@@ -548,6 +584,102 @@ class _Loader:
                                  f"if_option {eff.surveil.if_option!r} is not in options.yaml"
                                  + _close(eff.surveil.if_option, options))
         return schedules, modalities
+
+    def check_planner(
+        self, surveillance: SurveillanceCatalogue, modalities: Mapping[str, Modality],
+        settings: Mapping[str, Any], vocab: Vocabulary, sources: Mapping[str, Source],
+    ) -> SurveillancePlanner:
+        """Check the planner's words and policy; return it with its settings resolved.
+
+        Its conditions read the patient like an early rule (no pathway namespaces); its exams
+        are modalities of the dose table; its texts use only the placeholders the planner fills.
+        """
+        sfile = "knowledge/surveillance.yaml"
+        planner = surveillance.planner
+        for name in type(planner.texts).model_fields:
+            self.check_text(getattr(planner.texts, name), sfile, f"planner.texts.{name}",
+                            PLANNER_TEXT_FIELDS.get(name, frozenset()))
+        ids: dict[str, str] = {s: "the planner" for s in COMPUTED_SITUATIONS}
+        regions = {r for m in modalities.values() for r in m.regions}
+
+        def when(conds: list[dict[str, Any]], loc: str) -> list[dict[str, Any]]:
+            resolved = self.resolve_settings(conds, settings, sfile, loc)
+            self.check_conditions(resolved, sfile, loc, vocab, early=True)
+            return resolved
+
+        def unique(item_id: str, loc: str) -> None:
+            if item_id in ids:
+                self.problem("duplicate_id", sfile, loc, f"id {item_id!r} is already used by {ids[item_id]}")
+            ids[item_id] = loc
+
+        preferences = []
+        for pref in planner.preferences:
+            loc = f"planner.preferences[{pref.id}]"
+            unique(pref.id, loc)
+            self.check_refs(pref.sources, None, sfile, loc, sources, {})
+            self.check_text(pref.because, sfile, f"{loc}.because", frozenset())
+            preferences.append(pref.model_copy(update={"when": when(pref.when, loc)}))
+        substitutions = []
+        seen: set[str] = set()
+        for sub in planner.substitutions:
+            loc = f"planner.substitutions[{sub.id}]"
+            if sub.id in seen:
+                self.problem("duplicate_id", sfile, loc, "substitution id used twice")
+            seen.add(sub.id)
+            self.check_refs(sub.sources, None, sfile, loc, sources, {})
+            self.check_text(sub.note, sfile, f"{loc}.note", frozenset())
+            if modalities and sub.region not in regions:
+                self.problem("unknown_region", sfile, loc, f"region {sub.region!r} is not a region of "
+                             "radiation.yaml" + _close(sub.region, regions))
+            exam = sub.add if sub.add is not None else sub.replace.by if sub.replace is not None else None
+            if exam is not None and modalities:
+                spec = modalities.get(exam)
+                if spec is None:
+                    self.problem("unknown_modality", sfile, loc,
+                                 f"modality {exam!r} is not in radiation.yaml" + _close(exam, modalities))
+                elif sub.region not in spec.regions and "whole_body" not in spec.regions:
+                    self.problem("substitution", sfile, loc,
+                                 f"{exam!r} does not cover the region {sub.region!r} it is put in for")
+            substitutions.append(sub.model_copy(update={"when": when(sub.when, loc)}))
+        windows = []
+        for window in planner.ionising_windows:
+            loc = f"planner.ionising_windows[{window.id}]"
+            unique(window.id, loc)
+            self.check_refs(window.sources, None, sfile, loc, sources, {})
+            for name, allowed in (("substitute_note", {"exam"}), ("postpone_note", {"month"}),
+                                  ("gadolinium_note", set())):
+                self.check_text(getattr(window, name), sfile, f"{loc}.{name}", frozenset(allowed))
+            months: Any = window.months
+            if not isinstance(months, int):
+                name = months.setting
+                self.reads.setdefault((sfile, loc), set()).add(name)
+                months = settings.get(name)
+                if months is None:
+                    self.problem("unknown_setting", sfile, f"{loc}.months",
+                                 f"unknown setting {name!r}" + _close(name, settings))
+            if months is not None and (isinstance(months, bool) or not isinstance(months, int) or months < 1):
+                self.problem("setting_value", sfile, f"{loc}.months",
+                             f"the window must be a whole number of months above 0, not {months!r}")
+                months = None
+            windows.append(window.model_copy(update={"when": when(window.when, loc),
+                                                     **({"months": months} if months is not None else {})}))
+        return planner.model_copy(update={
+            "preferences": preferences, "substitutions": substitutions, "ionising_windows": windows,
+        })
+
+    def check_text(self, text: Text, fname: str, loc: str, allowed: frozenset[str]) -> None:
+        """A text filled by the planner: valid braces and known {placeholders} (its {setting:NAME}
+        were checked and filled as it was parsed)."""
+        for lang in ("en", "fr"):
+            try:
+                fields = [name for _, name, _, _ in string.Formatter().parse(getattr(text, lang)) if name is not None]
+            except ValueError as exc:
+                self.problem("text", fname, f"{loc}.{lang}", f"not a valid text template: {exc}")
+                continue
+            for name in fields:
+                if name not in allowed:
+                    self.problem("text", fname, f"{loc}.{lang}", f"unknown placeholder {{{name}}}; allowed: "
+                                 + ", ".join([*sorted(allowed), "setting:<name>"]))
 
     def unique(self, items: Sequence[Any], file: str, what: str) -> dict[str, Any]:
         out: dict[str, Any] = {}

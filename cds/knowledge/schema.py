@@ -788,6 +788,8 @@ class Pathway(_Schema):
 
 #: How a dose figure was checked: as :data:`Confirmation`, or ``physics`` (no ionising radiation).
 DoseConfirmation = Literal["V", "U", "UNCONFIRMED", "policy", "physics"]
+#: What kind of examination a modality is (the planner's substitutions name kinds).
+ModalityKind = Literal["ct", "mri", "pet_ct", "scintigraphy", "endoscopy", "ultrasound", "laboratory", "cardiac"]
 
 
 class DoseComponent(_Schema):
@@ -828,7 +830,7 @@ class Modality(_Schema):
     id: str = Field(pattern=ID_PATTERN)
     label: Text
     short: Text | None = Field(default=None, description="Short label for tables and calendars.")
-    kind: Literal["ct", "mri", "pet_ct", "scintigraphy", "endoscopy", "ultrasound", "laboratory", "cardiac"]
+    kind: ModalityKind
     ionising: bool
     dose_msv: float = Field(ge=0, description="Typical effective dose used by the planner (mSv).")
     range_msv: tuple[float, float] | None = Field(default=None, description="Published range (mSv).")
@@ -1016,24 +1018,40 @@ class Schedule(_Schema):
         return self
 
 
-#: The situations in which the surveillance planner raises an alert.
-PlannerSituation = Literal["radiation_above_threshold", "young_patient", "mri_substitution", "pregnancy"]
+#: Settings the planner reads itself: the alert threshold and the default horizon (the others are
+#: named where the knowledge uses them, in conditions and texts).
+SETTING_RADIATION_ALERT = "surveillance_radiation_alert_msv"
+SETTING_DEFAULT_HORIZON = "surveillance_default_horizon_years"
+#: Situations the planner computes from its figures; a planner alert may also name a plan
+#: preference or an ionising window (below), raised when its condition holds.
+COMPUTED_SITUATIONS = ("radiation_above_threshold", "mri_substitution")
+#: Placeholders a planner alert text may use (besides ``{setting:<name>}``, the value of a setting).
+PLANNER_ALERT_FIELDS = frozenset({
+    "horizon_years", "default_msv", "minimised_msv", "default_total_msv", "minimised_total_msv",
+    "prior_msv", "threshold_msv", "saved_msv",
+})
 
 
 class PlannerAlert(_Schema):
-    """An alert the planner raises from computed figures (texts may use {placeholders}).
+    """An alert the planner raises in a situation (texts may use {placeholders}).
+
+    ``situation`` is a computed one (:data:`COMPUTED_SITUATIONS`: the projected dose is above the
+    ``surveillance_radiation_alert_msv`` setting; the minimised plan saves dose but is not the
+    recommended one) or the id of a plan preference or ionising window whose condition holds for a
+    patient whose plan has imaging.
 
     Examples
     --------
     >>> alert = PlannerAlert.model_validate({
     ...     "situation": "radiation_above_threshold", "alert": "radiation_dose",
-    ...     "because": {"en": "Projected dose {total_msv} mSv.", "fr": "Dose projetée {total_msv} mSv."},
+    ...     "because": {"en": "Projected dose {default_total_msv} mSv.",
+    ...                 "fr": "Dose projetée {default_total_msv} mSv."},
     ...     "sources": ["icrp_103"], "evidence": {"kind": "expert_consensus"}, "confirmation": "V"})
     >>> alert.situation
     'radiation_above_threshold'
     """
 
-    situation: PlannerSituation
+    situation: str = Field(pattern=ID_PATTERN)
     alert: str
     because: Text
     statement: str | list[str] | None = None
@@ -1042,13 +1060,192 @@ class PlannerAlert(_Schema):
     confirmation: Confirmation
 
 
+class SettingRef(_Schema):
+    """A number given by a named setting (knowledge/config*.yaml), resolved when the knowledge loads.
+
+    Examples
+    --------
+    >>> SettingRef.model_validate({"setting": "surveillance_pregnancy_window_months"}).setting
+    'surveillance_pregnancy_window_months'
+    """
+
+    setting: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+
+
+class PlanPreference(_Schema):
+    """Which plan to recommend when a condition on the patient holds.
+
+    The preferences are read in order and the first whose condition holds names the recommended
+    plan, with its reason; when none holds the default plan is recommended. When both plans are
+    the same there is nothing to prefer.
+
+    Examples
+    --------
+    >>> young = PlanPreference.model_validate({
+    ...     "id": "young_patient", "when": [{"$lt": {"age": {"setting": "surveillance_young_age_years"}}}],
+    ...     "recommend": "minimised", "sources": ["helsedirektoratet_net"],
+    ...     "because": {"en": "Age under {setting:surveillance_young_age_years} years: the MRI-based plan.",
+    ...                 "fr": "Âge inférieur à {setting:surveillance_young_age_years} ans : le plan IRM."}})
+    >>> young.recommend
+    'minimised'
+    """
+
+    id: str = Field(pattern=ID_PATTERN)
+    when: list[dict[str, Any]] = Field(min_length=1, description="Conditions on the patient (all must hold).")
+    recommend: Literal["default", "minimised"]
+    because: Text = Field(description="The recommended_reason; may show a setting as {setting:<name>}.")
+    sources: list[str] = Field(min_length=1)
+
+
+class ReplaceByKind(_Schema):
+    """In a substitution: the minimised exams of one kind, and the exam that replaces them.
+
+    Examples
+    --------
+    >>> ReplaceByKind.model_validate({"kind": "mri", "by": "mri_abdomen_pelvis"}).by
+    'mri_abdomen_pelvis'
+    """
+
+    kind: ModalityKind = Field(description="The minimised exams of this kind ...")
+    by: str = Field(description="... are replaced by this exam (a modality of radiation.yaml).")
+
+
+class ExamSubstitution(_Schema):
+    """A change to the radiation-minimised plan when a condition on the patient holds.
+
+    It applies to an exam slot whose default exam covers ``region`` while the exams the
+    minimised plan keeps in its place do not (the minimised plan would leave that region
+    unexamined): ``replace`` swaps those of a kind for an exam that covers the region, ``add``
+    keeps an exam of the region beside them. Substitutions apply in order.
+
+    Examples
+    --------
+    >>> lung = ExamSubstitution.model_validate({
+    ...     "id": "lung_metastases_chest_ct", "when": [{"disease.metastatic_sites.lung": True}],
+    ...     "region": "chest", "add": "ct_chest", "sources": ["enets_2017_soc_imaging"],
+    ...     "note": {"en": "Chest CT kept: lung metastases.", "fr": "Scanner thoracique conservé."}})
+    >>> lung.add, lung.replace
+    ('ct_chest', None)
+    """
+
+    id: str = Field(pattern=ID_PATTERN)
+    when: list[dict[str, Any]] = Field(min_length=1, description="Conditions on the patient (all must hold).")
+    region: str = Field(description="A body region of radiation.yaml (chest, pelvis ...).")
+    replace: ReplaceByKind | None = None
+    add: str | None = Field(default=None, description="An exam (modality) added for the region.")
+    note: Text = Field(description="Note on the exam put in (why it is there).")
+    sources: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_change(self) -> ExamSubstitution:
+        if (self.replace is None) == (self.add is None):
+            raise ValueError("a substitution needs exactly one of replace or add")
+        return self
+
+
+class IonisingWindow(_Schema):
+    """No ionising exam within ``months`` of the decision date while a condition holds (pregnancy).
+
+    In both plans a slot's own (default) ionising exam is replaced by the non-ionising exams of
+    its minimised list; the ionising rest of that list, and an ionising exam without a
+    non-ionising substitute, is postponed until just after the window. The first window whose
+    condition holds applies.
+
+    Examples
+    --------
+    >>> text = {"en": "Pregnancy.", "fr": "Grossesse."}
+    >>> window = IonisingWindow.model_validate({
+    ...     "id": "pregnancy", "when": [{"comorbidities.pregnancy": True}], "months": 9,
+    ...     "substitute_note": text, "postpone_note": text, "gadolinium_note": text, "sources": ["netcds_policy"]})
+    >>> window.window_months
+    9
+    """
+
+    id: str = Field(pattern=ID_PATTERN)
+    when: list[dict[str, Any]] = Field(min_length=1, description="Conditions on the patient (all must hold).")
+    months: int | SettingRef = Field(description="Length of the window, a number or {setting: <name>}.")
+    substitute_note: Text = Field(description="Note on a substitute exam; {exam} is the exam it replaces.")
+    postpone_note: Text = Field(description="Note on a postponed exam; {month} is its new month.")
+    gadolinium_note: Text = Field(description="Note on exams usually given with gadolinium, in the window.")
+    sources: list[str] = Field(min_length=1)
+
+    @property
+    def window_months(self) -> int:
+        """The window's length once the loader resolved its setting."""
+        if not isinstance(self.months, int):
+            raise ValueError(f"ionising window {self.id!r}: setting {self.months.setting!r} was not resolved")
+        return self.months
+
+
+#: The {placeholders} each planner text may use (besides {setting:<name>}).
+PLANNER_TEXT_FIELDS: dict[str, frozenset[str]] = {
+    "default_plan_reason": frozenset({"saved"}),
+    "elapsed": frozenset({"months"}),
+    "horizon": frozenset({"years"}),
+    "prior_total": frozenset({"msv"}),
+    "prior_exams": frozenset({"msv", "n"}),
+    "unconfirmed_schedule": frozenset({"label", "tag"}),
+    "unconfirmed_period": frozenset({"label", "start", "end", "tag"}),
+    "unconfirmed_dose": frozenset({"label", "dose", "tag"}),
+}
+
+
+class PlannerTexts(_Schema):
+    """The planner's own sentences in the contract (plan labels, reasons, assumptions).
+
+    Each is given in both report languages; the {placeholders} each may use are
+    :data:`PLANNER_TEXT_FIELDS`, and any may show a setting as ``{setting:<name>}``.
+
+    Examples
+    --------
+    >>> names = list(PlannerTexts.model_fields)
+    >>> names[:3], len(names)
+    (['plan_default', 'plan_minimised', 'same_plans'], 16)
+    """
+
+    plan_default: Text = Field(description="Label of the default plan.")
+    plan_minimised: Text = Field(description="Label of the radiation-minimised plan.")
+    same_plans: Text = Field(description="recommended_reason when both plans are the same.")
+    default_plan_reason: Text = Field(description="recommended_reason when no preference holds.")
+    no_schedule: Text = Field(description="Why there is no plan when no schedule fits.")
+    month_zero: Text
+    elapsed: Text
+    horizon: Text
+    undated: Text
+    minimised_plan: Text = Field(description="What the minimised plan changes (an assumption of every plan).")
+    prior_total: Text
+    prior_exams: Text
+    unconfirmed_schedule: Text
+    unconfirmed_period: Text
+    period_end: Text = Field(description="Stands for to_month in unconfirmed_period when a period has no end.")
+    unconfirmed_dose: Text
+
+
+class SurveillancePlanner(_Schema):
+    """What the planner does beyond laying out schedules: its words and its policy.
+
+    Examples
+    --------
+    >>> from cds.knowledge import load_knowledge
+    >>> planner = load_knowledge().planner
+    >>> [p.id for p in planner.preferences], [w.months for w in planner.ionising_windows]
+    (['pregnancy_no_ionising', 'young_patient'], [9])
+    """
+
+    texts: PlannerTexts
+    preferences: list[PlanPreference] = Field(default_factory=list)
+    substitutions: list[ExamSubstitution] = Field(default_factory=list)
+    ionising_windows: list[IonisingWindow] = Field(default_factory=list)
+
+
 class SurveillanceCatalogue(_Schema):
     """The surveillance catalogue (knowledge/surveillance.yaml): principles, schedules, planner alerts.
 
     Examples
     --------
+    >>> text = {"en": "Text.", "fr": "Texte."}
     >>> catalogue = SurveillanceCatalogue.model_validate({
-    ...     "meta": {"purpose": "Follow-up."},
+    ...     "meta": {"purpose": "Follow-up."}, "planner": {"texts": dict.fromkeys(PlannerTexts.model_fields, text)},
     ...     "schedules": [{"id": "individual", "kind": "individual", "priority": 100,
     ...                    "label": {"en": "Individual", "fr": "Individuelle"},
     ...                    "because": {"en": "Case by case.", "fr": "Au cas par cas."}, "sources": ["esmo_2020"],
@@ -1059,6 +1256,7 @@ class SurveillanceCatalogue(_Schema):
 
     meta: FileMeta
     principles: list[Text] = Field(default_factory=list, description="Shown with every plan.")
+    planner: SurveillancePlanner
     schedules: list[Schedule] = Field(min_length=1)
     planner_alerts: list[PlannerAlert] = Field(default_factory=list)
 
