@@ -67,7 +67,7 @@ from cds.model.recommendation import (
     SurveillanceReport,
     disclaimer_in,
 )
-from cds.model.units import add_months, fmt_msv
+from cds.model.units import add_months, fmt_msv, fmt_number
 from cds.version import SOFTWARE_VERSION
 
 if TYPE_CHECKING:
@@ -779,7 +779,7 @@ def plan_surveillance(
     elif preferences:
         recommended, reason = preferences[0].recommend, ctx.say(preferences[0].because)
     else:
-        reason = ctx.say(ctx.texts.default_plan_reason, saved=fmt_msv(figures.saved))
+        reason = ctx.say(ctx.texts.default_plan_reason, saved=fmt_msv(figures.saved, lang))
     plans = [
         _plan(ctx, p, laid[p], as_of, main, monitoring, elapsed, prior, recommended == p)
         for p in ("default", "minimised")
@@ -860,15 +860,15 @@ def _assumptions(
     out = [ctx.say(texts.month_zero)]
     if main is not None and main.schedule.anchor == "treatment_line" and elapsed:
         out.append(ctx.say(texts.elapsed, months=elapsed))
-    out.append(ctx.say(texts.horizon, years=f"{horizon:g}"))
+    out.append(ctx.say(texts.horizon, years=fmt_number(horizon, ctx.lang)))
     if patient.as_of is None:
         out.append(ctx.say(texts.undated))
     history = patient.imaging_history
     if history is not None:
         if history.cumulative_msv is not None:
-            out.append(ctx.say(texts.prior_total, msv=fmt_msv(prior)))
+            out.append(ctx.say(texts.prior_total, msv=fmt_msv(prior, ctx.lang)))
         else:
-            out.append(ctx.say(texts.prior_exams, msv=fmt_msv(prior), n=len(history.exams)))
+            out.append(ctx.say(texts.prior_exams, msv=fmt_msv(prior, ctx.lang), n=len(history.exams)))
     out.append(ctx.say(texts.minimised_plan))
     out += [getattr(a, ctx.lang) for a in ctx.kb.dose_assumptions]
     return out
@@ -906,7 +906,7 @@ def _unconfirmed(
         spec = kb.modalities[modality]
         if spec.confirmation not in _CONFIRMED:
             out.append(ctx.say(texts.unconfirmed_dose, label=getattr(spec.label, lang),
-                               dose=fmt_msv(spec.dose_msv), tag=spec.confirmation))
+                               dose=fmt_msv(spec.dose_msv, lang), tag=spec.confirmation))
     return out
 
 
@@ -945,14 +945,17 @@ def _alerts(
             ))
     default, minimised = plans[0], plans[1]
     values = {
-        "horizon_years": f"{horizon:g}",
-        "default_msv": fmt_msv(default.cumulative_msv),
-        "minimised_msv": fmt_msv(minimised.cumulative_msv),
-        "default_total_msv": fmt_msv(default.total_msv),
-        "minimised_total_msv": fmt_msv(minimised.total_msv),
-        "prior_msv": fmt_msv(figures.prior_msv),
-        "threshold_msv": fmt_msv(threshold),
-        "saved_msv": fmt_msv(figures.saved),
+        "horizon_years": fmt_number(horizon, lang),
+        "default_msv": fmt_msv(default.cumulative_msv, lang),
+        "minimised_msv": fmt_msv(minimised.cumulative_msv, lang),
+        "default_total_msv": fmt_msv(default.total_msv, lang),
+        "minimised_total_msv": fmt_msv(minimised.total_msv, lang),
+        "prior_msv": fmt_msv(figures.prior_msv, lang),
+        # the earlier dose inside the total, said only when there is one
+        "prior_note": ctx.say(ctx.texts.prior_included, msv=fmt_msv(figures.prior_msv, lang))
+        if figures.prior_msv > 0 else "",
+        "threshold_msv": fmt_msv(threshold, lang),
+        "saved_msv": fmt_msv(figures.saved, lang),
     }
     for situation in situations:
         for pa in kb.planner_alerts:

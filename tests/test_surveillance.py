@@ -230,6 +230,22 @@ def test_prior_exposure_is_added_to_the_totals(engine: Engine) -> None:
     assert "100.5" in high.text and high.severity == "warning"
 
 
+def test_the_dose_alert_names_earlier_imaging_only_when_there_is_some_and_writes_numbers_for_the_language(
+    engine: Engine,
+) -> None:
+    above = resected_pnet(imaging_history={"cumulative_msv": 40.5})
+    fr = engine.evaluate_detail(validate_patient(above, "test", engine.kb.options), "fr").recommendation
+    high = {a.id: a for a in fr.alerts}["radiation_exposure_high"]
+    assert "100,5 mSv" in high.text and "dont 40,5 mSv d'imagerie antérieure" in high.text
+    assert "100.5" not in high.text
+    # no history: the total is the plan's own dose, and no "(0 mSv earlier imaging included)"
+    patient = read_patient_file(examples_dir() / "si-04-missing-ki67-no-sstr-imaging.json")  # 220 mSv, no history
+    none = engine.evaluate_detail(patient).recommendation
+    alert = {a.id: a for a in none.alerts}.get("radiation_exposure_high")
+    assert alert is not None, [a.id for a in none.alerts]
+    assert "earlier imaging" not in alert.text and "0 mSv earlier" not in alert.text
+
+
 def test_prior_exposure_from_listed_exams(kb: KnowledgeBase) -> None:
     data = resected_pnet(imaging_history={"exams": [
         {"modality": "ct_chest_abdomen_pelvis", "date": "2024-01-10"},

@@ -1028,7 +1028,7 @@ COMPUTED_SITUATIONS = ("radiation_above_threshold", "mri_substitution")
 #: Placeholders a planner alert text may use (besides ``{setting:<name>}``, the value of a setting).
 PLANNER_ALERT_FIELDS = frozenset({
     "horizon_years", "default_msv", "minimised_msv", "default_total_msv", "minimised_total_msv",
-    "prior_msv", "threshold_msv", "saved_msv",
+    "prior_msv", "prior_note", "threshold_msv", "saved_msv",
 })
 
 
@@ -1184,6 +1184,7 @@ PLANNER_TEXT_FIELDS: dict[str, frozenset[str]] = {
     "horizon": frozenset({"years"}),
     "prior_total": frozenset({"msv"}),
     "prior_exams": frozenset({"msv", "n"}),
+    "prior_included": frozenset({"msv"}),
     "unconfirmed_schedule": frozenset({"label", "tag"}),
     "unconfirmed_period": frozenset({"label", "start", "end", "tag"}),
     "unconfirmed_dose": frozenset({"label", "dose", "tag"}),
@@ -1200,7 +1201,7 @@ class PlannerTexts(_Schema):
     --------
     >>> names = list(PlannerTexts.model_fields)
     >>> names[:3], len(names)
-    (['plan_default', 'plan_minimised', 'same_plans'], 16)
+    (['plan_default', 'plan_minimised', 'same_plans'], 17)
     """
 
     plan_default: Text = Field(description="Label of the default plan.")
@@ -1215,6 +1216,9 @@ class PlannerTexts(_Schema):
     minimised_plan: Text = Field(description="What the minimised plan changes (an assumption of every plan).")
     prior_total: Text
     prior_exams: Text
+    prior_included: Text = Field(
+        description="The earlier dose inside a total ({prior_note} of a planner alert); left out when there is none."
+    )
     unconfirmed_schedule: Text
     unconfirmed_period: Text
     period_end: Text = Field(description="Stands for to_month in unconfirmed_period when a period has no end.")

@@ -11,13 +11,15 @@ import calendar
 import datetime as dt
 
 
-def fmt_msv(value: float) -> str:
-    """A dose for people: one decimal, no trailing ``.0``.
+def fmt_number(value: float, lang: str = "en") -> str:
+    """A plain number for people, in the language's way: ``2.5`` in English, ``2,5`` in French.
 
     Parameters
     ----------
     value
-        mSv.
+        The number (a whole float is written without ``.0``).
+    lang
+        ``en`` or ``fr``.
 
     Returns
     -------
@@ -26,11 +28,36 @@ def fmt_msv(value: float) -> str:
 
     Examples
     --------
-    >>> fmt_msv(60.0), fmt_msv(4.84), fmt_msv(0)
-    ('60', '4.8', '0')
+    >>> fmt_number(10.0), fmt_number(22.8, "fr")
+    ('10', '22,8')
+    """
+    text = f"{value:g}"
+    return text.replace(".", ",") if lang == "fr" else text
+
+
+def fmt_msv(value: float, lang: str = "en") -> str:
+    """A dose for people: one decimal, no trailing ``.0``, the decimal mark of the language.
+
+    Parameters
+    ----------
+    value
+        mSv.
+    lang
+        ``en`` or ``fr`` (``4,8`` in French).
+
+    Returns
+    -------
+    str
+        The figure without its unit.
+
+    Examples
+    --------
+    >>> fmt_msv(60.0), fmt_msv(4.84), fmt_msv(0), fmt_msv(220.04, "fr"), fmt_msv(4.84, "fr")
+    ('60', '4.8', '0', '220', '4,8')
     """
     text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
+    text = text[:-2] if text.endswith(".0") else text
+    return text.replace(".", ",") if lang == "fr" else text
 
 
 def add_months(date: dt.date, months: int) -> dt.date:

@@ -112,9 +112,9 @@ def to_ics(
         description = [
             lab.fmt("surveillance_event_plan", plan=chosen.label),
             lab.fmt("surveillance_event_schedule", label=surveillance.label or "-"),
-            *(lab.fmt("surveillance_event_dose", exam=e.label, dose=fmt_msv(e.dose_msv))
+            *(lab.fmt("surveillance_event_dose", exam=e.label, dose=fmt_msv(e.dose_msv, lab.lang))
               + (f" ({e.note})" if e.note else "") for e in exams),
-            lab.fmt("surveillance_event_cumulative", msv=fmt_msv(exams[-1].cumulative_msv)),
+            lab.fmt("surveillance_event_cumulative", msv=fmt_msv(exams[-1].cumulative_msv, lab.lang)),
         ]
         if disclaimer:
             description.append(disclaimer)

@@ -12,7 +12,7 @@ import io
 from typing import TYPE_CHECKING
 
 from cds.model.recommendation import Lang, PlannedExam, Surveillance, SurveillancePlan
-from cds.model.units import fmt_msv
+from cds.model.units import fmt_msv, fmt_number
 from cds.render.i18n import Labels, labels
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def _duration_text(plan: SurveillancePlan, lab: Labels) -> str:
     if plan.duration_months is None:
         return "-"
     key = "surveillance_at_least" if plan.at_least else "surveillance_months"
-    return lab.fmt(key, months=plan.duration_months)
+    return lab.fmt(key, months=lab.number(plan.duration_months))
 
 
 def _when(exam: PlannedExam, lab: Labels) -> str:
@@ -99,25 +99,26 @@ def print_surveillance(
                 if not exams:
                     return "", ""
                 text = "\n".join(
-                    e.short_label + (f" ({fmt_msv(e.dose_msv)} mSv)" if e.ionising else "") for e in exams
+                    e.short_label + (f" ({fmt_msv(e.dose_msv, lab.lang)} mSv)" if e.ionising else "") for e in exams
                 )
-                return text, fmt_msv(exams[-1].cumulative_msv)
+                return text, fmt_msv(exams[-1].cumulative_msv, lab.lang)
 
             lt, lc = cell(left)
             rt, rc = cell(right)
             table.add_row(when, lt, lc, rt, rc)
         console.print(table)
-    totals = Table(title=lab.fmt("surveillance_totals", years=f"{s.horizon_years:g}"), show_header=True)
+    totals = Table(title=lab.fmt("surveillance_totals", years=fmt_number(s.horizon_years, lab.lang)), show_header=True)
     totals.add_column("")
     totals.add_column(lab["surveillance_default_plan"], justify="right")
     totals.add_column(lab["surveillance_minimised_plan"], justify="right")
-    totals.add_row(lab["surveillance_plan_msv"], fmt_msv(default.cumulative_msv), fmt_msv(minimised.cumulative_msv))
-    totals.add_row(lab.fmt("surveillance_total_msv", prior=fmt_msv(s.prior_exposure_msv)),
-                   fmt_msv(default.total_msv), fmt_msv(minimised.total_msv))
+    totals.add_row(lab["surveillance_plan_msv"], fmt_msv(default.cumulative_msv, lab.lang),
+                   fmt_msv(minimised.cumulative_msv, lab.lang))
+    totals.add_row(lab.fmt("surveillance_total_msv", prior=fmt_msv(s.prior_exposure_msv, lab.lang)),
+                   fmt_msv(default.total_msv, lab.lang), fmt_msv(minimised.total_msv, lab.lang))
     totals.add_row(lab["surveillance_duration"], _duration_text(default, lab), _duration_text(minimised, lab))
     console.print(totals)
     recommended = next(p.label for p in s.plans if p.recommended)
-    console.print(lab.fmt("surveillance_summary", saved=fmt_msv(s.dose_saved_msv), plan=recommended),
+    console.print(lab.fmt("surveillance_summary", saved=fmt_msv(s.dose_saved_msv, lab.lang), plan=recommended),
                   markup=False, highlight=False)
     console.print(s.recommended_reason, markup=False, highlight=False)
     for key, refs in (("surveillance_monitoring", s.monitoring), ("surveillance_alternatives", s.alternatives)):
@@ -126,7 +127,7 @@ def print_surveillance(
             for ref in refs:
                 dose = ""
                 if ref.default_msv is not None and ref.kind == "imaging":
-                    dose = f" ({fmt_msv(ref.default_msv)} / {fmt_msv(ref.minimised_msv or 0)} mSv)"
+                    dose = f" ({fmt_msv(ref.default_msv, lab.lang)} / {fmt_msv(ref.minimised_msv or 0, lab.lang)} mSv)"
                 console.print(f"  - {ref.label}{dose} [{ref.rule}]", markup=False, highlight=False)
     if s.instructions:
         console.print(f"[bold]{lab['surveillance_instructions']}{colon}[/bold]")

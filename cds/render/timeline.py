@@ -116,7 +116,7 @@ def timeline_svg(surveillance: Surveillance, lang: Lang = "en") -> str:
             stacked[exam.offset_months] = stack + 1
             cy = lane - 6 * stack
             when = exam.date or lab.fmt("surveillance_month", m=exam.offset_months)
-            tip = f"{when}: {exam.label} ({fmt_msv(exam.dose_msv)} mSv)"
+            tip = f"{when}: {exam.label} ({fmt_msv(exam.dose_msv, lab.lang)} mSv)"
             if exam.ionising:
                 out.append(f'<circle cx="{x(exam.offset_months)}" cy="{cy}" r="4" fill="{colours[plan.id]}">'
                            f"<title>{esc(tip)}</title></circle>")
@@ -137,14 +137,15 @@ def timeline_svg(surveillance: Surveillance, lang: Lang = "en") -> str:
     out.append(f'<line x1="{left}" y1="{bottom}" x2="{left + plot}" y2="{bottom}" stroke="#333333"/>')
     for fraction in (0.0, 0.5, 1.0):
         dose = y_max * fraction
-        out.append(f'<text x="{left - 6}" y="{float(y(dose)) + 4:.1f}" text-anchor="end">{fmt_msv(dose)}</text>')
+        tick = fmt_msv(dose, lab.lang)
+        out.append(f'<text x="{left - 6}" y="{float(y(dose)) + 4:.1f}" text-anchor="end">{tick}</text>')
     out.append(f'<text x="10" y="116">{esc(lab["surveillance_dose_axis"])}</text>')
     if show_threshold:
         ty = y(s.radiation_threshold_msv)
         out.append(f'<line x1="{left}" y1="{ty}" x2="{left + plot}" y2="{ty}" stroke="#e67e22" '
                    'stroke-dasharray="2,3"/>')
         out.append(f'<text x="{left + plot}" y="{float(ty) - 4:.1f}" text-anchor="end" fill="#e67e22">'
-                   f"{esc(lab.fmt('surveillance_threshold', msv=fmt_msv(s.radiation_threshold_msv)))}</text>")
+                   f"{esc(lab.fmt('surveillance_threshold', msv=fmt_msv(s.radiation_threshold_msv, lab.lang)))}</text>")
     for plan in s.plans:
         level = plan.prior_msv
         points = [f"{x(0)},{y(level)}"]
@@ -159,6 +160,6 @@ def timeline_svg(surveillance: Surveillance, lang: Lang = "en") -> str:
         out.append(f'<polyline fill="none" stroke="{colours[plan.id]}" stroke-width="2"{dash} '
                    f'points="{" ".join(points)}"/>')
         out.append(f'<text x="{left + plot + 2}" y="{float(y(level)) - 3:.1f}" text-anchor="end" '
-                   f'fill="{colours[plan.id]}">{fmt_msv(plan.total_msv)} mSv</text>')
+                   f'fill="{colours[plan.id]}">{fmt_msv(plan.total_msv, lab.lang)} mSv</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
