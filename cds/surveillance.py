@@ -31,7 +31,6 @@ iCalendar, timeline) are in :mod:`cds.render`.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -68,6 +67,7 @@ from cds.model.recommendation import (
     disclaimer_in,
 )
 from cds.model.units import add_months, fmt_msv, fmt_number
+from cds.suggest import did_you_mean
 from cds.version import SOFTWARE_VERSION
 
 if TYPE_CHECKING:
@@ -161,8 +161,7 @@ def check_imaging_history(patient: Patient, kb: KnowledgeBase, source: str = "in
     for i, exam in enumerate(history.exams):
         if exam.modality in kb.modalities:
             continue
-        close = difflib.get_close_matches(exam.modality, known, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(exam.modality, known)
         problems.append(InputProblem(
             f"imaging_history.exams[{i}].modality",
             f"{exam.modality!r} is not an exam of the dose table{hint} (allowed: {', '.join(known)})",
