@@ -18,15 +18,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
 from cds.errors import Problem
 from cds.knowledge.schema import Text
+from cds.model.recommendation import Lang
 from cds.suggest import closest
-
-Lang = Literal["en", "fr"]
 
 # Anything that starts like a placeholder; what does not then match PLACEHOLDER is malformed.
 MARKER = "{setting"
