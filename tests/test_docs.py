@@ -55,6 +55,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.knowledge.vocabulary",
     "cds.knowledge.matrix",
     "cds.knowledge.schema",
+    "cds.knowledge.loader",
     "cds.matrix_probes",
     "cds.vignettes",
     "cds.engine",

@@ -78,13 +78,29 @@ _LATE_NAMESPACES = ("candidate.", "node.", "pathway.")
 
 @dataclass(frozen=True)
 class LoadedRule:
+    """A rule of the knowledge with the file it came from (for messages, lint and coverage).
+
+    Examples
+    --------
+    >>> first = load_knowledge().rules[0]
+    >>> first.file.startswith("knowledge/"), bool(first.rule.id)
+    (True, True)
+    """
+
     rule: Rule
     file: str
 
 
 @dataclass
 class KnowledgeBase:
-    """Everything the engine, the linter and the renderers read; built once per process."""
+    """Everything the engine, the linter and the renderers read; built once per process.
+
+    Examples
+    --------
+    >>> kb = load_knowledge()
+    >>> "prrt" in kb.options and kb.version.startswith(kb.manifest.version + "+")
+    True
+    """
 
     root: Path
     pathways_root: Path
@@ -127,6 +143,7 @@ class KnowledgeBase:
 
     @property
     def version(self) -> str:
+        """The knowledge version every output names: the manifest's version and a hash of the files."""
         return f"{self.manifest.version}+{self.content_hash}"
 
 
@@ -134,7 +151,31 @@ class KnowledgeBase:
 def load_knowledge(
     root: Path | None = None, pathways_root: Path | None = None
 ) -> KnowledgeBase:
-    """Load the knowledge; raise KnowledgeError listing every problem found."""
+    """Load and check the knowledge and the pathways, reporting every problem at once.
+
+    Parameters
+    ----------
+    root
+        The ``knowledge/`` folder (default: the bundled one, or ``NETCDS_CONTENT``).
+    pathways_root
+        The ``pathways/`` folder (default: the bundled one).
+
+    Returns
+    -------
+    KnowledgeBase
+        The validated knowledge: catalogues, settings, rules, pathways, matrix, follow-up schedules.
+
+    Raises
+    ------
+    KnowledgeError
+        Listing every problem found (file, rule id or clause, what is wrong, a suggestion).
+
+    Examples
+    --------
+    >>> kb = load_knowledge()
+    >>> len(kb.pathways) > 10, kb.settings["rapid_progression_months"]
+    (True, 6)
+    """
     root = (root or knowledge_dir()).resolve()
     pathways_root = (pathways_root or pathways_dir()).resolve()
     problems: list[Problem] = []
@@ -877,6 +918,26 @@ def matrix_rule(entry: MatrixEntry, conditions: Mapping[str, MatrixCondition]) -
 
     One condition gives its own ``when``; several give an ``$or`` of them, so the rule fires
     once whichever of them holds.
+
+    Parameters
+    ----------
+    entry
+        One statement of ``knowledge/safety_matrix*.yaml`` (option, conditions, level, sources).
+    conditions
+        The matrix rows by id (``KnowledgeBase.matrix_conditions``).
+
+    Returns
+    -------
+    Rule | None
+        The rule raising the statement's safety argument, or None when there is nothing to compile.
+
+    Examples
+    --------
+    >>> kb = load_knowledge()
+    >>> entry = next(e for e, _ in kb.matrix_entries if e.level != "none")
+    >>> rule = matrix_rule(entry, kb.matrix_conditions)
+    >>> rule is not None and rule.then[0].safety is not None
+    True
     """
     if entry.level == "none" or any(c not in conditions for c in entry.conditions):
         return None
