@@ -343,13 +343,11 @@ def explain(
         from cds.explain import UnknownOptionError
         from cds.report import build_report
 
-        _check_output(output)
-        pat, source = _read_patient(patient)
-        engine = _engine()
-        if option not in engine.kb.options:  # before any evaluation: a typo costs nothing
-            raise _BadInput(f"--option: {UnknownOptionError(option, list(engine.kb.options))}")
-        _check_options(pat, source, engine)
-        explanation = build_report(engine, pat, lang.value).explain(option)
+        pat, engine = _load_patient(patient, output)
+        try:
+            explanation = build_report(engine, pat, lang.value).explain(option)
+        except UnknownOptionError as exc:
+            raise _BadInput(f"--option: {exc}") from None
         if fmt is ExplainFormat.json:
             text = explanation.model_dump_json(indent=2) + "\n"
         elif fmt is ExplainFormat.markdown:

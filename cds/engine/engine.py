@@ -350,11 +350,9 @@ class Engine:
                 src = self.kb.sources.get(sid)
                 if src is None:
                     continue
-                link = (f"https://doi.org/{src.doi}" if src.doi
-                        else f"https://pubmed.ncbi.nlm.nih.gov/{src.pmid}/" if src.pmid else src.url)
                 ref = self._reference_cache[sid] = Reference(
                     id=sid, label=src.short, citation=src.citation, doi=src.doi, pmid=src.pmid, url=src.url,
-                    link=link,
+                    link=src.link,
                 )
             out.append(ref)
         return out

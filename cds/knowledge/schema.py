@@ -97,8 +97,8 @@ class Source(_Schema):
     --------
     >>> source = Source.model_validate({"id": "who_2019", "short": "WHO 2019", "citation": "WHO Classification ...",
     ...                                 "kind": "classification", "pmid": 31433515})
-    >>> source.pmid, source.doi
-    ('31433515', None)
+    >>> source.pmid, source.doi, source.link
+    ('31433515', None, 'https://pubmed.ncbi.nlm.nih.gov/31433515/')
     >>> from pydantic import ValidationError
     >>> try:
     ...     Source.model_validate({"id": "x", "short": "X", "citation": "X", "kind": "web", "doi": "doi.org/10.1"})
@@ -130,6 +130,15 @@ class Source(_Schema):
     url: str | None = None
     no_identifier_reason: str | None = None
     brief: str | None = None
+
+    @property
+    def link(self) -> str | None:
+        """Where to read the source: its DOI, else its PubMed record, else its URL (None without any)."""
+        if self.doi:
+            return f"https://doi.org/{self.doi}"
+        if self.pmid:
+            return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
+        return self.url
 
     @field_validator("doi")
     @classmethod

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from cds.errors import Problem
 from cds.knowledge.schema import Text
 from cds.model.recommendation import Lang
+from cds.model.units import fmt_number
 from cds.suggest import closest
 
 # Anything that starts like a placeholder; what does not then match PLACEHOLDER is malformed.
@@ -80,13 +81,7 @@ def format_value(value: Any, lang: Lang) -> str:
         return str(value).lower()
     if not isinstance(value, (int, float)):
         return str(value)
-    text = str(int(value)) if isinstance(value, float) and value.is_integer() else repr(value)
-    return text.replace(".", ",") if lang == "fr" else text
-
-
-def suggest(name: str, known: Iterable[str]) -> list[str]:
-    """The (up to three) known names closest to ``name`` (:func:`cds.suggest.closest`)."""
-    return closest(name, known, n=3)
+    return fmt_number(value, lang)
 
 
 def substitute(text: str, settings: Mapping[str, Any], lang: Lang) -> str:
@@ -106,7 +101,7 @@ def substitute(text: str, settings: Mapping[str, Any], lang: Lang) -> str:
         return text
     for name in placeholders(text):
         if name not in settings:
-            close = suggest(name, settings)
+            close = closest(name, settings, n=3)
             hint = (
                 "; did you mean " + " or ".join(repr(c) for c in close) + "?"
                 if close else f"; known settings: {', '.join(sorted(settings))}"

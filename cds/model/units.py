@@ -1,8 +1,8 @@
-"""How the follow-up contract writes its two units: doses in mSv and calendar months.
+"""How netcds writes numbers for people, and its two follow-up units (mSv, calendar months).
 
-Both the planner (sentences of the contract) and the renderers (text, iCalendar, timeline)
-write doses and count months the same way, so they read it from here rather than from each
-other.
+The knowledge loader (setting values in texts), the planner (sentences of the contract) and
+the renderers (reports, text, iCalendar, timeline) write numbers, doses and months the same
+way, so they all read it from here rather than from each other.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ def fmt_number(value: float, lang: str = "en") -> str:
 
     Examples
     --------
-    >>> fmt_number(10.0), fmt_number(22.8, "fr")
-    ('10', '22,8')
+    >>> fmt_number(10.0), fmt_number(22.8, "fr"), fmt_number(1500000.0), fmt_number(7)
+    ('10', '22,8', '1500000', '7')
     """
-    text = f"{value:g}"
+    text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
     return text.replace(".", ",") if lang == "fr" else text
 
 
@@ -55,9 +55,7 @@ def fmt_msv(value: float, lang: str = "en") -> str:
     >>> fmt_msv(60.0), fmt_msv(4.84), fmt_msv(0), fmt_msv(220.04, "fr"), fmt_msv(4.84, "fr")
     ('60', '4.8', '0', '220', '4,8')
     """
-    text = f"{value:.1f}"
-    text = text[:-2] if text.endswith(".0") else text
-    return text.replace(".", ",") if lang == "fr" else text
+    return fmt_number(float(f"{value:.1f}"), lang)
 
 
 def add_months(date: dt.date, months: int) -> dt.date:

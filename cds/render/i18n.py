@@ -24,25 +24,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cds.model.recommendation import Lang
+from cds.model.units import fmt_number
 from cds.resources import renderers_dir
 
 if TYPE_CHECKING:
     from cds.knowledge.loader import KnowledgeBase
 
 LANGS: tuple[Lang, ...] = ("en", "fr")
-
-#: Namespaces of the context whose absence means "no", not "unknown".
-FLAG_NAMESPACES = (
-    "comorbidities.",
-    "disease.metastatic_sites.",
-    "prior.",
-    "prior_response.",
-    "prior_line.",
-    "derived.",
-    "candidate.",
-    "node.",
-    "pathway.",
-)
 
 
 class _Model(BaseModel):
@@ -313,10 +301,7 @@ class Labels:
         >>> labels("fr").number(22.8), labels("en").number(22.8), labels("fr").number(3.0)
         ('22,8', '22.8', '3')
         """
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        text = str(value)
-        return text.replace(".", ",") if self.lang == "fr" else text
+        return fmt_number(value, self.lang)
 
     def yes_no(self, value: bool) -> str:
         """``yes`` or ``no`` in this language.

@@ -17,36 +17,8 @@ from cds.model.recommendation import Recommendation
 from cds.pathways import pathway_ids
 from cds.render.dot import Lang, to_dot
 from cds.render.graphviz import dot_binary, render
+from cds.render.i18n import labels
 from cds.render.templates import environment
-
-_INDEX_WORDS: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "netcds pathways",
-        "intro": "Every pathway the engine runs, drawn from the same graph.",
-        "patient": "Patient",
-        "picture": "picture (SVG)",
-        "dot": "DOT source",
-        "nodes": "nodes",
-        "edges": "edges",
-        "options": "options proposed",
-        "no_picture": "Graphviz is missing: only the DOT source was written.",
-        "not_entered": "did not enter this pathway",
-        "entered": "entered this pathway",
-    },
-    "fr": {
-        "title": "Parcours netcds",
-        "intro": "Chaque parcours que le moteur exécute, dessiné à partir du même graphe.",
-        "patient": "Patient",
-        "picture": "image (SVG)",
-        "dot": "source DOT",
-        "nodes": "nœuds",
-        "edges": "transitions",
-        "options": "options proposées",
-        "no_picture": "Graphviz est absent : seule la source DOT a été écrite.",
-        "not_entered": "n'entre pas dans ce parcours",
-        "entered": "entre dans ce parcours",
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -107,7 +79,7 @@ def render_index(
     (['#fitness', 'fitness.dot'], True)
     """
     return environment().get_template("html/pathways_index.html.j2").render(
-        lang=lang, t=_INDEX_WORDS[lang], entries=list(entries), patient=patient,
+        lang=lang, t=labels(lang).t, entries=list(entries), patient=patient,
         rendered=rendered,
     )
 
@@ -153,7 +125,7 @@ def write_all(
         svgs = {pid: render(text, "svg") for pid, text in dots.items()}
     written: list[Path] = []
     entries: list[IndexEntry] = []
-    words = _INDEX_WORDS[lang]
+    words = labels(lang)
     for pw in kb.pathways:
         files = {f"{pw.id}.dot": dots[pw.id].encode("utf-8")}
         if pw.id in svgs:
@@ -163,7 +135,8 @@ def write_all(
             written.append(folder / name)
         state = None
         if rec is not None:
-            state = words["entered"] if pw.id in rec.trace.pathways else words["not_entered"]
+            entered = pw.id in rec.trace.pathways
+            state = words["pathways_index_entered" if entered else "pathways_index_not_entered"]
         entries.append(IndexEntry(
             id=pw.id,
             title=getattr(pw.title, lang),
@@ -178,7 +151,7 @@ def write_all(
         ))
     patient = None
     if rec is not None:
-        patient = rec.patient_id or _INDEX_WORDS[lang]["patient"]
+        patient = rec.patient_id or words["patient"]
     write_file(folder / "index.html", render_index(entries, lang, patient, rendered))
     written.append(folder / "index.html")
     return WrittenPictures(folder, written, rendered)

@@ -488,7 +488,7 @@ def _surveillance_view(
     if s is None:
         return None
     timeline = None
-    if ctx.pictures is not None and not s.no_follow_up and ctx.timeline is not None:
+    if ctx.timeline is not None:  # drawn only with the pictures, and only for a follow-up
         from markupsafe import Markup
 
         timeline = Markup(ctx.timeline)  # trusted: drawn by cds.render.timeline, which escapes its labels
@@ -648,6 +648,7 @@ def report_view(rec: Recommendation, context: ReportContext | None = None) -> Re
     t = lab.t
     tracks = _tracks(lab, rec.anti_tumour, rec.antisecretory)
     full = context is not None
+    folded = _folded(rec)  # alerts that only ask for a listed datum: shown in its missing-data row
     grade = rec.derived.get("grade")
     category = rec.derived.get("category")
     return ReportView(
@@ -662,8 +663,8 @@ def report_view(rec: Recommendation, context: ReportContext | None = None) -> Re
         pathways=[lab.pathway(p) for p in rec.trace.pathways] if full else list(rec.trace.pathways),
         knowledge_version=rec.knowledge_version,
         software_version=rec.software_version,
-        alerts=_alert_views(lab, rec),
-        missing=_missing_views(lab, rec),
+        alerts=_alert_views(lab, rec, folded),
+        missing=_missing_views(lab, rec, folded),
         tracks=tracks,
         excluded=[
             ExcludedView(
@@ -716,8 +717,7 @@ def _folded(rec: Recommendation) -> dict[str, list[str]]:
     return out
 
 
-def _alert_views(lab: Labels, rec: Recommendation) -> list[AlertView]:
-    folded = _folded(rec)
+def _alert_views(lab: Labels, rec: Recommendation, folded: Mapping[str, list[str]]) -> list[AlertView]:
     t = lab.t
     said: set[str] = set()
     views = []
@@ -739,8 +739,7 @@ def _alert_views(lab: Labels, rec: Recommendation) -> list[AlertView]:
     return views
 
 
-def _missing_views(lab: Labels, rec: Recommendation) -> list[MissingView]:
-    folded = _folded(rec)
+def _missing_views(lab: Labels, rec: Recommendation, folded: Mapping[str, list[str]]) -> list[MissingView]:
     return [
         MissingView(field=m.field, why=m.why, rule=m.rule, label=lab.field(m.field),
                     action=" ".join(a for a in folded.get(m.rule, []) if a))
@@ -861,15 +860,9 @@ def _pathway_views(lab: Labels, rec: Recommendation, ctx: ReportContext) -> list
 
 def _references(lab: Labels, rec: Recommendation, ctx: ReportContext) -> list[ReferenceView]:
     assert ctx.kb is not None
-    cited: list[str] = []
-    for ranked in (*rec.anti_tumour, *rec.antisecretory):
-        for arg in ranked.arguments:
-            cited.extend(arg.sources)
-    for excl in rec.excluded:
-        for arg in excl.reasons:
-            cited.extend(arg.sources)
-    for alert in rec.alerts:
-        cited.extend(alert.sources)
+    # What the recommendation cites (the engine lists it, in the order first cited), then what the
+    # why-not explanations add.
+    cited: list[str] = [ref.id for ref in rec.references]
     for x in ctx.explanations or ():
         for tr in x.tracks:
             for rule in (*tr.exclusions, *tr.against, *tr.rules_not_applied):
@@ -879,11 +872,8 @@ def _references(lab: Labels, rec: Recommendation, ctx: ReportContext) -> list[Re
     out = []
     for sid in dict.fromkeys(cited):
         src = ctx.kb.sources.get(sid)
-        if src is None:
-            continue
-        link = (f"https://doi.org/{src.doi}" if src.doi
-                else f"https://pubmed.ncbi.nlm.nih.gov/{src.pmid}/" if src.pmid else src.url)
-        out.append(ReferenceView(sid, src.short, src.citation, link))
+        if src is not None:
+            out.append(ReferenceView(sid, src.short, src.citation, src.link))
     return out
 
 

@@ -286,36 +286,6 @@ def changes(lab: Labels, x: Explanation) -> list[str]:
     return list(dict.fromkeys(leaf_sentence(lab, t) for t in merged.values()))
 
 
-def summary(lab: Labels, x: Explanation) -> str:
-    """Every track's summary, one after the other.
-
-    Parameters
-    ----------
-    lab
-        The words of the report language, over the knowledge base (option labels).
-    x
-        The explanation.
-
-    Returns
-    -------
-    str
-        The :func:`track_summary` of each track of ``x``, joined by a space.
-
-    Examples
-    --------
-    >>> from cds import default_engine, parse_patient
-    >>> from cds.explain import explain
-    >>> from cds.render.i18n import labels
-    >>> patient = parse_patient('{"tumour": {"primary_site": "pancreas", "size_mm": 15, "ki67_percent": 1, '
-    ...                         '"differentiation": "well"}, "disease": {"stage": "localized"}}')
-    >>> x = explain(default_engine(), patient, "ssa")
-    >>> print(summary(labels("fr", default_engine().kb), x))
-    L'option « Analogue de la somatostatine (octréotide LP, lanréotide) » n'a pas été proposée \
-pour le volet antitumoral.
-    """
-    return " ".join(track_summary(lab, x.option, tr) for tr in x.tracks)
-
-
 # ------------------------------------------------------------------ views
 
 
