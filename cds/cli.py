@@ -329,7 +329,7 @@ def evaluate(
 def explain(
     patient: PatientArgument,
     option: Annotated[str, typer.Option(
-        "--option", metavar="ID", help="Option id from the catalogue (knowledge/options.yaml).",
+        "--option", metavar="ID", help="Option id from the catalogue (knowledge/catalogues/options.yaml).",
         show_default=False,
     )],
     fmt: Annotated[ExplainFormat, typer.Option(
@@ -494,7 +494,7 @@ def knowledge_test(
 
         engine = _engine()
         passed = failed = 0
-        for path in vignette_files():
+        for path in vignette_files(engine.kb.root):
             if match and match not in str(path):
                 continue
             try:
@@ -574,6 +574,73 @@ def knowledge_matrix(
         empty = sum(1 for _ in grid.empty())
         typer.echo(f"{len(grid.cells) - empty} of {len(grid.cells)} cells stated; conditions in order: "
                    + " ".join(grid.conditions))
+
+
+class RecommendationStatusFilter(str, Enum):
+    draft = "draft"
+    reviewed = "reviewed"
+    retired = "retired"
+
+
+@knowledge_app.command("list")
+def knowledge_list(
+    status: Annotated[RecommendationStatusFilter | None, typer.Option(
+        "--status", case_sensitive=False, help="Only the recommendations with this status.", show_default=False,
+    )] = None,
+    area: Annotated[str | None, typer.Option(
+        "--area", help="Only the recommendations of this area (the folder under knowledge/recommendations/).",
+        show_default=False,
+    )] = None,
+    fmt: Annotated[ExplainFormat, typer.Option("--format", "-f", case_sensitive=False, help="Output format.")]
+    = ExplainFormat.text,
+    lang: LangOption = Language.en,
+    output: OutputOption = None,
+) -> None:
+    """List the recommendations: id, area, status (draft, reviewed, retired), reviewer, rules, edges, vignettes."""
+    with _guard():
+        from cds.knowledge.recommendations import summaries
+        from cds.render.recommendation_text import render_recommendation_list
+
+        _check_output(output)
+        kb = _engine().kb
+        rows = summaries(kb)
+        if area is not None:
+            areas = sorted({r.area for r in rows})
+            if area not in areas:
+                from cds.suggest import did_you_mean
+
+                raise _BadInput(f"--area: no area {area!r}{did_you_mean(area, areas)} (allowed: {', '.join(areas)})")
+            rows = [r for r in rows if r.area == area]
+        if status is not None:
+            rows = [r for r in rows if r.status == status.value]
+        _emit(render_recommendation_list(rows, lang.value, kb.version, fmt.value), output)
+
+
+@knowledge_app.command("show")
+def knowledge_show(
+    rec_id: Annotated[str, typer.Argument(metavar="REC_ID", help="Recommendation id (see `cds knowledge list`).",
+                                          show_default=False)],
+    fmt: Annotated[ExplainFormat, typer.Option("--format", "-f", case_sensitive=False, help="Output format.")]
+    = ExplainFormat.text,
+    lang: LangOption = Language.en,
+    output: OutputOption = None,
+) -> None:
+    """Everything about one recommendation: statement, edges, rules, cautions, alerts, settings, vignettes, sources."""
+    with _guard():
+        from cds.knowledge.recommendations import UnknownRecommendationError, detail
+        from cds.render.recommendation_text import render_recommendation_json, render_recommendation_markdown
+
+        _check_output(output)
+        kb = _engine().kb
+        try:
+            rec = detail(kb, rec_id)
+        except UnknownRecommendationError as exc:
+            raise _BadInput(f"REC_ID: {exc}") from None
+        if fmt is ExplainFormat.json:
+            text = render_recommendation_json(rec)
+        else:
+            text = render_recommendation_markdown(rec, kb, lang.value)
+        _emit(text, output)
 
 
 @knowledge_app.command("settings")
@@ -757,7 +824,8 @@ def surveillance(
             raise _BadInput("an iCalendar export needs dates: give --as-of or as_of in the patient file")
         engine = _engine()
         if engine.kb.planner is None:
-            _err("error: this knowledge base has no surveillance catalogue (surveillance.yaml): it plans no follow-up")
+            _err("error: this knowledge base has no follow-up schedules "
+                 "(catalogues/follow-up-schedules.yaml): it plans no follow-up")
             raise typer.Exit(EXIT_INTERNAL)
         _check_options(pat, source, engine)
         report = build_report(engine, pat, lang.value, horizon_years=horizon).surveillance

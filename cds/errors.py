@@ -84,10 +84,10 @@ class KnowledgeError(CdsError):
 
     Examples
     --------
-    >>> error = KnowledgeError([Problem("missing_file", "knowledge/options.yaml", "", "file not found")])
+    >>> error = KnowledgeError([Problem("missing_file", "knowledge/catalogues/options.yaml", "", "file not found")])
     >>> print(error)
     1 problem(s) in the knowledge:
-      - knowledge/options.yaml: file not found [missing_file]
+      - knowledge/catalogues/options.yaml: file not found [missing_file]
     >>> error.problems[0].code
     'missing_file'
     """

@@ -13,6 +13,9 @@ no exclusion from unconfirmed facts), the linter checks:
 - the catalogues: options no pathway proposes, sources without DOI/PMID and
   without a reason, sources nobody cites;
 - texts that state a setting's value as a bare number instead of ``{setting:NAME}``;
+- recommendations: every pathway edge owned by a recommendation, every recommendation
+  encoding something (a rule or an edge) and tested by a vignette on each side (in and out),
+  vignettes borrowed from other homes that exist, titles short enough for a list;
 - coverage: rules and edges that no vignette exercises.
 
 It sits above what it checks (the loader, the compiler, the engine, the pathway
@@ -65,6 +68,7 @@ def lint(kb: KnowledgeBase | None = None, coverage: bool = True) -> list[Problem
     findings += check_pathway_files(kb)
     findings += check_catalogues(kb)
     findings += check_matrix(kb)
+    findings += check_recommendations(kb)
     findings += check_unknown_as_value(kb)
     findings += [replace(p, level="warning")  # a setting's number written by hand
                  for p in stale_setting_numbers(kb.setting_uses, kb.settings)]
@@ -208,7 +212,7 @@ def check_catalogues(kb: KnowledgeBase) -> list[Problem]:
     proposed = {e.propose for pw in kb.pathways for e in pw.edges if e.propose}
     for option in kb.options:
         if option not in proposed:
-            out.append(Problem("option_never_proposed", "knowledge/options.yaml", option,
+            out.append(Problem("option_never_proposed", "knowledge/catalogues/options.yaml", option,
                                "unreachable option: no pathway proposes it", level="warning"))
     cited: set[str] = set()
     for lr in kb.rules:
@@ -230,10 +234,10 @@ def check_catalogues(kb: KnowledgeBase) -> list[Problem]:
         cited |= set(scenario.sources)
     for source in kb.sources.values():
         if source.doi is None and source.pmid is None and not source.no_identifier_reason:
-            out.append(Problem("source_without_identifier", "knowledge/sources.yaml",
+            out.append(Problem("source_without_identifier", "knowledge/catalogues/sources/",
                                source.id, "no DOI or PMID, and no no_identifier_reason", level="warning"))
         if source.id not in cited:
-            out.append(Problem("source_not_cited", "knowledge/sources.yaml", source.id,
+            out.append(Problem("source_not_cited", "knowledge/catalogues/sources/", source.id,
                                "no rule or edge cites this source", level="info"))
     return out
 
@@ -249,7 +253,7 @@ def check_matrix(kb: KnowledgeBase) -> list[Problem]:
         return []
     grid = matrix_grid(kb)
     out: list[Problem] = []
-    file = "knowledge/safety_matrix.yaml"
+    file = "knowledge/catalogues/safety-matrix/conditions.yaml"
     for option, track, condition in grid.empty():
         out.append(Problem("matrix_empty_cell", file, f"{option} x {condition}",
                            f"no statement gives the safety level of {option} ({track}) under "
@@ -285,6 +289,73 @@ def check_unknown_as_value(kb: KnowledgeBase) -> list[Problem]:
     return out
 
 
+# --------------------------------------------------------------- recommendations
+
+#: The longest title a recommendation may have and still fit a line of ``cds knowledge list``.
+MAX_TITLE = 70
+
+
+def check_recommendations(kb: KnowledgeBase) -> list[Problem]:
+    """Each edge has an owner; each recommendation encodes something and has an in and an out vignette.
+
+    Rules cannot lack a recommendation (they are written inside one); pathway edges name no
+    owner themselves, so an edge that no recommendation lists is an error. The vignette sides are
+    read from the files here; whether each patient really stands on its side is checked when the
+    vignettes run (``cds knowledge test``).
+    """
+    from cds.vignettes import load_vignette, recommendation_of, vignette_files
+
+    out: list[Problem] = []
+    for pw in kb.pathways:
+        for edge in pw.edges:
+            if edge.id not in kb.owners:
+                out.append(Problem("edge_without_recommendation", kb.pathway_files[pw.id], edge.id,
+                                   "no recommendation lists this edge under `edges:`: add it to the recommendation "
+                                   "it encodes"))
+    sides: dict[str, set[str]] = {rid: set() for rid in kb.recommendations}
+    vignette_ids: set[str] = set()
+    for path in vignette_files(kb.root):
+        home = recommendation_of(path)
+        try:
+            vignette = load_vignette(path)
+        except Exception as exc:  # pydantic or YAML: reported, the other files still checked
+            out.append(Problem("vignette_schema", path.relative_to(kb.root.parent).as_posix(), "",
+                               f"not a vignette: {exc}".splitlines()[0]))
+            continue
+        vignette_ids.add(vignette.id)
+        if home in sides:
+            sides[home].add(vignette.side)
+        else:
+            out.append(Problem("vignette_without_recommendation", path.relative_to(kb.root.parent).as_posix(), "",
+                               f"the folder {home!r} holds no recommendation.yaml"))
+    for rec in kb.recommendations.values():
+        spec = rec.spec
+        for side, ids in spec.also_tested_by.items():
+            for vid in ids:
+                if vid not in vignette_ids:
+                    out.append(Problem("unknown_vignette", rec.file, f"also_tested_by.{side}",
+                                       f"no vignette has the id {vid!r}"))
+                else:
+                    sides[rec.id].add(side)
+        if spec.status == "retired":
+            continue
+        if not spec.rules and not spec.edges:
+            out.append(Problem("recommendation_empty", rec.file, spec.id,
+                               "encodes nothing: list the pathway edges it owns or write its rules (or retire it)"))
+        for side in ("in", "out"):
+            if side not in sides[rec.id]:
+                where = "applies" if side == "in" else "just outside it"
+                out.append(Problem("recommendation_without_vignette", rec.file, spec.id,
+                                   f"no '{side}' vignette: add one in {rec.folder.name}/vignettes/ with a patient "
+                                   f"where the recommendation {where} (side: {side})"))
+        for lang in ("en", "fr"):
+            title = getattr(spec.title, lang)
+            if len(title) > MAX_TITLE:
+                out.append(Problem("title_too_long", rec.file, f"{spec.id}.title.{lang}",
+                                   f"{len(title)} characters; keep it to {MAX_TITLE}", level="warning"))
+    return out
+
+
 # ---------------------------------------------------------------------- coverage
 
 
@@ -293,7 +364,7 @@ def check_coverage(kb: KnowledgeBase) -> list[Problem]:
     from cds.engine import Engine
     from cds.vignettes import fired_by_vignettes, vignette_files
 
-    files = vignette_files(kb.root / "vignettes")
+    files = vignette_files(kb.root)
     engine = Engine(kb)
     try:
         fired = fired_by_vignettes(engine, files)

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from cds.engine import Engine
 from cds.engine.engine import EvaluationDetail
 from cds.knowledge import conditions as cond
+from cds.knowledge.layout import Layout
 from cds.knowledge.schema import MatrixEntry
 from cds.model.patient import Patient
 from cds.model.recommendation import Recommendation, Track
@@ -98,9 +99,9 @@ def probes_path(engine: Engine) -> Path:
     --------
     >>> from cds import default_engine
     >>> probes_path(default_engine()).relative_to(default_engine().kb.root).as_posix()
-    'vignettes/matrix/probes.yaml'
+    'catalogues/safety-matrix/probes.yaml'
     """
-    return engine.kb.root / "vignettes" / "matrix" / "probes.yaml"
+    return Layout(engine.kb.root).matrix_probes
 
 
 def load_probes(engine: Engine) -> dict[str, list[str]]:

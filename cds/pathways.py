@@ -243,7 +243,7 @@ def build_graph(kb: KnowledgeBase, pathway_id: str) -> nx.MultiDiGraph[str]:
         Pathway nodes: ``kind`` (start | decision | situation), ``label`` and
         ``note`` (Text or None), ``order`` (position in the file).
         Option nodes ``option:<id>``: ``kind`` = option, ``option``, ``label``
-        (Text from options.yaml, None for an unknown option), ``tracks`` (the
+        (Text from the option catalogue, None for an unknown option), ``tracks`` (the
         tracks this pathway proposes it in), ``order`` (catalogue position).
         Edges, keyed by the pathway edge id: ``id``, ``kind`` (transition |
         proposal), ``condition`` (the edge's ``when`` list), ``number`` (1, 2 ...
@@ -319,7 +319,7 @@ def check_graph(kb: KnowledgeBase, pathway_id: str) -> list[Problem]:
       (:func:`networkx.descendants`);
     - ``dead_end``: a reachable node with no edge out;
     - ``unknown_node``: an edge to a node the pathway does not declare;
-    - ``unknown_option``: a proposal of an option not in options.yaml;
+    - ``unknown_option``: a proposal of an option not in catalogues/options.yaml;
     - ``cycle``: pathway graphs are acyclic (:func:`networkx.is_directed_acyclic_graph`,
       then at most 20 cycles from :func:`networkx.simple_cycles`, each written from its
       earliest node in the file).
@@ -367,7 +367,7 @@ def check_graph(kb: KnowledgeBase, pathway_id: str) -> list[Problem]:
                                f"edge leads to {node!r}, which is not a node of the pathway"))
         elif data["kind"] == "option" and data["option"] not in kb.options:
             out.append(Problem("unknown_option", file, node,
-                               f"proposes {data['option']!r}, which is not in options.yaml"))
+                               f"proposes {data['option']!r}, which is not in catalogues/options.yaml"))
     reachable = nx.descendants(graph, pw.start) | {pw.start} if pw.start in graph else set()
     for pnode in pw.nodes:
         if pnode.id not in reachable:

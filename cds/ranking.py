@@ -28,8 +28,8 @@ The **category** is the score category capped by the strongest safety level.
 **Order** within a track: options without ``avoid`` first; then by category
 (recommended, consider, not recommended); then by score; ties break by the
 strongest evidence among the efficacy arguments for (lower rank on the scale
-in knowledge/evidence.yaml first), then by the catalogue order of
-knowledge/options.yaml (least invasive or toxic first), then by option id.
+in knowledge/catalogues/evidence-scale.yaml first), then by the catalogue order of
+knowledge/catalogues/options.yaml (least invasive or toxic first), then by option id.
 
 The two tracks (anti-tumour and antisecretory) are ranked separately.
 
@@ -69,7 +69,7 @@ class Candidate:
     Attributes
     ----------
     option
-        Option id from the catalogue (knowledge/options.yaml).
+        Option id from the catalogue (knowledge/catalogues/options.yaml).
     track
         The track it was proposed on.
     arguments
@@ -198,7 +198,7 @@ def rank(
     candidates
         Every proposed option with its arguments, both tracks mixed.
     catalogue_order
-        Option id -> position in knowledge/options.yaml (ties break by it; unknown ids last).
+        Option id -> position in knowledge/catalogues/options.yaml (ties break by it; unknown ids last).
     label
         Option id -> its label in the output language.
     conditional_on

@@ -103,7 +103,7 @@ class Report:
         Parameters
         ----------
         option
-            An option id of the catalogue (``knowledge/options.yaml``), ranked or not.
+            An option id of the catalogue (``knowledge/catalogues/options.yaml``), ranked or not.
 
         Returns
         -------

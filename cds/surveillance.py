@@ -1,7 +1,7 @@
 """Long-term surveillance planner: late-relapse detection weighed against cumulative radiation.
 
 Rules (``knowledge/rules/surveillance.yaml``) select schedules from the catalogue
-(``knowledge/surveillance.yaml``) with ``surveil`` effects; the engine hands the
+(``knowledge/catalogues/follow-up-schedules.yaml``) with ``surveil`` effects; the engine hands the
 selected (schedule, rule) pairs here. The planner
 
 1. chooses the patient's schedule: a schedule that follows the rank-1 option
@@ -13,7 +13,7 @@ selected (schedule, rule) pairs here. The planner
    setting) as two plans: the guideline's default exams and a radiation-minimised
    variant of the same schedule (the ``minimised`` exams of each slot, changed by the
    ``planner.substitutions`` whose condition holds), with the dose of each exam from
-   the dose table (``knowledge/radiation.yaml``) and the cumulative dose, earlier
+   the dose table (``knowledge/catalogues/radiation-doses.yaml``) and the cumulative dose, earlier
    imaging (``imaging_history``) included in the totals; within a
    ``planner.ionising_windows`` window (pregnancy) no ionising exam is planned;
 3. recommends the plan named by the first ``planner.preferences`` entry whose
@@ -21,7 +21,7 @@ selected (schedule, rule) pairs here. The planner
    the situations met (``planner_alerts``).
 
 The policy (substitutions, windows, preferences) and the sentences the planner puts in
-the contract are knowledge (``planner:`` in ``knowledge/surveillance.yaml``); their
+the contract are knowledge (``planner:`` in ``knowledge/catalogues/follow-up-schedules.yaml``); their
 conditions are written in the condition language and evaluated over the patient's facts.
 Nothing here reads the clock: exams are dated from the patient's ``as_of`` when it is
 known, and otherwise carry offsets in months only. The outputs for people (text,

@@ -1,14 +1,17 @@
 """Knowledge vignettes: a patient and what the tumour board should see.
 
-Vignettes live in ``knowledge/vignettes/**/*.yaml``; pytest discovers them
-(``tests/test_vignettes.py``) and ``cds knowledge test`` runs them. Each one
-cites the guideline statement it tests. The expectations are sets, so a
-vignette says what must hold without freezing the whole output:
+Vignettes live beside the recommendation they test
+(``knowledge/recommendations/<area>/<id>/vignettes/*.yaml``); pytest discovers them
+(``tests/test_vignettes.py``) and ``cds knowledge test`` runs them. Each one says on which side
+of its recommendation the patient stands: ``in`` (at least one of the recommendation's rules or
+pathway edges fires) or ``out`` (a patient just outside it: none of them fires); the runner
+checks the side from the engine's trace. The expectations are sets, so a vignette says what
+must hold without freezing the whole output:
 
 .. code-block:: yaml
 
     id: pnet-ww-in-small-g1
-    statement: DP-027
+    side: in                  # in | out of its recommendation
     cites: ENETS 2023 NF-pNET - active surveillance for sporadic NF-pNET <= 2 cm
     patient: {...}            # the input contract
     expect:
@@ -53,121 +56,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
 
 from cds.engine import Engine
 from cds.input import validate_patient
+from cds.knowledge.layout import Layout
+from cds.knowledge.loader import KnowledgeBase
+from cds.knowledge.vignette_schema import (
+    Expectation,
+    RankingExpectation,
+    SurveillanceExpectation,
+    Vignette,
+)
 from cds.matrix_probes import CellResult, check_cells
 from cds.model.recommendation import Recommendation, SurveillancePlan
 from cds.resources import knowledge_dir
-
-
-class SurveillanceExpectation(BaseModel):
-    """What the surveillance section must show (all optional).
-
-    Examples
-    --------
-    >>> expect = SurveillanceExpectation.model_validate({"schedule": "ww_pnet_small", "default_msv": 0})
-    >>> expect.schedule, expect.tolerance_msv
-    ('ww_pnet_small', 0.5)
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    schedule: str | list[str] | None = None
-    schedules_include: list[str] = Field(default_factory=list)
-    monitoring_include: list[str] = Field(default_factory=list)
-    no_follow_up: bool | None = None
-    individual: bool | None = None
-    lifelong: bool | None = None
-    pregnancy: bool | None = None
-    recommended_plan: Literal["default", "minimised"] | None = None
-    follows_option: str | None = None
-    default_msv: float | None = None
-    minimised_msv: float | None = None
-    dose_saved_msv: float | None = None
-    total_default_msv: float | None = None
-    total_minimised_msv: float | None = None
-    prior_exposure_msv: float | None = None
-    tolerance_msv: float = Field(default=0.5, ge=0)
-    exam_counts: dict[str, int] | None = None
-    minimised_exam_counts: dict[str, int] | None = None
-    ionising_within_months: int | None = Field(
-        default=None, description="No ionising exam in the recommended plan up to this month (pregnancy)."
-    )
-    horizon_years: float | None = None
-
-
-class RankingExpectation(BaseModel):
-    """What a ranking (the main one, or one scenario's) must show.
-
-    Examples
-    --------
-    >>> RankingExpectation.model_validate({"top_anti_tumour": ["platinum_etoposide"]}).anti_tumour_includes
-    []
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    top_anti_tumour: list[str] | None = None
-    top_antisecretory: list[str] | None = None
-    anti_tumour_includes: list[str] = Field(default_factory=list)
-    anti_tumour_excludes: list[str] = Field(default_factory=list)
-    antisecretory_includes: list[str] = Field(default_factory=list)
-    antisecretory_excludes: list[str] = Field(default_factory=list)
-    excluded_includes: list[str] = Field(default_factory=list)
-    excluded_excludes: list[str] = Field(default_factory=list)
-
-
-class Expectation(RankingExpectation):
-    """Everything a vignette may expect of the recommendation (``expect:``); all optional.
-
-    Examples
-    --------
-    >>> expect = Expectation.model_validate({"top_anti_tumour": ["watchful_waiting"], "derived": {"category": "net_g1"},
-    ...                                      "scenarios": {"differentiation.poor": {"top_anti_tumour": ["surgery"]}}})
-    >>> expect.scenarios["differentiation.poor"].top_anti_tumour, expect.no_scenarios
-    (['surgery'], False)
-    """
-
-    categories: dict[str, str] = Field(default_factory=dict)
-    alerts_include: list[str] = Field(default_factory=list)
-    alerts_exclude: list[str] = Field(default_factory=list)
-    missing_data_include: list[str] = Field(default_factory=list)
-    conditional_on: dict[str, list[str]] = Field(default_factory=dict)
-    derived: dict[str, Any] = Field(default_factory=dict)
-    nodes_include: list[str] = Field(default_factory=list)
-    safety_levels: dict[str, Literal["avoid", "caution"] | None] = Field(default_factory=dict)
-    assumptions: dict[str, Any] = Field(default_factory=dict)
-    scenarios: dict[str, RankingExpectation] = Field(default_factory=dict)
-    no_scenarios: bool = False
-    surveillance: SurveillanceExpectation | None = None
-
-
-class Vignette(BaseModel):
-    """A vignette file: a patient, the guideline statement it tests, and what the board should see.
-
-    Examples
-    --------
-    >>> vignette = Vignette.model_validate({
-    ...     "id": "pnet-ww-in-small-g1", "statement": "DP-027", "cites": "ENETS 2023 NF-pNET",
-    ...     "patient": {"tumour": {"primary_site": "pancreas", "size_mm": 15}},
-    ...     "expect": {"top_anti_tumour": ["watchful_waiting"]}})
-    >>> vignette.expect.top_anti_tumour, vignette.description
-    (['watchful_waiting'], None)
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str
-    statement: str | list[str]
-    cites: str
-    description: str | None = None
-    patient: dict[str, Any]
-    expect: Expectation
 
 
 @dataclass(frozen=True)
@@ -179,7 +84,7 @@ class VignetteResult:
     >>> from cds.model.recommendation import Recommendation, Trace
     >>> rec = Recommendation(knowledge_version="0.2.0", derived={}, anti_tumour=[], antisecretory=[], excluded=[],
     ...                      alerts=[], missing_data=[], trace=Trace(pathways=[], nodes=[], fired_rules=[]))
-    >>> vignette = Vignette.model_validate({"id": "v", "statement": "DP-001", "cites": "ESMO 2020",
+    >>> vignette = Vignette.model_validate({"id": "v", "side": "in", "cites": "ESMO 2020",
     ...                                      "patient": {}, "expect": {"top_anti_tumour": []}})
     >>> VignetteResult(Path("v.yaml"), vignette, check(rec, vignette.expect), rec).ok
     True
@@ -197,30 +102,99 @@ class VignetteResult:
 
 
 def vignette_files(root: Path | None = None) -> list[Path]:
-    """Every vignette file (the matrix probes in vignettes/matrix/ are not vignettes).
+    """Every vignette file: the ``vignettes/*.yaml`` of every recommendation.
 
     Parameters
     ----------
     root
-        The folder to search (with its subfolders); None for the knowledge's ``vignettes/``.
+        The knowledge folder; None for the one in use (:func:`cds.resources.knowledge_dir`).
 
     Returns
     -------
     list of Path
-        Every ``*.yaml`` below ``root`` outside a folder named ``matrix``, sorted.
+        Sorted by path, so by area, then recommendation.
 
     Examples
     --------
     >>> import tempfile
     >>> root = Path(tempfile.mkdtemp())
-    >>> for name in ("pnet/a.yaml", "matrix/probes.yaml", "b.yaml"):
-    ...     (root / name).parent.mkdir(exist_ok=True)
+    >>> for name in ("recommendations/pancreas/pnet-a/vignettes/in-1.yaml", "catalogues/safety-matrix/probes.yaml"):
+    ...     (root / name).parent.mkdir(parents=True)
     ...     _ = (root / name).write_text("{}", encoding="utf-8")
     >>> [p.relative_to(root).as_posix() for p in vignette_files(root)]
-    ['b.yaml', 'pnet/a.yaml']
+    ['recommendations/pancreas/pnet-a/vignettes/in-1.yaml']
     """
-    base = root or knowledge_dir() / "vignettes"
-    return sorted(p for p in base.rglob("*.yaml") if p.parent.name != "matrix")
+    return Layout(root or knowledge_dir()).vignette_files()
+
+
+def recommendation_of(path: Path) -> str:
+    """The id of the recommendation a vignette file belongs to (the name of its folder).
+
+    Examples
+    --------
+    >>> recommendation_of(Path("knowledge/recommendations/pancreas/pnet-a/vignettes/in-1.yaml"))
+    'pnet-a'
+    """
+    return Layout.recommendation_of_vignette(path).parent.name
+
+
+def sides_of(kb: KnowledgeBase, path: Path, vignette: Vignette) -> list[tuple[str, str]]:
+    """The recommendations a vignette tests, with its side of each: its own, then those that borrow it.
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> kb = default_engine().kb
+    >>> path = vignette_files(kb.root)[0]
+    >>> sides_of(kb, path, load_vignette(path))[0][0] == recommendation_of(path)
+    True
+    """
+    home = recommendation_of(path)
+    out: list[tuple[str, str]] = [(home, vignette.side)] if home in kb.recommendations else []
+    for rec in kb.recommendations.values():
+        for side, ids in rec.spec.also_tested_by.items():
+            if vignette.id in ids:
+                out.append((rec.id, side))
+    return out
+
+
+def check_side(rec: Recommendation, side: str, recommendation: str, members: Iterable[str]) -> list[str]:
+    """Whether the patient stands on the vignette's side of its recommendation, from the trace.
+
+    Parameters
+    ----------
+    rec
+        The recommendation output for the vignette's patient.
+    side
+        ``in`` or ``out``.
+    recommendation
+        The id of the vignette's recommendation (for the message).
+    members
+        The ids of the rules and pathway edges the recommendation owns.
+
+    Returns
+    -------
+    list of str
+        One message when the side is wrong; empty otherwise.
+
+    Examples
+    --------
+    >>> from cds.model.recommendation import Recommendation, Trace
+    >>> rec = Recommendation(knowledge_version="0.2.0", derived={}, anti_tumour=[], antisecretory=[], excluded=[],
+    ...                      alerts=[], missing_data=[], trace=Trace(pathways=[], nodes=[], fired_rules=["r1"]))
+    >>> check_side(rec, "in", "rec-a", ["r1", "e1"])
+    []
+    >>> check_side(rec, "out", "rec-a", ["r1", "e1"])
+    ["side 'out': the patient should be just outside recommendation 'rec-a', but its rule or edge r1 fired"]
+    """
+    taken = set(rec.trace.fired_rules) | set(rec.trace.edges)
+    fired = sorted(taken & set(members))
+    if side == "in" and not fired:
+        return [f"side 'in': no rule or edge of recommendation {recommendation!r} fired for this patient"]
+    if side == "out" and fired:
+        return [f"side 'out': the patient should be just outside recommendation {recommendation!r}, but its rule "
+                f"or edge {', '.join(fired)} fired"]
+    return []
 
 
 def load_vignette(path: Path) -> Vignette:
@@ -246,7 +220,7 @@ def load_vignette(path: Path) -> Vignette:
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "v.yaml"
     >>> _ = path.write_text(yaml.safe_dump({
-    ...     "id": "v", "statement": "DP-027", "cites": "ENETS", "patient": {"tumour": {"primary_site": "pancreas"}},
+    ...     "id": "v", "side": "in", "cites": "ENETS", "patient": {"tumour": {"primary_site": "pancreas"}},
     ...     "expect": {"top_anti_tumour": ["watchful_waiting"]}}), encoding="utf-8")
     >>> load_vignette(path).patient
     {'tumour': {'primary_site': 'pancreas'}}
@@ -462,11 +436,17 @@ def run_vignettes(engine: Engine, paths: Iterable[Path] | None = None) -> list[V
     pydantic.ValidationError
         A file is not a vignette.
     """
+    members: dict[str, list[str]] = {}
+    for item, owner in engine.kb.owners.items():
+        members.setdefault(owner, []).append(item)
     results: list[VignetteResult] = []
-    for path in paths if paths is not None else vignette_files():
+    for path in paths if paths is not None else vignette_files(engine.kb.root):
         vignette = load_vignette(path)
         rec = _evaluate(engine, vignette, path)
-        results.append(VignetteResult(path, vignette, check(rec, vignette.expect), rec))
+        failures = check(rec, vignette.expect)
+        for home, side in sides_of(engine.kb, path, vignette):
+            failures = check_side(rec, side, home, members.get(home, ())) + failures
+        results.append(VignetteResult(path, vignette, failures, rec))
     return results
 
 
@@ -487,7 +467,7 @@ def vignette_patients(paths: Iterable[Path] | None = None) -> dict[str, dict[str
     --------
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "v.yaml"
-    >>> _ = path.write_text(yaml.safe_dump({"id": "v1", "statement": "DP-001", "cites": "ESMO 2020",
+    >>> _ = path.write_text(yaml.safe_dump({"id": "v1", "side": "in", "cites": "ESMO 2020",
     ...                                     "patient": {"age": 60}, "expect": {}}), encoding="utf-8")
     >>> vignette_patients([path])
     {'v1': {'age': 60}}
@@ -533,7 +513,7 @@ def fired_by_vignettes(engine: Engine, paths: Iterable[Path] | None = None) -> s
         Rules fired and edges taken by the vignettes and the probes, and the matrix statements
         whose cells hold.
     """
-    paths = list(paths) if paths is not None else vignette_files()
+    paths = list(paths) if paths is not None else vignette_files(engine.kb.root)
     fired: set[str] = set()
     for result in run_vignettes(engine, paths):
         trace = result.recommendation.trace

@@ -255,7 +255,7 @@ class Engine:
         is then null): laying out a 10-year plan costs as much as the rules themselves, and a
         caller that only needs the ranked options need not pay for it.
 
-        When a missing datum changes the answer (knowledge/scenarios.yaml), the patient is also
+        When a missing datum changes the answer (knowledge/catalogues/missing-data-scenarios.yaml), the patient is also
         evaluated under each hypothesis and the rankings are returned as ``scenarios``.
 
         Parameters

@@ -23,6 +23,7 @@ from cds.errors import KnowledgeError, Problem
 from cds.files import write_file
 from cds.knowledge import conditions as cond
 from cds.knowledge.conditions import FieldSpec, Vocabulary
+from cds.knowledge.layout import Layout
 from cds.knowledge.schema import (
     CLASSIFICATION_EFFECTS,
     COMPUTED_SITUATIONS,
@@ -46,6 +47,7 @@ from cds.knowledge.schema import (
     OptionSpec,
     Pathway,
     PlannerAlert,
+    RecommendationSpec,
     Rule,
     RuleFile,
     SafetyMatrixFile,
@@ -72,6 +74,9 @@ _YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TEXT_PROBLEMS = ("unknown_setting", "setting_placeholder")
 _MARKER_BYTES = MARKER.encode()
 
+#: Where the missing-data scenarios are (for messages).
+SCENARIO_FILE = "knowledge/catalogues/missing-data-scenarios.yaml"
+
 # Namespaces that exist only after the pathways ran.
 _LATE_NAMESPACES = ("candidate.", "node.", "pathway.")
 
@@ -89,6 +94,29 @@ class LoadedRule:
 
     rule: Rule
     file: str
+    recommendation: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadedRecommendation:
+    """A recommendation of the knowledge: its file and what it holds (see :mod:`cds.knowledge.layout`).
+
+    Examples
+    --------
+    >>> kb = load_knowledge()
+    >>> rec = next(iter(kb.recommendations.values()))
+    >>> rec.file.endswith("/recommendation.yaml") and rec.folder.name == rec.spec.id
+    True
+    """
+
+    spec: RecommendationSpec
+    file: str
+    folder: Path
+
+    @property
+    def id(self) -> str:
+        """The recommendation's id (its folder's name)."""
+        return self.spec.id
 
 
 @dataclass
@@ -119,6 +147,10 @@ class KnowledgeBase:
     pathway_files: dict[str, str]
     vocabulary: Vocabulary
     file_meta: dict[str, Any] = field(default_factory=dict)
+    # The recommendations (knowledge/recommendations/<area>/<id>/), by id, in path order; and who
+    # owns each rule and pathway edge (rule or edge id -> recommendation id).
+    recommendations: dict[str, LoadedRecommendation] = field(default_factory=dict)
+    owners: dict[str, str] = field(default_factory=dict)
     # Surveillance (cds.surveillance): schedule catalogue, dose table, planner alert texts, and the
     # planner's words and policy (settings resolved); None without a surveillance catalogue.
     planner: SurveillancePlanner | None = None
@@ -127,11 +159,11 @@ class KnowledgeBase:
     dose_assumptions: list[Text] = field(default_factory=list)
     surveillance_principles: list[Text] = field(default_factory=list)
     planner_alerts: list[PlannerAlert] = field(default_factory=list)
-    # The contraindication matrix (knowledge/safety_matrix*.yaml): its rows and statements; the
+    # The contraindication matrix (knowledge/catalogues/safety-matrix/*.yaml): its rows and statements; the
     # statements with a level are also in `rules`, compiled like any other safety rule.
     matrix_conditions: dict[str, MatrixCondition] = field(default_factory=dict)
     matrix_entries: list[tuple[MatrixEntry, str]] = field(default_factory=list)
-    # Missing data that changes the answer (knowledge/scenarios.yaml).
+    # Missing data that changes the answer (knowledge/catalogues/missing-data-scenarios.yaml).
     scenarios: list[ScenarioSpec] = field(default_factory=list)
     # The rules, edges, matrix rows and scenarios whose conditions read named settings, with their
     # texts (for the lint check of numbers written by hand: cds.knowledge.setting_refs).
@@ -190,6 +222,7 @@ class _Loader:
     def __init__(self, root: Path, pathways_root: Path, problems: list[Problem]) -> None:
         self.patient_vocab = patient_vocabulary()
         self.root = root
+        self.layout = Layout(root)
         self.pathways_root = pathways_root
         self.problems = problems
         # Fills {setting:NAME} in texts once the settings are known (cds.knowledge.setting_refs).
@@ -248,12 +281,14 @@ class _Loader:
                 self.problem(code, self.rel(path), loc, err["msg"])
         return None
 
-    def catalogue_files(self, name: str) -> list[Path]:
-        """``name.yaml`` plus any ``name.<part>.yaml``: a catalogue may be split by topic."""
-        return [self.root / f"{name}.yaml", *sorted(self.root.glob(f"{name}.*.yaml"))]
-
     def parse_split(self, model: type[M], name: str, list_field: str) -> M | None:
-        parts = [self.parse(model, path) for path in self.catalogue_files(name)]
+        """A folder catalogue (``catalogues/<name>/*.yaml``) as one, its files' lists joined."""
+        files = self.layout.catalogue_files(name)
+        if not files:
+            self.problem("missing_file", self.rel(self.layout.catalogue_folder(name)), "",
+                         "catalogue folder missing or empty (expected at least one .yaml file)")
+            return None
+        parts = [self.parse(model, path) for path in files]
         if any(p is None for p in parts):
             return None
         merged: list[Any] = []
@@ -266,34 +301,36 @@ class _Loader:
 
     def load(self) -> KnowledgeBase | None:
         r = self.root
+        lay = self.layout
         # The settings first: the texts of every other file may name them ({setting:NAME}).
-        config = self.parse_split(Config, "config", "settings")
+        config = self.parse_split(Config, "settings", "settings")
         if config is not None:
             self.resolve_text = resolver({s.name: s.value for s in config.settings})
-        manifest = self.parse(KnowledgeManifest, r / "knowledge.yaml")
+        manifest = self.parse(KnowledgeManifest, lay.manifest)
         sources_cat = self.parse_split(SourceCatalogue, "sources", "sources")
-        scale = self.parse(EvidenceScale, r / "evidence.yaml")
-        options_cat = self.parse_split(OptionCatalogue, "options", "options")
+        scale = self.parse(EvidenceScale, lay.evidence_scale)
+        options_cat = self.parse(OptionCatalogue, lay.options)
         alerts_cat = self.parse_split(AlertCatalogue, "alerts", "alerts")
-        derived_cat = self.parse_split(DerivedCatalogue, "derived", "derived")
-        scenario_cat = (
-            self.parse(ScenarioCatalogue, r / "scenarios.yaml") if (r / "scenarios.yaml").exists() else None
-        )
+        derived_cat = self.parse_split(DerivedCatalogue, "derived-facts", "derived")
+        scenario_cat = self.parse(ScenarioCatalogue, lay.scenarios) if lay.scenarios.exists() else None
         # The surveillance catalogue and dose table are optional (a knowledge base without them plans
         # no follow-up); when one is present, so must the other be.
-        has_surveillance = (r / "surveillance.yaml").exists() or (r / "radiation.yaml").exists()
-        surveillance = self.parse(SurveillanceCatalogue, r / "surveillance.yaml") if has_surveillance else None
-        dose_table = self.parse(DoseTable, r / "radiation.yaml") if has_surveillance else None
+        has_surveillance = lay.follow_up_schedules.exists() or lay.radiation_doses.exists()
+        surveillance = self.parse(SurveillanceCatalogue, lay.follow_up_schedules) if has_surveillance else None
+        dose_table = self.parse(DoseTable, lay.radiation_doses) if has_surveillance else None
 
         rule_files: list[tuple[str, RuleFile]] = []
         for path in sorted((r / "rules").glob("*.yaml")):
             parsed = self.parse(RuleFile, path)
             if parsed is not None:
                 rule_files.append((self.rel(path), parsed))
+        recommendation_files: list[tuple[str, RecommendationSpec, Path]] = []
+        for path in lay.recommendation_files():
+            parsed_rec = self.parse(RecommendationSpec, path)
+            if parsed_rec is not None:
+                recommendation_files.append((self.rel(path), parsed_rec, path.parent))
         matrix_files: list[tuple[str, SafetyMatrixFile]] = []
-        for path in self.catalogue_files("safety_matrix"):
-            if not path.exists():
-                continue
+        for path in lay.matrix_files():
             parsed_matrix = self.parse(SafetyMatrixFile, path)
             if parsed_matrix is not None:
                 matrix_files.append((self.rel(path), parsed_matrix))
@@ -308,9 +345,9 @@ class _Loader:
         assert manifest and sources_cat and scale and options_cat and alerts_cat
         assert derived_cat and config
 
-        sources = self.unique(sources_cat.sources, "sources.yaml", "source")
-        options = self.unique(options_cat.options, "options.yaml", "option")
-        alerts = self.unique(alerts_cat.alerts, "alerts.yaml", "alert")
+        sources = self.unique(sources_cat.sources, "catalogues/sources/", "source")
+        options = self.unique(options_cat.options, "catalogues/options.yaml", "option")
+        alerts = self.unique(alerts_cat.alerts, "catalogues/alerts/", "alert")
         derived = {d.key: d for d in derived_cat.derived}
         settings = {s.name: s.value for s in config.settings}
         evidence_rank = {k.kind: i + 1 for i, k in enumerate(scale.scale)}
@@ -332,7 +369,7 @@ class _Loader:
                 if dep not in patient_vocab.fields:
                     hint = patient_vocab.suggest(dep)
                     self.problem(
-                        "unknown_field", "knowledge/options.yaml", option.id,
+                        "unknown_field", "knowledge/catalogues/options.yaml", option.id,
                         f"depends_on names unknown field {dep!r}"
                         + (f"; did you mean {hint!r}?" if hint else ""),
                     )
@@ -363,6 +400,29 @@ class _Loader:
                 self.check_rule(resolved, fname, vocab, sources, options, alerts, derived,
                                 evidence_rank)
                 rules.append(LoadedRule(resolved, fname))
+        recommendations: dict[str, LoadedRecommendation] = {}
+        owners: dict[str, str] = {}
+        for fname, spec, folder in recommendation_files:
+            if folder.name != spec.id:
+                self.problem("recommendation_folder", fname, spec.id,
+                             f"the folder of recommendation {spec.id!r} is named {folder.name!r}: rename one "
+                             "so that they match")
+            if spec.id in recommendations:
+                self.problem("duplicate_id", fname, spec.id,
+                             f"recommendation id already used in {recommendations[spec.id].file}")
+                continue
+            recommendations[spec.id] = LoadedRecommendation(spec, fname, folder)
+            self.check_refs(spec.statement.sources, None, fname, f"{spec.id}.statement", sources, evidence_rank)
+            for rule in spec.rules:
+                owners[rule.id] = spec.id
+                if spec.status == "retired":  # kept for the record; it no longer runs
+                    continue
+                resolved = rule.model_copy(
+                    update={"when": self.resolve_settings(rule.when, settings, fname, rule.id)}
+                )
+                self.unique_id(rule.id, fname, seen_ids)
+                self.check_rule(resolved, fname, vocab, sources, options, alerts, derived, evidence_rank)
+                rules.append(LoadedRule(resolved, fname, spec.id))
         matrix_conditions, matrix_entries = self.load_matrix(
             matrix_files, settings, vocab, sources, options, alerts, evidence_rank
         )
@@ -400,6 +460,18 @@ class _Loader:
             self.check_pathway(pw, fname, vocab, sources, options, evidence_rank)
             pathways.append(pw)
             pw_files[pw.id] = fname
+        edge_ids = {e.id for pw in pathways for e in pw.edges}
+        for rec in recommendations.values():
+            for edge_id in rec.spec.edges:
+                if edge_id in owners:
+                    self.problem("edge_owned_twice", rec.file, edge_id,
+                                 f"edge {edge_id!r} is already owned by recommendation {owners[edge_id]!r}: an edge "
+                                 "belongs to exactly one recommendation")
+                elif edge_id not in edge_ids:
+                    self.problem("unknown_edge", rec.file, edge_id,
+                                 f"no pathway has an edge {edge_id!r}" + _close(edge_id, edge_ids))
+                else:
+                    owners[edge_id] = rec.id
 
         schedules, modalities = self.check_surveillance(
             surveillance, dose_table, rules, sources, options, alerts, settings, evidence_rank
@@ -410,11 +482,7 @@ class _Loader:
         )
 
         content_hash = _content_hash(
-            [r / "knowledge.yaml", r / "evidence.yaml", r / "surveillance.yaml", r / "radiation.yaml",
-             r / "scenarios.yaml",
-             *(f for name in ("sources", "options", "alerts", "derived", "config", "safety_matrix")
-               for f in self.catalogue_files(name)),
-             *sorted((r / "rules").glob("*.yaml")), *sorted(self.pathways_root.glob("*.yaml"))],
+            [*lay.content_files(), *sorted((r / "rules").glob("*.yaml")), *sorted(self.pathways_root.glob("*.yaml"))],
             self.root.parent,
         )
         return KnowledgeBase(
@@ -435,6 +503,8 @@ class _Loader:
             pathway_files=pw_files,
             vocabulary=vocab,
             file_meta=file_meta,
+            recommendations=recommendations,
+            owners=owners,
             planner=planner,
             schedules=schedules,
             modalities=modalities,
@@ -468,9 +538,9 @@ class _Loader:
             fname = pathway_files.get(pw.id, "")
             items.append((fname, pw.id, reads.get((fname, pw.id), set()), pw, ("nodes", "edges")))
             items += [(fname, e.id, reads.get((fname, e.id), set()), e, ()) for e in pw.edges]
-        items += [("knowledge/scenarios.yaml", s.id, reads.get(("knowledge/scenarios.yaml", s.id), set()), s, ())
+        items += [(SCENARIO_FILE, s.id, reads.get((SCENARIO_FILE, s.id), set()), s, ())
                   for s in scenarios]
-        sfile = "knowledge/surveillance.yaml"
+        sfile = "knowledge/catalogues/follow-up-schedules.yaml"
         for kind, entries in (("preferences", planner.preferences if planner else []),
                               ("substitutions", planner.substitutions if planner else []),
                               ("ionising_windows", planner.ionising_windows if planner else [])):
@@ -486,9 +556,9 @@ class _Loader:
     ) -> list[ScenarioSpec]:
         if catalogue is None:
             return []
-        fname = "knowledge/scenarios.yaml"
+        fname = SCENARIO_FILE
         out: list[ScenarioSpec] = []
-        for spec in self.unique(catalogue.scenarios, "scenarios.yaml", "scenario").values():
+        for spec in self.unique(catalogue.scenarios, "catalogues/missing-data-scenarios.yaml", "scenario").values():
             when = self.resolve_settings(spec.when, settings, fname, spec.id)
             self.check_conditions(when, fname, spec.id, vocab, early=True)
             self.check_refs(spec.sources, None, fname, spec.id, sources, {})
@@ -536,13 +606,13 @@ class _Loader:
             for option in entry.options:
                 if option not in options:
                     self.problem("unknown_option", fname, loc,
-                                 f"option {option!r} is not in options.yaml" + _close(option, options))
+                                 f"option {option!r} is not in catalogues/options.yaml" + _close(option, options))
                 elif entry.track and entry.track not in options[option].tracks:
                     self.problem("track", fname, loc, f"option {option!r} has no track {entry.track!r}")
             for alert in entry.alerts:
                 if alert not in alerts:
                     self.problem("unknown_alert", fname, loc,
-                                 f"alert {alert!r} is not in alerts.yaml" + _close(alert, alerts))
+                                 f"alert {alert!r} is not in catalogues/alerts/" + _close(alert, alerts))
             if entry.level == "none" and entry.alerts:
                 self.problem("matrix_entry", fname, loc, "a 'none' statement raises no alert; "
                              "write an alert rule in rules/ if one is needed")
@@ -561,12 +631,13 @@ class _Loader:
         alerts: Mapping[str, AlertSpec], settings: Mapping[str, Any], evidence_rank: Mapping[str, int],
     ) -> tuple[dict[str, Schedule], dict[str, Modality]]:
         """Cross-check the schedule catalogue, the dose table and the rules' surveil effects."""
-        sfile, dfile = "knowledge/surveillance.yaml", "knowledge/radiation.yaml"
+        sfile, dfile = "knowledge/catalogues/follow-up-schedules.yaml", "knowledge/catalogues/radiation-doses.yaml"
         modalities: dict[str, Modality] = (
-            self.unique(dose_table.modalities, "radiation.yaml", "modality") if dose_table else {}
+            self.unique(dose_table.modalities, "catalogues/radiation-doses.yaml", "modality") if dose_table else {}
         )
         schedules: dict[str, Schedule] = (
-            self.unique(surveillance.schedules, "surveillance.yaml", "schedule") if surveillance else {}
+            self.unique(surveillance.schedules, "catalogues/follow-up-schedules.yaml", "schedule")
+            if surveillance else {}
         )
         for m in modalities.values():
             self.check_refs([*m.sources, *(s for c in m.components for s in c.sources)], None,
@@ -574,17 +645,17 @@ class _Loader:
         for name in (SETTING_RADIATION_ALERT, SETTING_DEFAULT_HORIZON) if surveillance is not None else ():
             value = settings.get(name)
             if value is None:
-                self.problem("unknown_setting", "knowledge/config.surveillance.yaml", name,
+                self.problem("unknown_setting", "knowledge/catalogues/settings/follow-up.yaml", name,
                              f"the surveillance planner needs the setting {name!r}")
             elif isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                self.problem("setting_value", "knowledge/config.surveillance.yaml", name,
+                self.problem("setting_value", "knowledge/catalogues/settings/follow-up.yaml", name,
                              f"the setting {name!r} must be a number above 0, not {value!r}")
         for sched in schedules.values():
             self.check_refs(sched.sources, sched.evidence.kind, sfile, sched.id, sources, evidence_rank)
             for alert in sched.alerts:
                 if alert not in alerts:
                     self.problem("unknown_alert", sfile, sched.id,
-                                 f"alert {alert!r} is not in alerts.yaml" + _close(alert, alerts))
+                                 f"alert {alert!r} is not in catalogues/alerts/" + _close(alert, alerts))
             if not modalities:
                 continue
             for i, period in enumerate(sched.periods):
@@ -592,7 +663,7 @@ class _Loader:
                     for mod in [slot.modality, *(slot.minimised or [])]:
                         if mod not in modalities:
                             self.problem("unknown_modality", sfile, f"{sched.id}.periods[{i}]",
-                                         f"modality {mod!r} is not in radiation.yaml"
+                                         f"modality {mod!r} is not in catalogues/radiation-doses.yaml"
                                          + _close(mod, modalities))
         if surveillance is not None:
             situations = [*COMPUTED_SITUATIONS, *(p.id for p in surveillance.planner.preferences),
@@ -602,7 +673,7 @@ class _Loader:
                 self.check_refs(pa.sources, pa.evidence.kind, sfile, loc, sources, evidence_rank)
                 if pa.alert not in alerts:
                     self.problem("unknown_alert", sfile, loc,
-                                 f"alert {pa.alert!r} is not in alerts.yaml" + _close(pa.alert, alerts))
+                                 f"alert {pa.alert!r} is not in catalogues/alerts/" + _close(pa.alert, alerts))
                 if pa.situation not in situations:
                     self.problem("unknown_situation", sfile, loc,
                                  f"situation {pa.situation!r} is neither computed by the planner "
@@ -610,7 +681,7 @@ class _Loader:
                                  + _close(pa.situation, situations))
                 self.check_text(pa.because, sfile, f"{loc}.because", PLANNER_ALERT_FIELDS)
         # A catalogue that failed its schema is reported as such; the rules citing it are not.
-        unparsed = surveillance is None and (self.root / "surveillance.yaml").exists()
+        unparsed = surveillance is None and self.layout.follow_up_schedules.exists()
         for lr in rules if not unparsed else ():
             for i, eff in enumerate(lr.rule.then):
                 if eff.surveil is None:
@@ -618,11 +689,11 @@ class _Loader:
                 loc = f"{lr.rule.id}.then[{i}]"
                 if eff.surveil.schedule not in schedules:
                     self.problem("unknown_schedule", lr.file, loc,
-                                 f"schedule {eff.surveil.schedule!r} is not in surveillance.yaml"
+                                 f"schedule {eff.surveil.schedule!r} is not in catalogues/follow-up-schedules.yaml"
                                  + _close(eff.surveil.schedule, schedules))
                 if eff.surveil.if_option is not None and eff.surveil.if_option not in options:
                     self.problem("unknown_option", lr.file, loc,
-                                 f"if_option {eff.surveil.if_option!r} is not in options.yaml"
+                                 f"if_option {eff.surveil.if_option!r} is not in catalogues/options.yaml"
                                  + _close(eff.surveil.if_option, options))
         return schedules, modalities
 
@@ -635,7 +706,7 @@ class _Loader:
         Its conditions read the patient like an early rule (no pathway namespaces); its exams
         are modalities of the dose table; its texts use only the placeholders the planner fills.
         """
-        sfile = "knowledge/surveillance.yaml"
+        sfile = "knowledge/catalogues/follow-up-schedules.yaml"
         planner = surveillance.planner
         for name in type(planner.texts).model_fields:
             self.check_text(getattr(planner.texts, name), sfile, f"planner.texts.{name}",
@@ -671,13 +742,14 @@ class _Loader:
             self.check_text(sub.note, sfile, f"{loc}.note", frozenset())
             if modalities and sub.region not in regions:
                 self.problem("unknown_region", sfile, loc, f"region {sub.region!r} is not a region of "
-                             "radiation.yaml" + _close(sub.region, regions))
+                             "catalogues/radiation-doses.yaml" + _close(sub.region, regions))
             exam = sub.add if sub.add is not None else sub.replace.by if sub.replace is not None else None
             if exam is not None and modalities:
                 spec = modalities.get(exam)
                 if spec is None:
                     self.problem("unknown_modality", sfile, loc,
-                                 f"modality {exam!r} is not in radiation.yaml" + _close(exam, modalities))
+                                 f"modality {exam!r} is not in catalogues/radiation-doses.yaml"
+                                 + _close(exam, modalities))
                 elif sub.region not in spec.regions and "whole_body" not in spec.regions:
                     self.problem("substitution", sfile, loc,
                                  f"{exam!r} does not cover the region {sub.region!r} it is put in for")
@@ -806,10 +878,10 @@ class _Loader:
             if s not in sources:
                 hint = _close(s, sources)
                 self.problem("unknown_source", fname, loc,
-                             f"source {s!r} is not in sources.yaml" + hint)
+                             f"source {s!r} is not in catalogues/sources/" + hint)
         if evidence_kind is not None and evidence_kind not in evidence_rank:
             self.problem("unknown_evidence", fname, loc,
-                         f"evidence kind {evidence_kind!r} is not in evidence.yaml"
+                         f"evidence kind {evidence_kind!r} is not in catalogues/evidence-scale.yaml"
                          + _close(evidence_kind, evidence_rank))
 
     def check_rule(
@@ -834,7 +906,7 @@ class _Loader:
             if target is not None:
                 if target.option not in options:
                     self.problem("unknown_option", fname, eloc,
-                                 f"option {target.option!r} is not in options.yaml"
+                                 f"option {target.option!r} is not in catalogues/options.yaml"
                                  + _close(target.option, options))
                 elif target.track and target.track not in options[target.option].tracks:
                     self.problem("track", fname, eloc,
@@ -857,7 +929,7 @@ class _Loader:
                                  f"({', '.join(sorted(map(str, field_spec.values)))})")
             if eff.alert is not None and eff.alert.id not in alerts:
                 self.problem("unknown_alert", fname, eloc,
-                             f"alert {eff.alert.id!r} is not in alerts.yaml"
+                             f"alert {eff.alert.id!r} is not in catalogues/alerts/"
                              + _close(eff.alert.id, alerts))
             if eff.missing is not None and eff.missing.field not in pvocab.fields:
                 hint = pvocab.suggest(eff.missing.field)
@@ -868,7 +940,7 @@ class _Loader:
                 spec = derived.get(eff.derive.key)
                 if spec is None:
                     self.problem("unknown_derived", fname, eloc,
-                                 f"derived key {eff.derive.key!r} is not in derived.yaml"
+                                 f"derived key {eff.derive.key!r} is not declared in catalogues/derived-facts/"
                                  + _close(eff.derive.key, derived))
                 elif spec.values is not None and eff.derive.value not in spec.values:
                     self.problem("derived_value", fname, eloc,
@@ -903,7 +975,7 @@ class _Loader:
             if edge.propose is not None:
                 if edge.propose not in options:
                     self.problem("unknown_option", fname, loc,
-                                 f"proposes {edge.propose!r}, which is not in options.yaml"
+                                 f"proposes {edge.propose!r}, which is not in catalogues/options.yaml"
                                  + _close(edge.propose, options))
                 elif edge.track not in options[edge.propose].tracks:
                     self.problem("track", fname, loc,
@@ -922,7 +994,7 @@ def matrix_rule(entry: MatrixEntry, conditions: Mapping[str, MatrixCondition]) -
     Parameters
     ----------
     entry
-        One statement of ``knowledge/safety_matrix*.yaml`` (option, conditions, level, sources).
+        One statement of ``knowledge/catalogues/safety-matrix/*.yaml`` (option, conditions, level, sources).
     conditions
         The matrix rows by id (``KnowledgeBase.matrix_conditions``).
 

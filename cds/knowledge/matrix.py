@@ -1,6 +1,6 @@
 """The contraindication matrix as a grid: option x patient condition -> the statement(s) for it.
 
-The matrix is authored as statements (``knowledge/safety_matrix*.yaml``, each covering some
+The matrix is authored as statements (``knowledge/catalogues/safety-matrix/*.yaml``, each covering some
 options under some conditions); this module lays them out cell by cell so that the linter can
 find empty and twice-stated cells and ``cds knowledge matrix`` can print the table. A cell is
 one option (on one of its tracks) under one condition; a statement without a track covers every
@@ -44,7 +44,7 @@ class Cell:
     >>> entry = MatrixEntry(id="safety.prrt.pregnancy", conditions=["pregnancy"], options=["prrt"], level="exclude",
     ...                     because=Text(en="Contraindicated.", fr="Contre-indiqué."), sources=["lutathera_smpc"],
     ...                     evidence=EvidenceRef(kind="label"), confirmation="V")
-    >>> Cell("prrt", "anti_tumour", "pregnancy", entry, "knowledge/safety_matrix.yaml").level
+    >>> Cell("prrt", "anti_tumour", "pregnancy", entry, "knowledge/catalogues/safety-matrix/conditions.yaml").level
     'exclude'
     """
 

@@ -159,7 +159,7 @@ class Source(_Schema):
 
 
 class SourceCatalogue(_Schema):
-    """The sources catalogue (knowledge/sources.yaml and sources.<part>.yaml, merged).
+    """The sources catalogue (knowledge/catalogues/sources/*.yaml, merged).
 
     Examples
     --------
@@ -184,7 +184,7 @@ class EvidenceKind(_Schema):
 
 
 class EvidenceScale(_Schema):
-    """The evidence scale (knowledge/evidence.yaml), strongest kind first: ties in the ranking break by it.
+    """The evidence scale (knowledge/catalogues/evidence-scale.yaml), strongest first; ranking ties break by it.
 
     Examples
     --------
@@ -200,7 +200,7 @@ class EvidenceScale(_Schema):
 
 
 class OptionSpec(_Schema):
-    """One option of the catalogue (knowledge/options.yaml): its label, kind and tracks.
+    """One option of the catalogue (knowledge/catalogues/options.yaml): its label, kind and tracks.
 
     Examples
     --------
@@ -248,7 +248,7 @@ class AlertSpec(_Schema):
 
 
 class AlertCatalogue(_Schema):
-    """The alert catalogue (knowledge/alerts.yaml and alerts.<part>.yaml, merged).
+    """The alert catalogue (knowledge/catalogues/alerts/*.yaml, merged).
 
     Examples
     --------
@@ -277,7 +277,7 @@ class DerivedSpec(_Schema):
 
 
 class DerivedCatalogue(_Schema):
-    """The derived facts (knowledge/derived.yaml and derived.<part>.yaml, merged).
+    """The derived facts (knowledge/catalogues/derived-facts/*.yaml, merged).
 
     Examples
     --------
@@ -308,7 +308,7 @@ class Setting(_Schema):
 
 
 class Config(_Schema):
-    """The settings file (knowledge/config.yaml and config.<part>.yaml).
+    """The settings file (knowledge/catalogues/settings/*.yaml, merged).
 
     Examples
     --------
@@ -475,7 +475,7 @@ class DeriveEffect(_Schema):
 
 
 class SurveilEffect(_Schema):
-    """Select a surveillance schedule (knowledge/surveillance.yaml) for this patient.
+    """Select a surveillance schedule (knowledge/catalogues/follow-up-schedules.yaml) for this patient.
 
     Examples
     --------
@@ -609,8 +609,131 @@ class RuleFile(_Schema):
     rules: list[Rule]
 
 
+# ------------------------------------------------------------------ recommendations
+# knowledge/recommendations/<area>/<id>/recommendation.yaml: the unit of knowledge. One guideline
+# recommendation in one home: its statement, the rules that encode it, the pathway edges it owns;
+# its vignettes sit beside it in vignettes/.
+
+#: What a recommendation id looks like: lower-case words joined by hyphens (the folder's name).
+RECOMMENDATION_ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+#: A decision point of the guideline brief (``DP-032``).
+BRIEF_PATTERN = r"^DP-\d{3}$"
+#: Where a recommendation stands: being written, checked by a named reviewer, or withdrawn.
+RecommendationStatus = Literal["draft", "reviewed", "retired"]
+
+
+class Statement(_Schema):
+    """What the guideline says, in its words or close to them, with where and when it says it.
+
+    Examples
+    --------
+    >>> statement = Statement.model_validate({
+    ...     "text": "Small non-functioning pNET G1 may be watched.", "kind": "paraphrase",
+    ...     "sources": ["enets_2023_nf_pnet"], "date": "2023"})
+    >>> statement.grade is None, statement.kind
+    (True, 'paraphrase')
+    """
+
+    text: str = Field(min_length=1, description="The statement: a short quotation (in quotes) or a close paraphrase.")
+    text_fr: str | None = Field(default=None, description="The statement in French, shown to a French board.")
+    kind: Literal["quotation", "paraphrase", "policy"] = Field(
+        description="quotation: the guideline's words; paraphrase: close to them; policy: a convention of this "
+        "project that no guideline states."
+    )
+    sources: list[str] = Field(min_length=1, description="Ids of the sources that make it, the guideline first.")
+    grade: str | None = Field(
+        default=None, description="The guideline's own level and grade (e.g. 'II, A'), only when it states one."
+    )
+    date: str = Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$",
+                      description="When the main source said it: YYYY, YYYY-MM or YYYY-MM-DD.")
+
+
+class RecommendationSpec(_Schema):
+    """One recommendation: its statement, status, the rules that encode it and the edges it owns.
+
+    Examples
+    --------
+    >>> spec = RecommendationSpec.model_validate({
+    ...     "id": "pnet-small-watchful-waiting", "title": {"en": "Watch small pNET", "fr": "Surveiller"},
+    ...     "brief": ["DP-027"], "statement": {"text": "May be watched.", "kind": "paraphrase",
+    ...     "sources": ["enets_2023_nf_pnet"], "date": "2023"}, "edges": ["pnet.nf_small.propose_watchful_waiting"]})
+    >>> spec.status, spec.rules
+    ('draft', [])
+    >>> from pydantic import ValidationError
+    >>> try:
+    ...     RecommendationSpec.model_validate({**spec.model_dump(), "status": "reviewed"})
+    ... except ValidationError as exc:
+    ...     print(exc.errors()[0]["msg"])
+    Value error, a reviewed recommendation names its reviewer and the date of the review (reviewer, reviewed_on)
+    """
+
+    id: str = Field(pattern=RECOMMENDATION_ID_PATTERN, description="Unique; the name of the recommendation's folder.")
+    title: Text = Field(description="A short title (at most 70 characters), English and French.")
+    status: RecommendationStatus = Field(
+        default="draft", description="draft: being written; reviewed: checked by the reviewer named; retired: "
+        "withdrawn (its rules no longer run)."
+    )
+    reviewer: str | None = Field(default=None, description="Who reviewed it (required when status is reviewed).")
+    reviewed_on: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Date of the review.")
+    brief: list[str] = Field(
+        default_factory=list, description="The decision points of the guideline brief it encodes (DP-nnn); empty for "
+        "a recommendation of this project's own."
+    )
+    statement: Statement
+    edges: list[str] = Field(default_factory=list, description="Ids of the pathway edges it owns (each edge has "
+                             "exactly one owner).")
+    rules: list[Rule] = Field(default_factory=list, description="The rules that encode it: arguments, cautions, "
+                              "exclusions, alerts, missing-data requests, classification, follow-up.")
+    also_tested_by: dict[Literal["in", "out"], list[str]] = Field(
+        default_factory=dict, description="Vignettes of other recommendations that also test this one, by side "
+        "(in: one of its rules or edges fires for that patient; out: none does), by vignette id.")
+    not_modelled: list[str] = Field(default_factory=list, description="Parts of the statement deliberately not "
+                                    "encoded, and why.")
+    note: str | None = None
+
+    @field_validator("brief")
+    @classmethod
+    def _brief_ids(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not re.match(BRIEF_PATTERN, v)]
+        if bad:
+            raise ValueError(f"{', '.join(map(repr, bad))} is not a decision point of the brief (expected DP-nnn)")
+        return value
+
+    @model_validator(mode="after")
+    def _reviewed_by_someone(self) -> RecommendationSpec:
+        if self.status == "reviewed" and not (self.reviewer and self.reviewed_on):
+            raise ValueError("a reviewed recommendation names its reviewer and the date of the review "
+                             "(reviewer, reviewed_on)")
+        return self
+
+
+class NotModelled(_Schema):
+    """What the knowledge deliberately leaves out on one topic (catalogues/not-modelled.yaml).
+
+    Examples
+    --------
+    >>> NotModelled.model_validate({"topic": "Pancreatic NET", "items": ["Adjuvant therapy"]}).items
+    ['Adjuvant therapy']
+    """
+
+    topic: str
+    items: list[str] = Field(min_length=1)
+
+
+class NotModelledCatalogue(_Schema):
+    """The list of topics with what each leaves out.
+
+    Examples
+    --------
+    >>> NotModelledCatalogue.model_validate({"not_modelled": []}).not_modelled
+    []
+    """
+
+    not_modelled: list[NotModelled]
+
+
 # ------------------------------------------------------------ contraindication matrix
-# knowledge/safety_matrix.yaml (+ safety_matrix.<part>.yaml): for every option of the catalogue and
+# knowledge/catalogues/safety-matrix/*.yaml: for every option of the catalogue and
 # every patient condition the input can express, the safety level with its source, or an explicit
 # "no concern". Entries with a level compile to safety rules; the linter fails on an empty cell.
 
@@ -676,7 +799,7 @@ class MatrixEntry(_Schema):
 
 
 class SafetyMatrixFile(_Schema):
-    """A file of the contraindication matrix (knowledge/safety_matrix*.yaml): rows and statements.
+    """A file of the contraindication matrix (knowledge/catalogues/safety-matrix/*.yaml): rows and statements.
 
     Examples
     --------
@@ -791,7 +914,7 @@ class Pathway(_Schema):
 
 
 # ------------------------------------------------------------------ surveillance
-# knowledge/radiation.yaml (dose table) and knowledge/surveillance.yaml (schedule catalogue),
+# knowledge/catalogues/radiation-doses.yaml (dose table) and follow-up-schedules.yaml (schedule catalogue),
 # read by cds.surveillance. Months are counted from the decision date (as_of), or from the
 # start of the current treatment line for schedules anchored on it.
 
@@ -864,7 +987,7 @@ class Modality(_Schema):
 
 
 class DoseTable(_Schema):
-    """The dose table (knowledge/radiation.yaml): every exam a plan may use, with its typical dose.
+    """The dose table (knowledge/catalogues/radiation-doses.yaml): every exam a plan may use, with its typical dose.
 
     Examples
     --------
@@ -970,7 +1093,7 @@ class ScheduleDuration(_Schema):
 
 
 class Schedule(_Schema):
-    """A surveillance schedule (knowledge/surveillance.yaml): follow-up exams over time, and why.
+    """A surveillance schedule (knowledge/catalogues/follow-up-schedules.yaml): follow-up exams over time, and why.
 
     Examples
     --------
@@ -1116,7 +1239,7 @@ class ReplaceByKind(_Schema):
     """
 
     kind: ModalityKind = Field(description="The minimised exams of this kind ...")
-    by: str = Field(description="... are replaced by this exam (a modality of radiation.yaml).")
+    by: str = Field(description="... are replaced by this exam (a modality of catalogues/radiation-doses.yaml).")
 
 
 class ExamSubstitution(_Schema):
@@ -1139,7 +1262,7 @@ class ExamSubstitution(_Schema):
 
     id: str = Field(pattern=ID_PATTERN)
     when: list[dict[str, Any]] = Field(min_length=1, description="Conditions on the patient (all must hold).")
-    region: str = Field(description="A body region of radiation.yaml (chest, pelvis ...).")
+    region: str = Field(description="A body region of catalogues/radiation-doses.yaml (chest, pelvis ...).")
     replace: ReplaceByKind | None = None
     add: str | None = Field(default=None, description="An exam (modality) added for the region.")
     note: Text = Field(description="Note on the exam put in (why it is there).")
@@ -1252,7 +1375,7 @@ class SurveillancePlanner(_Schema):
 
 
 class SurveillanceCatalogue(_Schema):
-    """The surveillance catalogue (knowledge/surveillance.yaml): principles, schedules, planner alerts.
+    """The follow-up catalogue (knowledge/catalogues/follow-up-schedules.yaml): principles, schedules, alerts.
 
     Examples
     --------
@@ -1275,7 +1398,8 @@ class SurveillanceCatalogue(_Schema):
 
 
 # --------------------------------------------------------------------- scenarios
-# knowledge/scenarios.yaml: missing data that changes the answer, and the hypotheses to rank under.
+# knowledge/catalogues/missing-data-scenarios.yaml: missing data that changes the answer, and the hypotheses
+# to rank under.
 
 
 class Hypothesis(_Schema):
@@ -1316,7 +1440,7 @@ class ScenarioSpec(_Schema):
 
 
 class ScenarioCatalogue(_Schema):
-    """The scenarios file (knowledge/scenarios.yaml): missing data that changes the answer.
+    """The scenarios file (knowledge/catalogues/missing-data-scenarios.yaml): missing data that changes the answer.
 
     Examples
     --------

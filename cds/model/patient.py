@@ -480,7 +480,7 @@ class PriorTreatment(_Strict):
     ('progression', 'sd')
     """
 
-    option: str = Field(description="Option id from the catalogue (knowledge/options.yaml).")
+    option: str = Field(description="Option id from the catalogue (knowledge/catalogues/options.yaml).")
     stop_reason: StopReason = StopReason.progression
     best_response: BestResponse | None = None
     line: Annotated[int, Field(ge=1, le=20), FINITE] | None = None
@@ -501,7 +501,8 @@ class ImagingExam(_Strict):
 
     modality: str = Field(
         max_length=64,
-        description="Exam id from the dose table (knowledge/radiation.yaml), e.g. ct_chest_abdomen_pelvis.",
+        description="Exam id from the dose table (knowledge/catalogues/radiation-doses.yaml), e.g. "
+        "ct_chest_abdomen_pelvis.",
         json_schema_extra={"pattern": f"^{_EXAM_ID}$"},
     )
     date: IsoDate = Field(description="Date of the exam (ISO, YYYY-MM-DD).")

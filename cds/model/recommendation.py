@@ -97,7 +97,7 @@ class _Out(BaseModel):
 
 
 class Evidence(_Out):
-    """How strong the evidence behind an argument is (scale in knowledge/evidence.yaml).
+    """How strong the evidence behind an argument is (scale in knowledge/catalogues/evidence-scale.yaml).
 
     Examples
     --------
@@ -323,13 +323,13 @@ class PlannedExam(_Out):
 
     offset_months: int = Field(description="Months after the decision date (as_of).")
     date: str | None = Field(default=None, description="ISO date when as_of is known, else null.")
-    modality: str = Field(description="Exam id from the dose table (knowledge/radiation.yaml).")
+    modality: str = Field(description="Exam id from the dose table (knowledge/catalogues/radiation-doses.yaml).")
     label: str
     short_label: str = Field(description="Short label for tables and calendars.")
     ionising: bool
     dose_msv: float = Field(description="Typical effective dose of this exam (mSv).")
     cumulative_msv: float = Field(description="Dose of this plan so far, this exam included (prior exposure excluded).")
-    schedule: str = Field(description="Schedule this exam comes from (knowledge/surveillance.yaml).")
+    schedule: str = Field(description="Schedule this exam comes from (knowledge/catalogues/follow-up-schedules.yaml).")
     replaces: str | None = Field(default=None, description="The default plan's exam this one stands in for.")
     note: str | None = None
     confirmed: bool = Field(description="False when the interval or the exam is not confirmed in the sources.")
@@ -482,7 +482,8 @@ class Recommendation(_Out):
     trace: Trace
     disclaimer: str = DISCLAIMER
     surveillance: Surveillance | None = Field(
-        default=None, description="Follow-up plan with its cumulative radiation dose (knowledge/surveillance.yaml)."
+        default=None,
+        description="Follow-up plan with its cumulative radiation dose (catalogues/follow-up-schedules.yaml).",
     )
     references: list[Reference] = Field(
         default_factory=list,

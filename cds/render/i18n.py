@@ -479,7 +479,7 @@ class Labels:
     # -------------------------------------------------------- knowledge labels
 
     def option(self, option: str) -> str:
-        """The label of an option (``options.yaml``), or its id without a knowledge base.
+        """The label of an option (``catalogues/options.yaml``), or its id without a knowledge base.
 
         Parameters
         ----------
@@ -502,7 +502,7 @@ class Labels:
         return option
 
     def alert(self, alert: str) -> str:
-        """The label of an alert (``alerts.yaml``), or its id without a knowledge base.
+        """The label of an alert (``catalogues/alerts/``), or its id without a knowledge base.
 
         Parameters
         ----------
@@ -530,7 +530,7 @@ class Labels:
         Parameters
         ----------
         kind
-            An evidence kind of the evidence scale (``knowledge/evidence.yaml``).
+            An evidence kind of the evidence scale (``knowledge/catalogues/evidence-scale.yaml``).
         level
             The guideline's level of evidence, if any.
 
@@ -553,7 +553,7 @@ class Labels:
         return f"{label} ({level})" if level else label
 
     def source(self, source: str) -> str:
-        """The short name of a source (``sources.yaml``), or its id without a knowledge base.
+        """The short name of a source (``catalogues/sources/``), or its id without a knowledge base.
 
         Parameters
         ----------

@@ -1,0 +1,165 @@
+"""Where each kind of knowledge file lives: the one place that names the knowledge's folders.
+
+The knowledge has two kinds of home (see ``docs/authoring``):
+
+- **catalogues** (``knowledge/catalogues/``): what many recommendations share, each named for
+  what it holds: options, sources, alerts, settings, derived facts, the evidence scale, the
+  radiation doses, the follow-up schedules, the missing-data scenarios and the contraindication
+  matrix. A catalogue that is a folder is the union of its files.
+- **recommendations** (``knowledge/recommendations/<area>/<id>/``): one folder per guideline
+  recommendation, holding its statement, the rules that encode it, the pathway edges it owns
+  and its vignettes (``vignettes/*.yaml``).
+
+Everything else (the loader, the linter, the vignette runner, the documentation) asks this
+module for paths, so that moving a file is a change in one place.
+
+Examples
+--------
+>>> layout = Layout(Path("knowledge"))
+>>> layout.rel(layout.options)
+'catalogues/options.yaml'
+>>> layout.rel(layout.vignette_dir(Path("knowledge/recommendations/pancreas/pnet-x")))
+'recommendations/pancreas/pnet-x/vignettes'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The file of a recommendation inside its folder.
+RECOMMENDATION_FILE = "recommendation.yaml"
+#: The folder of a recommendation's vignettes inside its folder.
+VIGNETTE_FOLDER = "vignettes"
+#: The probe patients of the contraindication matrix, inside the matrix's folder.
+MATRIX_PROBES_FILE = "probes.yaml"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The paths of every knowledge file kind under one knowledge folder.
+
+    Parameters
+    ----------
+    root
+        The ``knowledge/`` folder.
+
+    Examples
+    --------
+    >>> layout = Layout(Path("/k"))
+    >>> str(layout.catalogue_folder("alerts"))
+    '/k/catalogues/alerts'
+    """
+
+    root: Path
+
+    # ----------------------------------------------------------- single files
+
+    @property
+    def manifest(self) -> Path:
+        """The knowledge version and the fields a patient cannot change (``knowledge.yaml``)."""
+        return self.root / "knowledge.yaml"
+
+    @property
+    def catalogues(self) -> Path:
+        """The folder of the catalogues."""
+        return self.root / "catalogues"
+
+    @property
+    def options(self) -> Path:
+        """The option catalogue, least to most invasive."""
+        return self.catalogues / "options.yaml"
+
+    @property
+    def evidence_scale(self) -> Path:
+        """The evidence scale, strongest kind first."""
+        return self.catalogues / "evidence-scale.yaml"
+
+    @property
+    def radiation_doses(self) -> Path:
+        """The effective dose of each examination."""
+        return self.catalogues / "radiation-doses.yaml"
+
+    @property
+    def follow_up_schedules(self) -> Path:
+        """The follow-up schedules and the planner's policy."""
+        return self.catalogues / "follow-up-schedules.yaml"
+
+    @property
+    def scenarios(self) -> Path:
+        """Missing data that changes the answer, and the hypotheses to rank under."""
+        return self.catalogues / "missing-data-scenarios.yaml"
+
+    @property
+    def not_modelled(self) -> Path:
+        """What the knowledge deliberately leaves out, by topic."""
+        return self.catalogues / "not-modelled.yaml"
+
+    @property
+    def matrix(self) -> Path:
+        """The folder of the contraindication matrix (rows, statements, probe patients)."""
+        return self.catalogues / "safety-matrix"
+
+    @property
+    def matrix_probes(self) -> Path:
+        """The probe patients every matrix cell is checked on."""
+        return self.matrix / MATRIX_PROBES_FILE
+
+    @property
+    def recommendations(self) -> Path:
+        """The folder of the recommendations (``<area>/<id>/``)."""
+        return self.root / "recommendations"
+
+    @property
+    def schemas(self) -> Path:
+        """The JSON Schemas of every knowledge file kind, for editors (``cds schema knowledge``)."""
+        return self.root / "schemas"
+
+    # ------------------------------------------------------- folder catalogues
+
+    def catalogue_folder(self, name: str) -> Path:
+        """A catalogue kept as a folder of files: ``alerts``, ``sources``, ``settings``, ``derived-facts``."""
+        return self.catalogues / name
+
+    def catalogue_files(self, name: str) -> list[Path]:
+        """The files of a folder catalogue, in name order (their union is the catalogue)."""
+        return sorted(self.catalogue_folder(name).glob("*.yaml"))
+
+    def matrix_files(self) -> list[Path]:
+        """The matrix's rows and statements (every file of its folder but the probes)."""
+        return [p for p in sorted(self.matrix.glob("*.yaml")) if p.name != MATRIX_PROBES_FILE]
+
+    # --------------------------------------------------------- recommendations
+
+    def recommendation_files(self) -> list[Path]:
+        """Every ``recommendation.yaml``, in path order."""
+        return sorted(self.recommendations.glob(f"*/*/{RECOMMENDATION_FILE}"))
+
+    @staticmethod
+    def vignette_dir(recommendation_folder: Path) -> Path:
+        """The vignettes folder of one recommendation."""
+        return recommendation_folder / VIGNETTE_FOLDER
+
+    def vignette_files(self) -> list[Path]:
+        """Every vignette of every recommendation, in path order."""
+        return sorted(self.recommendations.glob(f"*/*/{VIGNETTE_FOLDER}/*.yaml"))
+
+    @staticmethod
+    def recommendation_of_vignette(path: Path) -> Path:
+        """The ``recommendation.yaml`` a vignette file belongs to (its folder's parent)."""
+        return path.parent.parent / RECOMMENDATION_FILE
+
+    def content_files(self) -> list[Path]:
+        """Every file the knowledge's content hash covers (the pathways are added by the loader)."""
+        files = [self.manifest, self.options, self.evidence_scale, self.radiation_doses,
+                 self.follow_up_schedules, self.scenarios]
+        for name in ("sources", "alerts", "settings", "derived-facts"):
+            files += self.catalogue_files(name)
+        return [*files, *self.matrix_files(), *self.recommendation_files()]
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the knowledge folder, with forward slashes."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
