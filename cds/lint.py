@@ -10,8 +10,13 @@ no exclusion from unconfirmed facts), the linter checks:
   ruleset, properties per fact (error 302);
 - the pathway graphs: nodes unreachable from the start, dead ends, cycles;
   and each pathway file named after the pathway it holds;
-- the catalogues: options no pathway proposes, sources without DOI/PMID and
-  without a reason, sources nobody cites;
+- the catalogues: options no pathway proposes, sources nobody cites; every source
+  reachable at its publisher or regulator (a DOI, a PMID or a URL, never a copy site:
+  :data:`COPY_SITES`), or saying why it has no identifier;
+- evidence that matches its sources: a rule, pathway edge or matrix statement whose
+  evidence kind names a kind of study (a label, a randomised trial ...) cites a source of
+  that kind (:data:`EVIDENCE_SOURCE_KINDS`), and a classification rule carries a definition
+  or policy kind (:data:`CLASSIFICATION_EVIDENCE`);
 - texts that state a setting's value as a bare number instead of ``{setting:NAME}``;
 - recommendations: every pathway edge owned by a recommendation, every recommendation
   encoding something (a rule or an edge) and tested by a vignette on each side (in and out),
@@ -31,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from cds.engine import compiler
 from cds.engine.compiler import Population
@@ -51,6 +57,40 @@ MAX_BINDINGS = 16
 MAX_RULES = 4096
 MAX_FACT_PROPERTIES = 252
 
+#: Evidence kinds that claim a kind of document, and the source kinds (``Source.kind``) that can
+#: back the claim: an argument of such a kind cites at least one source of these kinds. A label
+#: statement needs a label; a trial level needs a trial or a meta-analysis (a phase 3 level a
+#: phase 3 trial or a meta-analysis). Kinds not listed here (observational designs, consensus,
+#: physiology, definition, policy) are not checked against their sources.
+EVIDENCE_SOURCE_KINDS: Mapping[str, frozenset[str]] = {
+    "label": frozenset({"label"}),
+    "meta_analysis_rct": frozenset({"meta_analysis"}),
+    "meta_analysis_observational": frozenset({"meta_analysis"}),
+    "rct_phase3": frozenset({"trial_phase3", "meta_analysis"}),
+    "rct_phase2": frozenset({"trial_phase2", "trial_phase3", "meta_analysis"}),
+    "single_arm_phase2": frozenset({"trial_phase2", "trial_phase3", "meta_analysis"}),
+}
+
+#: The evidence kinds of a classification rule (all its effects derive or assume): it applies a
+#: definition (the WHO grade, what "pretreated" means in a trial) or a netcds convention, and the
+#: efficacy evidence of the trials it may cite is not its own.
+CLASSIFICATION_EVIDENCE = frozenset({"definition", "policy"})
+
+#: Domains that copy or aggregate other people's documents (document-sharing sites, re-hosted
+#: labels, AI summaries, staging servers): a source's URL must point to the publisher, the
+#: regulator or the author's institution instead, or the source gives a DOI or PMID. A domain
+#: matches itself and its subdomains. Reference sites that write their own text (Radiopaedia,
+#: PubMed Central, a journal's site) are not copies.
+COPY_SITES = frozenset({
+    "researchgate.net", "academia.edu", "semanticscholar.org", "scribd.com", "docplayer.net",
+    "docslib.org", "moam.info", "studylib.net", "studylibfr.com", "studyres.com", "readkong.com",
+    "pdfslide.net", "pdfslide.fr", "auntminnie.com", "staging.medscape.com", "wikisum.wiki",
+    "peeref.com", "pubcompare.ai", "reviewer.ly", "medluna.com", "trifluridineinhibitor.com",
+    "120ty.net", "laoslucius.com", "lawinsider.com", "laram-halal.ru", "drlex.ai", "primidi.com",
+    "distantreader.org", "ouci.dntb.gov.ua", "pubmedcentralcanada.ca", "bib-bvb.de",
+    "mimsdev.com", "prdmimsweb.azurewebsites.net",
+})
+
 
 def lint(kb: KnowledgeBase | None = None, coverage: bool = True) -> list[Problem]:
     """Run every check; loading problems are returned as errors rather than raised.
@@ -67,6 +107,8 @@ def lint(kb: KnowledgeBase | None = None, coverage: bool = True) -> list[Problem
     findings += check_pathway_graphs(kb)
     findings += check_pathway_files(kb)
     findings += check_catalogues(kb)
+    findings += check_source_links(kb)
+    findings += check_evidence_sources(kb)
     findings += check_matrix(kb)
     findings += check_recommendations(kb)
     findings += check_unknown_as_value(kb)
@@ -207,7 +249,7 @@ def check_pathway_files(kb: KnowledgeBase) -> list[Problem]:
 
 
 def check_catalogues(kb: KnowledgeBase) -> list[Problem]:
-    """Options no pathway proposes, sources without DOI or PMID (warnings), sources nobody cites (info)."""
+    """Options no pathway proposes (warnings), sources nobody cites (info)."""
     out: list[Problem] = []
     proposed = {e.propose for pw in kb.pathways for e in pw.edges if e.propose}
     for option in kb.options:
@@ -233,12 +275,110 @@ def check_catalogues(kb: KnowledgeBase) -> list[Problem]:
     for scenario in kb.scenarios:
         cited |= set(scenario.sources)
     for source in kb.sources.values():
-        if source.doi is None and source.pmid is None and not source.no_identifier_reason:
-            out.append(Problem("source_without_identifier", "knowledge/catalogues/sources/",
-                               source.id, "no DOI or PMID, and no no_identifier_reason", level="warning"))
         if source.id not in cited:
             out.append(Problem("source_not_cited", "knowledge/catalogues/sources/", source.id,
                                "no rule or edge cites this source", level="info"))
+    return out
+
+
+def copy_site(url: str | None) -> str | None:
+    """The copy site (:data:`COPY_SITES`) a URL points to, or None.
+
+    Examples
+    --------
+    >>> copy_site("https://www.scribd.com/document/1/paper"), copy_site("https://doi.org/10.1/x")
+    ('scribd.com', None)
+    >>> copy_site("https://uat.mimsdev.com/hongkong/drug/info/x"), copy_site(None)
+    ('mimsdev.com', None)
+    """
+    host = (urlparse(url).hostname or "") if url else ""
+    return next((d for d in sorted(COPY_SITES) if host == d or host.endswith("." + d)), None)
+
+
+def check_source_links(kb: KnowledgeBase) -> list[Problem]:
+    """Every source can be found at its origin: a DOI, a PMID or a URL that is not a copy site.
+
+    A source without any of them says why (``no_identifier_reason``: a printed book, the
+    project's own policy); a URL on a copy site is an error even next to a DOI, since the
+    catalogue should hold no address a reader cannot trust (all errors).
+    """
+    out: list[Problem] = []
+    for source in kb.sources.values():
+        if not (source.doi or source.pmid or source.url or source.no_identifier_reason):
+            out.append(Problem("source_without_identifier", "knowledge/catalogues/sources/", source.id,
+                               "no DOI, PMID or URL, and no no_identifier_reason: give the DOI or PMID, "
+                               "the publisher's or regulator's address, or say why there is none"))
+        site = copy_site(source.url)
+        if site:
+            out.append(Problem("source_copy_site", "knowledge/catalogues/sources/", source.id,
+                               f"the URL is on {site}, a site that copies documents: give the DOI or PMID, "
+                               "or the publisher's or regulator's address"))
+    return out
+
+
+# ------------------------------------------------------ evidence against sources
+
+
+def evidence_mismatch(kind: str, source_kinds: set[str], classification: bool = False) -> str | None:
+    """Why an evidence kind does not fit the kinds of the sources cited for it (None when it fits).
+
+    Parameters
+    ----------
+    kind
+        The evidence kind of the rule, edge or matrix statement (``evidence.kind``).
+    source_kinds
+        The ``kind`` of each source it cites.
+    classification
+        True for a classification rule (its effects only derive or assume).
+
+    Examples
+    --------
+    >>> evidence_mismatch("label", {"trial_phase3"})
+    "evidence kind 'label' but no source of kind label"
+    >>> evidence_mismatch("rct_phase3", {"trial_phase3", "guideline"}) is None
+    True
+    >>> evidence_mismatch("rct_phase3", {"trial_phase3"}, classification=True)
+    "a classification rule applies a definition: its evidence kind is one of definition, policy, not 'rct_phase3'"
+    """
+    if classification and kind not in CLASSIFICATION_EVIDENCE:
+        return ("a classification rule applies a definition: its evidence kind is one of "
+                f"{', '.join(sorted(CLASSIFICATION_EVIDENCE))}, not {kind!r}")
+    needed = EVIDENCE_SOURCE_KINDS.get(kind)
+    if needed is not None and not needed & source_kinds:
+        return f"evidence kind {kind!r} but no source of kind {' or '.join(sorted(needed))}"
+    return None
+
+
+def check_evidence_sources(kb: KnowledgeBase) -> list[Problem]:
+    """Each rule, reasoned pathway edge and matrix statement has an evidence kind its sources can back.
+
+    A drug-label kind with no label among the sources, a randomised-trial level resting on a
+    guideline or on a trial's eligibility criteria, a definition presented as trial evidence:
+    each misleads the board about how strong a reason is (all errors; see
+    :data:`EVIDENCE_SOURCE_KINDS` and :data:`CLASSIFICATION_EVIDENCE`).
+    """
+    def kinds(ids: Sequence[str]) -> set[str]:
+        return {kb.sources[s].kind for s in ids if s in kb.sources}
+
+    out: list[Problem] = []
+    matrix_ids = {entry.id for entry, _ in kb.matrix_entries}
+    for lr in kb.rules:
+        rule = lr.rule
+        if rule.id in matrix_ids:  # checked below, with the matrix file
+            continue
+        why = evidence_mismatch(rule.evidence.kind, kinds(rule.sources), rule.stage == "classification")
+        if why:
+            out.append(Problem("evidence_source_kind", lr.file, rule.id, why))
+    for pw in kb.pathways:
+        for edge in pw.edges:
+            if edge.evidence is not None and edge.because is not None:
+                why = evidence_mismatch(edge.evidence.kind, kinds(edge.sources))
+                if why:
+                    out.append(Problem("evidence_source_kind", kb.pathway_files[pw.id], edge.id, why))
+    for entry, file in kb.matrix_entries:
+        why = evidence_mismatch(entry.evidence.kind, kinds(entry.sources))
+        if why:
+            out.append(Problem("evidence_source_kind", file, entry.id, why))
     return out
 
 

@@ -97,7 +97,8 @@ def test_commnets_schedule_figures(engine: Engine) -> None:
     assert {e.modality for e in minimised.exams} == {"mri_pancreas"}
     assert all(e.replaces == "ct_chest_abdomen_pelvis" for e in minimised.exams)
     assert (default.cumulative_msv, minimised.cumulative_msv, s.dose_saved_msv) == (60, 0, 60)
-    assert default.at_least and default.duration_months == 120 and default.continues_after_horizon
+    # CommNETS: 10 years in total for the standard group ("at least" only for the higher-risk group)
+    assert not default.at_least and default.duration_months == 120
     assert s.recommended_plan == "default"
 
 
