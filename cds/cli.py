@@ -59,6 +59,7 @@ class SchemaName(str, Enum):
     patient = "patient"
     recommendation = "recommendation"
     surveillance = "surveillance"
+    knowledge = "knowledge"
 
 
 class SurveillanceFormat(str, Enum):
@@ -846,18 +847,54 @@ def surveillance(
 
 @app.command()
 def schema(
-    name: Annotated[SchemaName, typer.Argument(help="Which contract.", show_default=False)],
+    name: Annotated[SchemaName, typer.Argument(help="Which contract, or `knowledge` for the knowledge file kinds.",
+                                               show_default=False)],
+    kind: Annotated[str | None, typer.Option(
+        "--kind", help="With `knowledge`: print the schema of this file kind only (e.g. recommendation, pathway).",
+        show_default=False,
+    )] = None,
+    output_dir: Annotated[Path | None, typer.Option(
+        "--output-dir", help="With `knowledge`: write every kind's <kind>.schema.json here, and an editor-settings.json "
+        "mapping the knowledge files to them.", show_default=False,
+    )] = None,
     output: OutputOption = None,
 ) -> None:
-    """Print the JSON Schema (draft 2020-12) of the patient (input) or recommendation (output) contract."""
+    """Print the JSON Schema (draft 2020-12) of a contract (patient input, recommendation output, surveillance
+    report), or of the knowledge files for editors (`cds schema knowledge --output-dir knowledge/schemas`)."""
     with _guard():
         import json
 
-        from cds.model.schema import json_schema
-
         _check_output(output)
-        text = json.dumps(json_schema(name.value), indent=2, ensure_ascii=False) + "\n"
-        _emit(text, output)
+        if name is not SchemaName.knowledge:
+            from cds.model.schema import json_schema
+
+            if kind is not None or output_dir is not None:
+                raise _BadInput("--kind and --output-dir go with `cds schema knowledge`")
+            _emit(json.dumps(json_schema(name.value), indent=2, ensure_ascii=False) + "\n", output)
+            return
+        from cds.knowledge.json_schemas import KINDS, editor_settings, knowledge_schema
+
+        if kind is not None:
+            if kind not in KINDS:
+                from cds.suggest import did_you_mean
+
+                raise _BadInput(f"--kind: no knowledge file kind {kind!r}{did_you_mean(kind, KINDS)} "
+                                f"(allowed: {', '.join(KINDS)})")
+            _emit(json.dumps(knowledge_schema(kind), indent=2, ensure_ascii=False) + "\n", output)
+            return
+        if output_dir is not None:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            for k in KINDS:
+                _write_bytes(output_dir / f"{k}.schema.json",
+                             (json.dumps(knowledge_schema(k), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+            _write_bytes(output_dir / "editor-settings.json",
+                         (json.dumps(editor_settings(), indent=2) + "\n").encode("utf-8"))
+            typer.echo(f"{len(KINDS)} schema(s) and editor-settings.json written to {output_dir}")
+            return
+        lines = [f"{k:<24} {spec.description}" + (f"  [{', '.join(spec.globs)}]" if spec.globs else "")
+                 for k, spec in KINDS.items()]
+        lines.append("cds schema knowledge --kind KIND prints one; --output-dir DIR writes them all.")
+        _emit("\n".join(lines) + "\n", output)
 
 
 # ------------------------------------------------------------------ entry point

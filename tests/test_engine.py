@@ -181,9 +181,11 @@ def test_conflicting_derivations_are_reported(tmp_path: Path) -> None:
     import yaml
 
     shutil.copytree(MINI, tmp_path / "kb")
-    path = tmp_path / "kb" / "knowledge" / "rules" / "conflict.yaml"
+    path = tmp_path / "kb" / "knowledge" / "recommendations" / "test" / "conflict" / "recommendation.yaml"
+    path.parent.mkdir(parents=True)
     path.write_text(yaml.safe_dump({
-        "meta": {"purpose": "test"},
+        "id": "conflict", "title": {"en": "x", "fr": "x"},
+        "statement": {"text": "x", "kind": "policy", "sources": ["who_2019"], "date": "2024"},
         "rules": [{
             "id": "conflict.grade", "when": [{"tumour.primary_site": "pancreas"}],
             "then": [{"derive": {"key": "grade", "value": "g3"}}],

@@ -31,7 +31,7 @@ def _rule(data: Any, rule_id: str) -> Any:
     return next(r for r in data["rules"] if r["id"] == rule_id)
 
 
-RULES = "knowledge/rules/alerts.yaml"
+RULES = "knowledge/recommendations/test/mini-arguments/recommendation.yaml"
 PATHWAY = "pathways/pnet_test.yaml"
 
 DEFECTS: dict[str, tuple[str, Callable[[Any], None], str, str]] = {
@@ -68,7 +68,7 @@ DEFECTS: dict[str, tuple[str, Callable[[Any], None], str, str]] = {
     "rule_argues_unknown_option": (
         RULES,
         lambda d: _rule(d, "mod.ssa_low")["then"][0]["argue"].update(option="sandostatin"),
-        "unknown_option", "not in options.yaml",
+        "unknown_option", "not in catalogues/options.yaml",
     ),
     "rule_raises_unknown_alert": (
         RULES,

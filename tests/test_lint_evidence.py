@@ -27,8 +27,8 @@ from cds.lint import (
 )
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
-RULES = "knowledge/rules/alerts.yaml"
-CLASSIFICATION = "knowledge/rules/classification.yaml"
+RULES = "knowledge/recommendations/test/mini-arguments/recommendation.yaml"
+CLASSIFICATION = "knowledge/recommendations/test/mini-classification/recommendation.yaml"
 PATHWAY = "pathways/pnet_test.yaml"
 
 
@@ -80,7 +80,7 @@ def test_evidence_mismatch(kind: str, source_kinds: set[str], classification: bo
 
 def test_a_label_kind_without_a_label_source_is_an_error(tmp_path: Path) -> None:
     root = _copy(tmp_path, {
-        "knowledge/evidence.yaml": _add_kinds,
+        "knowledge/catalogues/evidence-scale.yaml": _add_kinds,
         RULES: lambda d: _rule(d, "mod.ssa_low")["evidence"].update(kind="label"),
     })
     found = _findings(root, check_evidence_sources)
@@ -107,12 +107,12 @@ def test_a_pathway_edge_is_checked_too(tmp_path: Path) -> None:
 def test_a_classification_rule_carries_a_definition_kind(tmp_path: Path) -> None:
     rule_id = "class.grade.ki67_g1.mitoses_g1"
     root = _copy(tmp_path, {
-        "knowledge/evidence.yaml": _add_kinds,
+        "knowledge/catalogues/evidence-scale.yaml": _add_kinds,
         CLASSIFICATION: lambda d: _rule(d, rule_id)["evidence"].update(kind="rct_phase3"),
     })
     assert "applies a definition" in _findings(root, check_evidence_sources)[rule_id].message
     fixed = _copy(tmp_path / "fixed", {
-        "knowledge/evidence.yaml": _add_kinds,
+        "knowledge/catalogues/evidence-scale.yaml": _add_kinds,
         CLASSIFICATION: lambda d: _rule(d, rule_id)["evidence"].update(kind="definition"),
     })
     assert rule_id not in _findings(fixed, check_evidence_sources)
@@ -134,7 +134,7 @@ def _source(data: Any, source_id: str) -> Any:
 
 
 def test_a_source_on_a_copy_site_is_an_error(tmp_path: Path) -> None:
-    root = _copy(tmp_path, {"knowledge/sources.yaml": lambda d: _source(d, "who_2019").update(
+    root = _copy(tmp_path, {"knowledge/catalogues/sources/sources.yaml": lambda d: _source(d, "who_2019").update(
         url="https://www.scribd.com/document/1/who", no_identifier_reason="book")})
     codes = {(p.code, p.loc, p.level) for p in check_source_links(
         load_knowledge(root / "knowledge", root / "pathways"))}
@@ -143,7 +143,7 @@ def test_a_source_on_a_copy_site_is_an_error(tmp_path: Path) -> None:
 
 
 def test_a_source_without_doi_pmid_url_or_reason_is_an_error(tmp_path: Path) -> None:
-    root = _copy(tmp_path, {"knowledge/sources.yaml": lambda d: _source(d, "esmo_2020").update(
+    root = _copy(tmp_path, {"knowledge/catalogues/sources/sources.yaml": lambda d: _source(d, "esmo_2020").update(
         doi="10.1016/j.annonc.2020.03.304")})
     found = _findings(root, check_source_links)
     assert found["who_2019"].code == "source_without_identifier" and found["who_2019"].level == "error"

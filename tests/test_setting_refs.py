@@ -38,7 +38,7 @@ from cds.lint import lint
 from cds.resources import examples_dir, knowledge_dir, pathways_dir, renderers_dir
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
-RULES = "knowledge/rules/alerts.yaml"
+RULES = "knowledge/recommendations/test/mini-arguments/recommendation.yaml"
 
 
 def test_doctests() -> None:
