@@ -644,8 +644,19 @@ class Statement(_Schema):
     grade: str | None = Field(
         default=None, description="The guideline's own level and grade (e.g. 'II, A'), only when it states one."
     )
-    date: str = Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$",
-                      description="When the main source said it: YYYY, YYYY-MM or YYYY-MM-DD.")
+    date: str | None = Field(
+        pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$",
+        description="When the main source said it: YYYY, YYYY-MM or YYYY-MM-DD; null only when the source carries no "
+        "date (then `undated` says why; lint reports it).")
+    undated: str | None = Field(default=None, description="Why the statement has no date (e.g. a label revision date "
+                                "not recorded in the catalogue).")
+
+    @model_validator(mode="after")
+    def _dated_or_why(self) -> Statement:
+        if self.date is None and not self.undated:
+            raise ValueError("give the statement's date (YYYY, YYYY-MM or YYYY-MM-DD), or say under `undated` why "
+                             "there is none")
+        return self
 
 
 class RecommendationSpec(_Schema):
