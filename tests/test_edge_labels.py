@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from cds import lint as lint_mod
 from cds import KnowledgeError, load_knowledge
+from cds import lint as lint_mod
 from cds.errors import Problem
 from cds.knowledge import setting_refs
 from cds.lint import MAX_EDGE_LABEL, check_edge_labels, lint
