@@ -21,6 +21,7 @@ no exclusion from unconfirmed facts), the linter checks:
 - recommendations: every pathway edge owned by a recommendation, every recommendation
   encoding something (a rule or an edge) and tested by a vignette on each side (in and out),
   vignettes borrowed from other homes that exist, titles short enough for a list;
+- pathway edge labels: missing, too long, or stating a number the edge's condition does not test;
 - coverage: rules and edges that no vignette exercises.
 
 It sits above what it checks (the loader, the compiler, the engine, the pathway
@@ -44,7 +45,8 @@ from cds.engine.durable_host import CompiledRule
 from cds.errors import KnowledgeError, Problem
 from cds.knowledge import conditions as cond
 from cds.knowledge.loader import KnowledgeBase, load_knowledge
-from cds.knowledge.setting_refs import stale_setting_numbers
+from cds.knowledge.schema import PathwayEdge
+from cds.knowledge.setting_refs import numbers_in, stale_setting_numbers
 from cds.model.patient import PrimarySite
 from cds.pathways import check_graphs
 
@@ -91,6 +93,9 @@ COPY_SITES = frozenset({
     "mimsdev.com", "prdmimsweb.azurewebsites.net",
 })
 
+# An edge label is a branch caption: a board member reads it on the picture.
+MAX_EDGE_LABEL = 70
+
 
 def lint(kb: KnowledgeBase | None = None, coverage: bool = True) -> list[Problem]:
     """Run every check; loading problems are returned as errors rather than raised.
@@ -106,6 +111,7 @@ def lint(kb: KnowledgeBase | None = None, coverage: bool = True) -> list[Problem
     findings += check_durable_limits(kb)
     findings += check_pathway_graphs(kb)
     findings += check_pathway_files(kb)
+    findings += check_edge_labels(kb)
     findings += check_catalogues(kb)
     findings += check_source_links(kb)
     findings += check_evidence_sources(kb)
@@ -243,6 +249,65 @@ def check_pathway_files(kb: KnowledgeBase) -> list[Problem]:
             out.append(Problem("pathway_file_name", file, pw.id,
                                f"the file of pathway {pw.id!r} is named {name!r}: rename it {pw.id}.yaml"))
     return out
+
+
+# -------------------------------------------------------------------- edge labels
+
+
+def check_edge_labels(kb: KnowledgeBase) -> list[Problem]:
+    """Each pathway edge's label: present (warning), at most :data:`MAX_EDGE_LABEL` characters
+    (warning), and stating no number its condition does not test (error).
+
+    The label is the caption a reader sees on the branch of a pathway picture, in place of
+    the edge's condition; a number in it that the condition does not test (a threshold
+    mistyped, or copied from a neighbouring edge) would tell the board something the engine
+    does not do. A setting the condition reads counts as tested: the loader has put its value
+    in the label (``{setting:NAME}``) and in the condition alike.
+    """
+    out: list[Problem] = []
+    for pw in kb.pathways:
+        file = kb.pathway_files.get(pw.id, "")
+        for edge in pw.edges:
+            if edge.label is None:
+                out.append(Problem("edge_label_missing", file, edge.id,
+                                   "no label: give `label: {en: ..., fr: ...}`, the edge's condition in "
+                                   "clinical shorthand, as the branch of the pathway picture shows it"))
+                continue
+            tested = condition_numbers(edge)
+            for lang in ("en", "fr"):
+                text = getattr(edge.label, lang)
+                if len(text) > MAX_EDGE_LABEL:
+                    out.append(Problem("edge_label_too_long", file, f"{edge.id}.label.{lang}",
+                                       f"{len(text)} characters (at most {MAX_EDGE_LABEL}): {text!r}",
+                                       level="warning"))
+                for written, value in numbers_in(text):
+                    if value not in tested:
+                        shown = ", ".join(_number(v) for v in sorted(tested)) or "none"
+                        out.append(Problem("edge_label_number", file, f"{edge.id}.label.{lang}",
+                                           f"states {written}, which the edge's condition does not test "
+                                           f"(its numbers: {shown}): {text!r}"))
+    return out
+
+
+def condition_numbers(edge: PathwayEdge) -> set[float]:
+    """The numbers an edge's condition tests: its literals and the values of the settings it reads.
+
+    >>> edge = PathwayEdge.model_validate({"id": "x.to_y", "from": "X", "to": "Y", "when": [
+    ...     {"$gte": {"tumour.ki67_percent": 10}}, {"ecog": 4}, {"$nex": {"imaging.sstr": 1}},
+    ...     {"tumour.primary_resected": True}]})
+    >>> sorted(condition_numbers(edge))
+    [4.0, 10.0]
+    """
+    return {
+        float(leaf.value)
+        for condition in edge.when
+        for leaf in cond.leaves(condition)
+        if isinstance(leaf.value, (int, float)) and not isinstance(leaf.value, bool)
+    }
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else str(value)
 
 
 # -------------------------------------------------------------------- catalogues

@@ -125,6 +125,18 @@ def resolver(settings: Mapping[str, Any]) -> Callable[[str, str], str]:
 # ------------------------------------------------------------------ lint: numbers written by hand
 
 
+def numbers_in(text: str) -> list[tuple[str, float]]:
+    """The numbers a text states, outside placeholders: each as written and as a value.
+
+    Identifiers are not numbers (G3, DP-123, Ki-67, NETTER-1, N0); both ends of a range are.
+
+    >>> numbers_in("Ki-67 10-55 %, G3, ECOG <= 2, {setting:x} %, 1,5 mg")
+    [('10', 10.0), ('55', 55.0), ('2', 2.0), ('1,5', 1.5)]
+    """
+    text = PLACEHOLDER.sub(" ", text)
+    return [(m.group(1), float(m.group(1).replace(",", "."))) for m in _NUMBER.finditer(text)]
+
+
 def bare_numbers(text: str, value: Any) -> list[str]:
     """The numbers in ``text``, outside placeholders, equal to ``value`` (as written: ``30``, ``1,5``).
 
@@ -135,8 +147,7 @@ def bare_numbers(text: str, value: Any) -> list[str]:
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return []
-    text = PLACEHOLDER.sub(" ", text)
-    return [m.group(1) for m in _NUMBER.finditer(text) if float(m.group(1).replace(",", ".")) == value]
+    return [written for written, number in numbers_in(text) if number == value]
 
 
 @dataclass(frozen=True)

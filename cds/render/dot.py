@@ -235,7 +235,7 @@ def graph_edge_text(data: Mapping[str, Any], lang: Lang = "en") -> str:
     >>> from cds.pathways import build_graph, graph_edges
     >>> _, _, key, data = graph_edges(build_graph(default_engine().kb, "fitness"))[0]
     >>> key, graph_edge_text(data, "fr")
-    ('fitness.to_poor_performance_status', 'ecog >= 3')
+    ('fitness.to_poor_performance_status', 'ECOG >= 3')
     """
     return edge_text(data["label"], data["condition"], lang)
 
