@@ -854,8 +854,8 @@ def schema(
         show_default=False,
     )] = None,
     output_dir: Annotated[Path | None, typer.Option(
-        "--output-dir", help="With `knowledge`: write every kind's <kind>.schema.json here, and an editor-settings.json "
-        "mapping the knowledge files to them.", show_default=False,
+        "--output-dir", help="With `knowledge`: write every kind's <kind>.schema.json here, and an "
+        "editor-settings.json mapping the knowledge files to them.", show_default=False,
     )] = None,
     output: OutputOption = None,
 ) -> None:

@@ -544,10 +544,13 @@ def check_recommendations(kb: KnowledgeBase) -> list[Problem]:
                     sides[rec.id].add(side)
         if spec.status == "retired":
             continue
-        if not spec.rules and not spec.edges:
+        if not (spec.rules or spec.edges or spec.matrix or spec.planner_alerts):
             out.append(Problem("recommendation_empty", rec.file, spec.id,
-                               "encodes nothing: list the pathway edges it owns or write its rules (or retire it)"))
+                               "encodes nothing: write its rules, or list the pathway edges, matrix statements or "
+                               "planner alerts that encode it (or retire it)"))
         for side in ("in", "out"):
+            if side == "out" and spec.no_patient_outside:
+                continue
             if side not in sides[rec.id]:
                 where = "applies" if side == "in" else "just outside it"
                 out.append(Problem("recommendation_without_vignette", rec.file, spec.id,

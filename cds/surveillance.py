@@ -43,6 +43,7 @@ from cds.errors import InputError, InputProblem
 from cds.facts import build_context
 from cds.input import check_horizon
 from cds.knowledge import conditions
+from cds.knowledge.loader import planner_rule_id
 from cds.knowledge.schema import (
     SETTING_DEFAULT_HORIZON,
     SETTING_RADIATION_ALERT,
@@ -960,7 +961,7 @@ def _alerts(
         for pa in kb.planner_alerts:
             if pa.situation != situation:
                 continue
-            rule_id = f"surveillance.planner.{situation}"
+            rule_id = planner_rule_id(situation)
             out.append(Alert(
                 id=pa.alert, severity=kb.alerts[pa.alert].severity, text=ctx.say(pa.because, **values),
                 rule=rule_id, sources=sorted(pa.sources), rules=[rule_id],

@@ -188,6 +188,8 @@ def check_side(rec: Recommendation, side: str, recommendation: str, members: Ite
     ["side 'out': the patient should be just outside recommendation 'rec-a', but its rule or edge r1 fired"]
     """
     taken = set(rec.trace.fired_rules) | set(rec.trace.edges)
+    for alert in rec.alerts:  # the follow-up planner's alerts are reported under their rule ids
+        taken |= set(alert.rules or ([alert.rule] if alert.rule else []))
     fired = sorted(taken & set(members))
     if side == "in" and not fired:
         return [f"side 'in': no rule or edge of recommendation {recommendation!r} fired for this patient"]

@@ -8,6 +8,7 @@ here, and on the bundled knowledge (no label states a number its condition does 
 from __future__ import annotations
 
 import doctest
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,13 @@ def _problems(tmp_path: Path, *edges: dict[str, Any]) -> list[Problem]:
     folder = tmp_path / "pathways"
     folder.mkdir()
     (folder / "pnet_labels.yaml").write_text(yaml.safe_dump(pathway, allow_unicode=True), encoding="utf-8")
-    kb = load_knowledge(MINI / "knowledge", folder)
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(MINI / "knowledge", knowledge)
+    owner = knowledge / "recommendations" / "test" / "mini-arguments" / "recommendation.yaml"
+    data = yaml.safe_load(owner.read_text(encoding="utf-8"))
+    data["edges"] = []  # the mini pathway is not loaded here
+    owner.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    kb = load_knowledge(knowledge, folder)
     return check_edge_labels(kb)
 
 
@@ -64,12 +71,12 @@ def test_doctests() -> None:
 # ------------------------------------------------------------------ edge_label_missing
 
 
-def test_an_edge_without_a_label_is_a_warning(tmp_path: Path) -> None:
+def test_an_edge_without_a_label_is_an_error(tmp_path: Path) -> None:
     found = _problems(tmp_path,
                       _edge("pnet.unlabelled", [{"disease.stage": "metastatic"}], None),
                       _edge("pnet.labelled", [{"disease.stage": "metastatic"}],
                             {"en": "Metastatic", "fr": "Métastatique"}))
-    assert _codes(found) == [("edge_label_missing", "warning", "pnet.unlabelled")]
+    assert _codes(found) == [("edge_label_missing", "error", "pnet.unlabelled")]
     assert found[0].file == FILE
     assert "label: {en: ..., fr: ...}" in found[0].message
 

@@ -43,13 +43,13 @@ from cds.knowledge.schema import (
     MatrixCondition,
     MatrixEntry,
     Modality,
+    NotModelledCatalogue,
     OptionCatalogue,
     OptionSpec,
     Pathway,
     PlannerAlert,
     RecommendationSpec,
     Rule,
-    RuleFile,
     SafetyMatrixFile,
     ScenarioCatalogue,
     ScenarioSpec,
@@ -146,7 +146,6 @@ class KnowledgeBase:
     pathways: list[Pathway]
     pathway_files: dict[str, str]
     vocabulary: Vocabulary
-    file_meta: dict[str, Any] = field(default_factory=dict)
     # The recommendations (knowledge/recommendations/<area>/<id>/), by id, in path order; and who
     # owns each rule and pathway edge (rule or edge id -> recommendation id).
     recommendations: dict[str, LoadedRecommendation] = field(default_factory=dict)
@@ -300,7 +299,6 @@ class _Loader:
     # ----------------------------------------------------------------- load
 
     def load(self) -> KnowledgeBase | None:
-        r = self.root
         lay = self.layout
         # The settings first: the texts of every other file may name them ({setting:NAME}).
         config = self.parse_split(Config, "settings", "settings")
@@ -313,17 +311,14 @@ class _Loader:
         alerts_cat = self.parse_split(AlertCatalogue, "alerts", "alerts")
         derived_cat = self.parse_split(DerivedCatalogue, "derived-facts", "derived")
         scenario_cat = self.parse(ScenarioCatalogue, lay.scenarios) if lay.scenarios.exists() else None
+        if lay.not_modelled.exists():  # read by people and `cds knowledge show`; checked for shape here
+            self.parse(NotModelledCatalogue, lay.not_modelled)
         # The surveillance catalogue and dose table are optional (a knowledge base without them plans
         # no follow-up); when one is present, so must the other be.
         has_surveillance = lay.follow_up_schedules.exists() or lay.radiation_doses.exists()
         surveillance = self.parse(SurveillanceCatalogue, lay.follow_up_schedules) if has_surveillance else None
         dose_table = self.parse(DoseTable, lay.radiation_doses) if has_surveillance else None
 
-        rule_files: list[tuple[str, RuleFile]] = []
-        for path in sorted((r / "rules").glob("*.yaml")):
-            parsed = self.parse(RuleFile, path)
-            if parsed is not None:
-                rule_files.append((self.rel(path), parsed))
         recommendation_files: list[tuple[str, RecommendationSpec, Path]] = []
         for path in lay.recommendation_files():
             parsed_rec = self.parse(RecommendationSpec, path)
@@ -389,17 +384,6 @@ class _Loader:
         # Resolve named settings, then check every rule and edge.
         rules: list[LoadedRule] = []
         seen_ids: dict[str, str] = {}
-        file_meta: dict[str, Any] = {}
-        for fname, rf in rule_files:
-            file_meta[fname] = rf.meta
-            for rule in rf.rules:
-                resolved = rule.model_copy(
-                    update={"when": self.resolve_settings(rule.when, settings, fname, rule.id)}
-                )
-                self.unique_id(rule.id, fname, seen_ids)
-                self.check_rule(resolved, fname, vocab, sources, options, alerts, derived,
-                                evidence_rank)
-                rules.append(LoadedRule(resolved, fname))
         recommendations: dict[str, LoadedRecommendation] = {}
         owners: dict[str, str] = {}
         for fname, spec, folder in recommendation_files:
@@ -473,6 +457,31 @@ class _Loader:
                 else:
                     owners[edge_id] = rec.id
 
+        matrix_ids = {entry.id for entry, _ in matrix_entries if entry.level != "none"}
+        situations = {pa.situation for pa in surveillance.planner_alerts} if surveillance else set()
+        for rec in recommendations.values():
+            for entry_id in rec.spec.matrix:
+                if entry_id not in matrix_ids:
+                    self.problem("unknown_matrix_statement", rec.file, entry_id,
+                                 f"no matrix statement with a safety level has the id {entry_id!r}"
+                                 + _close(entry_id, matrix_ids))
+                elif entry_id in owners:
+                    self.problem("matrix_owned_twice", rec.file, entry_id,
+                                 f"matrix statement {entry_id!r} is already owned by {owners[entry_id]!r}")
+                else:
+                    owners[entry_id] = rec.id
+            for situation in rec.spec.planner_alerts:
+                key = planner_rule_id(situation)
+                if situation not in situations:
+                    self.problem("unknown_planner_alert", rec.file, situation,
+                                 f"the follow-up planner has no alert for situation {situation!r}"
+                                 + _close(situation, situations))
+                elif key in owners:
+                    self.problem("planner_alert_owned_twice", rec.file, situation,
+                                 f"planner alert {situation!r} is already owned by {owners[key]!r}")
+                else:
+                    owners[key] = rec.id
+
         schedules, modalities = self.check_surveillance(
             surveillance, dose_table, rules, sources, options, alerts, settings, evidence_rank
         )
@@ -482,7 +491,7 @@ class _Loader:
         )
 
         content_hash = _content_hash(
-            [*lay.content_files(), *sorted((r / "rules").glob("*.yaml")), *sorted(self.pathways_root.glob("*.yaml"))],
+            [*lay.content_files(), *sorted(self.pathways_root.glob("*.yaml"))],
             self.root.parent,
         )
         return KnowledgeBase(
@@ -502,7 +511,6 @@ class _Loader:
             pathways=pathways,
             pathway_files=pw_files,
             vocabulary=vocab,
-            file_meta=file_meta,
             recommendations=recommendations,
             owners=owners,
             planner=planner,
@@ -985,6 +993,17 @@ class _Loader:
             self.check_conditions(edge.when, fname, loc, vocab, early=True)
 
 
+def planner_rule_id(situation: str) -> str:
+    """The rule id the follow-up planner's alert for ``situation`` is reported under (in alerts' ``rules``).
+
+    Examples
+    --------
+    >>> planner_rule_id("radiation_above_threshold")
+    'surveillance.planner.radiation_above_threshold'
+    """
+    return f"surveillance.planner.{situation}"
+
+
 def matrix_rule(entry: MatrixEntry, conditions: Mapping[str, MatrixCondition]) -> Rule | None:
     """The safety rule a matrix statement compiles to (None for 'none' or unknown conditions).
 
@@ -1025,7 +1044,6 @@ def matrix_rule(entry: MatrixEntry, conditions: Mapping[str, MatrixCondition]) -
     then += [{"alert": {"id": a}} for a in entry.alerts]
     return Rule.model_validate({
         "id": entry.id,
-        "statement": entry.statement,
         "when": when,
         "then": then,
         "because": entry.because,  # as it is: it keeps its text as written

@@ -565,7 +565,6 @@ class Rule(_Schema):
     """
 
     id: str = Field(pattern=ID_PATTERN)
-    statement: str | list[str] | None = None
     when: list[dict[str, Any]] = Field(default_factory=list)
     then: list[Effect] = Field(min_length=1)
     because: Text
@@ -594,19 +593,6 @@ class FileMeta(_Schema):
     scope: str | None = None
     lifecycle: Literal["draft", "reviewed", "retired"] = "draft"
     not_modelled: list[str] = Field(default_factory=list)
-
-
-class RuleFile(_Schema):
-    """A rule file (knowledge/rules/*.yaml): its ``meta`` and its rules.
-
-    Examples
-    --------
-    >>> RuleFile.model_validate({"meta": {"purpose": "Examples."}, "rules": []}).rules
-    []
-    """
-
-    meta: FileMeta
-    rules: list[Rule]
 
 
 # ------------------------------------------------------------------ recommendations
@@ -695,11 +681,18 @@ class RecommendationSpec(_Schema):
                              "exactly one owner).")
     rules: list[Rule] = Field(default_factory=list, description="The rules that encode it: arguments, cautions, "
                               "exclusions, alerts, missing-data requests, classification, follow-up.")
+    matrix: list[str] = Field(default_factory=list, description="Ids of the contraindication-matrix statements "
+                              "(catalogues/safety-matrix/) that encode it: its cautions stated as matrix cells.")
+    planner_alerts: list[str] = Field(default_factory=list, description="Situations of the follow-up planner's alerts "
+                                      "(catalogues/follow-up-schedules.yaml, planner_alerts) that encode it.")
     also_tested_by: dict[Literal["in", "out"], list[str]] = Field(
         default_factory=dict, description="Vignettes of other recommendations that also test this one, by side "
         "(in: one of its rules or edges fires for that patient; out: none does), by vignette id.")
     not_modelled: list[str] = Field(default_factory=list, description="Parts of the statement deliberately not "
                                     "encoded, and why.")
+    no_patient_outside: str | None = Field(
+        default=None, description="Why no patient can stand just outside it (a definition that applies to every "
+        "patient): then it needs no 'out' vignette. Reviewed like any other statement.")
     note: str | None = None
 
     @field_validator("brief")
@@ -805,7 +798,6 @@ class MatrixEntry(_Schema):
     evidence: EvidenceRef
     confirmation: Confirmation
     alerts: list[str] = Field(default_factory=list, description="Alerts raised when one of the options is proposed.")
-    statement: str | list[str] | None = None
     note: str | None = None
 
 
@@ -872,7 +864,6 @@ class PathwayEdge(_Schema):
     sources: list[str] = Field(default_factory=list)
     evidence: EvidenceRef | None = None
     confirmation: Confirmation | None = None
-    statement: str | list[str] | None = None
     depends_on: list[str] = Field(
         default_factory=list,
         description="Input fields this proposal depends on in this situation (beyond the option's own).",
