@@ -433,7 +433,7 @@ def test_version() -> None:
 
 PASSING = """
 id: cli-test-pass
-statement: DP-000
+side: in
 cites: test
 patient:
   tumour: {primary_site: pancreas, differentiation: well, ki67_percent: 5}
