@@ -49,6 +49,7 @@ from cds.knowledge.schema import PathwayEdge
 from cds.knowledge.setting_refs import numbers_in, stale_setting_numbers
 from cds.model.patient import PrimarySite
 from cds.pathways import check_graphs
+from cds.suggest import did_you_mean
 
 # durable_rules 2.0.28 limits (durable-rules.md section 3.3), with a safety margin on 303.
 MAX_PENDING_ALPHA = 60
@@ -517,6 +518,12 @@ def check_recommendations(kb: KnowledgeBase) -> list[Problem]:
                 out.append(Problem("edge_without_recommendation", kb.pathway_files[pw.id], edge.id,
                                    "no recommendation lists this edge under `edges:`: add it to the recommendation "
                                    "it encodes"))
+    edge_ids = {e.id for pw in kb.pathways for e in pw.edges}
+    for rec in kb.recommendations.values():
+        for edge_id in rec.spec.edges:
+            if edge_id not in edge_ids:
+                out.append(Problem("unknown_edge", rec.file, edge_id, f"no pathway has an edge {edge_id!r}"
+                                   + did_you_mean(edge_id, edge_ids)))
     sides: dict[str, set[str]] = {rid: set() for rid in kb.recommendations}
     vignette_ids: set[str] = set()
     for path in vignette_files(kb.root):
