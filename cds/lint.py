@@ -519,11 +519,23 @@ def check_recommendations(kb: KnowledgeBase) -> list[Problem]:
                                    "no recommendation lists this edge under `edges:`: add it to the recommendation "
                                    "it encodes"))
     edge_ids = {e.id for pw in kb.pathways for e in pw.edges}
+    matrix_ids = {entry.id for entry, _ in kb.matrix_entries if entry.level != "none"}
+    situations = {pa.situation for pa in kb.planner_alerts}
     for rec in kb.recommendations.values():
         for edge_id in rec.spec.edges:
             if edge_id not in edge_ids:
                 out.append(Problem("unknown_edge", rec.file, edge_id, f"no pathway has an edge {edge_id!r}"
                                    + did_you_mean(edge_id, edge_ids)))
+        for entry_id in rec.spec.matrix:
+            if entry_id not in matrix_ids:
+                out.append(Problem("unknown_matrix_statement", rec.file, entry_id,
+                                   f"no matrix statement with a safety level has the id {entry_id!r}"
+                                   + did_you_mean(entry_id, matrix_ids)))
+        for situation in rec.spec.planner_alerts:
+            if situation not in situations:
+                out.append(Problem("unknown_planner_alert", rec.file, situation,
+                                   f"the follow-up planner has no alert for situation {situation!r}"
+                                   + did_you_mean(situation, situations)))
     sides: dict[str, set[str]] = {rid: set() for rid in kb.recommendations}
     vignette_ids: set[str] = set()
     for path in vignette_files(kb.root):

@@ -130,6 +130,16 @@ def vignette_files(root: Path | None = None) -> list[Path]:
 def recommendation_of(path: Path) -> str:
     """The id of the recommendation a vignette file belongs to (the name of its folder).
 
+    Parameters
+    ----------
+    path
+        A vignette file, ``.../<recommendation-id>/vignettes/<name>.yaml``.
+
+    Returns
+    -------
+    str
+        The recommendation's id.
+
     Examples
     --------
     >>> recommendation_of(Path("knowledge/recommendations/pancreas/pnet-a/vignettes/in-1.yaml"))
@@ -140,6 +150,20 @@ def recommendation_of(path: Path) -> str:
 
 def sides_of(kb: KnowledgeBase, path: Path, vignette: Vignette) -> list[tuple[str, str]]:
     """The recommendations a vignette tests, with its side of each: its own, then those that borrow it.
+
+    Parameters
+    ----------
+    kb
+        The loaded knowledge.
+    path
+        The vignette's file.
+    vignette
+        The vignette read from it.
+
+    Returns
+    -------
+    list of (str, str)
+        (recommendation id, ``in`` or ``out``) pairs.
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""Safety is a ceiling, never a term in a sum (cds/ranking.py, knowledge/safety_matrix*.yaml).
+"""Safety is a ceiling, never a term in a sum (cds/ranking.py, knowledge/catalogues/safety-matrix/).
 
 Unit tests of the aggregation on hand-built candidates, then a property test over random
 patients: whatever the arguments for, no option is ranked against an exclusion or above the
@@ -88,7 +88,7 @@ def test_unconfirmed_statement_may_not_exclude(tmp_path: Any) -> None:
 
     root = tmp_path / "knowledge"
     shutil.copytree(knowledge_dir(), root)
-    extra = root / "safety_matrix.zz_test.yaml"
+    extra = root / "catalogues" / "safety-matrix" / "zz_test.yaml"
     extra.write_text(
         "entries:\n"
         "  - id: safety.test.unconfirmed_exclusion\n"

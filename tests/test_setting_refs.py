@@ -198,7 +198,7 @@ def test_changing_a_setting_changes_the_text_in_the_output(tmp_path: Path) -> No
     shutil.copytree(knowledge_dir(), root / "knowledge", ignore=shutil.ignore_patterns("vignettes"))
     (root / "pathways").symlink_to(pathways_dir())
     (root / "renderers").symlink_to(renderers_dir())
-    config = root / "knowledge" / "config.yaml"
+    config = root / "knowledge" / "catalogues" / "settings" / "general.yaml"
     text, n = re.subn(r"(name: high_liver_burden_percent\n\s+value: )25\n", r"\g<1>27.5\n",
                       config.read_text(encoding="utf-8"))
     assert n == 1

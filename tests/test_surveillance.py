@@ -345,29 +345,30 @@ def _knowledge_with(
 ) -> KnowledgeBase:
     """A copy of the knowledge with some settings changed and ``edit`` applied to surveillance.yaml."""
     root = _copy_knowledge(tmp_path)
-    config = root / "config.surveillance.yaml"
+    config = root / "catalogues" / "settings" / "follow-up.yaml"
     data = yaml.safe_load(config.read_text(encoding="utf-8"))
     for setting in data["settings"]:
         setting["value"] = (settings or {}).get(setting["name"], setting["value"])
     config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     if edit is not None:
-        catalogue = yaml.safe_load((root / "surveillance.yaml").read_text(encoding="utf-8"))
+        catalogue = yaml.safe_load((root / "catalogues" / "follow-up-schedules.yaml").read_text(encoding="utf-8"))
         edit(catalogue)
-        (root / "surveillance.yaml").write_text(yaml.safe_dump(catalogue, allow_unicode=True), encoding="utf-8")
+        (root / "catalogues" / "follow-up-schedules.yaml").write_text(yaml.safe_dump(catalogue, allow_unicode=True), encoding="utf-8")
     return load_knowledge(root, pathways_dir())
 
 
 def test_loader_cross_checks_surveillance(tmp_path: Path) -> None:
     root = _copy_knowledge(tmp_path)
-    catalogue = yaml.safe_load((root / "surveillance.yaml").read_text(encoding="utf-8"))
+    catalogue = yaml.safe_load((root / "catalogues" / "follow-up-schedules.yaml").read_text(encoding="utf-8"))
     (commnets,) = [s for s in catalogue["schedules"] if s["id"] == "pnet_resected_commnets"]
     commnets["periods"][0]["exams"][0]["modality"] = "ct_whole_body"
     commnets["sources"].append("no_such_source")
-    (root / "surveillance.yaml").write_text(yaml.safe_dump(catalogue, allow_unicode=True), encoding="utf-8")
-    rules = yaml.safe_load((root / "rules" / "surveillance.yaml").read_text(encoding="utf-8"))
+    (root / "catalogues" / "follow-up-schedules.yaml").write_text(yaml.safe_dump(catalogue, allow_unicode=True), encoding="utf-8")
+    home = root / "recommendations" / "follow-up" / "follow-up-resected-pnet-commnets" / "recommendation.yaml"
+    rules = yaml.safe_load(home.read_text(encoding="utf-8"))
     (rule,) = [r for r in rules["rules"] if r["id"] == "surv.pnet.resected"]
     rule["then"][0]["surveil"]["schedule"] = "no_such_schedule"
-    (root / "rules" / "surveillance.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    home.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
     with pytest.raises(KnowledgeError) as err:
         load_knowledge(root, pathways_dir())
     codes = {p.code for p in err.value.problems}
@@ -377,14 +378,14 @@ def test_loader_cross_checks_surveillance(tmp_path: Path) -> None:
 def test_surveillance_files_are_in_the_content_hash(tmp_path: Path) -> None:
     root = _copy_knowledge(tmp_path)
     before = load_knowledge(root, pathways_dir()).content_hash
-    path = root / "radiation.yaml"
+    path = root / "catalogues" / "radiation-doses.yaml"
     path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     assert load_knowledge(root, pathways_dir()).content_hash != before
 
 
 # ------------------------------------------------------------------ policy in the knowledge
 # The substitutions, the ionising window and the plan preferences are `planner:` entries of
-# knowledge/surveillance.yaml, conditions in the condition language: editing them changes the plan.
+# knowledge/catalogues/follow-up-schedules.yaml, conditions in the condition language: editing them changes the plan.
 
 LUNG_AND_PERITONEUM: dict[str, Any] = {
     "age": 62, "sex": "M", "ecog": 0, "as_of": "2025-03-01",

@@ -53,7 +53,13 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 @dataclass(frozen=True)
 class FileKind:
-    """One kind of knowledge file: its schema model and where such files are (globs from the repository root)."""
+    """One kind of knowledge file: its schema model and where such files are (globs from the repository root).
+
+    Examples
+    --------
+    >>> KINDS["pathway"].globs
+    ('pathways/*.yaml',)
+    """
 
     model: type[BaseModel]
     globs: tuple[str, ...]

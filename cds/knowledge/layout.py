@@ -118,39 +118,154 @@ class Layout:
     # ------------------------------------------------------- folder catalogues
 
     def catalogue_folder(self, name: str) -> Path:
-        """A catalogue kept as a folder of files: ``alerts``, ``sources``, ``settings``, ``derived-facts``."""
+        """A catalogue kept as a folder of files: ``alerts``, ``sources``, ``settings``, ``derived-facts``.
+
+        Parameters
+        ----------
+        name
+            The catalogue's name.
+
+        Returns
+        -------
+        Path
+            ``catalogues/<name>/``.
+
+        Examples
+        --------
+        >>> Layout(Path("k")).catalogue_folder("sources").as_posix()
+        'k/catalogues/sources'
+        """
         return self.catalogues / name
 
     def catalogue_files(self, name: str) -> list[Path]:
-        """The files of a folder catalogue, in name order (their union is the catalogue)."""
+        """The files of a folder catalogue, in name order (their union is the catalogue).
+
+        Parameters
+        ----------
+        name
+            The catalogue's name (``alerts``, ``sources``, ``settings``, ``derived-facts``).
+
+        Returns
+        -------
+        list of Path
+            Its ``*.yaml`` files, sorted; empty when the folder is missing.
+
+        Examples
+        --------
+        >>> from cds.resources import knowledge_dir
+        >>> [p.name for p in Layout(knowledge_dir()).catalogue_files("settings")][:2]
+        ['advanced-other-sites.yaml', 'follow-up.yaml']
+        """
         return sorted(self.catalogue_folder(name).glob("*.yaml"))
 
     def matrix_files(self) -> list[Path]:
-        """The matrix's rows and statements (every file of its folder but the probes)."""
+        """The matrix's rows and statements (every file of its folder but the probes).
+
+        Returns
+        -------
+        list of Path
+            Sorted by name.
+
+        Examples
+        --------
+        >>> from cds.resources import knowledge_dir
+        >>> MATRIX_PROBES_FILE in [p.name for p in Layout(knowledge_dir()).matrix_files()]
+        False
+        """
         return [p for p in sorted(self.matrix.glob("*.yaml")) if p.name != MATRIX_PROBES_FILE]
 
     # --------------------------------------------------------- recommendations
 
     def recommendation_files(self) -> list[Path]:
-        """Every ``recommendation.yaml``, in path order."""
+        """Every ``recommendation.yaml``, in path order (area, then id).
+
+        Returns
+        -------
+        list of Path
+            ``recommendations/<area>/<id>/recommendation.yaml`` files.
+
+        Examples
+        --------
+        >>> from cds.resources import knowledge_dir
+        >>> all(p.name == RECOMMENDATION_FILE for p in Layout(knowledge_dir()).recommendation_files())
+        True
+        """
         return sorted(self.recommendations.glob(f"*/*/{RECOMMENDATION_FILE}"))
 
     @staticmethod
     def vignette_dir(recommendation_folder: Path) -> Path:
-        """The vignettes folder of one recommendation."""
+        """The vignettes folder of one recommendation.
+
+        Parameters
+        ----------
+        recommendation_folder
+            ``recommendations/<area>/<id>/``.
+
+        Returns
+        -------
+        Path
+            Its ``vignettes/`` folder.
+
+        Examples
+        --------
+        >>> Layout.vignette_dir(Path("r/a/x")).as_posix()
+        'r/a/x/vignettes'
+        """
         return recommendation_folder / VIGNETTE_FOLDER
 
     def vignette_files(self) -> list[Path]:
-        """Every vignette of every recommendation, in path order."""
+        """Every vignette of every recommendation, in path order.
+
+        Returns
+        -------
+        list of Path
+            ``recommendations/<area>/<id>/vignettes/*.yaml`` files.
+
+        Examples
+        --------
+        >>> from cds.resources import knowledge_dir
+        >>> len(Layout(knowledge_dir()).vignette_files()) > 100
+        True
+        """
         return sorted(self.recommendations.glob(f"*/*/{VIGNETTE_FOLDER}/*.yaml"))
 
     @staticmethod
     def recommendation_of_vignette(path: Path) -> Path:
-        """The ``recommendation.yaml`` a vignette file belongs to (its folder's parent)."""
+        """The ``recommendation.yaml`` a vignette file belongs to (its folder's parent).
+
+        Parameters
+        ----------
+        path
+            A vignette file.
+
+        Returns
+        -------
+        Path
+            The recommendation file beside its ``vignettes/`` folder.
+
+        Examples
+        --------
+        >>> Layout.recommendation_of_vignette(Path("r/a/x/vignettes/v.yaml")).as_posix()
+        'r/a/x/recommendation.yaml'
+        """
         return path.parent.parent / RECOMMENDATION_FILE
 
     def content_files(self) -> list[Path]:
-        """Every file the knowledge's content hash covers (the pathways are added by the loader)."""
+        """Every file the knowledge's content hash covers (the pathways are added by the loader).
+
+        Vignettes are tests, not knowledge: changing one does not change the knowledge version.
+
+        Returns
+        -------
+        list of Path
+            The manifest, the catalogues, the matrix and every recommendation file.
+
+        Examples
+        --------
+        >>> from cds.resources import knowledge_dir
+        >>> Layout(knowledge_dir()).manifest in Layout(knowledge_dir()).content_files()
+        True
+        """
         files = [self.manifest, self.options, self.evidence_scale, self.radiation_doses,
                  self.follow_up_schedules, self.scenarios]
         for name in ("sources", "alerts", "settings", "derived-facts"):
@@ -158,7 +273,23 @@ class Layout:
         return [*files, *self.matrix_files(), *self.recommendation_files()]
 
     def rel(self, path: Path) -> str:
-        """``path`` relative to the knowledge folder, with forward slashes."""
+        """``path`` relative to the knowledge folder, with forward slashes.
+
+        Parameters
+        ----------
+        path
+            A path under the knowledge folder (another path is returned as it is).
+
+        Returns
+        -------
+        str
+            The relative path.
+
+        Examples
+        --------
+        >>> Layout(Path("/k")).rel(Path("/k/catalogues/options.yaml"))
+        'catalogues/options.yaml'
+        """
         try:
             return path.relative_to(self.root).as_posix()
         except ValueError:

@@ -457,12 +457,11 @@ class _Loader:
         matrix_ids = {entry.id for entry, _ in matrix_entries if entry.level != "none"}
         situations = {pa.situation for pa in surveillance.planner_alerts} if surveillance else set()
         for rec in recommendations.values():
+            # Unknown ids are lint's to report (cds.lint.check_recommendations), as for edges.
             for entry_id in rec.spec.matrix:
                 if entry_id not in matrix_ids:
-                    self.problem("unknown_matrix_statement", rec.file, entry_id,
-                                 f"no matrix statement with a safety level has the id {entry_id!r}"
-                                 + _close(entry_id, matrix_ids))
-                elif entry_id in owners:
+                    continue
+                if entry_id in owners:
                     self.problem("matrix_owned_twice", rec.file, entry_id,
                                  f"matrix statement {entry_id!r} is already owned by {owners[entry_id]!r}")
                 else:
@@ -470,10 +469,8 @@ class _Loader:
             for situation in rec.spec.planner_alerts:
                 key = planner_rule_id(situation)
                 if situation not in situations:
-                    self.problem("unknown_planner_alert", rec.file, situation,
-                                 f"the follow-up planner has no alert for situation {situation!r}"
-                                 + _close(situation, situations))
-                elif key in owners:
+                    continue
+                if key in owners:
                     self.problem("planner_alert_owned_twice", rec.file, situation,
                                  f"planner alert {situation!r} is already owned by {owners[key]!r}")
                 else:
@@ -992,6 +989,16 @@ class _Loader:
 
 def planner_rule_id(situation: str) -> str:
     """The rule id the follow-up planner's alert for ``situation`` is reported under (in alerts' ``rules``).
+
+    Parameters
+    ----------
+    situation
+        A situation of ``planner_alerts`` in the follow-up schedules.
+
+    Returns
+    -------
+    str
+        The id, which recommendations own (``planner_alerts:``) like a rule's.
 
     Examples
     --------

@@ -45,12 +45,24 @@ EFFECT_ROLES = {
 
 
 class UnknownRecommendationError(CdsError, ValueError):
-    """No recommendation has this id (the message suggests the closest)."""
+    """No recommendation has this id (the message suggests the closest).
+
+    Examples
+    --------
+    >>> str(UnknownRecommendationError("no recommendation 'x'"))
+    "no recommendation 'x'"
+    """
 
 
 @dataclass(frozen=True)
 class VignetteRef:
-    """A vignette that tests a recommendation: its own (in its folder) or borrowed from another home."""
+    """A vignette that tests a recommendation: its own (in its folder) or borrowed from another home.
+
+    Examples
+    --------
+    >>> VignetteRef("v1", "in", "knowledge/.../v1.yaml", None, "ESMO 2020", True).own
+    True
+    """
 
     id: str
     side: str
@@ -62,7 +74,15 @@ class VignetteRef:
 
 @dataclass(frozen=True)
 class EdgeRef:
-    """A pathway edge a recommendation owns, with the pathway it belongs to."""
+    """A pathway edge a recommendation owns, with the pathway it belongs to.
+
+    Examples
+    --------
+    >>> from cds.knowledge.loader import load_knowledge
+    >>> pw = load_knowledge().pathways[0]
+    >>> EdgeRef(pw.id, pw.edges[0]).pathway == pw.id
+    True
+    """
 
     pathway: str
     edge: PathwayEdge
@@ -70,7 +90,13 @@ class EdgeRef:
 
 @dataclass(frozen=True)
 class Caution:
-    """A safety ceiling one of the recommendation's rules puts on an option."""
+    """A safety ceiling the recommendation puts on an option (from a rule or a matrix statement).
+
+    Examples
+    --------
+    >>> Caution("safety.x", "prrt", "avoid").level
+    'avoid'
+    """
 
     rule: str
     option: str
@@ -79,7 +105,14 @@ class Caution:
 
 @dataclass(frozen=True)
 class RecommendationSummary:
-    """One line of ``cds knowledge list``."""
+    """One line of ``cds knowledge list``.
+
+    Examples
+    --------
+    >>> row = RecommendationSummary("pnet-a", "pancreas", "A", "A", "draft", None, ("DP-027",), 1, 2, 1, 1, "f")
+    >>> row.vignettes_in, row.reviewer
+    (1, None)
+    """
 
     id: str
     area: str
@@ -97,7 +130,16 @@ class RecommendationSummary:
 
 @dataclass(frozen=True)
 class RecommendationDetail:
-    """Everything about one recommendation (``cds knowledge show``)."""
+    """Everything about one recommendation (``cds knowledge show``).
+
+    Examples
+    --------
+    >>> from cds.knowledge.loader import load_knowledge
+    >>> kb = load_knowledge()
+    >>> rec = detail(kb, next(iter(kb.recommendations)))
+    >>> rec.file.endswith("recommendation.yaml"), rec.area in rec.file
+    (True, True)
+    """
 
     spec: RecommendationSpec
     area: str
@@ -206,7 +248,7 @@ def detail(kb: KnowledgeBase, rec_id: str) -> RecommendationDetail:
     >>> try:
     ...     detail(kb, "no-such-recommendation")
     ... except UnknownRecommendationError as exc:
-    ...     print(str(exc).split(";")[0])
+    ...     print(str(exc).split(" (")[0])
     no recommendation 'no-such-recommendation'
     """
     rec = kb.recommendations.get(rec_id)

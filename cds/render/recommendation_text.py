@@ -47,6 +47,15 @@ def render_recommendation_markdown(rec: RecommendationDetail, kb: KnowledgeBase,
     -------
     str
         The page, ending with a newline.
+
+    Examples
+    --------
+    >>> from cds.knowledge.loader import load_knowledge
+    >>> from cds.knowledge.recommendations import detail
+    >>> kb = load_knowledge()
+    >>> page = render_recommendation_markdown(detail(kb, "pnet-first-line-ssa-low-ki67"), kb, "fr")
+    >>> "## Énoncé" in page and "## Règles (2)" in page
+    True
     """
     lab = labels(lang, kb)
     spec = rec.spec
@@ -124,6 +133,14 @@ def render_recommendation_json(rec: RecommendationDetail) -> str:
     -------
     str
         Indented JSON, keys in a stable order, ending with a newline.
+
+    Examples
+    --------
+    >>> from cds.knowledge.loader import load_knowledge
+    >>> from cds.knowledge.recommendations import detail
+    >>> data = json.loads(render_recommendation_json(detail(load_knowledge(), "pnet-first-line-ssa-low-ki67")))
+    >>> data["recommendation"]["status"], len(data["edges"]) > 0
+    ('draft', True)
     """
     data: dict[str, Any] = {
         "recommendation": rec.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
