@@ -1,10 +1,11 @@
 """The ``cds`` command line.
 
 Exit codes: 0 success, 2 bad input (a patient file, an argument or an option
-value the user can fix), 1 internal error (the knowledge does not load, the
-engine failed, a bug). Bad input is reported field by field on stderr, without
-a traceback; internal errors give a short message, and the traceback only when
-``NETCDS_DEBUG=1``. Output files are written only after everything succeeded.
+value the user can fix, or knowledge files that do not load: each problem with
+its file and line), 1 internal error (the engine failed, a bug). Bad input is
+reported field by field on stderr, without a traceback; internal errors give a
+short message, and the traceback only when ``NETCDS_DEBUG=1``. Output files are
+written only after everything succeeded.
 
 Cold start matters (one ``cds evaluate`` per patient in a script): heavy
 modules (rich, jinja2, yaml, the engine) are imported inside the commands
@@ -149,13 +150,14 @@ def _guard() -> Iterator[None]:
     except KnowledgeError as exc:
         if _debug():
             traceback.print_exc()
+        # The knowledge is content an author edits (NETCDS_CONTENT): its faults are theirs to fix.
         problems = exc.problems
-        _err(f"internal error: the knowledge base does not load ({len(problems)} problem(s)):")
+        _err(f"knowledge error: the knowledge does not load ({len(problems)} problem(s)):")
         for p in problems[:10]:
             _err(f"  - {p}")
         if len(problems) > 10:
             _err(f"  ... and {len(problems) - 10} more; run `cds knowledge lint` for all of them")
-        raise typer.Exit(EXIT_INTERNAL) from None
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     except EngineError as exc:
         if _debug():
             traceback.print_exc()
@@ -467,7 +469,9 @@ def knowledge_lint(
             typer.secho(f"{level}s ({len(group)}):", bold=True,
                         fg={"error": "red", "warning": "yellow", "info": "cyan"}[level])
             for f in sorted(group, key=lambda f: (str(f.file), str(f.loc), str(f.code))):
-                where = f"{f.file}: {f.loc}" if f.loc else f"{f.file}"
+                line = getattr(f, "line", None)
+                file = f"{f.file}:{line}" if line is not None else f"{f.file}"
+                where = f"{file}: {f.loc}" if f.loc else file
                 typer.echo(f"  {where}: {f.message} [{f.code}]")
         typer.echo(
             f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info"

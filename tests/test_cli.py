@@ -613,14 +613,50 @@ def test_subprocess_bad_input_exit_2_without_traceback(tmp_path: Path) -> None:
     assert "'xml' is not one of" in usage.stderr and "Traceback" not in usage.stderr
 
 
-def test_subprocess_internal_error_exit_1(tmp_path: Path) -> None:
+def test_subprocess_missing_knowledge_is_a_knowledge_error_exit_2(tmp_path: Path) -> None:
     env = {"NETCDS_CONTENT": str(tmp_path)}
     proc = run_module("evaluate", str(PNET), env=env)
-    assert proc.returncode == 1
-    assert "internal error" in proc.stderr
+    assert proc.returncode == 2
+    assert "knowledge error" in proc.stderr and "knowledge.yaml" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""
 
     debug = run_module("evaluate", str(PNET), env={**env, "NETCDS_DEBUG": "1"})
-    assert debug.returncode == 1
+    assert debug.returncode == 2
     assert "Traceback" in debug.stderr
+
+
+def test_broken_knowledge_file_names_the_file_and_the_line(tmp_path: Path) -> None:
+    """A copy of the content with one wrong value: exit 2, file:line, no traceback (issue 11, item 5)."""
+    import shutil
+
+    from cds.resources import knowledge_dir, pathways_dir
+
+    shutil.copytree(knowledge_dir(), tmp_path / "knowledge")
+    shutil.copytree(pathways_dir(), tmp_path / "pathways")
+    broken = tmp_path / "pathways" / "pnet_well_differentiated.yaml"
+    lines = broken.read_text(encoding="utf-8").splitlines(keepends=True)
+    number = next(i for i, line in enumerate(lines, 1) if line.strip() == "kind: decision")
+    lines[number - 1] = lines[number - 1].replace("kind: decision", "kind: decisoin")
+    broken.write_text("".join(lines), encoding="utf-8")
+
+    proc = run_module("pathway", env={"NETCDS_CONTENT": str(tmp_path)})
+    assert proc.returncode == 2, proc.stderr
+    assert "knowledge error" in proc.stderr
+    assert f"pathways/pnet_well_differentiated.yaml:{number}: " in proc.stderr
+    assert "decisoin" in proc.stderr or "'start', 'decision' or 'situation'" in proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_internal_error_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cds.report
+
+    def boom(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cds.report, "build_report", boom)
+    result = runner.invoke(app, ["evaluate", str(PNET)])
+    assert result.exit_code == 1
+    assert "internal error: RuntimeError: boom" in result.stderr
+    assert "this is a bug" in result.stderr and "Traceback" not in result.output

@@ -56,6 +56,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.knowledge.matrix",
     "cds.knowledge.schema",
     "cds.knowledge.loader",
+    "cds.knowledge.yaml_lines",
     "cds.matrix_probes",
     "cds.vignettes",
     "cds.engine",
