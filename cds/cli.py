@@ -108,6 +108,13 @@ knowledge_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(knowledge_app, name="knowledge")
+examples_app = typer.Typer(
+    help="The bundled example patients: list them, or copy them to a folder to start from.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(examples_app, name="examples")
 
 
 # ------------------------------------------------------------------ errors
@@ -775,6 +782,45 @@ def surveillance(
             print_surveillance(report.surveillance, Console(highlight=False), lang.value, report.disclaimer)
         else:
             _emit(render_surveillance_text(report.surveillance, lang.value, disclaimer=report.disclaimer), output)
+
+
+# ------------------------------------------------------------------ examples
+
+
+@examples_app.callback(invoke_without_command=True)
+def examples(ctx: typer.Context, lang: LangOption = Language.en) -> None:
+    """List the bundled example patients, one line each: file name and what it shows."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with _guard():
+        from cds.examples import bundled_examples
+
+        found = bundled_examples(lang.value)
+        width = max((len(e.path.name) for e in found), default=0)
+        _emit("".join(f"{e.path.name:<{width}}  {e.description}".rstrip() + "\n" for e in found), None)
+
+
+@examples_app.command("copy")
+def examples_copy(
+    folder: Annotated[Path, typer.Argument(
+        metavar="DIR", help="Folder to copy them into (created if needed).", show_default=False,
+    )],
+    force: Annotated[bool, typer.Option("--force", help="Replace files of the same name.")] = False,
+) -> None:
+    """Copy every bundled example patient (JSON, the input contract) into DIR, to edit and evaluate."""
+    with _guard():
+        from cds.examples import copy_examples
+
+        if folder.exists() and not folder.is_dir():
+            raise _BadInput(f"cannot write into {folder}: it is not a folder")
+        try:
+            written = copy_examples(folder, overwrite=force)
+        except FileExistsError as exc:
+            raise _BadInput(f"{exc.filename} already exists (--force replaces it); nothing was copied") from None
+        except OSError as exc:
+            raise _BadInput(f"cannot write into {folder}: {exc.strerror or exc}") from None
+        typer.echo(f"{len(written)} example patient(s) copied to {folder}; try: cds evaluate {written[0]}"
+                   if written else f"no example patient to copy into {folder}")
 
 
 # ------------------------------------------------------------------ schema

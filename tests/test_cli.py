@@ -99,6 +99,59 @@ def test_examples_cover_the_demo_scenarios() -> None:
                and "bilioenteric_anastomosis" in {c.value for c in p.comorbidities})
 
 
+def test_every_example_is_described_in_english_and_french() -> None:
+    import yaml
+
+    index = yaml.safe_load((examples_dir() / "index.yaml").read_text(encoding="utf-8"))["examples"]
+    assert sorted(index) == [p.stem for p in EXAMPLES]
+    for name, text in index.items():
+        assert text["en"].strip() and text["fr"].strip(), name
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_examples_lists_each_bundled_patient_with_its_description(lang: str) -> None:
+    import yaml
+
+    index = yaml.safe_load((examples_dir() / "index.yaml").read_text(encoding="utf-8"))["examples"]
+    result = runner.invoke(app, ["examples", "--lang", lang], env=WIDE)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(EXAMPLES)
+    for line, path in zip(lines, EXAMPLES, strict=True):
+        assert line.startswith(path.name + " ") and line.endswith(index[path.stem][lang])
+
+
+def test_examples_copy_writes_every_example_and_never_overwrites_silently(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "patients"
+    result = runner.invoke(app, ["examples", "copy", str(target)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in target.iterdir()) == [p.name for p in EXAMPLES]
+    assert all((target / p.name).read_bytes() == p.read_bytes() for p in EXAMPLES)
+    assert f"{len(EXAMPLES)} example patient(s) copied to {target}" in result.stdout
+
+    edited = target / EXAMPLES[0].name
+    edited.write_text("{}", encoding="utf-8")
+    again = runner.invoke(app, ["examples", "copy", str(target)])
+    assert again.exit_code == 2
+    assert "already exists (--force replaces it); nothing was copied" in again.stderr
+    assert edited.read_text(encoding="utf-8") == "{}"
+    assert runner.invoke(app, ["examples", "copy", str(target), "--force"]).exit_code == 0
+    assert edited.read_bytes() == EXAMPLES[0].read_bytes()
+
+    a_file = tmp_path / "file"
+    a_file.write_text("x", encoding="utf-8")
+    assert runner.invoke(app, ["examples", "copy", str(a_file)]).exit_code == 2
+
+
+def test_examples_come_from_the_content_folder(tmp_path: Path) -> None:
+    """An installed wheel, or NETCDS_CONTENT, supplies them: the command reads cds.resources, not the checkout."""
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "only-one.json").write_text("{}", encoding="utf-8")
+    proc = run_module("examples", env={"NETCDS_CONTENT": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "only-one.json\n"
+
+
 # ------------------------------------------------------------------ evaluate
 
 

@@ -39,6 +39,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds",
     "cds.version",
     "cds.resources",
+    "cds.examples",
     "cds.errors",
     "cds.files",
     "cds.facts",
