@@ -241,10 +241,10 @@ def pathway_pages() -> Iterator[tuple[str, str | bytes]]:
         "engine runs: each edge compiles to one rule. Click a picture to open it full size "
         "(then zoom with the browser). The same pictures, with one patient's route highlighted, "
         "come from `cds pathway NAME --patient PATIENT.json`.\n",
-        "| pathway | en | fr |\n|---|---|---|",
+        "| pathway | id | français |\n|---|---|---|",
     ]
     for pw in kb.pathways:
-        index.append(f"| [{pw.title.en}]({pw.id}.md) `{pw.id}` | {pw.title.en} | {pw.title.fr} |")
+        index.append(f"| [{pw.title.en}]({pw.id}.md) | `{pw.id}` | {pw.title.fr} |")
         page = [f"# {pw.title.en}\n", f"*{pw.title.fr}* — pathway id `{pw.id}` "
                 f"(`pathways/{pw.id}.yaml`).\n"]
         for lang, suffix in (("en", ""), ("fr", ".fr")):
