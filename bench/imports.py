@@ -4,7 +4,7 @@ Reads the source with :mod:`ast` (see ``tests/architecture.py``), so it can map 
 an old commit included, without importing it::
 
     python bench/imports.py                      # this checkout
-    python bench/imports.py --root /work/wt-base # another one
+    python bench/imports.py --root ../other-checkout  # another one
 
 Each line: module, number of lines, the cds modules it imports (at run time, ``if
 TYPE_CHECKING:`` left out). The last lines count modules and lines and list the import

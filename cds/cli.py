@@ -1,10 +1,11 @@
 """The ``cds`` command line.
 
 Exit codes: 0 success, 2 bad input (a patient file, an argument or an option
-value the user can fix), 1 internal error (the knowledge does not load, the
-engine failed, a bug). Bad input is reported field by field on stderr, without
-a traceback; internal errors give a short message, and the traceback only when
-``NETCDS_DEBUG=1``. Output files are written only after everything succeeded.
+value the user can fix, or knowledge files that do not load: each problem with
+its file and line), 1 internal error (the engine failed, a bug). Bad input is
+reported field by field on stderr, without a traceback; internal errors give a
+short message, and the traceback only when ``NETCDS_DEBUG=1``. Output files are
+written only after everything succeeded.
 
 Cold start matters (one ``cds evaluate`` per patient in a script): heavy
 modules (rich, jinja2, yaml, the engine) are imported inside the commands
@@ -108,6 +109,13 @@ knowledge_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(knowledge_app, name="knowledge")
+examples_app = typer.Typer(
+    help="The bundled example patients: list them, or copy them to a folder to start from.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(examples_app, name="examples")
 
 
 # ------------------------------------------------------------------ errors
@@ -150,13 +158,14 @@ def _guard() -> Iterator[None]:
     except KnowledgeError as exc:
         if _debug():
             traceback.print_exc()
+        # The knowledge is content an author edits (NETCDS_CONTENT): its faults are theirs to fix.
         problems = exc.problems
-        _err(f"internal error: the knowledge base does not load ({len(problems)} problem(s)):")
+        _err(f"knowledge error: the knowledge does not load ({len(problems)} problem(s)):")
         for p in problems[:10]:
             _err(f"  - {p}")
         if len(problems) > 10:
             _err(f"  ... and {len(problems) - 10} more; run `cds knowledge lint` for all of them")
-        raise typer.Exit(EXIT_INTERNAL) from None
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     except EngineError as exc:
         if _debug():
             traceback.print_exc()
@@ -468,7 +477,9 @@ def knowledge_lint(
             typer.secho(f"{level}s ({len(group)}):", bold=True,
                         fg={"error": "red", "warning": "yellow", "info": "cyan"}[level])
             for f in sorted(group, key=lambda f: (str(f.file), str(f.loc), str(f.code))):
-                where = f"{f.file}: {f.loc}" if f.loc else f"{f.file}"
+                line = getattr(f, "line", None)
+                file = f"{f.file}:{line}" if line is not None else f"{f.file}"
+                where = f"{file}: {f.loc}" if f.loc else file
                 typer.echo(f"  {where}: {f.message} [{f.code}]")
         typer.echo(
             f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info"
@@ -840,6 +851,45 @@ def surveillance(
             print_surveillance(report.surveillance, Console(highlight=False), lang.value, report.disclaimer)
         else:
             _emit(render_surveillance_text(report.surveillance, lang.value, disclaimer=report.disclaimer), output)
+
+
+# ------------------------------------------------------------------ examples
+
+
+@examples_app.callback(invoke_without_command=True)
+def examples(ctx: typer.Context, lang: LangOption = Language.en) -> None:
+    """List the bundled example patients, one line each: file name and what it shows."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with _guard():
+        from cds.examples import bundled_examples
+
+        found = bundled_examples(lang.value)
+        width = max((len(e.path.name) for e in found), default=0)
+        _emit("".join(f"{e.path.name:<{width}}  {e.description}".rstrip() + "\n" for e in found), None)
+
+
+@examples_app.command("copy")
+def examples_copy(
+    folder: Annotated[Path, typer.Argument(
+        metavar="DIR", help="Folder to copy them into (created if needed).", show_default=False,
+    )],
+    force: Annotated[bool, typer.Option("--force", help="Replace files of the same name.")] = False,
+) -> None:
+    """Copy every bundled example patient (JSON, the input contract) into DIR, to edit and evaluate."""
+    with _guard():
+        from cds.examples import copy_examples
+
+        if folder.exists() and not folder.is_dir():
+            raise _BadInput(f"cannot write into {folder}: it is not a folder")
+        try:
+            written = copy_examples(folder, overwrite=force)
+        except FileExistsError as exc:
+            raise _BadInput(f"{exc.filename} already exists (--force replaces it); nothing was copied") from None
+        except OSError as exc:
+            raise _BadInput(f"cannot write into {folder}: {exc.strerror or exc}") from None
+        typer.echo(f"{len(written)} example patient(s) copied to {folder}; try: cds evaluate {written[0]}"
+                   if written else f"no example patient to copy into {folder}")
 
 
 # ------------------------------------------------------------------ schema

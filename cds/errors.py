@@ -53,6 +53,9 @@ class Problem:
         What is wrong and, where obvious, the fix.
     level
         ``error`` (the default), ``warning`` or ``info``.
+    line
+        The line in ``file`` (from 1) when it is known, e.g. for a field that fails validation;
+        shown as ``file:line`` (the form editors and terminals open).
 
     Examples
     --------
@@ -61,6 +64,8 @@ class Problem:
     knowledge/rules/classification.yaml: class.grade.g1.when[0]: unknown field 'ki67' [condition]
     >>> Problem("dead_end", "pathways/si_net.yaml", "Stuck", "node leads nowhere", "warning").level
     'warning'
+    >>> print(Problem("schema", "knowledge/options.yaml", "options[ssa].label", "Field required", line=12))
+    knowledge/options.yaml:12: options[ssa].label: Field required [schema]
     """
 
     code: str
@@ -68,9 +73,11 @@ class Problem:
     loc: str
     message: str
     level: Level = "error"
+    line: int | None = None
 
     def __str__(self) -> str:
-        where = f"{self.file}: {self.loc}" if self.loc else self.file
+        file = f"{self.file}:{self.line}" if self.line is not None else self.file
+        where = f"{file}: {self.loc}" if self.loc else file
         return f"{where}: {self.message} [{self.code}]"
 
 

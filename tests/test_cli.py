@@ -99,6 +99,59 @@ def test_examples_cover_the_demo_scenarios() -> None:
                and "bilioenteric_anastomosis" in {c.value for c in p.comorbidities})
 
 
+def test_every_example_is_described_in_english_and_french() -> None:
+    import yaml
+
+    index = yaml.safe_load((examples_dir() / "index.yaml").read_text(encoding="utf-8"))["examples"]
+    assert sorted(index) == [p.stem for p in EXAMPLES]
+    for name, text in index.items():
+        assert text["en"].strip() and text["fr"].strip(), name
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_examples_lists_each_bundled_patient_with_its_description(lang: str) -> None:
+    import yaml
+
+    index = yaml.safe_load((examples_dir() / "index.yaml").read_text(encoding="utf-8"))["examples"]
+    result = runner.invoke(app, ["examples", "--lang", lang], env=WIDE)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(EXAMPLES)
+    for line, path in zip(lines, EXAMPLES, strict=True):
+        assert line.startswith(path.name + " ") and line.endswith(index[path.stem][lang])
+
+
+def test_examples_copy_writes_every_example_and_never_overwrites_silently(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "patients"
+    result = runner.invoke(app, ["examples", "copy", str(target)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in target.iterdir()) == [p.name for p in EXAMPLES]
+    assert all((target / p.name).read_bytes() == p.read_bytes() for p in EXAMPLES)
+    assert f"{len(EXAMPLES)} example patient(s) copied to {target}" in result.stdout
+
+    edited = target / EXAMPLES[0].name
+    edited.write_text("{}", encoding="utf-8")
+    again = runner.invoke(app, ["examples", "copy", str(target)])
+    assert again.exit_code == 2
+    assert "already exists (--force replaces it); nothing was copied" in again.stderr
+    assert edited.read_text(encoding="utf-8") == "{}"
+    assert runner.invoke(app, ["examples", "copy", str(target), "--force"]).exit_code == 0
+    assert edited.read_bytes() == EXAMPLES[0].read_bytes()
+
+    a_file = tmp_path / "file"
+    a_file.write_text("x", encoding="utf-8")
+    assert runner.invoke(app, ["examples", "copy", str(a_file)]).exit_code == 2
+
+
+def test_examples_come_from_the_content_folder(tmp_path: Path) -> None:
+    """An installed wheel, or NETCDS_CONTENT, supplies them: the command reads cds.resources, not the checkout."""
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "only-one.json").write_text("{}", encoding="utf-8")
+    proc = run_module("examples", env={"NETCDS_CONTENT": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "only-one.json\n"
+
+
 # ------------------------------------------------------------------ evaluate
 
 
@@ -613,14 +666,50 @@ def test_subprocess_bad_input_exit_2_without_traceback(tmp_path: Path) -> None:
     assert "'xml' is not one of" in usage.stderr and "Traceback" not in usage.stderr
 
 
-def test_subprocess_internal_error_exit_1(tmp_path: Path) -> None:
+def test_subprocess_missing_knowledge_is_a_knowledge_error_exit_2(tmp_path: Path) -> None:
     env = {"NETCDS_CONTENT": str(tmp_path)}
     proc = run_module("evaluate", str(PNET), env=env)
-    assert proc.returncode == 1
-    assert "internal error" in proc.stderr
+    assert proc.returncode == 2
+    assert "knowledge error" in proc.stderr and "knowledge.yaml" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""
 
     debug = run_module("evaluate", str(PNET), env={**env, "NETCDS_DEBUG": "1"})
-    assert debug.returncode == 1
+    assert debug.returncode == 2
     assert "Traceback" in debug.stderr
+
+
+def test_broken_knowledge_file_names_the_file_and_the_line(tmp_path: Path) -> None:
+    """A copy of the content with one wrong value: exit 2, file:line, no traceback (issue 11, item 5)."""
+    import shutil
+
+    from cds.resources import knowledge_dir, pathways_dir
+
+    shutil.copytree(knowledge_dir(), tmp_path / "knowledge")
+    shutil.copytree(pathways_dir(), tmp_path / "pathways")
+    broken = tmp_path / "pathways" / "pnet_well_differentiated.yaml"
+    lines = broken.read_text(encoding="utf-8").splitlines(keepends=True)
+    number = next(i for i, line in enumerate(lines, 1) if line.strip() == "kind: decision")
+    lines[number - 1] = lines[number - 1].replace("kind: decision", "kind: decisoin")
+    broken.write_text("".join(lines), encoding="utf-8")
+
+    proc = run_module("pathway", env={"NETCDS_CONTENT": str(tmp_path)})
+    assert proc.returncode == 2, proc.stderr
+    assert "knowledge error" in proc.stderr
+    assert f"pathways/pnet_well_differentiated.yaml:{number}: " in proc.stderr
+    assert "decisoin" in proc.stderr or "'start', 'decision' or 'situation'" in proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_internal_error_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cds.report
+
+    def boom(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cds.report, "build_report", boom)
+    result = runner.invoke(app, ["evaluate", str(PNET)])
+    assert result.exit_code == 1
+    assert "internal error: RuntimeError: boom" in result.stderr
+    assert "this is a bug" in result.stderr and "Traceback" not in result.output

@@ -39,6 +39,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds",
     "cds.version",
     "cds.resources",
+    "cds.examples",
     "cds.errors",
     "cds.files",
     "cds.facts",
@@ -61,6 +62,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.knowledge.vignette_schema",
     "cds.render.recommendation_text",
     "cds.knowledge.loader",
+    "cds.knowledge.yaml_lines",
     "cds.matrix_probes",
     "cds.vignettes",
     "cds.engine",
@@ -339,3 +341,24 @@ def test_the_lint_finds_gaps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         "undocumented_example.C.m: no docstring",
         "undocumented_example.D: no docstring",
     ]
+
+
+# ------------------------------------------------------------------ everything in the repository
+
+#: Pointers to files a reader of the repository does not have (issue 11, item 5).
+OUTSIDE = re.compile(r"\.\./shared|\bDESIGN\.md\b|net-guidelines\.md|/work/")
+
+
+def test_readme_docs_and_content_do_not_point_outside_the_repository() -> None:
+    root = Path(__file__).resolve().parent.parent
+    files = [root / "README.md", root / "mkdocs.yml"]
+    for folder, pattern in (("docs", "*.md"), ("docs", "*.py"), ("knowledge", "*.yaml"), ("knowledge", "*.md"),
+                            ("pathways", "*.yaml"), ("renderers", "*"), ("examples", "*"), ("cds", "*.py")):
+        files += [p for p in sorted((root / folder).rglob(pattern)) if p.is_file()]
+    found = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for path in files
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
+    assert not found, "\n".join(found)

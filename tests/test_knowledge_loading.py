@@ -131,6 +131,24 @@ def test_all_problems_are_reported_together(tmp_path: Path) -> None:
     assert {p.code for p in info.value.problems} >= {"unknown_source", "unknown_node"}
 
 
+@pytest.mark.parametrize(("wrong", "right"), [
+    ("{id: Metastatic, kind: decision,", "{id: Metastatic, kind: decisoin,"),   # a wrong value
+    ("because: {en: ssa first line, fr: ass}", "because: {en: ssa first line}"),  # a missing field
+])
+def test_a_field_that_fails_validation_is_located_by_its_line(tmp_path: Path, wrong: str, right: str) -> None:
+    root = tmp_path / "kb"
+    shutil.copytree(MINI, root)
+    path = root / PATHWAY
+    text = path.read_text(encoding="utf-8")
+    line = text[: text.index(wrong)].count("\n") + 1
+    path.write_text(text.replace(wrong, right), encoding="utf-8")
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge(root / "knowledge", root / "pathways")
+    schema = [p for p in info.value.problems if p.code == "schema"]
+    assert [(p.file, p.line) for p in schema] == [(PATHWAY, line)], schema
+    assert str(schema[0]).startswith(f"{PATHWAY}:{line}: ")
+
+
 def test_version_is_semver_plus_content_hash(tmp_path: Path) -> None:
     kb = load_knowledge(MINI / "knowledge", MINI / "pathways")
     semver, digest = kb.version.split("+")

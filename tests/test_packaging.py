@@ -55,3 +55,12 @@ def test_wheel_installs_and_evaluates_outside_the_repo(tmp_path: Path) -> None:
     rec = json.loads(out.stdout)
     # the installed content is byte-for-byte the repository's
     assert rec["knowledge_version"] == load_knowledge().version
+
+    # the bundled examples come with the wheel: listed, and copied to start from (issue 11, item 5)
+    assert "cds/_content/examples/index.yaml" in names
+    listed = subprocess.run([str(bin_dir / "cds"), "examples"], check=True, capture_output=True, text=True,
+                            cwd=workdir, env=env)
+    assert example.name in listed.stdout
+    subprocess.run([str(bin_dir / "cds"), "examples", "copy", "patients"], check=True, capture_output=True,
+                   text=True, cwd=workdir, env=env)
+    assert (workdir / "patients" / example.name).read_bytes() == example.read_bytes()

@@ -63,6 +63,7 @@ from cds.knowledge.schema import (
 )
 from cds.knowledge.setting_refs import MARKER, SettingUse, resolver, texts_in
 from cds.knowledge.vocabulary import full_vocabulary, patient_vocabulary
+from cds.knowledge.yaml_lines import line_of
 from cds.resources import knowledge_dir, pathways_dir
 
 M = TypeVar("M", bound=BaseModel)
@@ -277,7 +278,8 @@ class _Loader:
                 loc = ".".join(str(p) for p in err["loc"])
                 loc = _friendly_loc(data, err["loc"]) or loc
                 code = err["type"] if err["type"] in _TEXT_PROBLEMS else "schema"
-                self.problem(code, self.rel(path), loc, err["msg"])
+                line = line_of(raw, err["loc"])  # the file is composed again only when it fails
+                self.problems.append(Problem(code, self.rel(path), loc, err["msg"], line=line))
         return None
 
     def parse_split(self, model: type[M], name: str, list_field: str) -> M | None:

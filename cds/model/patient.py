@@ -1,4 +1,4 @@
-"""The input contract: one patient at one decision point (DESIGN.md section 3).
+"""The input contract: one patient at one decision point (``cds schema patient``; docs/contracts/).
 
 Unknown is ``null`` or absent, never a guess. Every model forbids unknown
 fields so that a typo such as ``ki67_pct`` fails loudly instead of silently

@@ -1,4 +1,4 @@
-"""The output contract (DESIGN.md section 4).
+"""The output contract (documented in docs/contracts/, exported by ``cds schema recommendation``).
 
 Field names are a stable interface for integrators: extend, never rename.
 Everything is plain data so that ``model_dump_json`` of the same input and
