@@ -351,19 +351,21 @@ def _knowledge_with(
         setting["value"] = (settings or {}).get(setting["name"], setting["value"])
     config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     if edit is not None:
-        catalogue = yaml.safe_load((root / "catalogues" / "follow-up-schedules.yaml").read_text(encoding="utf-8"))
+        schedules = root / "catalogues" / "follow-up-schedules.yaml"
+        catalogue = yaml.safe_load(schedules.read_text(encoding="utf-8"))
         edit(catalogue)
-        (root / "catalogues" / "follow-up-schedules.yaml").write_text(yaml.safe_dump(catalogue, allow_unicode=True), encoding="utf-8")
+        schedules.write_text(yaml.safe_dump(catalogue, allow_unicode=True), encoding="utf-8")
     return load_knowledge(root, pathways_dir())
 
 
 def test_loader_cross_checks_surveillance(tmp_path: Path) -> None:
     root = _copy_knowledge(tmp_path)
-    catalogue = yaml.safe_load((root / "catalogues" / "follow-up-schedules.yaml").read_text(encoding="utf-8"))
+    schedules = root / "catalogues" / "follow-up-schedules.yaml"
+    catalogue = yaml.safe_load(schedules.read_text(encoding="utf-8"))
     (commnets,) = [s for s in catalogue["schedules"] if s["id"] == "pnet_resected_commnets"]
     commnets["periods"][0]["exams"][0]["modality"] = "ct_whole_body"
     commnets["sources"].append("no_such_source")
-    (root / "catalogues" / "follow-up-schedules.yaml").write_text(yaml.safe_dump(catalogue, allow_unicode=True), encoding="utf-8")
+    schedules.write_text(yaml.safe_dump(catalogue, allow_unicode=True), encoding="utf-8")
     home = root / "recommendations" / "follow-up" / "follow-up-resected-pnet-commnets" / "recommendation.yaml"
     rules = yaml.safe_load(home.read_text(encoding="utf-8"))
     (rule,) = [r for r in rules["rules"] if r["id"] == "surv.pnet.resected"]
