@@ -263,13 +263,19 @@ def detail(kb: KnowledgeBase, rec_id: str) -> RecommendationDetail:
     loaded = {lr.rule.id: lr.rule for lr in kb.rules if lr.recommendation == rec_id}
     rules = [loaded.get(r.id, r) for r in spec.rules]
     cautions = [Caution(r.id, e.safety.option, e.safety.level) for r in rules for e in r.then if e.safety is not None]
-    alert_ids = list(dict.fromkeys(e.alert.id for r in rules for e in r.then if e.alert is not None))
+    entries = {entry.id: entry for entry, _ in kb.matrix_entries}
+    cautions += [Caution(eid, option, entries[eid].level) for eid in spec.matrix if eid in entries
+                 for option in entries[eid].options]
+    alert_ids = list(dict.fromkeys([*(e.alert.id for r in rules for e in r.then if e.alert is not None),
+                                    *(a for eid in spec.matrix if eid in entries for a in entries[eid].alerts),
+                                    *(pa.alert for pa in kb.planner_alerts if pa.situation in spec.planner_alerts)]))
     alerts = [kb.alerts[a] for a in alert_ids if a in kb.alerts]
-    members = {r.id for r in rules} | set(spec.edges)
+    members = {r.id for r in rules} | set(spec.edges) | set(spec.matrix)
     names = sorted({name for use in kb.setting_uses if use.loc in members for name in use.settings})
     settings = [(kb.setting_specs[n], kb.settings[n]) for n in names if n in kb.setting_specs]
     source_ids = list(dict.fromkeys([*spec.statement.sources, *(s for r in rules for s in r.sources),
-                                     *(s for ref in edges for s in ref.edge.sources)]))
+                                     *(s for ref in edges for s in ref.edge.sources),
+                                     *(s for eid in spec.matrix if eid in entries for s in entries[eid].sources)]))
     roles: dict[str, list[str]] = {}
     for r in rules:
         roles[r.id] = list(dict.fromkeys(EFFECT_ROLES[e.kind] for e in r.then))

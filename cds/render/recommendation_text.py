@@ -97,6 +97,9 @@ def render_recommendation_markdown(rec: RecommendationDetail, kb: KnowledgeBase,
     if rec.cautions:
         out += [f"## {lab['rec_cautions']}", ""]
         out += [f"- {lab.option(c.option)}: **{c.level}** (`{c.rule}`)" for c in rec.cautions] + [""]
+    if spec.planner_alerts:
+        out += [f"## {lab['rec_planner_alerts']}", ""]
+        out += [f"- `{situation}`" for situation in spec.planner_alerts] + [""]
     if rec.alerts:
         out += [f"## {lab['rec_alerts']}", ""]
         out += [f"- `{a.id}` ({a.severity}): {getattr(a.label, lang)}" for a in rec.alerts] + [""]
