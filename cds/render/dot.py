@@ -288,7 +288,7 @@ def condition_words(cond: conditions.Condition, lab: Labels, words: Mapping[str,
     >>> fr = load_style().words["fr"]
     >>> condition_words({"$or": [{"disease.stage": "localized"}, {"disease.stage": "locoregional"}]},
     ...                 labels("fr"), fr)
-    'Stade : localisée ou locorégionale'
+    'Stade : localisé ou locorégional'
     >>> condition_words({"$and": [{"$gte": {"tumour.ki67_percent": 3}}, {"$nex": {"ecog": 1}}]}, labels("fr"), fr)
     '(Ki-67 ≥ 3 % et État général ECOG est inconnu)'
     """
@@ -538,8 +538,10 @@ def draw(
     >>> kb = default_engine().kb
     >>> (page,) = decision(build_graph(kb, "fitness"), "FIT_Assess_Fitness")
     >>> drawing = draw(kb, "fitness", "fr", view=page, title=False)
-    >>> [(n.number, n.caption) for n in drawing.notes]
-    [(1, 'État général ECOG ≥ 3'), (2, 'Stade : localisée ou locorégionale et Chirurgie lourde inadaptée (inopérable,…')]
+    >>> for note in drawing.notes:
+    ...     print(note.number, note.caption)
+    1 État général ECOG ≥ 3
+    2 Stade : localisé ou locorégional et Chirurgie lourde in…
     >>> "cluster_legend" in drawing.dot, "cluster_legend" in draw(kb, "fitness").dot
     (False, True)
     """

@@ -1,4 +1,4 @@
-"""A folder of pathway pictures: ``<id>.dot``, ``<id>.svg``, ``<id>.html`` and an ``index.html`` (``cds pathway --all``).
+"""A folder of pathway pictures: ``<id>.dot``, ``.svg``, ``.html`` and an ``index.html`` (``cds pathway --all``).
 
 The index shows each pathway's overview (and a patient's route), fitted to a screen with
 zoom and pan; ``<id>.html`` holds one page per decision, like the pages of a guideline's
@@ -20,9 +20,9 @@ from cds.files import write_file
 from cds.knowledge.loader import KnowledgeBase
 from cds.model.recommendation import Recommendation
 from cds.pathways import PatientPath, build_graph, pathway_ids
+from cds.render import picture_views as pv
 from cds.render.dot import Lang, to_dot
 from cds.render.graphviz import dot_binary, render
-from cds.render import picture_views as pv
 from cds.render.i18n import labels
 from cds.render.pictures import Figure, figure
 from cds.render.templates import environment

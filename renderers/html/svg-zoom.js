@@ -1,5 +1,5 @@
 /* Zoom and pan for the inline pathway pictures of netcds pages (no library, no network).
-   Every <figure class="zoomable"> holds one inline <svg> and buttons with data-zoom="in",
+   Every figure of class "zoomable" holds one inline svg element and buttons with data-zoom="in",
    "out" or "reset". The buttons change the SVG viewBox; dragging the picture moves it.
    Before printing, every picture goes back to its whole view. Without JavaScript the
    pictures are shown whole and the buttons stay hidden. */
