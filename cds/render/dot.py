@@ -369,12 +369,19 @@ def edge_caption(data: Mapping[str, Any], lab: Labels, words: Mapping[str, str],
     'SSTR positive'
     >>> edge_caption({"label": None, "condition": [{"$gte": {"tumour.ki67_percent": 20}}]}, labels("fr"), fr,
     ...              limit=8)
-    'Ki-67 ≥…'
+    'Ki-67…'
     """
     if data["label"] is not None:
         return str(getattr(data["label"], lab.lang))
     text = edge_condition(data, lab, words)
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    cut = cut.rsplit(" ", 1)[0] if " " in cut else cut  # at a word's end
+    head, _, last = cut.rpartition(" ")
+    if head and last in (words["and"], words["or"]):
+        cut = head  # never end on a joining word
+    return cut.rstrip(" ,(:") + "…"
 
 
 # ------------------------------------------------------------------ DOT
@@ -541,7 +548,7 @@ def draw(
     >>> for note in drawing.notes:
     ...     print(note.number, note.caption)
     1 État général ECOG ≥ 3
-    2 Stade : localisé ou locorégional et Chirurgie lourde in…
+    2 Stade : localisé ou locorégional et Chirurgie lourde…
     >>> "cluster_legend" in drawing.dot, "cluster_legend" in draw(kb, "fitness").dot
     (False, True)
     """

@@ -39,6 +39,15 @@ MAX_BRANCHES = 6
 class UnknownNode(CdsError, KeyError):
     """No node of the pathway has this id, or it has no edge out (nothing to decide there).
 
+    Parameters
+    ----------
+    node
+        The node asked for; kept as :attr:`node`.
+    pathway_id
+        The pathway searched.
+    available
+        The pathway's decisions (:func:`decision_nodes`); kept as :attr:`available`.
+
     Examples
     --------
     >>> print(UnknownNode("FIT_Asses", "fitness", ["FIT_Assess_Fitness", "FIT_Unfit_Localized_NET"]))
@@ -94,11 +103,43 @@ class PictureView:
         return self.kind != "whole"
 
     def shows_node(self, node: str) -> bool:
-        """Whether the picture draws this graph node."""
+        """Whether the picture draws this graph node.
+
+        Parameters
+        ----------
+        node
+            A node of the pathway's graph (``option:<id>`` for an option).
+
+        Returns
+        -------
+        bool
+            True when the view has no node list or lists it.
+
+        Examples
+        --------
+        >>> PictureView("whole", "x").shows_node("A"), PictureView("overview", "x", frozenset({"B"})).shows_node("A")
+        (True, False)
+        """
         return self.nodes is None or node in self.nodes
 
     def shows_edge(self, edge: str) -> bool:
-        """Whether the picture draws this edge (by id)."""
+        """Whether the picture draws this edge.
+
+        Parameters
+        ----------
+        edge
+            An edge id.
+
+        Returns
+        -------
+        bool
+            True when the view has no edge list or lists it.
+
+        Examples
+        --------
+        >>> PictureView("overview", "x", edges=frozenset({"x.to_b"})).shows_edge("x.to_b")
+        True
+        """
         return self.edges is None or edge in self.edges
 
 

@@ -115,14 +115,14 @@ def legend(lang: Lang, patient: bool = False, route: bool = False, style: Style 
     items += [LegendItem(arrows["transition"], words["transition"]),
               LegendItem(arrows["proposal"], words["proposal"])]
     if patient:
-        items += [LegendItem(" ", words[s], _swatch({**style.kinds["option"], **style.categories[s]}))
+        items += [LegendItem("\u00a0", words[s], _swatch({**style.kinds["option"], **style.categories[s]}))
                   for s in STATUS_ORDER[:-1]]
         items.append(LegendItem(arrows["transition"], words["taken"],
                                 f"color: {style.highlight['edge'].get('color', '#000000')}; font-weight: bold"))
     if route:
         from cds.render.i18n import labels
 
-        items.append(LegendItem(" ", labels(lang).t["picture_not_taken"],
+        items.append(LegendItem("\u00a0", labels(lang).t["picture_not_taken"],
                                 _swatch({**style.kinds["situation"], **style.highlight["faded_node"]})))
     return items
 
