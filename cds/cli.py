@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -684,6 +684,13 @@ class PathwayFormat(str, Enum):
     dot = "dot"
 
 
+class PathwayViewName(str, Enum):
+    whole = "whole"
+    overview = "overview"
+    decision = "decision"
+    route = "route"
+
+
 @app.command()
 def pathway(
     name: Annotated[str | None, typer.Argument(
@@ -705,10 +712,22 @@ def pathway(
         "--all", metavar="DIR",
         help="Draw every pathway into DIR (SVG and DOT) with an index.html.", show_default=False,
     )] = None,
+    view_name: Annotated[PathwayViewName, typer.Option(
+        "--view", case_sensitive=False,
+        help="whole (every node and edge), overview (the nodes and the moves between them), decision "
+             "(one node and its branches: --node) or route (the patient's route, alternatives greyed: "
+             "needs --patient).",
+    )] = PathwayViewName.whole,
+    node: Annotated[str | None, typer.Option(
+        "--node", metavar="NODE", help="The decision to draw with --view decision (default: the start node).",
+        show_default=False,
+    )] = None,
 ) -> None:
     """Draw a pathway graph, optionally with one patient's path highlighted.
 
     Without a NAME (and without --all), list the pathways: id and title.
+    --view picks a screen-sized view: the overview, one decision and its branches,
+    or a patient's route with the branches not taken greyed.
     Without Graphviz (the `dot` program) the DOT source is still written (to
     --output with a .dot suffix, or to stdout) and the command exits 1.
     """
@@ -720,6 +739,12 @@ def pathway(
 
         if all_dir is not None and (name is not None or output is not None):
             raise _BadInput("--all DIR draws every pathway into DIR: give no NAME and no --output")
+        if view_name is PathwayViewName.route and patient is None:
+            raise _BadInput("--view route draws a patient's route: give --patient PATIENT.json")
+        if node is not None and view_name is not PathwayViewName.decision:
+            raise _BadInput("--node NODE picks the decision of --view decision")
+        if all_dir is not None and view_name is not PathwayViewName.whole:
+            raise _BadInput("--all DIR draws every view of every pathway: give no --view")
         if fmt is None:
             suffix = output.suffix.lower().lstrip(".") if output is not None else ""
             fmt = PathwayFormat(suffix) if suffix in PathwayFormat.__members__ else PathwayFormat.svg
@@ -767,7 +792,8 @@ def pathway(
             return
 
         assert name is not None
-        dot_text = to_dot(kb, name, lang.value, rec)
+        view = _pathway_view(kb, name, view_name, node, rec)
+        dot_text = to_dot(kb, name, lang.value, rec, view=view)
         if fmt is PathwayFormat.dot:
             _emit(dot_text, output)
             return
@@ -785,6 +811,25 @@ def pathway(
         else:
             sys.stdout.write(picture.decode("utf-8"))
             sys.stdout.flush()
+
+
+def _pathway_view(kb: Any, name: str, view_name: PathwayViewName, node: str | None,
+                  rec: Any) -> Any:
+    """The :class:`cds.render.picture_views.PictureView` that ``--view`` and ``--node`` ask for."""
+    from cds import pathways as pw
+    from cds.render import picture_views as pv
+
+    graph = pw.build_graph(kb, name)
+    if view_name is PathwayViewName.overview:
+        return pv.overview(graph)
+    if view_name is PathwayViewName.decision:
+        try:
+            return pv.decision(graph, node or graph.graph["start"], max_branches=None)[0]
+        except pv.UnknownNode as exc:
+            raise _BadInput(str(exc)) from None
+    if view_name is PathwayViewName.route:
+        return pv.route(graph, pw.PatientPath.of(rec, graph))
+    return pv.whole(graph)
 
 
 # ------------------------------------------------------------------ surveillance

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from cds.engine import Engine, EvaluationDetail
     from cds.knowledge.loader import KnowledgeBase
     from cds.model.patient import Patient
+    from cds.render.pictures import PathwayPicture
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,8 +141,8 @@ class Report:
         return surveillance_report(self.recommendation)
 
     @cached_property
-    def pictures(self) -> Mapping[str, str | None]:
-        """Inline SVG of every pathway the patient entered, the patient's path highlighted.
+    def pictures(self) -> Mapping[str, PathwayPicture | None]:
+        """The pictures of every pathway the patient entered: the patient's route and the full pathway.
 
         A pathway that cannot be drawn (Graphviz missing or failing) maps to None:
         the report then says so instead of failing.

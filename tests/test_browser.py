@@ -80,3 +80,18 @@ def test_session_index_links_every_report(session: Path, tmp_path: Path) -> None
     for path in sorted(examples_dir().glob("*.json")):
         assert f'href="{path.stem}.html"' in dom, path.stem
         assert (session / f"{path.stem}.html").is_file()
+
+
+def test_report_pictures_zoom_and_print(session: Path, tmp_path: Path) -> None:
+    """The route picture is inline with its zoom buttons (the vendored script ran), and the page prints."""
+    if not shutil.which("dot"):
+        pytest.skip("Graphviz dot is not installed")
+    page = (session / f"{REPORT}.html").as_uri()
+    proc = chromium(tmp_path / "profile", "--dump-dom", page)
+    dom = proc.stdout.decode("utf-8")
+    assert 'class="zoomable zoom-ready"' in dom  # svg-zoom.js set up the figure
+    assert 'data-zoom="in"' in dom and 'data-zoom="out"' in dom and 'data-zoom="reset"' in dom
+    assert "<script src" not in dom and "http" not in dom.split("<script>", 1)[1].split("</script>", 1)[0]
+    pdf = tmp_path / "report.pdf"
+    chromium(tmp_path / "profile", "--no-pdf-header-footer", f"--print-to-pdf={pdf}", page)
+    assert pdf.is_file() and pdf.read_bytes()[:5] == b"%PDF-"

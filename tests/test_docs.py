@@ -83,6 +83,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.render.markdown",
     "cds.render.html",
     "cds.render.pictures",
+    "cds.render.picture_views",
     "cds.render.dot",
     "cds.render.graphviz",
     "cds.render.pathway_index",
@@ -123,6 +124,8 @@ NO_EXAMPLE: dict[str, str] = {
     "cds.render.views.SurveillanceView": "a view record built by report_view; see its example",
     "cds.render.pictures.pathway_pictures": "runs Graphviz for every pathway the patient entered (not installed "
     "everywhere); tests/test_report.py runs it, with and without Graphviz",
+    "cds.render.pictures.figure": "runs Graphviz (not installed everywhere); tests/test_pathways.py runs it "
+    "through write_all",
     "cds.render.graphviz.render_svg": "runs Graphviz (not installed everywhere); tests/test_pathways.py runs it "
     "when it is",
     "cds.render.pathway_index.write_all": "runs Graphviz on every pathway and writes a folder of files; "

@@ -32,6 +32,7 @@ from cds.knowledge import KnowledgeBase, conditions
 from cds.model import Patient, Recommendation
 from cds.render import dot as dots
 from cds.render import graphviz, pathway_index
+from cds.render import picture_views as pv
 from cds.resources import examples_dir
 
 HERE = Path(__file__).parent
@@ -303,7 +304,7 @@ def test_text_from_the_knowledge_is_escaped(tmp_path: Path) -> None:
     kb = _load_fixture(_pathway_copy(tmp_path, odd_texts))
     dot = dots.to_dot(kb, PATHWAY)
     assert '<b>A &lt;b&gt;"2"&lt;/b&gt; &amp; \\ z</b>' in dot  # HTML-like node label
-    assert 'label="1. say \\"hi\\" \\\\n\\l(anti-tumour, strength 2)\\l"' in dot  # DOT string
+    assert '. say \\"hi\\" \\\\n\\l(anti-tumour, strength 2)\\l"' in dot  # DOT string, numbered as its note
     if HAS_DOT:
         assert "<svg" in graphviz.render_svg(kb, PATHWAY)
 
@@ -360,13 +361,18 @@ def test_real_pathways_build_check_and_draw(kb: KnowledgeBase, engine: Engine) -
 def test_write_all(tmp_path: Path, mini_kb: KnowledgeBase, mini_rec: Recommendation) -> None:
     result = pathway_index.write_all(mini_kb, tmp_path / "out", "fr", mini_rec)
     names = sorted(p.name for p in result.files)
-    expected = ["index.html", "pnet_graph.dot"] + (["pnet_graph.svg"] if HAS_DOT else [])
+    expected = ["index.html", "pnet_graph.dot"] + (["pnet_graph.svg", "pnet_graph.html"] if HAS_DOT else [])
     assert names == sorted(expected) and result.rendered is HAS_DOT
     index = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
     assert '<html lang="fr">' in index
     assert "TNE pancréatique (fixture d&#39;image)" in index  # autoescaped
     assert 'href="pnet_graph.dot"' in index and "demo-pnet-02" in index
-    assert ("<img src=\"pnet_graph.svg\"" in index) is HAS_DOT
+    assert ('<figure class="zoomable"' in index) is HAS_DOT  # the overview, inline, with zoom and pan
+    assert ('href="pnet_graph.svg"' in index) is HAS_DOT  # and a link to the full picture
+    if HAS_DOT:
+        page = (tmp_path / "out" / "pnet_graph.html").read_text(encoding="utf-8")
+        assert page.count('<figure class="zoomable"') == 1 + len(pv.decision_nodes(pw.build_graph(mini_kb, PATHWAY)))
+        assert 'data-zoom="reset"' in page and "<script>" in page and "http" not in page.split("<script>")[1]
     assert not list((tmp_path / "out").glob(".*.tmp"))
 
 
@@ -505,3 +511,131 @@ def test_cli_without_graphviz_still_writes_dot(monkeypatch: pytest.MonkeyPatch,
     all_result = runner.invoke(app, ["pathway", "--all", str(folder)])
     assert all_result.exit_code == 1 and "Graphviz is missing" in all_result.stderr
     assert (folder / "index.html").exists() and not list(folder.glob("*.svg"))
+
+
+# ------------------------------------------------------------------ views and the 10 px rule
+
+SCREEN = (1920, 1080)
+MIN_TEXT_PX = 10.0
+PX_PER_PT = 96 / 72
+
+
+def smallest_text_px(svg: str) -> tuple[float, float, float]:
+    """(smallest text in px once the picture is fitted to a 1920 x 1080 screen, width px, height px).
+
+    Graphviz writes ``width="Wpt" height="Hpt" viewBox="0 0 W H"`` and each ``<text>`` with a
+    ``font-size`` in viewBox units; the picture is shown at most at its natural size.
+    """
+    import re
+
+    head = re.search(r"<svg\b[^>]*>", svg, re.S)
+    assert head is not None
+    attrs = dict(re.findall(r'(\w+)="([^"]*)"', head.group(0)))
+    width = float(attrs["width"].removesuffix("pt")) * PX_PER_PT
+    height = float(attrs["height"].removesuffix("pt")) * PX_PER_PT
+    box = [float(x) for x in attrs["viewBox"].split()]
+    unit = min(width / box[2], height / box[3])
+    fit = min(SCREEN[0] / width, SCREEN[1] / height, 1.0)
+    sizes = [float(x) for x in re.findall(r'<text\b[^>]*font-size="([\d.]+)"', svg)]
+    assert sizes, "no text in the picture"
+    return min(sizes) * unit * fit, width, height
+
+
+def _compact_views(kb: KnowledgeBase, engine: Engine, lang: dots.Lang,
+                   ) -> Iterator[tuple[str, pv.PictureView, Recommendation | None]]:
+    """Every compact picture the index and the reports show: overviews, decision pages, routes of the examples."""
+    for pid in pw.pathway_ids(kb):
+        graph = pw.build_graph(kb, pid)
+        yield pid, pv.overview(graph), None
+        for node in pv.decision_nodes(graph):
+            for view in pv.decision(graph, node):
+                yield pid, view, None
+    for path in sorted(examples_dir().glob("*.json")):
+        rec = engine.evaluate(read_patient_file(path), lang)
+        for pid in rec.trace.pathways:
+            graph = pw.build_graph(kb, pid)
+            yield pid, pv.route(graph, pw.PatientPath.of(rec, graph)), rec
+
+
+@needs_dot
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_compact_pictures_keep_10_px_text_on_a_1920_x_1080_screen(
+    lang: dots.Lang, kb: KnowledgeBase, engine: Engine
+) -> None:
+    worst: dict[tuple[str, str], tuple[float, str]] = {}
+    for pid, view, rec in _compact_views(kb, engine, lang):
+        svg = graphviz.render_svg(kb, pid, lang, rec, view=view, title=False)
+        px, width, height = smallest_text_px(svg)
+        label = f"{view.name} ({width:.0f} x {height:.0f} px)" + (f" for {rec.patient_id}" if rec else "")
+        if (pid, view.kind) not in worst or px < worst[(pid, view.kind)][0]:
+            worst[(pid, view.kind)] = (px, label)
+    print("\n".join(f"{pid} {kind}: {px:.1f} px, {label}" for (pid, kind), (px, label) in sorted(worst.items())))
+    small = {k: v for k, v in worst.items() if v[0] < MIN_TEXT_PX}
+    assert not small, small
+
+
+def test_smallest_text_px_reads_graphviz_svg() -> None:
+    svg = ('<svg width="3840pt" height="540pt" viewBox="0.00 0.00 3840.00 540.00">'
+           '<text font-size="10.00">a</text><text font-size="14.00">b</text></svg>')
+    px, width, height = smallest_text_px(svg)
+    assert (width, height) == (5120, 720) and px == pytest.approx(10 * PX_PER_PT * 1920 / 5120)
+
+
+def test_views_select_nodes_and_edges(kb: KnowledgeBase, engine: Engine) -> None:
+    graph = pw.build_graph(kb, "pnet_well_differentiated")
+    start = graph.graph["start"]
+    parts = pv.decision(graph, start)
+    out_edges = {k for _, _, k in graph.out_edges(start, keys=True)}
+    assert set().union(*(v.edges or set() for v in parts)) == out_edges
+    assert all(start in (v.nodes or ()) and len((v.nodes or set()) - {start}) <= pv.MAX_BRANCHES for v in parts)
+    assert [v.part for v in parts] == list(range(1, len(parts) + 1))
+    overview = pv.overview(graph)
+    assert not any(n.startswith(pw.OPTION_PREFIX) for n in overview.nodes or ())
+    rec = engine.evaluate(read_patient_file(examples_dir() / "pnet-03-metastatic-g2-ki67-15.json"))
+    path = pw.PatientPath.of(rec, graph)
+    route = pv.route(graph, path)
+    assert path.nodes <= (route.nodes or set()) and path.edges <= (route.edges or set())
+    assert not (path.nodes | path.edges) & route.greyed
+    assert route.greyed  # the branches not taken are there, greyed
+    with pytest.raises(pv.UnknownNode, match="did you mean"):
+        pv.decision(graph, start + "x")
+
+
+def test_edge_caption_prefers_the_label_and_french_has_no_english_words(
+    mini_kb: KnowledgeBase, kb: KnowledgeBase
+) -> None:
+    words = dots.load_style().words
+    lab = dots.labels("fr", kb)
+    for pid in pw.pathway_ids(kb):
+        for _, _, _, data in pw.graph_edges(pw.build_graph(kb, pid)):
+            text = dots.edge_condition(data, lab, words["fr"])
+            for english in (" and ", " or ", " is known", " is unknown", "==", "true", "false"):
+                assert english not in text, (data["id"], text)
+            caption = dots.edge_caption(data, lab, words["fr"])
+            assert len(caption) <= dots.CAPTION_LIMIT
+            if data["label"] is not None:
+                assert caption == data["label"].fr
+    (page,) = pv.decision(pw.build_graph(mini_kb, PATHWAY), "Localized_Disease")
+    drawing = dots.draw(mini_kb, PATHWAY, "fr", view=page)
+    assert [n.caption for n in drawing.notes][:1] == ["tumeur ≤ 20 mm"]  # the fixture's own label
+    assert "petite tumeur" in drawing.dot  # its reason in the tooltip
+
+
+def test_cli_views(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["pathway", "fitness", "--view", "decision", "--node", "FIT_Assess_Fitness",
+                                 "-f", "dot"])
+    assert result.exit_code == 0, result.output
+    assert "view fitness.FIT_Assess_Fitness" in result.output and "cluster_legend" not in result.output
+    result = runner.invoke(app, ["pathway", "fitness", "--view", "overview", "-f", "dot"])
+    assert result.exit_code == 0 and "view fitness.overview" in result.output
+    result = runner.invoke(app, ["pathway", "pnet_well_differentiated", "--view", "route", "-p", str(EXAMPLE),
+                                 "-f", "dot", "-l", "fr"])
+    assert result.exit_code == 0, result.output
+    assert 'class="transition greyed"' in result.output and 'class="transition taken"' in result.output
+    for args, message in [
+        (["--view", "route"], "--patient"),
+        (["--view", "decision", "--node", "FIT_Nope"], "no decision 'FIT_Nope'"),
+        (["--node", "FIT_Assess_Fitness"], "--view decision"),
+    ]:
+        result = runner.invoke(app, ["pathway", "fitness", *args, "-f", "dot"])
+        assert result.exit_code == 2 and message in result.output, (args, result.output)

@@ -15,6 +15,7 @@ import html
 import itertools
 import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,8 @@ from cds.knowledge.loader import KnowledgeBase
 from cds.knowledge.schema import Text
 from cds.model.recommendation import Lang, Recommendation
 from cds.pathways import STATUS_ORDER, PatientPath, Status, build_graph, graph_edges, graph_nodes
+from cds.render.i18n import Labels, labels
+from cds.render.picture_views import PictureView, whole
 from cds.resources import renderers_dir
 
 #: The first comment line of every DOT file names its writer. Kept as it was when the
@@ -44,6 +47,16 @@ class _Legend(BaseModel):
 
     cluster: dict[str, str]
     samples: dict[Literal["transition", "proposal"], str]
+
+
+class _Compact(BaseModel):
+    """What the screen-sized views (overview, decision, route) change: graph and node-kind attributes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    graph: dict[str, str]
+    edge: dict[str, str]
+    kinds: dict[Literal["start", "decision", "situation", "option"], dict[str, str]]
 
 
 class Style(BaseModel):
@@ -70,7 +83,8 @@ class Style(BaseModel):
     categories: dict[Status, dict[str, str]]
     highlight: dict[Literal["node", "edge", "faded_node", "faded_edge"], dict[str, str]]
     detail: dict[str, str]
-    wrap: dict[Literal["node", "edge"], int]
+    wrap: dict[Literal["node", "edge", "compact_node", "compact_edge"], int]
+    compact: _Compact
     legend: _Legend
     words: dict[Lang, dict[str, str]]
 
@@ -240,6 +254,136 @@ def graph_edge_text(data: Mapping[str, Any], lang: Lang = "en") -> str:
     return edge_text(data["label"], data["condition"], lang)
 
 
+#: Comparison symbols as pictures show them: the same in every language.
+_SYMBOLS = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "!=": "≠"}
+#: Longest caption drawn for an edge without its own label (characters); longer conditions
+#: are cut with an ellipsis, and shown whole in the tooltip and the notes.
+CAPTION_LIMIT = 56
+
+
+def condition_words(cond: conditions.Condition, lab: Labels, words: Mapping[str, str]) -> str:
+    """A condition for people: field and value labels in the report language, symbols for comparisons.
+
+    Unlike :func:`describe` (field paths and values as written, for authors), nothing is
+    left in English in a French text: equality is written ``Field: value``, a comparison
+    with a symbol (≥, ≤, ≠), and ``or`` of one field's values as one list.
+
+    Parameters
+    ----------
+    cond
+        One condition of the condition language.
+    lab
+        The words of the language (:func:`cds.render.i18n.labels`).
+    words
+        The picture's words in that language (:attr:`Style.words`): and, or, is known ...
+
+    Returns
+    -------
+    str
+        The condition on one line.
+
+    Examples
+    --------
+    >>> from cds.render.i18n import labels
+    >>> fr = load_style().words["fr"]
+    >>> condition_words({"$or": [{"disease.stage": "localized"}, {"disease.stage": "locoregional"}]},
+    ...                 labels("fr"), fr)
+    'Stade : localisé ou locorégional'
+    >>> condition_words({"$and": [{"$gte": {"tumour.ki67_percent": 3}}, {"$nex": {"ecog": 1}}]}, labels("fr"), fr)
+    '(Ki-67 ≥ 3 % et État général ECOG est inconnu)'
+    """
+    ((key, body),) = cond.items()
+    if key in conditions.LOGICAL:
+        joiner = f" {words['and']} " if key == "$and" else f" {words['or']} "
+        found = [list(conditions.leaves(c)) for c in body]
+        if key == "$or" and all(len(ls) == 1 and ls[0].op == "==" for ls in found) \
+                and len({ls[0].path for ls in found}) == 1 and len(found) > 1:
+            path = found[0][0].path
+            values = joiner.join(lab.value(path, ls[0].value) for ls in found)
+            return f"{lab.field(path)}{lab['colon']} {values}"
+        inner = [condition_words(c, lab, words) for c in body]
+        return "(" + joiner.join(inner) + ")" if len(inner) > 1 else inner[0]
+    (leaf,) = list(conditions.leaves(cond))
+    name = lab.field(leaf.path)
+    if leaf.op == "exists":
+        return f"{name} {words['is_known']}"
+    if leaf.op == "absent":
+        return f"{name} {words['is_unknown']}"
+    value = lab.value(leaf.path, leaf.value)
+    if leaf.op == "==":
+        return f"{name}{lab['colon']} {value}"
+    return f"{name} {_SYMBOLS.get(leaf.op, leaf.op)} {value}"
+
+
+def edge_condition(data: Mapping[str, Any], lab: Labels, words: Mapping[str, str]) -> str:
+    """An edge's whole condition in words (:func:`condition_words`, joined with "and"), or "always".
+
+    Parameters
+    ----------
+    data
+        The edge's attributes in :func:`cds.pathways.build_graph` (``condition`` is read).
+    lab, words
+        The words of the language, as for :func:`condition_words`.
+
+    Returns
+    -------
+    str
+        One line: what must hold for the edge to be taken.
+
+    Examples
+    --------
+    >>> from cds.render.i18n import labels
+    >>> edge_condition({"condition": [{"$gte": {"ecog": 3}}, {"disease.stage": "metastatic"}]},
+    ...                labels("en"), load_style().words["en"])
+    'ECOG performance status ≥ 3 and Stage: metastatic'
+    """
+    if not data["condition"]:
+        return words["always"]
+    return f" {words['and']} ".join(condition_words(c, lab, words) for c in data["condition"])
+
+
+def edge_caption(data: Mapping[str, Any], lab: Labels, words: Mapping[str, str],
+                 limit: int = CAPTION_LIMIT) -> str:
+    """What an edge says on the picture: its short ``label``, else its condition cut to ``limit``.
+
+    Parameters
+    ----------
+    data
+        The edge's attributes in :func:`cds.pathways.build_graph` (``label``, ``condition``).
+    lab, words
+        The words of the language, as for :func:`condition_words`.
+    limit
+        Longest condition drawn, in characters; a longer one ends with an ellipsis.
+
+    Returns
+    -------
+    str
+        The caption, on one line.
+
+    Examples
+    --------
+    >>> from cds.knowledge.schema import Text
+    >>> from cds.render.i18n import labels
+    >>> fr = load_style().words["fr"]
+    >>> edge_caption({"label": Text(en="SSTR-positive", fr="SSTR positive"), "condition": []}, labels("fr"), fr)
+    'SSTR positive'
+    >>> edge_caption({"label": None, "condition": [{"$gte": {"tumour.ki67_percent": 20}}]}, labels("fr"), fr,
+    ...              limit=8)
+    'Ki-67…'
+    """
+    if data["label"] is not None:
+        return str(getattr(data["label"], lab.lang))
+    text = edge_condition(data, lab, words)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    cut = cut.rsplit(" ", 1)[0] if " " in cut else cut  # at a word's end
+    head, _, last = cut.rpartition(" ")
+    if head and last in (words["and"], words["or"]):
+        cut = head  # never end on a joining word
+    return cut.rstrip(" ,(:") + "…"
+
+
 # ------------------------------------------------------------------ DOT
 
 
@@ -293,12 +437,265 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _node_label(style: Style, title: str, detail: str, extra: Sequence[str] = ()) -> _Html:
-    lines = [f"<b>{_h(line)}</b>" for line in _wrap(title, style.wrap["node"])]
-    font = " ".join(f'{k}="{_ha(v)}"' for k, v in sorted(style.detail.items()))
-    lines.append(f"<font {font}>{_h(detail)}</font>")
+def _node_label(style: Style, title: str, detail: str | None, extra: Sequence[str] = ()) -> _Html:
+    """A node's label: the title in bold, then the detail line (whole view) and extra lines.
+
+    The compact views draw no detail line, and wrap the title narrower.
+    """
+    width = style.wrap["node" if detail is not None else "compact_node"]
+    lines = [f"<b>{_h(line)}</b>" for line in _wrap(title, width)]
+    if detail is not None:
+        font = " ".join(f'{k}="{_ha(v)}"' for k, v in sorted(style.detail.items()))
+        lines.append(f"<font {font}>{_h(detail)}</font>")
     lines += [_h(line) for line in extra]
     return _Html("<br/>".join(lines))
+
+
+@dataclass(frozen=True)
+class EdgeNote:
+    """One numbered note under a picture: an edge's caption and its whole condition in words.
+
+    The number is drawn on the edge (``3. SSTR-positive``); the note says what the short
+    caption stands for, so a picture stays small and nothing is hidden.
+
+    Examples
+    --------
+    >>> note = EdgeNote(3, "pnet.to_advanced", "Metastatic", "Stage: metastatic", None, False)
+    >>> f"{note.number}. {note.caption}: {note.condition}"
+    '3. Metastatic: Stage: metastatic'
+    """
+
+    number: int
+    edge: str
+    caption: str
+    condition: str
+    because: str | None
+    greyed: bool
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A picture's DOT text and the notes that go under it, for one :class:`PictureView`.
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> drawing = draw(default_engine().kb, "fitness", "en")
+    >>> drawing.view.kind, [n.number for n in drawing.notes][:3], drawing.dot.startswith("// netcds")
+    ('whole', [1, 2, 3], True)
+    """
+
+    view: PictureView
+    dot: str
+    notes: list[EdgeNote]
+
+
+def draw(
+    kb: KnowledgeBase,
+    pathway_id: str,
+    lang: Lang = "en",
+    rec: Recommendation | None = None,
+    style: Style | None = None,
+    *,
+    view: PictureView | None = None,
+    links: Mapping[str, str] | None = None,
+    title: bool = True,
+) -> Drawing:
+    """One view of a pathway as DOT text, with the numbered notes of its edges.
+
+    Each drawn edge carries a number and a short caption: its authored ``label`` in
+    ``lang``, else its condition in words cut to :data:`CAPTION_LIMIT` characters. The
+    whole condition goes to the edge's tooltip (``<title>`` in SVG) and to the notes.
+
+    Parameters
+    ----------
+    kb, pathway_id
+        The knowledge and the pathway to draw.
+    lang : "en" | "fr"
+        Language of every word on the picture.
+    rec : Recommendation, optional
+        A patient's recommendation: nodes reached and edges taken are highlighted, option
+        nodes filled by the patient's category, the rest faded (greyed in a route).
+    style : Style, optional
+        Another visual grammar (default: the bundled one).
+    view : PictureView, optional
+        What to draw (:mod:`cds.render.picture_views`); default the whole pathway. The
+        compact views (overview, decision, route) leave out the legend (the HTML page
+        shows it) and the node ids.
+    links : Mapping[str, str], optional
+        Node id -> address: the node becomes a link (a decision page of an index).
+    title : bool
+        Write the pathway title (and patient) above the picture.
+
+    Returns
+    -------
+    Drawing
+        The DOT text (deterministic) and the notes, numbered as on the picture.
+
+    Raises
+    ------
+    UnknownPathway
+        No pathway has this id.
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> from cds.pathways import build_graph
+    >>> from cds.render.picture_views import decision
+    >>> kb = default_engine().kb
+    >>> (page,) = decision(build_graph(kb, "fitness"), "FIT_Assess_Fitness")
+    >>> drawing = draw(kb, "fitness", "fr", view=page, title=False)
+    >>> for note in drawing.notes:
+    ...     print(note.number, note.caption)
+    1 État général ECOG ≥ 3
+    2 Stade : localisé ou locorégional et Chirurgie lourde…
+    >>> "cluster_legend" in drawing.dot, "cluster_legend" in draw(kb, "fitness").dot
+    (False, True)
+    """
+    style = style or load_style()
+    words = style.words[lang]
+    lab = labels(lang, kb)
+    graph = build_graph(kb, pathway_id)
+    view = view or whole(graph)
+    pid: str = graph.graph["id"]
+    path = PatientPath.of(rec, graph) if rec is not None else None
+    compact = view.compact
+    links = links or {}
+
+    out: list[str] = [
+        f"// netcds pathway {pid} ({lang}), drawn from {graph.graph['file']}"
+        + ("" if view.kind == "whole" else f"; view {view.name}"),
+        GENERATOR,
+        f"digraph {_q(pid)} {{",
+    ]
+    graph_attrs: dict[str, str] = {**style.graph, **(style.compact.graph if compact else {}), "id": view.name}
+    if view.kind == "overview":
+        graph_attrs["rankdir"] = _overview_direction(graph, view)
+    if title:
+        heading = [f"<b>{_h(getattr(graph.graph['title'], lang))}</b>", _h(pid)]
+        if path is not None:
+            who = path.patient or words["unnamed_patient"]
+            when = f" ({path.as_of})" if path.as_of else ""
+            state = words["path_highlighted"] if path.entered else words["not_entered"]
+            heading.append(_h(f"{words['patient']} {who}{when}: {state}"))
+        graph_attrs["label"] = _Html("<br/>".join(heading))
+    out.append(f"  graph {_attrs(graph_attrs)};")
+    out.append(f"  node {_attrs(style.node)};")
+    out.append(f"  edge {_attrs({**style.edge, **(style.compact.edge if compact else {})})};")
+
+    out.append("")
+    out.append("  // pathway nodes, in file order")
+    nodes = [(n, d) for n, d in graph_nodes(graph) if view.shows_node(n)]
+    for node, data in nodes:
+        kind = data.get("kind")
+        if kind is None or kind == "option":
+            continue
+        attrs = {**style.kinds[kind], **(style.compact.kinds.get(kind, {}) if compact else {})}
+        classes = [kind]  # Graphviz adds "node" itself
+        if node in view.greyed:
+            attrs.update(style.highlight["faded_node"])
+            classes.append("greyed")
+        elif path is not None:
+            if node in path.nodes:
+                attrs.update(style.highlight["node"])
+                classes.append("reached")
+            else:
+                attrs.update(style.highlight["faded_node"])
+        label = getattr(data["label"], lang)
+        note = data["note"]
+        tooltip = label + (f" ({getattr(note, lang)})" if note is not None else "")
+        notes_lines = [getattr(note, lang)] if note is not None and not compact else []
+        attrs.update({
+            "id": f"{view.name}:{node}",
+            "class": " ".join(classes),
+            "label": _node_label(style, label, None if compact else f"{node} · {words[kind]}", notes_lines),
+            "tooltip": _one_line(tooltip),
+        })
+        if node in links:
+            attrs["href"] = links[node]
+        out.append(f"  {_q(node)} {_attrs(attrs)};")
+
+    out.append("")
+    out.append("  // proposed options, in catalogue order")
+    drawn_edges = [(u, v, k, d) for u, v, k, d in graph_edges(graph) if view.shows_edge(k)
+                   and view.shows_node(u) and view.shows_node(v)]
+    reached_options = {v for _, v, k, _ in drawn_edges if path is not None and k in path.edges}
+    for node, data in nodes:
+        if data.get("kind") != "option":
+            continue
+        option: str = data["option"]
+        attrs = {**style.kinds["option"], **(style.compact.kinds.get("option", {}) if compact else {})}
+        classes = ["option"]
+        extra: list[str] = []
+        if node in view.greyed:
+            attrs.update(style.highlight["faded_node"])
+            classes.append("greyed")
+        elif path is not None:
+            statuses = path.option_status(option, data["tracks"])
+            best: Status = min((s for _, s in statuses), key=STATUS_ORDER.index,
+                               default="not_proposed")
+            attrs.update(style.categories[best])
+            classes.append(best)
+            for track, status in statuses:
+                rank = path.rank.get((track, option))
+                extra.append(f"{words[track]}: {words[status]}" + (f" #{rank}" if rank else ""))
+            if node in reached_options:
+                attrs.update({k: v for k, v in style.highlight["node"].items() if k != "fontcolor"})
+                classes.append("reached")
+        label = getattr(data["label"], lang) if data["label"] is not None else option
+        attrs.update({
+            "id": f"{view.name}:{node}",
+            "class": " ".join(classes),
+            "label": _node_label(style, label, None if compact else f"{option} · {words['option']}", extra),
+            "tooltip": _one_line(" · ".join([label, *extra])),
+        })
+        out.append(f"  {_q(node)} {_attrs(attrs)};")
+
+    out.append("")
+    out.append("  // edges, in file order; numbered as their notes")
+    notes: list[EdgeNote] = []
+    for u, v, key, data in drawn_edges:
+        attrs = dict(style.edges[data["kind"]])
+        classes = [data["kind"]]  # Graphviz adds "edge" itself
+        caption = edge_caption(data, lab, words)
+        condition = edge_condition(data, lab, words)
+        because = getattr(data["because"], lang) if data["because"] is not None else None
+        greyed = key in view.greyed
+        tooltip = f"{caption}: {condition}" if caption != condition else condition
+        if view.kind == "overview":
+            attrs["label"] = ""
+        else:
+            number = len(notes) + 1
+            notes.append(EdgeNote(number, key, caption, condition, because, greyed))
+            tooltip = f"{number}. {tooltip}"
+            width = style.wrap["compact_edge" if compact else "edge"]
+            lines = [f"{number}."] if greyed else _wrap(f"{number}. {caption}", width)
+            if data["kind"] == "proposal" and view.kind != "route":
+                lines.append(f"({words[data['track']]}, {words['strength']} {data['strength']})")
+            attrs["label"] = _Escaped("".join(f"{_esc(line)}\\l" for line in lines))
+        if greyed:
+            attrs.update(style.highlight["faded_edge"])
+            classes.append("greyed")
+        elif path is not None:
+            if key in path.edges:
+                attrs.update(style.highlight["edge"])
+                classes.append("taken")
+            else:
+                attrs.update(style.highlight["faded_edge"])
+        attrs.update({
+            "id": key if view.kind == "whole" else f"{view.name}:{key}",
+            "class": " ".join(classes),
+            "tooltip": _one_line(tooltip + (f" ({because})" if because else "")),
+        })
+        if not attrs["label"]:
+            del attrs["label"]
+        out.append(f"  {_q(u)} -> {_q(v)} {_attrs(attrs)};")
+
+    if not compact:
+        out.append("")
+        out += _legend(style, lang, pid, path is not None)
+    out.append("}")
+    return Drawing(view, "\n".join(out) + "\n", notes)
 
 
 def to_dot(
@@ -307,16 +704,19 @@ def to_dot(
     lang: Lang = "en",
     rec: Recommendation | None = None,
     style: Style | None = None,
+    *,
+    view: PictureView | None = None,
 ) -> str:
     """The pathway as DOT text, in the visual grammar of ``renderers/graphviz/style.yaml``.
+
+    The DOT text of :func:`draw` (which also gives the notes of the edges).
 
     Parameters
     ----------
     kb, pathway_id
         The knowledge and the pathway to draw.
     lang : "en" | "fr"
-        Language of node, option and edge labels and of the legend; field paths
-        and values in conditions stay as written.
+        Language of node, option and edge labels and of the legend.
     rec : Recommendation, optional
         A patient's recommendation: the nodes it reached and the edges it took
         are highlighted, each option node is filled by the patient's category
@@ -324,6 +724,8 @@ def to_dot(
         proposed), and the rest is faded.
     style : Style, optional
         Another visual grammar (default: the bundled one).
+    view : PictureView, optional
+        The part of the pathway to draw (default: all of it).
 
     Returns
     -------
@@ -353,116 +755,28 @@ def to_dot(
     >>> [line.split()[0] for line in dot.splitlines() if 'reached"' in line]
     ['"FIT_Assess_Fitness"']
     """
-    style = style or load_style()
-    words = style.words[lang]
-    graph = build_graph(kb, pathway_id)
-    pid: str = graph.graph["id"]
-    path = PatientPath.of(rec, graph) if rec is not None else None
+    return draw(kb, pathway_id, lang, rec, style, view=view).dot
 
-    out: list[str] = [
-        f"// netcds pathway {pid} ({lang}), drawn from {graph.graph['file']}",
-        GENERATOR,
-        f"digraph {_q(pid)} {{",
-    ]
-    title = [f"<b>{_h(getattr(graph.graph['title'], lang))}</b>", _h(pid)]
-    if path is not None:
-        who = path.patient or words["unnamed_patient"]
-        when = f" ({path.as_of})" if path.as_of else ""
-        state = words["path_highlighted"] if path.entered else words["not_entered"]
-        title.append(_h(f"{words['patient']} {who}{when}: {state}"))
-    out.append(f"  graph {_attrs({**style.graph, 'id': pid, 'label': _Html('<br/>'.join(title))})};")
-    out.append(f"  node {_attrs(style.node)};")
-    out.append(f"  edge {_attrs(style.edge)};")
 
-    out.append("")
-    out.append("  // pathway nodes, in file order")
-    nodes = graph_nodes(graph)
-    for node, data in nodes:
-        kind = data.get("kind")
-        if kind is None or kind == "option":
-            continue
-        attrs = dict(style.kinds[kind])
-        classes = [kind]  # Graphviz adds "node" itself
-        if path is not None:
-            if node in path.nodes:
-                attrs.update(style.highlight["node"])
-                classes.append("reached")
-            else:
-                attrs.update(style.highlight["faded_node"])
-        label = getattr(data["label"], lang)
-        note = data["note"]
-        tooltip = label + (f" ({getattr(note, lang)})" if note is not None else "")
-        attrs.update({
-            "id": f"{pid}:{node}",
-            "class": " ".join(classes),
-            "label": _node_label(style, label, f"{node} · {words[kind]}",
-                                 [getattr(note, lang)] if note is not None else []),
-            "tooltip": _one_line(tooltip),
-        })
-        out.append(f"  {_q(node)} {_attrs(attrs)};")
+def _overview_direction(graph: Any, view: PictureView) -> str:
+    """LR or TB, whichever should fit a 1920 x 1080 screen better (an estimate before layout).
 
-    out.append("")
-    out.append("  // proposed options, in catalogue order")
-    reached_options = {
-        v for _, v, k in graph.edges(keys=True) if path is not None and k in path.edges
-    }
-    for node, data in nodes:
-        if data.get("kind") != "option":
-            continue
-        option: str = data["option"]
-        attrs = dict(style.kinds["option"])
-        classes = ["option"]
-        extra: list[str] = []
-        if path is not None:
-            statuses = path.option_status(option, data["tracks"])
-            best: Status = min((s for _, s in statuses), key=STATUS_ORDER.index,
-                               default="not_proposed")
-            attrs.update(style.categories[best])
-            classes.append(best)
-            for track, status in statuses:
-                rank = path.rank.get((track, option))
-                extra.append(f"{words[track]}: {words[status]}" + (f" #{rank}" if rank else ""))
-            if node in reached_options:
-                attrs.update({k: v for k, v in style.highlight["node"].items() if k != "fontcolor"})
-                classes.append("reached")
-        label = getattr(data["label"], lang) if data["label"] is not None else option
-        attrs.update({
-            "id": f"{pid}:{node}",
-            "class": " ".join(classes),
-            "label": _node_label(style, label, f"{option} · {words['option']}", extra),
-            "tooltip": _one_line(" · ".join([label, *extra])),
-        })
-        out.append(f"  {_q(node)} {_attrs(attrs)};")
+    Left to right, the picture is as wide as the pathway is deep and as tall as it has
+    leaves; top to bottom, the other way round. A node is about 250 x 70 px, a rank 290 px
+    apart left to right and 95 px top to bottom.
+    """
+    sub = graph.subgraph(view.nodes or graph.nodes)
+    depth = 1 + max((len(p) for p in _longest_paths(sub)), default=0)
+    leaves = max(1, sum(1 for n in sub if sub.out_degree(n) == 0))
+    lr = max(depth * 290 / 1920, leaves * 75 / 1080)
+    tb = max(leaves * 260 / 1920, depth * 95 / 1080)
+    return "TB" if tb < lr else "LR"
 
-    out.append("")
-    out.append("  // edges, in file order; numbered per source node")
-    for u, v, key, data in graph_edges(graph):
-        attrs = dict(style.edges[data["kind"]])
-        classes = [data["kind"]]  # Graphviz adds "edge" itself
-        text = graph_edge_text(data, lang)
-        lines = _wrap(f"{data['number']}. {text}", style.wrap["edge"])
-        if data["kind"] == "proposal":
-            lines.append(f"({words[data['track']]}, {words['strength']} {data['strength']})")
-        if path is not None:
-            if key in path.edges:
-                attrs.update(style.highlight["edge"])
-                classes.append("taken")
-            else:
-                attrs.update(style.highlight["faded_edge"])
-        because = data["because"]
-        tooltip = f"{key}: " + (getattr(because, lang) if because is not None else text)
-        attrs.update({
-            "id": key,
-            "class": " ".join(classes),
-            "label": _Escaped("".join(f"{_esc(line)}\\l" for line in lines)),
-            "tooltip": _one_line(tooltip),
-        })
-        out.append(f"  {_q(u)} -> {_q(v)} {_attrs(attrs)};")
 
-    out.append("")
-    out += _legend(style, lang, pid, path is not None)
-    out.append("}")
-    return "\n".join(out) + "\n"
+def _longest_paths(graph: Any) -> list[list[str]]:
+    import networkx as nx
+
+    return [nx.dag_longest_path(graph)] if nx.is_directed_acyclic_graph(graph) else []
 
 
 def _legend(style: Style, lang: Lang, pid: str, patient: bool) -> list[str]:
@@ -526,10 +840,17 @@ def _key_row(sample: str, text: str, swatch: Mapping[str, str] | None = None) ->
 
 
 __all__ = [
+    "CAPTION_LIMIT",
     "GENERATOR",
+    "Drawing",
+    "EdgeNote",
     "Lang",
     "Style",
+    "condition_words",
     "describe",
+    "draw",
+    "edge_caption",
+    "edge_condition",
     "edge_text",
     "graph_edge_text",
     "load_style",

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Mapping
 from typing import Literal
 
 from cds.errors import CdsError
 from cds.knowledge.loader import KnowledgeBase
 from cds.model.recommendation import Recommendation
-from cds.render.dot import Lang, to_dot
+from cds.render.dot import Lang, draw
+from cds.render.picture_views import PictureView
 
 #: The picture formats :func:`render` asks Graphviz for.
 ImageFormat = Literal["svg", "png"]
@@ -147,7 +149,8 @@ def inline_svg(svg: str) -> str:
 
 
 def render_svg(
-    kb: KnowledgeBase, pathway_id: str, lang: Lang = "en", rec: Recommendation | None = None
+    kb: KnowledgeBase, pathway_id: str, lang: Lang = "en", rec: Recommendation | None = None,
+    *, view: PictureView | None = None, links: Mapping[str, str] | None = None, title: bool = True,
 ) -> str:
     """The pathway as an inline SVG element (for the HTML report).
 
@@ -163,6 +166,9 @@ def render_svg(
         Language of the labels and the legend.
     rec
         A patient's recommendation, whose path is highlighted (see :func:`cds.render.dot.to_dot`).
+    view, links, title
+        The part of the pathway to draw, nodes that are links, and whether to write the
+        title (see :func:`cds.render.dot.draw`).
 
     Returns
     -------
@@ -178,7 +184,8 @@ def render_svg(
     cds.pathways.UnknownPathway
         No pathway has this id.
     """
-    return inline_svg(render(to_dot(kb, pathway_id, lang, rec), "svg").decode("utf-8"))
+    drawing = draw(kb, pathway_id, lang, rec, view=view, links=links, title=title)
+    return inline_svg(render(drawing.dot, "svg").decode("utf-8"))
 
 
 #: What drawing a picture may raise besides a bug: a caller that can do without the

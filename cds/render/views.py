@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from cds.explain import Explanation
     from cds.knowledge.loader import KnowledgeBase
     from cds.model.patient import Patient
+    from cds.render.pictures import Figure, PathwayPicture
     from cds.report import Report
 
 
@@ -156,8 +157,9 @@ def evidence_text(arg: Argument) -> str:
 class ReportContext:
     """What the tumour-board report needs besides the recommendation.
 
-    ``pictures`` maps each pathway the patient entered to its inline SVG, or to
-    None when it could not be drawn; ``pictures=None`` leaves the pictures out
+    ``pictures`` maps each pathway the patient entered to its pictures (the patient's
+    route and the full pathway, :class:`cds.render.pictures.PathwayPicture`), or to
+    None when they could not be drawn; ``pictures=None`` leaves the pictures out
     on purpose (golden files, Markdown).
 
     Examples
@@ -177,7 +179,7 @@ class ReportContext:
     kb: KnowledgeBase | None = None
     patient: Patient | None = None
     explanations: Sequence[Explanation] | None = None
-    pictures: Mapping[str, str | None] | None = None
+    pictures: Mapping[str, PathwayPicture | None] | None = None
     timeline: str | None = None  # the follow-up timeline (inline SVG), shown with the pictures
 
 
@@ -397,12 +399,14 @@ class SectionView:
 @dataclass(frozen=True)
 class PathwayView:
     """A pathway the patient entered, for the tumour-board report: its title, the steps
-    reached (labels), the picture (inline SVG) or a note saying why there is none."""
+    reached (labels), the pictures (the route as a figure, the full pathway as inline SVG)
+    or a note saying why there are none."""
 
     id: str
     title: str
     steps: list[str]
-    svg: Any = None  # markupsafe.Markup of an inline SVG, or None
+    figure: Figure | None = None
+    full: Any = None  # markupsafe.Markup of the full picture's inline SVG, or None
     note: str | None = None
 
 
@@ -842,19 +846,16 @@ def _pathway_views(lab: Labels, rec: Recommendation, ctx: ReportContext) -> list
     for pid in rec.trace.pathways:
         own = set(nodes_of.get(pid, []))
         steps = [lab.node(n) for n in rec.trace.nodes if n in own]
-        svg: Any = None
+        picture = None
         if ctx.pictures is None:
             note: str | None = lab["picture_omitted"]
         else:
             picture = ctx.pictures.get(pid)
-            if picture:
-                from markupsafe import Markup
-
-                svg = Markup(picture)  # trusted: drawn by cds.pathways, which escapes every label
-                note = None
-            else:
-                note = lab["picture_unavailable"]
-        out.append(PathwayView(pid, lab.pathway(pid), steps, svg, note))
+            note = None if picture else lab["picture_unavailable"]
+        if picture is not None:
+            out.append(PathwayView(pid, lab.pathway(pid), steps, picture.route, picture.full, note))
+        else:
+            out.append(PathwayView(pid, lab.pathway(pid), steps, note=note))
     return out
 
 
