@@ -547,8 +547,8 @@ def draw(
     >>> drawing = draw(kb, "fitness", "fr", view=page, title=False)
     >>> for note in drawing.notes:
     ...     print(note.number, note.caption)
-    1 État général ECOG ≥ 3
-    2 Stade : localisé ou locorégional et Chirurgie lourde…
+    1 ECOG >= 3
+    2 TNE localisée ou locorégionale, inapte à une chirurgie majeure
     >>> "cluster_legend" in drawing.dot, "cluster_legend" in draw(kb, "fitness").dot
     (False, True)
     """
