@@ -59,13 +59,13 @@ class Problem:
 
     Examples
     --------
-    >>> print(Problem("condition", "knowledge/rules/classification.yaml", "class.grade.g1.when[0]",
-    ...               "unknown field 'ki67'"))
-    knowledge/rules/classification.yaml: class.grade.g1.when[0]: unknown field 'ki67' [condition]
+    >>> print(Problem("condition", "knowledge/recommendations/classification/grading/recommendation.yaml",
+    ...               "class.g1.when[0]", "unknown field"))
+    knowledge/recommendations/classification/grading/recommendation.yaml: class.g1.when[0]: unknown field [condition]
     >>> Problem("dead_end", "pathways/si_net.yaml", "Stuck", "node leads nowhere", "warning").level
     'warning'
-    >>> print(Problem("schema", "knowledge/options.yaml", "options[ssa].label", "Field required", line=12))
-    knowledge/options.yaml:12: options[ssa].label: Field required [schema]
+    >>> print(Problem("schema", "knowledge/catalogues/options.yaml", "options[ssa].label", "Field required", line=12))
+    knowledge/catalogues/options.yaml:12: options[ssa].label: Field required [schema]
     """
 
     code: str

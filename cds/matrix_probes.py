@@ -2,7 +2,7 @@
 
 For each matrix statement with a level (exclude, avoid, caution), each of its options and
 each of its conditions, a *probe* patient for whom the pathways propose the option (listed per
-option in ``knowledge/vignettes/matrix/probes.yaml`` by vignette id) is evaluated twice:
+option in ``knowledge/catalogues/safety-matrix/probes.yaml`` by vignette id) is evaluated twice:
 
 - **just inside** the condition (the row's ``inside`` patch added to the patient): the option
   must respect the level: not ranked in the statement's tracks (exclude), ranked not

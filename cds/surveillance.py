@@ -1,6 +1,6 @@
 """Long-term surveillance planner: late-relapse detection weighed against cumulative radiation.
 
-Rules (``knowledge/rules/surveillance.yaml``) select schedules from the catalogue
+Rules (``knowledge/recommendations/follow-up/``) select schedules from the catalogue
 (``knowledge/catalogues/follow-up-schedules.yaml``) with ``surveil`` effects; the engine hands the
 selected (schedule, rule) pairs here. The planner
 
@@ -1036,7 +1036,7 @@ def patient_key(patient: Patient) -> str:
 
 
 def is_surveillance_rule(rule_id: str) -> bool:
-    """Rules of knowledge/rules/surveillance.yaml (``surv.``) and the planner (``surveillance.``).
+    """Rules of knowledge/recommendations/follow-up/ (``surv.``) and the planner (``surveillance.``).
 
     Parameters
     ----------

@@ -31,16 +31,16 @@ from cds.knowledge.loader import KnowledgeBase, LoadedRecommendation
 from cds.knowledge.schema import AlertSpec, PathwayEdge, RecommendationSpec, Rule, Setting, Source
 from cds.suggest import did_you_mean
 
-#: How an effect of a rule reads in a list: the kind of thing the rule does.
+#: The role of a rule by the kind of its effects (the renderers word it: ``rec_role_<role>`` in i18n.yaml).
 EFFECT_ROLES = {
     "argue": "argument",
     "safety": "caution",
     "exclude": "exclusion",
     "alert": "alert",
-    "missing": "missing-data request",
+    "missing": "missing_data",
     "derive": "classification",
     "assume": "definition",
-    "surveil": "follow-up",
+    "surveil": "follow_up",
 }
 
 

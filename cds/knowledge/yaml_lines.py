@@ -4,7 +4,7 @@ PyYAML's plain loading keeps no positions, and the loader should not pay for the
 load: a knowledge file is composed again, with its marks, only when it failed validation.
 :func:`line_of` then follows the error's ``loc`` path (mapping keys and list indices) down the
 composed node tree and returns the 1-based line of the deepest node it reached, so an author is
-sent to ``knowledge/rules/alerts.yaml:42`` rather than told "somewhere in this file".
+sent to ``knowledge/recommendations/pancreas/pnet-x/recommendation.yaml:42`` rather than told "somewhere in this file".
 """
 
 from __future__ import annotations

@@ -58,69 +58,77 @@ def render_recommendation_markdown(rec: RecommendationDetail, kb: KnowledgeBase,
     True
     """
     lab = labels(lang, kb)
+    c = " : " if lang == "fr" else ": "  # French puts a space before the colon
     spec = rec.spec
     st = spec.statement
     out = [f"# {getattr(spec.title, lang)}", "",
-           f"`{spec.id}` · {lab['rec_area']}: {rec.area} · {lab['rec_status']}: **{spec.status}**"
-           + (f" · {lab['rec_reviewer']}: {spec.reviewer} ({spec.reviewed_on})" if spec.reviewer else ""),
-           f"{lab['rec_file']}: `{rec.file}`", ""]
+           f"`{spec.id}` · {lab['rec_area']}{c}{rec.area} · {lab['rec_status']}{c}**{spec.status}**"
+           + (f" · {lab['rec_reviewer']}{c}{spec.reviewer} ({spec.reviewed_on})" if spec.reviewer else ""),
+           f"{lab['rec_file']}{c}`{rec.file}`", ""]
     out += [f"## {lab['rec_statement']}", ""]
     text = st.text_fr if lang == "fr" and st.text_fr else st.text
     out += [f"> {text}", ""]
-    meta = [lab[f"rec_kind_{st.kind}"], ", ".join(lab.source(s) for s in st.sources), f"{lab['rec_date']} {st.date}"]
+    when = f"{lab['rec_date']} {st.date}" if st.date else f"{lab['rec_undated']}{c}{st.undated}"
+    meta = [lab[f"rec_kind_{st.kind}"], ", ".join(lab.source(s) for s in st.sources), when]
     if st.grade:
         meta.append(f"{lab['rec_grade']} {st.grade}")
     if spec.brief:
-        meta.append(f"{lab['rec_brief']}: {', '.join(spec.brief)}")
+        meta.append(f"{lab['rec_brief']}{c}{', '.join(spec.brief)}")
     out += ["— " + " · ".join(meta), ""]
+    if spec.no_patient_outside:
+        out += [f"**{lab['rec_no_patient_outside']}**{c}{spec.no_patient_outside}", ""]
+    if spec.note:
+        out += [f"**{lab['rec_note']}**{c}{spec.note}", ""]
     if spec.not_modelled:
-        out += [f"**{lab['rec_not_modelled']}:**", *[f"- {item}" for item in spec.not_modelled], ""]
+        out += [f"**{lab['rec_not_modelled']}**{c.rstrip()}", *[f"- {item}" for item in spec.not_modelled], ""]
 
     out += [f"## {lab['rec_edges']} ({len(rec.edges)})", ""]
     for ref in rec.edges:
         edge = ref.edge
         target = lab.option(edge.propose) if edge.propose else lab.node(edge.to or "")
         caption = f" — {getattr(edge.label, lang)}" if edge.label else ""
-        out.append(f"- `{edge.id}` ({lab.pathway(ref.pathway)}): {lab.node(edge.from_)} → {target}{caption}")
+        out.append(f"- `{edge.id}` ({lab.pathway(ref.pathway)}){c}{lab.node(edge.from_)} → {target}{caption}")
         if edge.because:
             out.append(f"  - {getattr(edge.because, lang)}")
     out += [""] if rec.edges else [f"_{lab['rec_none']}_", ""]
 
     out += [f"## {lab['rec_rules']} ({len(rec.rules)})", ""]
     for rule in rec.rules:
-        roles = ", ".join(rec.roles.get(rule.id, []))
+        roles = ", ".join(lab[f"rec_role_{role}"] for role in rec.roles.get(rule.id, []))
         evidence = lab.evidence(rule.evidence.kind, rule.evidence.level)
         out.append(f"- `{rule.id}` ({roles}; {evidence}; {', '.join(lab.source(s) for s in rule.sources)})")
         out.append(f"  - {getattr(rule.because, lang)}")
+        if rule.note:
+            out.append(f"  - {lab['rec_note']}{c}{rule.note}")
     out += [""] if rec.rules else [f"_{lab['rec_none']}_", ""]
 
     if rec.cautions:
         out += [f"## {lab['rec_cautions']}", ""]
-        out += [f"- {lab.option(c.option)}: **{c.level}** (`{c.rule}`)" for c in rec.cautions] + [""]
+        out += [f"- {lab.option(ca.option)}{c}**{ca.level}** (`{ca.rule}`)" for ca in rec.cautions] + [""]
     if spec.planner_alerts:
         out += [f"## {lab['rec_planner_alerts']}", ""]
         out += [f"- `{situation}`" for situation in spec.planner_alerts] + [""]
     if rec.alerts:
         out += [f"## {lab['rec_alerts']}", ""]
-        out += [f"- `{a.id}` ({a.severity}): {getattr(a.label, lang)}" for a in rec.alerts] + [""]
+        out += [f"- `{a.id}` ({a.severity}){c}{getattr(a.label, lang)}" for a in rec.alerts] + [""]
     if rec.settings:
         out += [f"## {lab['rec_settings']}", ""]
         for setting, value in rec.settings:
             unit = f" {setting.unit}" if setting.unit else ""
-            out.append(f"- `{setting.name}` = {value}{unit}: {setting.description}")
+            out.append(f"- `{setting.name}` = {value}{unit}{c}{setting.description}")
         out.append("")
 
     out += [f"## {lab['rec_vignettes']} ({len(rec.vignettes)})", ""]
     for v in rec.vignettes:
         where = "" if v.own else f" ({lab['rec_borrowed']})"
-        desc = f": {v.description.strip()}" if v.description else ""
+        desc = f"{c}{v.description.strip()}" if v.description else ""
         out.append(f"- **{v.side}** `{v.id}`{where}{desc}")
     out += [""] if rec.vignettes else [f"_{lab['rec_none']}_", ""]
 
     out += [f"## {lab['rec_sources']}", ""]
     for source in rec.sources:
         link = f" <{source.link}>" if source.link else ""
-        out.append(f"- **{source.short}**: {source.citation}{link}")
+        out.append(f"- **{source.short}**{c}{source.citation}{link}")
     return "\n".join(out).rstrip() + "\n"
 
 
