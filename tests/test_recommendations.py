@@ -96,7 +96,7 @@ def test_an_edge_listed_twice_does_not_load(tmp_path: Path) -> None:
 
     root = _mini(tmp_path)
     _edit_yaml(_rec_file(root, "mini-classification"), lambda d: d.update(edges=["pnet.prrt"]))
-    with pytest.raises(KnowledgeError, match="edge_owned_twice"):
+    with pytest.raises(KnowledgeError, match="owned_twice"):
         load_knowledge(root / "knowledge", root / "pathways")
 
 

@@ -446,35 +446,21 @@ class _Loader:
             self.check_pathway(pw, fname, vocab, sources, options, evidence_rank)
             pathways.append(pw)
             pw_files[pw.id] = fname
+        # Who owns each edge, matrix statement and planner alert: exactly one recommendation. An id that
+        # exists nowhere is lint's to report (cds.lint.check_recommendations): the pathways may be
+        # another folder's, and a catalogue that failed to parse is reported on its own.
         edge_ids = {e.id for pw in pathways for e in pw.edges}
-        for rec in recommendations.values():
-            for edge_id in rec.spec.edges:
-                if edge_id in owners:
-                    self.problem("edge_owned_twice", rec.file, edge_id,
-                                 f"edge {edge_id!r} is already owned by recommendation {owners[edge_id]!r}: an edge "
-                                 "belongs to exactly one recommendation")
-                elif edge_id in edge_ids:  # an unknown edge is lint's (the pathways may be another folder's)
-                    owners[edge_id] = rec.id
-
         matrix_ids = {entry.id for entry, _ in matrix_entries if entry.level != "none"}
         situations = {pa.situation for pa in surveillance.planner_alerts} if surveillance else set()
         for rec in recommendations.values():
-            # Unknown ids are lint's to report (cds.lint.check_recommendations), as for edges.
-            for entry_id in rec.spec.matrix:
-                if entry_id not in matrix_ids:
-                    continue
-                if entry_id in owners:
-                    self.problem("matrix_owned_twice", rec.file, entry_id,
-                                 f"matrix statement {entry_id!r} is already owned by {owners[entry_id]!r}")
-                else:
-                    owners[entry_id] = rec.id
-            for situation in rec.spec.planner_alerts:
-                key = planner_rule_id(situation)
-                if situation not in situations:
-                    continue
+            owned = [*(("edge", e, e) for e in rec.spec.edges if e in edge_ids),
+                     *(("matrix statement", m, m) for m in rec.spec.matrix if m in matrix_ids),
+                     *(("planner alert", s, planner_rule_id(s)) for s in rec.spec.planner_alerts if s in situations)]
+            for what, name, key in owned:
                 if key in owners:
-                    self.problem("planner_alert_owned_twice", rec.file, situation,
-                                 f"planner alert {situation!r} is already owned by {owners[key]!r}")
+                    self.problem("owned_twice", rec.file, name,
+                                 f"{what} {name!r} is already owned by recommendation {owners[key]!r}: it belongs "
+                                 "to exactly one recommendation")
                 else:
                     owners[key] = rec.id
 
