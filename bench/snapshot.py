@@ -33,6 +33,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cds.cli import app
+from cds.knowledge.layout import Layout
 from tests.strategies import random_patients
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,11 +45,9 @@ EXPLAINED = ("prrt", "surgery_curative", "everolimus", "ssa", "capecitabine_temo
 def _patients(n: int) -> list[tuple[str, dict[str, Any], bool]]:
     """(name, patient, draw pictures) for vignettes, examples and ``n`` random patients."""
     out: list[tuple[str, dict[str, Any], bool]] = []
-    for path in sorted((ROOT / "knowledge" / "vignettes").rglob("*.yaml")):
-        if path.parent.name == "matrix":
-            continue
+    for path in Layout(ROOT / "knowledge").vignette_files():
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        out.append((f"vignette:{path.relative_to(ROOT)}", data["patient"], True))
+        out.append((f"vignette:{data['id']}", data["patient"], True))
     for path in sorted((ROOT / "examples").glob("*.json")):
         out.append((f"example:{path.name}", json.loads(path.read_text(encoding="utf-8")), True))
     for i, data in enumerate(random_patients(n, seed=23)):
