@@ -230,3 +230,22 @@ def test_a_killed_writer_loses_no_acknowledged_decision_and_leaves_the_chain_who
         assert board.verify_audit() == []
     finally:
         board.dispose()
+
+
+def test_the_concordance_summary_counts_per_group(store: st.Store) -> None:
+    ana = _user(store)
+    _, evaluation_id = _evaluated_case(store, ana)
+    for day, chosen, reason in ((1, "ssa", None), (2, "everolimus", "trial_inclusion"), (40, "ssa", None)):
+        with store.write() as s:
+            st.record_decision(s, evaluation_id=evaluation_id, chosen={"anti_tumour": [chosen]}, free_text="",
+                               participants=[], deviation_reason=reason, deviation_text=None, by=ana,
+                               decided_on=dt.date(2026, 11, 1) + dt.timedelta(days=day))
+    with store.read() as s:
+        by_period = [(g.key, g.decisions, g.concordant) for g in st.concordance_summary(s, "period")]
+        by_reason = {g.key: g.decisions for g in st.concordance_summary(s, "deviation_reason")}
+        (site,) = st.concordance_summary(s, "site", end=dt.date(2026, 11, 30))
+        with pytest.raises(st.StoreError, match="unknown grouping"):
+            st.concordance_summary(s, "colour")
+    assert by_period == [("2026-11", 2, 1), ("2026-12", 1, 1)]
+    assert by_reason == {"none": 2, "trial_inclusion": 1}
+    assert (site.key, site.decisions, round(site.rate, 2)) == ("pancreas", 2, 0.5)

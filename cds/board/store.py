@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy import Engine, Integer, create_engine, event, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -917,3 +917,74 @@ def concordance_rows(
             top = d.top.get(track)
             yield ConcordanceRow(d.id, d.decided_on, d.case_id, d.site, d.category, track, top, picked,
                                  top in picked and len(picked) == 1, d.deviation_reason)
+
+
+#: What the concordance dashboard groups decisions by.
+GroupBy = Literal["site", "category", "period", "deviation_reason"]
+
+
+@dataclass(frozen=True)
+class ConcordanceGroup:
+    """Decisions of one group: how many, how many concordant, and the rate."""
+
+    key: str
+    decisions: int
+    concordant: int
+
+    @property
+    def rate(self) -> float:
+        """The share of concordant decisions (0 when the group is empty)."""
+        return self.concordant / self.decisions if self.decisions else 0.0
+
+
+def concordance_summary(s: Session, group_by: str, *, start: dt.date | None = None,
+                        end: dt.date | None = None) -> list[ConcordanceGroup]:
+    """Board decisions against the system's top option, counted per group by the database.
+
+    A decision is concordant when, in every track where the board chose, it chose exactly the
+    top-ranked option. Periods are calendar months (``2026-12``).
+
+    Parameters
+    ----------
+    s
+        A transaction.
+    group_by
+        ``site``, ``category``, ``period`` or ``deviation_reason`` (concordant decisions have none:
+        their group is ``none``).
+    start, end
+        The period (inclusive; None: unbounded).
+
+    Returns
+    -------
+    list of ConcordanceGroup
+        Sorted by key.
+
+    Raises
+    ------
+    StoreError
+        Unknown grouping.
+
+    Examples
+    --------
+    >>> store = Store("sqlite://")
+    >>> with store.read() as s:
+    ...     concordance_summary(s, "site")
+    []
+    """
+    if group_by not in get_args(GroupBy):
+        raise StoreError(f"unknown grouping {group_by!r} (allowed: {', '.join(get_args(GroupBy))})")
+    if group_by == "period":
+        dialect = s.get_bind().dialect.name
+        key: Any = (func.to_char(Decision.decided_on, "YYYY-MM") if dialect == "postgresql"
+                    else func.strftime("%Y-%m", Decision.decided_on))
+    elif group_by == "deviation_reason":
+        key = func.coalesce(Decision.deviation_reason, "none")
+    else:
+        key = getattr(Decision, group_by)
+    concordant = func.sum(func.cast(Decision.concordant, Integer))
+    query = select(key.label("key"), func.count().label("n"), concordant.label("c")).group_by(key).order_by(key)
+    if start is not None:
+        query = query.where(Decision.decided_on >= start)
+    if end is not None:
+        query = query.where(Decision.decided_on <= end)
+    return [ConcordanceGroup(str(k), int(n), int(c or 0)) for k, n, c in s.execute(query)]
