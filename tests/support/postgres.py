@@ -155,6 +155,55 @@ class LocalPostgres:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
+@dataclass
+class ExternalPostgres:
+    """A PostgreSQL database given by ``NETCDS_TEST_DATABASE_URL`` (a CI service, a developer's server).
+
+    :meth:`create_database` makes a fresh database beside it when the URL's user may
+    (``CREATEDB``); otherwise every caller gets the given database itself, shared, so it should
+    be a throwaway one.
+    """
+
+    base_url: str
+    version: str = "external"
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def url(self, database: str | None = None, driver: str = "psycopg") -> str:
+        """The SQLAlchemy URL of ``database`` on the same server (the given database by default)."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.base_url)
+        url = url.set(drivername=f"postgresql+{driver}" if driver else "postgresql")
+        if database:
+            url = url.set(database=database)
+        return url.render_as_string(hide_password=False)
+
+    def conninfo(self, database: str | None = None) -> str:
+        """A libpq URI for ``database`` (for psycopg without SQLAlchemy)."""
+        return self.url(database, driver="")
+
+    def create_database(self, name: str | None = None) -> str:
+        """A fresh database's URL when allowed, else the given database's URL."""
+        import psycopg
+
+        name = name or f"t{os.getpid()}_{next(_counter)}"
+        try:
+            _execute_autocommit(self.conninfo(), f'CREATE DATABASE "{name}"')
+        except psycopg.Error:
+            return self.url()
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database made by :meth:`create_database` (never the given one)."""
+        from sqlalchemy.engine import make_url
+
+        if name != make_url(self.base_url).database:
+            _execute_autocommit(self.conninfo(), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        """Nothing to stop: the server is not ours."""
+
+
 def _execute_autocommit(conninfo: str, sql: str) -> None:
     import psycopg  # the board extra; imported here so that this module loads without it
 

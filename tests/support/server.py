@@ -206,3 +206,15 @@ def start_server(command: Sequence[str], log_dir: Path, *, env: Mapping[str, str
 def python_command(*args: str) -> list[str]:
     """``[sys.executable, *args]``: run with the Python running the tests (the project's venv)."""
     return [sys.executable, *args]
+
+
+def board_serve_command(database_url: str, *extra: str) -> list[str]:
+    """``cds board serve`` on ``{port}`` with ``database_url``, run from this checkout.
+
+    Examples
+    --------
+    >>> board_serve_command("sqlite:///board.sqlite3")[-6:]
+    ['board', 'serve', '--port', '{port}', '--database', 'sqlite:///board.sqlite3']
+    """
+    return python_command("-m", "cds.cli", "board", "serve", "--port", PORT_PLACEHOLDER,
+                          "--database", database_url, *extra)
