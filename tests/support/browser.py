@@ -87,7 +87,7 @@ def in_first_screen(page: Page, selector: str) -> bool:
         "el => { const r = el.getBoundingClientRect(); return [r.top + window.scrollY, r.bottom + window.scrollY]; }"
     )
     height = (page.viewport_size or VIEWPORT)["height"]
-    return bool(0 <= top and bottom <= height)
+    return bool(top >= 0 and bottom <= height)
 
 
 def screenshot(page: Page, directory: Path, name: str, *, full_page: bool = False) -> Path:
