@@ -64,3 +64,11 @@ def test_fresh_databases_are_separate(postgres_server: LocalPostgres | ExternalP
     finally:
         other.dispose()
     postgres_server.drop_database(second.rsplit("/", 1)[-1])
+
+
+def test_missing_binaries_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support import postgres
+
+    monkeypatch.setattr(postgres, "find_bindir", lambda: None)
+    with pytest.raises(postgres.PostgresUnavailable, match="binaries .* are not installed"):
+        postgres.start_postgres()
