@@ -70,5 +70,5 @@ def test_missing_binaries_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.support import postgres
 
     monkeypatch.setattr(postgres, "find_bindir", lambda: None)
-    with pytest.raises(postgres.PostgresUnavailable, match="binaries .* are not installed"):
+    with pytest.raises(postgres.PostgresUnavailable, match=r"binaries .* are not installed"):
         postgres.start_postgres()
