@@ -10,6 +10,9 @@ import pytest
 from cds import Engine, load_knowledge
 from cds.knowledge import KnowledgeBase
 
+# The real parts (PostgreSQL, a server process, Chromium): tests/support/README.md.
+pytest_plugins = ["tests.support.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def kb() -> KnowledgeBase:
