@@ -1,7 +1,7 @@
 """The board's storage: migrations, versions, decisions, concordance, the audit chain, crashes, concurrency.
 
-Every test runs on a real database file (SQLite); the PostgreSQL runs use the same tests through
-the ``database_url`` fixture when a server is available (tests/support).
+Every test that takes ``store`` runs twice: on an SQLite file and on a real PostgreSQL 15 server
+started by the test run (tests/support; without root, ``NETCDS_TEST_DATABASE_URL``).
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ RECOMMENDATION = json.dumps({"derived": {"category": "net_g2"},
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Iterator[st.Store]:
-    board = st.Store(f"sqlite:///{tmp_path / 'board.sqlite3'}")
+def store(database_url: str) -> Iterator[st.Store]:
+    """The board's store on a fresh database: an SQLite file, then a real PostgreSQL server (tests/support)."""
+    board = st.Store(database_url)
     yield board
     board.dispose()
 
@@ -204,9 +205,9 @@ for i in range(10_000):
 """
 
 
-def test_a_killed_writer_loses_no_acknowledged_decision_and_leaves_the_chain_whole(tmp_path: Path) -> None:
+def test_a_killed_writer_loses_no_acknowledged_decision_and_leaves_the_chain_whole(database_url: str) -> None:
     """SIGKILL while decisions are being recorded: every acknowledged one is there, none half-written."""
-    url = f"sqlite:///{tmp_path / 'board.sqlite3'}"
+    url = database_url
     board = st.Store(url)
     ana = _user(board)
     with board.write() as s:
