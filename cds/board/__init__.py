@@ -1,0 +1,1 @@
+"""The tumour board: cases, sessions, decisions and their audit, served as a web page."""
