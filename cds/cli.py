@@ -116,6 +116,14 @@ examples_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(examples_app, name="examples")
+board_app = typer.Typer(
+    help="The tumour board's web application: serve it, manage its accounts, check its audit trail.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(board_app, name="board")
 
 
 # ------------------------------------------------------------------ errors
@@ -990,6 +998,82 @@ def schema(
                  for k, spec in KINDS.items()]
         lines.append("cds schema knowledge --kind KIND prints one; --output-dir DIR writes them all.")
         _emit("\n".join(lines) + "\n", output)
+
+
+# ------------------------------------------------------------------ board
+
+DatabaseOption = Annotated[str | None, typer.Option(
+    "--database", metavar="URL",
+    help="SQLAlchemy URL of the board's database (default: $NETCDS_DATABASE_URL, else an SQLite file in "
+    "$NETCDS_BOARD_DIR or ./netcds-board).", show_default=False,
+)]
+
+
+def _board_store(database: str | None) -> Any:
+    """The board's store on the database named by --database, the environment or the default file."""
+    import os
+
+    from cds.board.store import Store, default_database_url
+
+    return Store(database or os.environ.get("NETCDS_DATABASE_URL") or default_database_url())
+
+
+@board_app.command("create-user")
+def board_create_user(
+    name: Annotated[str, typer.Argument(help="Login name.", show_default=False)],
+    role: Annotated[str, typer.Option("--role", help="coordinator, member or viewer.")] = "member",
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password from standard input (for scripts) instead of a prompt.",
+    )] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Create an account (the first one must be a coordinator); the password is asked for, never shown."""
+    with _guard():
+        from cds.board.security import ROLES
+        from cds.board.store import StoreError, create_user
+
+        if role not in ROLES:
+            raise _BadInput(f"--role: {role!r} is not a role (allowed: {', '.join(ROLES)})")
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        store = _board_store(database)
+        try:
+            with store.write() as s:
+                create_user(s, name, password, role)
+        except StoreError as exc:
+            raise _BadInput(str(exc)) from None
+        finally:
+            store.dispose()
+        typer.echo(f"user {name!r} created ({role})")
+
+
+@board_app.command("verify-audit")
+def board_verify_audit(database: DatabaseOption = None) -> None:
+    """Check the audit trail's hash chain; exit 1 and say where when a row was changed, removed or inserted."""
+    with _guard():
+        store = _board_store(database)
+        try:
+            problems = store.verify_audit()
+        finally:
+            store.dispose()
+        if problems:
+            for problem in problems:
+                _err(f"audit: {problem}")
+            raise typer.Exit(1)
+        typer.echo("audit trail verified: the hash chain holds")
+
+
+@board_app.command("migrate")
+def board_migrate(database: DatabaseOption = None) -> None:
+    """Bring the board's database to the latest schema (the server also does it when it starts)."""
+    with _guard():
+        store = _board_store(database)
+        try:
+            typer.echo(f"database at revision {store.revision()}")
+        finally:
+            store.dispose()
 
 
 # ------------------------------------------------------------------ entry point
