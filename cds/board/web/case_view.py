@@ -122,8 +122,11 @@ def synopsis(report: Report) -> list[str]:
     >>> patient = parse_patient('{"age": 64, "sex": "F", "comorbidities": ["cirrhosis"], '
     ...     '"tumour": {"primary_site": "pancreas", "ki67_percent": 12, "differentiation": "well"}, '
     ...     '"disease": {"stage": "metastatic", "status": "progressive"}, "imaging": {"sstr": "positive"}}')
-    >>> synopsis(build_report(default_engine(), patient, "fr"))
-    ['64 ans, femme', 'pancréas', 'métastatique', 'G2 (Ki-67 12 %)', 'bien différenciée', 'SSTR positive', 'en progression', 'cirrhose']
+    >>> parts = synopsis(build_report(default_engine(), patient, "fr"))
+    >>> parts[:4]
+    ['64 ans, femme', 'pancréas', 'métastatique', 'G2 (Ki-67 12 %)']
+    >>> parts[4:]
+    ['bien différenciée', 'SSTR positive', 'en progression', 'cirrhose']
     """
     lab = labels(report.lang, report.kb)
     p = report.patient

@@ -376,9 +376,10 @@ def form_to_patient(form: Mapping[str, str | list[str]]) -> tuple[dict[str, Any]
 
     Examples
     --------
-    >>> form_to_patient({"age": "64", "tumour.primary_site": "pancreas", "tumour.ki67_percent": "2.5",
-    ...                  "fit_for_major_surgery": "false", "comorbidities": ["cirrhosis"], "sex": ""})
-    ({'age': 64, 'fit_for_major_surgery': False, 'comorbidities': ['cirrhosis'], 'tumour': {'primary_site': 'pancreas', 'ki67_percent': 2.5}}, [])
+    >>> data, problems = form_to_patient({"age": "64", "tumour.primary_site": "pancreas", "sex": "",
+    ...     "tumour.ki67_percent": "2.5", "fit_for_major_surgery": "false", "comorbidities": ["cirrhosis"]})
+    >>> data["age"], data["fit_for_major_surgery"], data["comorbidities"], data["tumour"], "sex" in data, problems
+    (64, False, ['cirrhosis'], {'primary_site': 'pancreas', 'ki67_percent': 2.5}, False, [])
     """
     data: dict[str, Any] = {}
     problems: list[InputProblem] = []

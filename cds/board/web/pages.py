@@ -40,7 +40,7 @@ def _see_other(url: str) -> RedirectResponse:
 def _form_fields(form: FormData) -> dict[str, str | list[str]]:
     """The submitted fields: one text each, a list for a field sent more than once (checkboxes)."""
     out: dict[str, str | list[str]] = {}
-    for key in form.keys():
+    for key in form:
         values = [v for v in form.getlist(key) if isinstance(v, str)]
         out[key] = values if len(values) > 1 or key in _LIST_FIELDS else (values[0] if values else "")
     return out
