@@ -263,3 +263,12 @@ def test_whatif(app: Any) -> None:
 def test_static_htmx_is_vendored(app: Any) -> None:
     r = _client(app).get("/static/htmx.min.js")
     assert r.status_code == 200 and r.text.startswith("var htmx=")
+
+
+def test_pathway_pictures_on_demand(app: Any) -> None:
+    client = _client(app, "mel")
+    case_id = _new_case(client)
+    page = client.get(f"/cases/{case_id}").text
+    assert f'hx-get="/cases/{case_id}/pictures"' in page and "<svg" not in page  # not drawn until opened
+    r = client.get(f"/cases/{case_id}/pictures")
+    assert r.status_code == 200 and ("<svg" in r.text or "picture_unavailable" not in r.text)
