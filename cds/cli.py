@@ -1076,6 +1076,40 @@ def board_migrate(database: DatabaseOption = None) -> None:
             store.dispose()
 
 
+@board_app.command("serve")
+def board_serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    database: DatabaseOption = None,
+    insecure_cookies: Annotated[bool, typer.Option(
+        "--insecure-cookies", help="Send the session cookie over plain http (development on 127.0.0.1 only).",
+    )] = False,
+) -> None:
+    """Serve the board's web page (uvicorn); the session key is $NETCDS_BOARD_SECRET or a file in the data folder."""
+    with _guard():
+        import os
+        import secrets
+
+        import uvicorn
+
+        from cds.board.app import BoardConfig, create_app
+
+        if insecure_cookies and host not in ("127.0.0.1", "localhost", "::1"):
+            raise _BadInput("--insecure-cookies is only allowed with --host 127.0.0.1 (plain http on this machine)")
+        secret = os.environ.get("NETCDS_BOARD_SECRET")
+        if not secret:
+            key_file = Path(os.environ.get("NETCDS_BOARD_DIR") or "netcds-board") / "session.key"
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            if not key_file.exists():
+                key_file.touch(mode=0o600)
+                key_file.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+            secret = key_file.read_text(encoding="utf-8").strip()
+        store = _board_store(database)
+        config = BoardConfig(database_url=store.url, secret_key=secret, secure_cookies=not insecure_cookies)
+        uvicorn.run(create_app(config, store=store), host=host, port=port, log_level="info",
+                    access_log=False)  # no URLs in the log: case ids stay out of it
+
+
 # ------------------------------------------------------------------ entry point
 
 

@@ -10,7 +10,9 @@ renderers); these tests read every module under ``cds/`` with :mod:`ast`
   computed; they do not compute);
 - a module below the renderers importing one (words and pictures for people are
   written under ``cds/render/``; only the command line and the report service sit above);
-- a private name (``_x``) imported from another module.
+- a private name (``_x``) imported from another module;
+- the board's storage (``cds.board`` but its web layer and app) importing the renderers, the
+  report service or the web layer, or anything but the command line importing the board.
 
 Each failure lists every violation with its file and line. ``python bench/imports.py``
 prints the whole module map.
@@ -39,6 +41,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Modules allowed to import the renderers: they sit above them.
 ABOVE_RENDER = frozenset({"cds.cli", "cds.report"})
+#: The board's web layer and app sit above the report service and the renderers.
+BOARD_WEB = ("cds.board.web", "cds.board.app")
+
+
+def _is_board_web(module: str) -> bool:
+    return any(module == m or module.startswith(m + ".") for m in BOARD_WEB)
+
+
+def _is_board(module: str) -> bool:
+    return module == "cds.board" or module.startswith("cds.board.")
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +67,7 @@ def upward_render_imports(mmap: ModuleMap) -> list[Import]:
     return [
         i for i in mmap.imports
         if _is_render(i.imported) and not _is_render(i.importer) and i.importer not in ABOVE_RENDER
+        and not _is_board_web(i.importer)
     ]
 
 
@@ -78,6 +91,19 @@ def test_renderers_do_not_import_the_engine(mmap: ModuleMap) -> None:
 def test_nothing_below_the_renderers_imports_them(mmap: ModuleMap) -> None:
     found = upward_render_imports(mmap)
     assert not found, "upward imports of the renderers:\n" + _listing(mmap, found)
+
+
+def test_board_layers(mmap: ModuleMap) -> None:
+    """The board's storage knows nothing of pages, pictures or evaluation; only the CLI uses the board."""
+    storage_up = [
+        i for i in mmap.imports
+        if _is_board(i.importer) and not _is_board_web(i.importer)
+        and (_is_render(i.imported) or _is_board_web(i.imported) or i.imported == "cds.report")
+    ]
+    assert not storage_up, "the board's storage imports what sits above it:\n" + _listing(mmap, storage_up)
+    outside = [i for i in mmap.imports if _is_board(i.imported) and not _is_board(i.importer)
+               and i.importer != "cds.cli"]
+    assert not outside, "modules outside the board importing it:\n" + _listing(mmap, outside)
 
 
 def test_no_private_name_is_imported_across_modules(mmap: ModuleMap) -> None:

@@ -1,0 +1,262 @@
+"""What the case screen shows when it is projected to the board, computed before any template runs.
+
+The first screen (1920 x 1080) holds one synopsis line, the leading options of both tracks
+(category, score, the argument that weighs most) and the critical alerts; everything else
+(every argument with its sources, why not, excluded options, missing data, scenarios, the
+pathway picture, the follow-up plan) is one click away. Every value is read from the one
+evaluation of the case, :func:`cds.report.build_report`, through the report's views
+(:func:`cds.render.views.view_of`): the board has no second evaluation path, and its
+templates only lay out what is here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cds.model.recommendation import Argument, RankedOption
+from cds.render.i18n import Labels, labels
+from cds.render.views import AlertView, ArgumentView, ReportView, argument_view, view_of
+
+if TYPE_CHECKING:
+    from cds.model.patient import Patient
+    from cds.report import Report
+
+#: How many options of each track the first screen shows.
+TOP_OPTIONS = 3
+
+
+@dataclass(frozen=True)
+class TopOption:
+    """One leading option on the first screen: rank, label, category, score, safety ceiling and
+    the argument that weighs most for it (None when it has none)."""
+
+    rank: int
+    option: str
+    label: str
+    category: str
+    category_text: str
+    score: int
+    lead: ArgumentView | None
+    safety_level: str | None = None
+    safety_text: str = ""
+
+
+@dataclass(frozen=True)
+class TopTrack:
+    """The leading options of one track (anti-tumour, antisecretory) under its title."""
+
+    id: str
+    title: str
+    options: list[TopOption]
+    more: int  # how many ranked options are not on the first screen
+
+
+@dataclass(frozen=True)
+class CaseScreen:
+    """The case screen: the first screen, and the full report view for what is one click away.
+
+    ``report`` is the tumour-board view of the evaluation without pictures (the pathway
+    picture is drawn on demand); ``input_hash`` identifies the patient the evaluation ran on.
+    """
+
+    lang: str
+    synopsis: list[str]
+    tracks: list[TopTrack]
+    critical: list[AlertView]
+    other_alerts: int
+    report: ReportView
+    input_hash: str
+    knowledge_version: str
+    software_version: str | None
+    missing: int = 0
+    excluded: int = 0
+
+
+def input_hash(patient: Patient) -> str:
+    """The SHA-256 of the patient as evaluated (canonical JSON): what a decision's evaluation names.
+
+    Parameters
+    ----------
+    patient
+        The validated patient.
+
+    Returns
+    -------
+    str
+        64 hex digits; the same patient gives the same hash whatever the spelling of its file.
+
+    Examples
+    --------
+    >>> from cds import parse_patient
+    >>> a = parse_patient('{"tumour": {"primary_site": "rectum", "size_mm": 8}}')
+    >>> b = parse_patient('{"tumour": {"size_mm": "8", "primary_site": "rectum"}}')
+    >>> input_hash(a) == input_hash(b), len(input_hash(a))
+    (True, 64)
+    """
+    canonical = json.dumps(patient.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def synopsis(report: Report) -> list[str]:
+    """The case in one line: age and sex, site, stage, grade and Ki-67, differentiation, SSTR
+    imaging, disease status and the comorbidities, each part in the report language.
+
+    Parameters
+    ----------
+    report
+        The case's evaluation.
+
+    Returns
+    -------
+    list[str]
+        The parts of the line, in that order (what is not stated is left out).
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> from cds.report import build_report
+    >>> patient = parse_patient('{"age": 64, "sex": "F", "comorbidities": ["cirrhosis"], '
+    ...     '"tumour": {"primary_site": "pancreas", "ki67_percent": 12, "differentiation": "well"}, '
+    ...     '"disease": {"stage": "metastatic", "status": "progressive"}, "imaging": {"sstr": "positive"}}')
+    >>> parts = synopsis(build_report(default_engine(), patient, "fr"))
+    >>> parts[:4]
+    ['64 ans, femme', 'pancréas', 'métastatique', 'G2 (Ki-67 12 %)']
+    >>> parts[4:]
+    ['bien différenciée', 'SSTR positive', 'en progression', 'cirrhose']
+    """
+    lab = labels(report.lang, report.kb)
+    p = report.patient
+    parts: list[str] = []
+    who = [lab.value("age", p.age) if p.age is not None else "", lab.value("sex", _raw(p.sex))
+           if p.sex is not None else ""]
+    if any(who):
+        parts.append(", ".join(w for w in who if w))
+    parts.append(lab.value("tumour.primary_site", _raw(p.tumour.primary_site)))
+    if p.disease is not None and p.disease.stage is not None:
+        parts.append(lab.value("disease.stage", _raw(p.disease.stage)))
+    grade = report.recommendation.derived.get("grade")
+    ki67 = p.tumour.ki67_percent
+    grade_text = lab.derived_value("grade", grade) if grade is not None else ""
+    if ki67 is not None:
+        ki67_text = f"Ki-67 {lab.value('tumour.ki67_percent', ki67)}"
+        grade_text = f"{grade_text} ({ki67_text})" if grade_text else ki67_text
+    if grade_text:
+        parts.append(grade_text)
+    if p.tumour.differentiation is not None:
+        parts.append(lab.value("tumour.differentiation", _raw(p.tumour.differentiation)))
+    if p.imaging is not None and p.imaging.sstr is not None and _raw(p.imaging.sstr) != "not_done":
+        parts.append(lab.fmt("board_sstr", value=lab.value("imaging.sstr", _raw(p.imaging.sstr))))
+    if p.disease is not None and p.disease.status is not None and _raw(p.disease.status) != "unknown":
+        parts.append(lab.value("disease.status", _raw(p.disease.status)))
+    parts.extend(lab.field(f"comorbidities.{_raw(c)}") for c in p.comorbidities)
+    return parts
+
+
+def _raw(value: Any) -> Any:
+    """The value of an enumeration member (the patient model keeps enums)."""
+    return getattr(value, "value", value)
+
+
+def leading_argument(option: RankedOption) -> int | None:
+    """The index of the argument that weighs most for an option: the strongest efficacy
+    argument for it (the first of equals), else its first argument, else None.
+
+    Parameters
+    ----------
+    option
+        A ranked option.
+
+    Returns
+    -------
+    int or None
+        An index into ``option.arguments``.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> top = default_engine().evaluate(patient, surveillance=False).anti_tumour[0]
+    >>> top.arguments[leading_argument(top)].rule
+    'pnet.nf_small.propose_watchful_waiting'
+    """
+    best: tuple[int, int] | None = None
+    for i, arg in enumerate(option.arguments):
+        if _weighs_for(arg) and (best is None or arg.strength > best[0]):
+            best = (arg.strength, i)
+    if best is not None:
+        return best[1]
+    return 0 if option.arguments else None
+
+
+def _weighs_for(arg: Argument) -> bool:
+    return arg.direction == "for" and arg.kind != "safety"
+
+
+def _top_option(o: RankedOption, lab: Labels) -> TopOption:
+    lead = leading_argument(o)
+    return TopOption(
+        rank=o.rank, option=o.option, label=o.label, category=o.category,
+        category_text=lab.t.get(o.category, o.category), score=o.score,
+        lead=argument_view(o.arguments[lead], lab) if lead is not None else None,
+        safety_level=o.safety_level,
+        safety_text=lab.t[f"safety_{o.safety_level}"] if o.safety_level else "",
+    )
+
+
+def case_screen(report: Report, top: int = TOP_OPTIONS) -> CaseScreen:
+    """The case screen of one evaluation.
+
+    Parameters
+    ----------
+    report
+        The case's evaluation (:func:`cds.report.build_report`).
+    top
+        How many options of each track the first screen shows.
+
+    Returns
+    -------
+    CaseScreen
+        The first screen and the tumour-board view (without pictures) for the rest.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> from cds.report import build_report
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> screen = case_screen(build_report(default_engine(), patient, "en"))
+    >>> [(o.label, o.category_text, o.score) for o in screen.tracks[0].options][0]
+    ('Watchful waiting (active surveillance)', 'recommended', 5)
+    >>> screen.tracks[0].options[0].lead.rule, screen.critical
+    ('pnet.nf_small.propose_watchful_waiting', [])
+    """
+    lab = labels(report.lang, report.kb)
+    rec = report.recommendation
+    view = view_of(report, board=True, pictures=False)
+    tracks = []
+    for tv in view.tracks:
+        ranked = rec.anti_tumour if tv.id == "anti_tumour" else rec.antisecretory
+        tracks.append(TopTrack(tv.id, tv.title, [_top_option(o, lab) for o in ranked[:top]],
+                               max(0, len(ranked) - top)))
+    critical = [a for a in view.alerts if a.severity == "critical"]
+    return CaseScreen(
+        lang=report.lang,
+        synopsis=synopsis(report),
+        tracks=tracks,
+        critical=critical,
+        other_alerts=len(view.alerts) - len(critical),
+        report=view,
+        input_hash=input_hash(report.patient),
+        knowledge_version=rec.knowledge_version,
+        software_version=rec.software_version,
+        missing=len(view.missing),
+        excluded=len(view.excluded),
+    )
+
+
+__all__ = ["CaseScreen", "TopOption", "TopTrack", "case_screen", "input_hash", "leading_argument", "synopsis"]

@@ -1,0 +1,457 @@
+"""The case form, generated from the patient contract's JSON Schema (``cds schema patient``).
+
+The board does not keep a second description of the patient: every field of the form, its
+kind, its allowed values and its bounds are read from :func:`cds.model.schema.json_schema`,
+and every check is :func:`cds.input.validate_patient`, the one the command line runs. A
+problem is shown beside the field it names, with the very message ``cds evaluate`` prints.
+
+Field names in the HTML form are the dotted paths of the contract (``tumour.ki67_percent``);
+an enumeration is a select, a list of enumerated values a group of checkboxes, a yes/no field
+a three-way select (yes, no, not stated), a number an ``<input type=number>`` with the
+schema's bounds. A list of objects (prior treatments, earlier imaging exams) is one JSON text
+area: the contract's own spelling, checked by the same validation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Literal
+
+from cds.errors import InputError, InputProblem
+from cds.input import validate_patient
+from cds.model.patient import Patient
+from cds.model.schema import json_schema
+from cds.render.i18n import Labels, labels
+
+#: How a field is entered.
+Widget = Literal["select", "boolean", "number", "integer", "text", "date", "checkboxes", "json"]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One allowed value of a select or a checkbox group: the value sent, and its label."""
+
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One field of the case form: its dotted path, how it is entered, and its bounds.
+
+    ``value`` is the text shown in the field (``values`` the ticked boxes of a checkbox group),
+    ``errors`` the messages of :func:`cds.input.validate_patient` about it.
+    """
+
+    name: str
+    label: str
+    widget: Widget
+    required: bool = False
+    choices: list[Choice] = field(default_factory=list)
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    max_length: int | None = None
+    unit: str | None = None
+    help: str = ""
+    value: str = ""
+    values: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def dom_id(self) -> str:
+        """The HTML id of the field (dots are awkward in CSS selectors)."""
+        return "f-" + self.name.replace(".", "-")
+
+    @property
+    def step(self) -> str:
+        """The ``step`` of a number input: 1 for integers, any for decimals."""
+        return "1" if self.widget == "integer" else "any"
+
+
+@dataclass(frozen=True)
+class FormSection:
+    """One section of the form: the top-level fields, or one object of the contract (tumour ...)."""
+
+    name: str
+    title: str
+    fields: list[FormField]
+
+
+@dataclass(frozen=True)
+class CaseForm:
+    """The whole form: its sections, and the problems that name no field of it."""
+
+    sections: list[FormSection]
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        """No problem anywhere (the patient can be saved)."""
+        return not self.errors and not any(f.errors for s in self.sections for f in s.fields)
+
+    def field(self, name: str) -> FormField:
+        """The field at a dotted path (KeyError when there is none)."""
+        for s in self.sections:
+            for f in s.fields:
+                if f.name == name:
+                    return f
+        raise KeyError(name)
+
+
+# ------------------------------------------------------------------ schema -> fields
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """A field as the schema describes it (no language, no value)."""
+
+    name: str
+    widget: Widget
+    required: bool
+    enum: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    max_length: int | None = None
+    description: str = ""
+    integer_enum: bool = False
+
+
+def _deref(schema: Mapping[str, Any], node: Mapping[str, Any]) -> Mapping[str, Any]:
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        target: Mapping[str, Any] = schema["$defs"][ref.rsplit("/", 1)[-1]]
+        return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _non_null(schema: Mapping[str, Any], node: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The schema of a value with ``null`` taken out of an ``anyOf`` (optional fields)."""
+    node = _deref(schema, node)
+    options = node.get("anyOf")
+    if isinstance(options, list):
+        kept = [o for o in options if o.get("type") != "null"]
+        if len(kept) == 1:
+            merged = {**_deref(schema, kept[0])}
+            if "description" in node and "description" not in merged:
+                merged["description"] = node["description"]
+            return merged
+    return node
+
+
+def _spec(schema: Mapping[str, Any], name: str, node: Mapping[str, Any], required: bool) -> _Spec:
+    node = _non_null(schema, node)
+    desc = str(node.get("description", ""))
+    if "enum" in node:
+        values = node["enum"]
+        return _Spec(name, "select", required, tuple(str(v) for v in values), description=desc,
+                     integer_enum=all(isinstance(v, int) for v in values))
+    kind = node.get("type")
+    if kind == "boolean":
+        return _Spec(name, "boolean", required, description=desc)
+    if kind in ("number", "integer"):
+        low = node.get("minimum", node.get("exclusiveMinimum"))
+        return _Spec(name, "integer" if kind == "integer" else "number", required,
+                     minimum=low, maximum=node.get("maximum"),
+                     exclusive_minimum="exclusiveMinimum" in node, description=desc)
+    if kind == "string":
+        widget: Widget = "date" if node.get("format") == "date" else "text"
+        return _Spec(name, widget, required, max_length=node.get("maxLength"), description=desc)
+    if kind == "array":
+        items = _deref(schema, node.get("items", {}))
+        if "enum" in items:
+            return _Spec(name, "checkboxes", required, tuple(str(v) for v in items["enum"]), description=desc)
+    return _Spec(name, "json", required, description=desc)
+
+
+@lru_cache(maxsize=1)
+def _layout() -> tuple[tuple[str, tuple[_Spec, ...]], ...]:
+    """The sections of the form, in the contract's order: general fields first, then each object."""
+    schema = json_schema("patient")
+    general: list[_Spec] = []
+    objects: list[tuple[str, tuple[_Spec, ...]]] = []
+    required = set(schema.get("required", ()))
+    for name, node in schema["properties"].items():
+        inner = _non_null(schema, node)
+        if inner.get("type") == "object" and "properties" in inner:
+            inner_required = set(inner.get("required", ()))
+            specs = tuple(
+                _spec(schema, f"{name}.{sub}", subnode, sub in inner_required)
+                for sub, subnode in inner["properties"].items()
+            )
+            objects.append((name, specs))
+        else:
+            general.append(_spec(schema, name, node, name in required))
+    return (("general", tuple(general)), *objects)
+
+
+def _choice_label(lab: Labels, path: str, value: str) -> str:
+    entry = lab.catalogue.fields.get(path)
+    if entry is not None and value in entry.values:
+        return entry.values[value].get(lab.lang)
+    return value
+
+
+def _section_title(lab: Labels, name: str) -> str:
+    for key in (f"section_{name}", f"board_section_{name}"):
+        if key in lab.catalogue.ui:
+            return lab[key]
+    return lab.field(name)
+
+
+def case_form(
+    lang: str, values: Mapping[str, Any] | None = None, problems: Sequence[InputProblem] = (),
+) -> CaseForm:
+    """The case form in ``lang``, filled with a patient's values and showing its problems.
+
+    Parameters
+    ----------
+    lang
+        ``en`` or ``fr`` (labels from ``renderers/i18n.yaml``).
+    values
+        The patient as plain data (a patient JSON document), or None for an empty form.
+    problems
+        What :func:`cds.input.validate_patient` found; each is shown beside the field its
+        path names (a list item's problem beside the list), the others above the form.
+
+    Returns
+    -------
+    CaseForm
+        The sections and fields, ready for ``board/_case_form.html.j2``.
+
+    Examples
+    --------
+    >>> form = case_form("fr", {"tumour": {"primary_site": "pancreas", "ki67_percent": 12}})
+    >>> f = form.field("tumour.ki67_percent")
+    >>> f.label, f.widget, f.minimum, f.maximum, f.value
+    ('Ki-67', 'number', 0, 100, '12')
+    >>> form.field("tumour.primary_site").choices[0]
+    Choice(value='pancreas', label='pancréas')
+    >>> form.field("comorbidities").widget, form.field("prior_treatments").widget
+    ('checkboxes', 'json')
+    """
+    lab = labels("fr" if lang == "fr" else "en")
+    flat = flatten(values or {})
+    names = [s.name for _, specs in _layout() for s in specs]
+    by_field, general = problems_by_field(problems, names)
+    sections = []
+    for section, specs in _layout():
+        fields = []
+        for s in specs:
+            raw = flat.get(s.name)
+            fields.append(FormField(
+                name=s.name,
+                label=lab.field(s.name) if s.name != "id" else lab["board_case_label"],
+                widget=s.widget,
+                required=s.required,
+                choices=[Choice(v, _choice_label(lab, s.name, v)) for v in s.enum],
+                minimum=s.minimum,
+                maximum=s.maximum,
+                exclusive_minimum=s.exclusive_minimum,
+                max_length=s.max_length,
+                unit=lab.unit(s.name),
+                help=s.description,
+                value=_shown(s, raw),
+                values=[str(v) for v in raw] if s.widget == "checkboxes" and isinstance(raw, list) else [],
+                errors=by_field.get(s.name, []),
+            ))
+        sections.append(FormSection(section, _section_title(lab, section), fields))
+    return CaseForm(sections, general)
+
+
+def _shown(spec: _Spec, raw: Any) -> str:
+    if raw is None or spec.widget == "checkboxes":
+        return ""
+    if spec.widget == "json":
+        return json.dumps(raw, ensure_ascii=False, indent=1)
+    if spec.widget == "boolean" and isinstance(raw, bool):
+        return "true" if raw else "false"
+    return str(raw)
+
+
+def flatten(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A patient document as one value per form field (dotted path -> value).
+
+    Parameters
+    ----------
+    data
+        A patient document.
+
+    Returns
+    -------
+    dict[str, Any]
+        The value of every field the form has (objects of the contract are opened one level).
+
+    Examples
+    --------
+    >>> flatten({"age": 60, "tumour": {"primary_site": "rectum"}, "comorbidities": ["cirrhosis"]})
+    {'age': 60, 'tumour.primary_site': 'rectum', 'comorbidities': ['cirrhosis']}
+    """
+    objects = {section for section, _ in _layout()}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in objects and isinstance(value, Mapping):
+            for sub, item in value.items():
+                out[f"{key}.{sub}"] = item
+        else:
+            out[key] = value
+    return out
+
+
+def problems_by_field(
+    problems: Iterable[InputProblem], names: Sequence[str],
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Each problem's message under the form field it names; the others apart.
+
+    A problem names a dotted path that may go deeper than a form field (``comorbidities[2]``,
+    ``prior_treatments[0].option``): it goes to the longest field that is its prefix.
+
+    Parameters
+    ----------
+    problems
+        The problems of an :class:`~cds.errors.InputError`.
+    names
+        The form's field names (dotted paths).
+
+    Returns
+    -------
+    tuple[dict[str, list[str]], list[str]]
+        The messages by field, and those of no field (``path: message`` when a path is given).
+
+    Examples
+    --------
+    >>> by, rest = problems_by_field([InputProblem("comorbidities[0]", "bad"), InputProblem("", "odd")],
+    ...                              ["age", "comorbidities"])
+    >>> by, rest
+    ({'comorbidities': ['bad']}, ['odd'])
+    """
+    ordered = sorted(names, key=len, reverse=True)
+    by: dict[str, list[str]] = {}
+    rest: list[str] = []
+    for p in problems:
+        path = p.field
+        target = next((n for n in ordered if path == n or path.startswith((n + ".", n + "["))), None)
+        if target is None:
+            rest.append(str(p) if path else p.message)
+        else:
+            by.setdefault(target, []).append(p.message)
+    return by, rest
+
+
+# ------------------------------------------------------------------ form data -> patient
+
+
+def _specs() -> dict[str, _Spec]:
+    return {s.name: s for _, specs in _layout() for s in specs}
+
+
+def _number(text: str, integer: bool) -> Any:
+    """A number when the text is one; else the text, for the validation to name the fault."""
+    try:
+        return int(text) if integer else (int(text) if text.lstrip("-").isdigit() else float(text))
+    except ValueError:
+        return text
+
+
+def form_to_patient(form: Mapping[str, str | list[str]]) -> tuple[dict[str, Any], list[InputProblem]]:
+    """The patient document a submitted form describes, and the problems of its JSON fields.
+
+    Empty fields are left out (not stated); numbers become numbers, yes/no booleans, ticked
+    boxes a list. What cannot be read is passed on as written, so that
+    :func:`cds.input.validate_patient` names the fault in its own words.
+
+    Parameters
+    ----------
+    form
+        The submitted fields: name -> text, or -> the list of ticked values of a checkbox group.
+
+    Returns
+    -------
+    tuple[dict[str, Any], list[InputProblem]]
+        The patient document, and a problem per JSON text area that is not valid JSON.
+
+    Examples
+    --------
+    >>> data, problems = form_to_patient({"age": "64", "tumour.primary_site": "pancreas", "sex": "",
+    ...     "tumour.ki67_percent": "2.5", "fit_for_major_surgery": "false", "comorbidities": ["cirrhosis"]})
+    >>> data["age"], data["fit_for_major_surgery"], data["comorbidities"], data["tumour"], "sex" in data, problems
+    (64, False, ['cirrhosis'], {'primary_site': 'pancreas', 'ki67_percent': 2.5}, False, [])
+    """
+    data: dict[str, Any] = {}
+    problems: list[InputProblem] = []
+    for name, spec in _specs().items():
+        raw = form.get(name)
+        if raw is None:
+            continue
+        if spec.widget == "checkboxes":
+            chosen = [raw] if isinstance(raw, str) else list(raw)
+            chosen = [c for c in chosen if c]
+            if not chosen:
+                continue
+            value: Any = chosen
+        else:
+            text = (raw if isinstance(raw, str) else (raw[-1] if raw else "")).strip()
+            if not text:
+                continue
+            if spec.widget in ("number", "integer"):
+                value = _number(text, spec.widget == "integer")
+            elif spec.widget == "boolean":
+                value = {"true": True, "false": False}.get(text, text)
+            elif spec.widget == "select" and spec.integer_enum:
+                value = _number(text, True)
+            elif spec.widget == "json":
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    problems.append(InputProblem(
+                        name, f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"))
+                    continue
+            else:
+                value = text
+        head, _, sub = name.partition(".")
+        if sub:
+            data.setdefault(head, {})[sub] = value
+        else:
+            data[name] = value
+    return data, problems
+
+
+def check_form(
+    form: Mapping[str, str | list[str]], known_options: Iterable[str] | None = None,
+) -> tuple[dict[str, Any], Patient | None, list[InputProblem]]:
+    """Read a submitted form and validate it as ``cds evaluate`` validates a patient file.
+
+    Parameters
+    ----------
+    form
+        The submitted fields (see :func:`form_to_patient`).
+    known_options
+        The option ids prior treatments may name (``kb.options``), as the CLI checks them.
+
+    Returns
+    -------
+    tuple[dict[str, Any], Patient | None, list[InputProblem]]
+        The patient document, the validated patient (None when there are problems), the problems.
+
+    Examples
+    --------
+    >>> data, patient, problems = check_form({"tumour.primary_site": "liver", "tumour.ki67_percent": "150"})
+    >>> patient is None, [(p.field, p.message) for p in problems][1]
+    (True, ('tumour.ki67_percent', 'must be <= 100 (got 150)'))
+    """
+    data, problems = form_to_patient(form)
+    if problems:
+        return data, None, problems
+    try:
+        patient = validate_patient(data, "form", known_options)
+    except InputError as exc:
+        return data, None, list(exc.problems)
+    return data, patient, []
+
+
+__all__ = ["CaseForm", "Choice", "FormField", "FormSection", "case_form", "check_form", "flatten",
+           "form_to_patient", "problems_by_field"]
