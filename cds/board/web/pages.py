@@ -312,11 +312,15 @@ async def record_decision(request: Request, case_id: str, user: Decider) -> Resp
     chosen = {track: [v for v in form.getlist(f"chosen.{track}") if isinstance(v, str) and v]
               for track in st.TRACKS}
     reason = str(form.get("deviation_reason") or "") or None
+    # what was entered, shown again when the decision is refused (nothing typed is lost)
+    entered = {"chosen": chosen, "free_text": str(form.get("free_text") or ""),
+               "participants": str(form.get("participants") or ""), "deviation_reason": reason or "",
+               "deviation_text": str(form.get("deviation_text") or "")}
     info, report = _case_report(request, case_id)
     if int(str(form.get("version") or 0)) != info["version"]:
         error = labels(lang_of(request)).fmt("board_stale", latest=info["version"], base=form.get("version"))
         return render(request, "case.html.j2", status_code=409, case=info, s=case_screen(report),
-                      reasons=st.DEVIATION_REASONS, error=error)
+                      reasons=st.DEVIATION_REASONS, error=error, entered=entered)
     rec = report.recommendation
     try:
         with store_of(request).write() as s:
@@ -332,10 +336,10 @@ async def record_decision(request: Request, case_id: str, user: Decider) -> Resp
     except st.DeviationRequired:
         error = labels(lang_of(request))["board_deviation_required"]
         return render(request, "case.html.j2", status_code=422, case=info, s=case_screen(report),
-                      reasons=st.DEVIATION_REASONS, error=error)
+                      reasons=st.DEVIATION_REASONS, error=error, entered=entered)
     except st.StoreError as exc:
         return render(request, "case.html.j2", status_code=422, case=info, s=case_screen(report),
-                      reasons=st.DEVIATION_REASONS, error=str(exc))
+                      reasons=st.DEVIATION_REASONS, error=str(exc), entered=entered)
     return _see_other(f"/cases/{case_id}#decisions")
 
 
