@@ -272,3 +272,40 @@ def test_pathway_pictures_on_demand(app: Any) -> None:
     assert f'hx-get="/cases/{case_id}/pictures"' in page and "<svg" not in page  # not drawn until opened
     r = client.get(f"/cases/{case_id}/pictures")
     assert r.status_code == 200 and ("<svg" in r.text or "picture_unavailable" not in r.text)
+
+
+def test_minutes_and_dashboard(app: Any, engine: Engine) -> None:
+    """A decided case on a session's agenda: the minutes (HTML and PDF) and the concordance dashboard and CSV."""
+    member = _client(app, "mel")
+    case_id = _new_case(member)
+    report = build_report(engine, validate_patient(PNET))
+    other = report.recommendation.anti_tumour[1].option
+    r = member.post(f"/cases/{case_id}/decisions", data={
+        "chosen.anti_tumour": other, "version": "1", "deviation_reason": "patient_preference",
+        "free_text": "Patient prefers it.", "participants": "Dr A", "csrf_token": _csrf(member)},
+        follow_redirects=False)
+    assert r.status_code == 303, r.text
+    client = _client(app, "cora")
+    r = client.post("/sessions", data={"title": "RCP minutes", "date": "2026-02-02", "participants": "Dr A",
+                                       "csrf_token": _csrf(client)}, follow_redirects=False)
+    sid = str(r.headers["location"]).rsplit("/", 1)[-1]
+    client.post(f"/sessions/{sid}/agenda", data={"case_id": case_id, "csrf_token": _csrf(client)})
+    html = client.get(f"/sessions/{sid}/minutes").text
+    section = html[html.index(f'id="{case_id}"'):]
+    assert "Patient prefers it." in section and labels("en")["board_dev_patient_preference"] in section
+    assert report.recommendation.knowledge_version in section
+    french = client.get(f"/sessions/{sid}/minutes?lang=fr").text
+    assert labels("fr")["board_minutes_title"] in french
+    client.get("/sessions?lang=en")
+    pdf = client.get(f"/sessions/{sid}/minutes.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-type"] == "application/pdf"
+    dashboard = client.get("/dashboard").text
+    en = labels("en")
+    assert en["board_by_deviation_reason"] in dashboard and en["board_dev_patient_preference"] in dashboard
+    rows = client.get("/dashboard.csv").text.splitlines()
+    assert rows[0].startswith("decision_id,decided_on,case_id")
+    assert any(case_id in row and ",no,patient_preference" in row for row in rows[1:])
+    assert client.get("/dashboard?start=2026-13-01").status_code == 400
+    viewer = _client(app, "vic")
+    assert viewer.get("/dashboard").status_code == 200  # reading is every role's right

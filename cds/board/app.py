@@ -70,11 +70,13 @@ def create_app(
     """
     from cds.board.store import Store
     from cds.board.web.pages import router
+    from cds.board.web.reports import router as reports_router
 
     app = FastAPI(title="netcds tumour board", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store if store is not None else Store(config.database_url)
     app.state.reports = Reports(engine or _default_engine)
     app.include_router(router)
+    app.include_router(reports_router)
     app.mount("/static", StaticFiles(directory=renderers_dir() / "board" / "static"), name="static")
     app.add_middleware(CSRFMiddleware)  # inside the session middleware: it reads the session's token
     app.add_middleware(SessionMiddleware, secret_key=config.secret_key, session_cookie="netcds_board",
