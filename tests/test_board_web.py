@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -309,3 +310,22 @@ def test_minutes_and_dashboard(app: Any, engine: Engine) -> None:
     assert client.get("/dashboard?start=2026-13-01").status_code == 400
     viewer = _client(app, "vic")
     assert viewer.get("/dashboard").status_code == 200  # reading is every role's right
+
+
+def test_board_demo_seeds_once_and_prints_a_new_password(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cds.cli import app as cli
+
+    runner = CliRunner()
+    first = runner.invoke(cli, ["board", "demo", "--no-serve", "--dir", str(tmp_path / "demo")])
+    again = runner.invoke(cli, ["board", "demo", "--no-serve", "--dir", str(tmp_path / "demo")])
+    assert first.exit_code == 0 and again.exit_code == 0, first.output
+    assert "14 example cases on the agenda of session 1" in again.output
+    passwords = [re.search(r"password (\S+)", out.output) for out in (first, again)]
+    assert all(passwords) and passwords[0].group(1) != passwords[1].group(1)  # type: ignore[union-attr]
+    store = Store(f"sqlite:///{tmp_path / 'demo' / 'board.sqlite3'}")
+    try:
+        assert store.verify_audit() == []
+    finally:
+        store.dispose()
