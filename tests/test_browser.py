@@ -23,8 +23,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
 REPORT = "pnet-02-metastatic-g2-ki67-5"
-SECTIONS = ('id="alerts"', 'id="missing"', 'id="patient"', 'id="track-anti_tumour"', 'id="excluded"',
-            'id="why-not"', 'id="pathway"', 'id="about"')
+SECTIONS = ('id="synopsis"', 'id="top-anti_tumour"', 'id="top-antisecretory"', 'id="critical"', 'id="alerts"',
+            'id="track-anti_tumour"', 'id="excluded"', 'id="why-not"', 'id="missing"', 'id="patient"',
+            'id="pathway"', 'id="about"')
 
 
 @pytest.fixture(scope="module")

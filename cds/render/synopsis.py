@@ -91,8 +91,8 @@ def synopsis(patient: Patient, rec: Recommendation, kb: KnowledgeBase | None = N
         The knowledge base the recommendation was made with. With it, the comorbidities shown are
         the key ones: those of the patient that a safety statement of the contraindication matrix
         applied to this recommendation names (``knowledge/catalogues/safety-matrix``), i.e. those
-        that set a safety level on an option; the others are counted ("+1 other"). Without it,
-        every comorbidity of the patient is shown.
+        that set a safety level on an option; the others are only counted ("1 other(s) without
+        safety effect"): the patient summary lists them. Without it, every comorbidity is shown.
 
     Returns
     -------
@@ -190,8 +190,8 @@ def _grade(lab: Labels, patient: Patient, rec: Recommendation) -> SynopsisItem:
 def _comorbidities(lab: Labels, patient: Patient, rec: Recommendation, kb: KnowledgeBase | None) -> SynopsisItem:
     """The comorbidities that set a safety level (all of them without the knowledge base)."""
     label = lab.field("comorbidities")
-    stated = "comorbidities" in patient.model_fields_set or patient.carcinoid_heart_disease is not None
-    if not stated:
+    # An empty list is "none" only when the file gives the list: the contract's default is empty too.
+    if "comorbidities" not in patient.model_fields_set and not patient.carcinoid_heart_disease:
         return _not_stated(lab, "comorbidities", label)
     held = [c.value for c in patient.comorbidities]
     names = {c: lab.value("comorbidities", c) for c in held}
