@@ -37,6 +37,11 @@ class SynopsisItem:
     words (or "not stated"), ``stated`` says whether the patient file gave it, and ``text`` is
     how the one-line synopsis reads it (the value alone when it speaks for itself, e.g.
     "pancreas", else "label: value", e.g. "SSTR imaging: positive").
+
+    Examples
+    --------
+    >>> SynopsisItem("sstr", "SSTR imaging", "not stated", False, "SSTR imaging: not stated").stated
+    False
     """
 
     key: str

@@ -107,8 +107,8 @@ def renderables(source: Report | Recommendation, width: int = FILE_WIDTH) -> lis
     ...     '"disease": {"stage": "localized"}}')
     >>> report = build_report(default_engine(), patient)
     >>> items = renderables(report, 80)
-    >>> type(items[0]).__name__, items[1].plain[:40], items[2].plain, type(items[-1]).__name__
-    ('Panel', 'Synopsis: Age: not stated · Sex: not stat', '\\nTop options', 'Panel')
+    >>> type(items[0]).__name__, items[1].plain[:25], items[2].plain, type(items[-1]).__name__
+    ('Panel', 'Synopsis: Age: not stated', '\\nTop options', 'Panel')
     """
     view = view_of(source, board=False)
     wide = width >= WIDE

@@ -323,7 +323,13 @@ class TopOptionView:
     """The head of one track, for the first screen of a report: the option ranked first (None
     when the track proposes nothing), the argument that leads it (its strongest argument for),
     the safety argument behind its flag when it has one, and the next options (ranks 2 and 3).
-    Built by :func:`top_options`."""
+    Built by :func:`top_options`.
+
+    Examples
+    --------
+    >>> TopOptionView("antisecretory", "Antisecretory treatment", None).next   # nothing proposed
+    []
+    """
 
     track: str
     title: str
