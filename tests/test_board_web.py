@@ -124,7 +124,8 @@ def test_form_round_trip_of_an_example() -> None:
 def test_case_screen_first_screen(engine: Engine) -> None:
     report = build_report(engine, validate_patient(PNET), "fr")
     screen = case_screen(report)
-    assert screen.synopsis[:3] == ["pancréas", "localisé", "G1 (Ki-67 1 %)"]
+    assert screen.synopsis[2:5] == ["pancréas", "localisé", "G1, Ki-67 1 %"]  # the static report's synopsis
+    assert screen.synopsis[0] == "Âge : non renseigné"  # not stated, never guessed
     top = screen.tracks[0].options[0]
     assert top.rank == 1 and top.lead is not None and top.category_text == "recommandé"
     assert len(screen.tracks[0].options) <= 3 and len(screen.input_hash) == 64
