@@ -21,7 +21,7 @@ from cds.board.web.forms import case_form, check_form
 from cds.engine import Engine
 from cds.errors import InputError
 from cds.input import validate_patient
-from cds.render.i18n import labels
+from cds.render.i18n import catalogue, labels
 from cds.report import build_report
 from cds.resources import examples_dir
 
@@ -147,6 +147,20 @@ def test_cookie_flags(app: Any) -> None:
     r = _client(app).get("/login")
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" in cookie
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "http" not in csp
+
+
+def test_french_pages_have_no_english_words(app: Any) -> None:
+    """Every board page in French uses the French words of renderers/i18n.yaml, never the English ones."""
+    client = _client(app, "cora")
+    case_id = _new_case(client)
+    english = {v.en for k, v in catalogue().ui.items() if k.startswith("board_") and v.en != v.fr and len(v.en) > 3}
+    for url in ("/sessions", f"/cases/{case_id}", "/cases/new", f"/cases/{case_id}/whatif", "/dashboard"):
+        page = re.sub(r"<script.*?</script>|<style.*?</style>", "", client.get(url + "?lang=fr").text, flags=re.S)
+        text = re.sub(r"<[^>]+>", " ", page)
+        found = sorted(w for w in english if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", text))
+        assert not found, (url, found[:5])
 
 
 def test_post_without_csrf_token_is_refused(app: Any) -> None:
