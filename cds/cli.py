@@ -1110,6 +1110,49 @@ def board_serve(
                     access_log=False)  # no URLs in the log: case ids stay out of it
 
 
+@board_app.command("demo")
+def board_demo(
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (127.0.0.1).")] = 8000,
+    folder: Annotated[Path, typer.Option(
+        "--dir", help="Where the demo board keeps its database and session key.",
+    )] = Path("demo-board"),
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Seed and print, do not start the server.")] = False,
+) -> None:
+    """The demo board: seed a session of the bundled example patients and a demo account, print its password, serve.
+
+    It runs on 127.0.0.1 over plain http (a demo on this machine, not a shared installation).
+    """
+    with _guard():
+        import os
+        import secrets
+
+        from cds.board.demo import seed
+        from cds.board.store import Store, default_database_url
+
+        folder.mkdir(parents=True, exist_ok=True)
+        store = Store(default_database_url(folder))
+        demo = seed(store)
+        address = f"http://127.0.0.1:{port}/sessions/{demo.session_id}"
+        typer.echo(f"demo board: {len(demo.cases)} example cases on the agenda of session {demo.session_id}")
+        typer.echo(f"sign in as {demo.user!r} with the password {demo.password}")
+        typer.echo(f"open {address}   (Ctrl-C stops the server; the data stay in {folder}/)")
+        if no_serve:
+            store.dispose()
+            return
+        import uvicorn
+
+        from cds.board.app import BoardConfig, create_app
+
+        key_file = folder / "session.key"
+        if not key_file.exists():
+            key_file.touch(mode=0o600)
+            key_file.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        secret = os.environ.get("NETCDS_BOARD_SECRET") or key_file.read_text(encoding="utf-8").strip()
+        config = BoardConfig(database_url=store.url, secret_key=secret, secure_cookies=False)
+        uvicorn.run(create_app(config, store=store), host="127.0.0.1", port=port, log_level="warning",
+                    access_log=False)
+
+
 # ------------------------------------------------------------------ entry point
 
 

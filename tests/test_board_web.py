@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from cds.board.web.forms import case_form, check_form
 from cds.engine import Engine
 from cds.errors import InputError
 from cds.input import validate_patient
-from cds.render.i18n import labels
+from cds.render.i18n import catalogue, labels
 from cds.report import build_report
 from cds.resources import examples_dir
 
@@ -123,7 +124,8 @@ def test_form_round_trip_of_an_example() -> None:
 def test_case_screen_first_screen(engine: Engine) -> None:
     report = build_report(engine, validate_patient(PNET), "fr")
     screen = case_screen(report)
-    assert screen.synopsis[:3] == ["pancréas", "localisé", "G1 (Ki-67 1 %)"]
+    assert screen.synopsis[2:5] == ["pancréas", "localisé", "G1, Ki-67 1 %"]  # the static report's synopsis
+    assert screen.synopsis[0] == "Âge : non renseigné"  # not stated, never guessed
     top = screen.tracks[0].options[0]
     assert top.rank == 1 and top.lead is not None and top.category_text == "recommandé"
     assert len(screen.tracks[0].options) <= 3 and len(screen.input_hash) == 64
@@ -145,6 +147,20 @@ def test_cookie_flags(app: Any) -> None:
     r = _client(app).get("/login")
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" in cookie
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "http" not in csp
+
+
+def test_french_pages_have_no_english_words(app: Any) -> None:
+    """Every board page in French uses the French words of renderers/i18n.yaml, never the English ones."""
+    client = _client(app, "cora")
+    case_id = _new_case(client)
+    english = {v.en for k, v in catalogue().ui.items() if k.startswith("board_") and v.en != v.fr and len(v.en) > 3}
+    for url in ("/sessions", f"/cases/{case_id}", "/cases/new", f"/cases/{case_id}/whatif", "/dashboard"):
+        page = re.sub(r"<script.*?</script>|<style.*?</style>", "", client.get(url + "?lang=fr").text, flags=re.S)
+        text = re.sub(r"<[^>]+>", " ", page)
+        found = sorted(w for w in english if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", text))
+        assert not found, (url, found[:5])
 
 
 def test_post_without_csrf_token_is_refused(app: Any) -> None:
@@ -272,3 +288,59 @@ def test_pathway_pictures_on_demand(app: Any) -> None:
     assert f'hx-get="/cases/{case_id}/pictures"' in page and "<svg" not in page  # not drawn until opened
     r = client.get(f"/cases/{case_id}/pictures")
     assert r.status_code == 200 and ("<svg" in r.text or "picture_unavailable" not in r.text)
+
+
+def test_minutes_and_dashboard(app: Any, engine: Engine) -> None:
+    """A decided case on a session's agenda: the minutes (HTML and PDF) and the concordance dashboard and CSV."""
+    member = _client(app, "mel")
+    case_id = _new_case(member)
+    report = build_report(engine, validate_patient(PNET))
+    other = report.recommendation.anti_tumour[1].option
+    r = member.post(f"/cases/{case_id}/decisions", data={
+        "chosen.anti_tumour": other, "version": "1", "deviation_reason": "patient_preference",
+        "free_text": "Patient prefers it.", "participants": "Dr A", "csrf_token": _csrf(member)},
+        follow_redirects=False)
+    assert r.status_code == 303, r.text
+    client = _client(app, "cora")
+    r = client.post("/sessions", data={"title": "RCP minutes", "date": "2026-02-02", "participants": "Dr A",
+                                       "csrf_token": _csrf(client)}, follow_redirects=False)
+    sid = str(r.headers["location"]).rsplit("/", 1)[-1]
+    client.post(f"/sessions/{sid}/agenda", data={"case_id": case_id, "csrf_token": _csrf(client)})
+    html = client.get(f"/sessions/{sid}/minutes").text
+    section = html[html.index(f'id="{case_id}"'):]
+    assert "Patient prefers it." in section and labels("en")["board_dev_patient_preference"] in section
+    assert report.recommendation.knowledge_version in section
+    french = client.get(f"/sessions/{sid}/minutes?lang=fr").text
+    assert labels("fr")["board_minutes_title"] in french
+    client.get("/sessions?lang=en")
+    pdf = client.get(f"/sessions/{sid}/minutes.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-type"] == "application/pdf"
+    dashboard = client.get("/dashboard").text
+    en = labels("en")
+    assert en["board_by_deviation_reason"] in dashboard and en["board_dev_patient_preference"] in dashboard
+    rows = client.get("/dashboard.csv").text.splitlines()
+    assert rows[0].startswith("decision_id,decided_on,case_id")
+    assert any(case_id in row and ",no,patient_preference" in row for row in rows[1:])
+    assert client.get("/dashboard?start=2026-13-01").status_code == 400
+    viewer = _client(app, "vic")
+    assert viewer.get("/dashboard").status_code == 200  # reading is every role's right
+
+
+def test_board_demo_seeds_once_and_prints_a_new_password(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cds.cli import app as cli
+
+    runner = CliRunner()
+    first = runner.invoke(cli, ["board", "demo", "--no-serve", "--dir", str(tmp_path / "demo")])
+    again = runner.invoke(cli, ["board", "demo", "--no-serve", "--dir", str(tmp_path / "demo")])
+    assert first.exit_code == 0 and again.exit_code == 0, first.output
+    assert "14 example cases on the agenda of session 1" in again.output
+    passwords = [re.search(r"password (\S+)", out.output) for out in (first, again)]
+    assert all(passwords) and passwords[0].group(1) != passwords[1].group(1)  # type: ignore[union-attr]
+    store = Store(f"sqlite:///{tmp_path / 'demo' / 'board.sqlite3'}")
+    try:
+        assert store.verify_audit() == []
+    finally:
+        store.dispose()

@@ -3,11 +3,14 @@
 Skipped when Chromium is not installed (``./dev test`` installs Debian's
 ``chromium`` when it can). The screenshot is kept under pytest's temporary
 folder for a human to look at; only its existence and size are checked, never
-its pixels.
+its pixels. The first screen is checked by geometry: a copy of each report with
+a small measuring script, laid out at 1920 x 1080, says where the synopsis and the
+top option of each track are.
 """
 
 from __future__ import annotations
 
+import html
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,8 +26,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
 REPORT = "pnet-02-metastatic-g2-ki67-5"
-SECTIONS = ('id="alerts"', 'id="missing"', 'id="patient"', 'id="track-anti_tumour"', 'id="excluded"',
-            'id="why-not"', 'id="pathway"', 'id="about"')
+SECTIONS = ('id="synopsis"', 'id="top-anti_tumour"', 'id="top-antisecretory"', 'id="critical"', 'id="alerts"',
+            'id="track-anti_tumour"', 'id="excluded"', 'id="why-not"', 'id="missing"', 'id="patient"',
+            'id="pathway"', 'id="about"')
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +99,58 @@ def test_report_pictures_zoom_and_print(session: Path, tmp_path: Path) -> None:
     pdf = tmp_path / "report.pdf"
     chromium(tmp_path / "profile", "--no-pdf-header-footer", f"--print-to-pdf={pdf}", page)
     assert pdf.is_file() and pdf.read_bytes()[:5] == b"%PDF-"
+
+
+#: Measures, once the page has laid out, where the first-screen blocks are (viewport px), and writes
+#: it into the DOM for ``--dump-dom`` to return. Added to a copy of the report, never to the report.
+GEOMETRY_PROBE = """<script>
+window.addEventListener('load', function () {
+  var out = {viewport: [window.innerWidth, window.innerHeight]};
+  ['synopsis', 'top-anti_tumour', 'top-antisecretory', 'critical', 'alerts'].forEach(function (id) {
+    var e = document.getElementById(id);
+    if (e) { var r = e.getBoundingClientRect(); out[id] = [r.left, r.top, r.right, r.bottom]; }
+  });
+  var pre = document.createElement('pre'); pre.id = 'netcds-geometry'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def geometry(report: Path, tmp_path: Path, width: int, height: int) -> dict[str, list[float]]:
+    """Where the first-screen blocks of ``report`` lie in a ``width`` x ``height`` browser window."""
+    import json
+    import re
+
+    probed = tmp_path / f"{report.stem}.{width}.html"
+    probed.write_text(report.read_text(encoding="utf-8").replace("</head>", GEOMETRY_PROBE + "</head>", 1),
+                      encoding="utf-8")
+    proc = chromium(tmp_path / "profile", f"--window-size={width},{height}", "--dump-dom", probed.as_uri())
+    found = re.search(r'<pre id="netcds-geometry">(.*?)</pre>', proc.stdout.decode("utf-8"))
+    assert found, proc.stderr.decode("utf-8", "replace")[-2000:]
+    data: dict[str, list[float]] = json.loads(html.unescape(found.group(1)))
+    return data
+
+
+@pytest.mark.parametrize("name", [p.stem for p in sorted(examples_dir().glob("*.json"))])
+def test_first_screen_shows_synopsis_and_top_options(session: Path, tmp_path: Path, name: str) -> None:
+    """At 1920 x 1080 the synopsis and the top option of each track are on the first screen.
+
+    The browser window's viewport is smaller than the screen (``innerHeight`` below 1080 in
+    headless Chromium), so the check is stricter than the projector's full screen.
+    """
+    g = geometry(session / f"{name}.html", tmp_path, 1920, 1080)
+    width, height = g["viewport"]
+    screen_bottom = min(height, 1080)
+    for block in ("synopsis", "top-anti_tumour", "top-antisecretory"):
+        _, top, right, bottom = g[block]
+        assert top >= 0 and bottom <= screen_bottom and right <= min(width, 1920), (block, g[block], g["viewport"])
+    # the two tracks side by side: same row, the antisecretory one to the right
+    assert g["top-anti_tumour"][1] == g["top-antisecretory"][1]
+    assert g["top-anti_tumour"][2] <= g["top-antisecretory"][0]
+    assert g["synopsis"][3] <= g["top-anti_tumour"][1] <= g["critical"][1] <= g["alerts"][1]
+
+
+def test_first_screen_stacks_the_tracks_on_a_narrow_screen(session: Path, tmp_path: Path) -> None:
+    g = geometry(session / f"{REPORT}.html", tmp_path, 700, 1000)
+    assert g["top-antisecretory"][1] >= g["top-anti_tumour"][3]  # one column
+    assert g["top-antisecretory"][0] == g["top-anti_tumour"][0]

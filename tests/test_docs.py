@@ -81,6 +81,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.render.templates",
     "cds.render.why_not",
     "cds.render.views",
+    "cds.render.synopsis",
     "cds.render.session",
     "cds.render.text",
     "cds.render.markdown",

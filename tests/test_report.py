@@ -44,12 +44,14 @@ PNET_KI67_5 = examples_dir() / "pnet-02-metastatic-g2-ki67-5.json"
 
 runner = CliRunner()
 
-#: Section anchors of the HTML report, in the order the report must show them.
-HTML_SECTIONS = ('id="alerts"', 'id="missing"', 'id="patient"', 'id="track-anti_tumour"',
-                 'id="excluded"', 'id="why-not"', 'id="pathway"', 'id="about"')
-#: Keys of the Markdown section headings, in order.
-MD_SECTIONS = ("alerts", "missing_data", "patient_summary", "anti_tumour", "excluded", "why_not",
-               "pathway_section", "about")
+#: Section anchors of the HTML report, in the order the report must show them: first what a tumour
+#: board reads first (synopsis, top options of both tracks, critical alerts), then the details.
+HTML_SECTIONS = ('id="synopsis"', 'id="top-anti_tumour"', 'id="top-antisecretory"', 'id="critical"',
+                 'id="alerts"', 'id="track-anti_tumour"', 'id="excluded"', 'id="why-not"', 'id="missing"',
+                 'id="patient"', 'id="pathway"', 'id="about"')
+#: Keys of the Markdown section headings, in order (the synopsis line comes before the first).
+MD_SECTIONS = ("top_options", "critical_alerts", "alerts", "anti_tumour", "excluded", "why_not", "missing_data",
+               "patient_summary", "pathway_section", "about")
 
 
 @pytest.fixture(scope="module")

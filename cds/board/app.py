@@ -43,6 +43,12 @@ class BoardConfig:
     secure_cookies: bool = True
 
 
+#: The Content-Security-Policy of every page: same origin only, no framing, no plugins.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                           "script-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; "
+                           "frame-ancestors 'none'; form-action 'self'")
+
+
 def _default_engine() -> Engine:
     from cds import default_engine
 
@@ -70,11 +76,13 @@ def create_app(
     """
     from cds.board.store import Store
     from cds.board.web.pages import router
+    from cds.board.web.reports import router as reports_router
 
     app = FastAPI(title="netcds tumour board", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store if store is not None else Store(config.database_url)
     app.state.reports = Reports(engine or _default_engine)
     app.include_router(router)
+    app.include_router(reports_router)
     app.mount("/static", StaticFiles(directory=renderers_dir() / "board" / "static"), name="static")
     app.add_middleware(CSRFMiddleware)  # inside the session middleware: it reads the session's token
     app.add_middleware(SessionMiddleware, secret_key=config.secret_key, session_cookie="netcds_board",
@@ -97,6 +105,9 @@ def create_app(
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Cache-Control", "no-store")
+        # Nothing is loaded from elsewhere (no CDN; htmx is vendored). Inline styles and the small
+        # zoom script of the pathway figures are the only inline code.
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
 
     return app

@@ -988,3 +988,40 @@ def concordance_summary(s: Session, group_by: str, *, start: dt.date | None = No
     if end is not None:
         query = query.where(Decision.decided_on <= end)
     return [ConcordanceGroup(str(k), int(n), int(c or 0)) for k, n, c in s.execute(query)]
+
+
+def set_password(s: Session, name: str, password: str, by: User | None = None) -> User:
+    """Give an account a new password (audited; the password itself never stored or logged).
+
+    Parameters
+    ----------
+    s
+        A write transaction.
+    name
+        The account.
+    password
+        The new password (see :func:`cds.board.security.password_problem`).
+    by
+        Who changes it (None for the command line).
+
+    Returns
+    -------
+    User
+        The account.
+
+    Raises
+    ------
+    NotFound
+        No such account.
+    StoreError
+        A weak password.
+    """
+    user = s.execute(select(User).where(User.name == name)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"no user named {name!r}")
+    problem = password_problem(password)
+    if problem:
+        raise StoreError(problem)
+    user.password_hash = hash_password(password)
+    _audit(s, by, "password_set", f"user:{user.id}")
+    return user

@@ -51,8 +51,10 @@ def render_html(source: Report | Recommendation, *, pictures: bool = True) -> st
     >>> page = render_html(report, pictures=False)
     >>> re.search("<title>(.*)</title>", page).group(1)
     'netcds recommendation — demo-1'
-    >>> re.findall("<h2[^>]*>(.*?)</h2>", page)[:4]
-    ['Alerts', 'Missing data', 'Patient summary', 'Anti-tumour treatment']
+    >>> re.search('<p class="synopsis" id="synopsis"><strong>(.*?)</strong>', page).group(1)
+    'Synopsis:'
+    >>> re.findall("<h2[^>]*>(.*?)</h2>", page)[:5]   # the head of both tracks, then the alerts
+    ['Anti-tumour treatment', 'Antisecretory treatment', 'Critical alerts', 'Alerts', 'Anti-tumour treatment']
     """
     view = view_of(source, board=True, pictures=pictures)
     return environment().get_template("html/report.html.j2").render(r=view, t=view.t)

@@ -94,8 +94,9 @@ def renderables(source: Report | Recommendation, width: int = FILE_WIDTH) -> lis
     Returns
     -------
     list[rich.console.RenderableType]
-        The header panel, then alerts, missing data, assumptions and scenarios when there
-        are any, one table per track, the excluded options and the disclaimer.
+        The header panel, the synopsis (of a report), the top options of both tracks and the
+        critical alerts; then every alert, one table per track, the excluded options, the missing
+        data, the assumptions and scenarios when there are any, and the disclaimer.
 
     Examples
     --------
@@ -106,13 +107,14 @@ def renderables(source: Report | Recommendation, width: int = FILE_WIDTH) -> lis
     ...     '"disease": {"stage": "localized"}}')
     >>> report = build_report(default_engine(), patient)
     >>> items = renderables(report, 80)
-    >>> type(items[0]).__name__, items[1].plain, type(items[-1]).__name__
-    ('Panel', '\\nAlerts', 'Panel')
+    >>> type(items[0]).__name__, items[1].plain[:25], items[2].plain, type(items[-1]).__name__
+    ('Panel', 'Synopsis: Age: not stated', '\\nTop options', 'Panel')
     """
     view = view_of(source, board=False)
     wide = width >= WIDE
     t = view.t
     out: list[RenderableType] = [_header(view)]
+    out += _first_screen(view)
 
     out.append(_heading(t["alerts"]))
     if view.alerts:
@@ -132,6 +134,24 @@ def renderables(source: Report | Recommendation, width: int = FILE_WIDTH) -> lis
         out.append(alerts)
     else:
         out.append(Text(t["no_alert"], style="dim"))
+
+    out += _track_tables(view.tracks, t, wide)
+    out.append(Text(t["safety_legend"], style="dim"))
+
+    out.append(_heading(t["excluded"]))
+    if view.excluded:
+        excluded = Table(box=box.SIMPLE_HEAD, expand=True)
+        excluded.add_column(t["option"])
+        excluded.add_column(t["reasons"], ratio=1)
+        for i, e in enumerate(view.excluded):
+            excluded.add_row(
+                Group(Text(e.label, style="bold"), Text(f"{e.option} · {e.track}", style="dim")),
+                _arguments(e.reasons, t),
+                end_section=i < len(view.excluded) - 1,
+            )
+        out.append(excluded)
+    else:
+        out.append(Text(t["no_excluded"], style="dim"))
 
     out.append(_heading(t["missing_data"]))
     if view.missing:
@@ -164,26 +184,55 @@ def renderables(source: Report | Recommendation, width: int = FILE_WIDTH) -> lis
             if sc.excluded:
                 out.append(Text(f"{t['excluded']}{t['colon']} " + ", ".join(sc.excluded), style="red"))
 
-    out += _track_tables(view.tracks, t, wide)
-    out.append(Text(t["safety_legend"], style="dim"))
-
-    out.append(_heading(t["excluded"]))
-    if view.excluded:
-        excluded = Table(box=box.SIMPLE_HEAD, expand=True)
-        excluded.add_column(t["option"])
-        excluded.add_column(t["reasons"], ratio=1)
-        for i, e in enumerate(view.excluded):
-            excluded.add_row(
-                Group(Text(e.label, style="bold"), Text(f"{e.option} · {e.track}", style="dim")),
-                _arguments(e.reasons, t),
-                end_section=i < len(view.excluded) - 1,
-            )
-        out.append(excluded)
-    else:
-        out.append(Text(t["no_excluded"], style="dim"))
-
     out.append(Text())
     out.append(Panel(Text(view.disclaimer), title=t["disclaimer"], border_style="dim"))
+    return out
+
+
+def _first_screen(view: ReportView) -> list[RenderableType]:
+    """The synopsis, the top options of both tracks and the critical alerts: what is read first."""
+    t = view.t
+    out: list[RenderableType] = []
+    if view.synopsis is not None:
+        line = Text.assemble((f"{t['synopsis']}{t['colon']} ", "bold"))
+        for i, item in enumerate(view.synopsis.items):
+            if i:
+                line.append(" · ")
+            line.append(item.text, style="" if item.stated else "dim italic")
+        out.append(line)
+    out.append(_heading(t["top_options"]))
+    table = Table(box=box.SIMPLE_HEAD, expand=True)
+    table.add_column(t["option"], ratio=1)
+    table.add_column(t["category"], no_wrap=True)
+    table.add_column(t["score"], justify="right", no_wrap=True)
+    for i, top in enumerate(view.top):
+        o = top.option
+        if o is None:
+            table.add_row(Group(Text(top.title, style="underline"), Text(t["no_option"], style="dim")), "", "",
+                          end_section=i < len(view.top) - 1)
+            continue
+        lines: list[RenderableType] = [Text(top.title, style="underline"),
+                                       Text.assemble(("1. ", "bold"), (o.label, "bold"), (f"  {o.option}", "dim"))]
+        if top.leading is not None:
+            lines.append(Text.assemble((f"{t['leading_argument']}{t['colon']} ", "dim"), top.leading.text))
+        if top.safety is not None and top.safety.safety_level:
+            lines.append(Text(f"{top.safety.symbol} {top.safety.text}", style=SAFETY_STYLE[top.safety.safety_level]))
+        if top.next:
+            lines.append(Text(f"{t['next_options']}{t['colon']} " + "; ".join(
+                f"{n.rank}. {n.label} ({n.category_text}{', ' + n.safety_text if n.safety_text else ''})"
+                for n in top.next), style="dim"))
+        category = Text(o.category_text, style=CATEGORY_STYLE.get(o.category, ""))
+        if o.safety_level:
+            category.append(f"\n({o.safety_text})", style=SAFETY_STYLE[o.safety_level])
+        table.add_row(Group(*lines), category, Text(str(o.score)), end_section=i < len(view.top) - 1)
+    out.append(table)
+    out.append(_heading(t["critical_alerts"]))
+    if view.critical_alerts:
+        for a in view.critical_alerts:
+            out.append(Text.assemble((a.label or a.id, SEVERITY_STYLE["critical"]),
+                                     *([(f"{t['colon']} {a.action}", "")] if a.action else [])))
+    else:
+        out.append(Text(t["no_critical_alert"], style="dim"))
     return out
 
 

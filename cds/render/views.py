@@ -14,6 +14,11 @@ options and the disclaimer. The tumour-board report adds, from the
 the patient summary, the why-not explanations, the pathway pictures, the
 labels of the knowledge (source short names, evidence kinds, alert labels)
 and the references.
+
+Every report opens the same way (what a tumour board needs on its first screen):
+the one-line :class:`Synopsis` of the case (:func:`synopsis`), the top options of
+both tracks (:attr:`ReportView.top`: category, score, leading argument, safety
+flag), then the critical alerts; the details follow.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from cds.model.recommendation import TRACKS, Argument, RankedOption, Recommendation, disclaimer_in
 from cds.render.i18n import Labels, labels
+from cds.render.synopsis import Synopsis, SynopsisItem, synopsis
 from cds.render.why_not import WhyNotView, why_not_view
 
 if TYPE_CHECKING:
@@ -33,6 +39,8 @@ if TYPE_CHECKING:
     from cds.render.pictures import Figure, PathwayPicture
     from cds.report import Report
 
+
+__all__ = ["Synopsis", "SynopsisItem", "synopsis"]  # re-exported: the case screen takes them from here too
 
 #: Derived facts shown first in the classification, in this order.
 _DERIVED_FIRST = ("category", "grade", "grade_by_ki67", "grade_by_mitoses")
@@ -225,8 +233,8 @@ def view_of(source: Report | Recommendation, *, board: bool, pictures: bool = Tr
         The patient's report, or a recommendation alone (e.g. read back from JSON).
     board
         For a report: the full tumour-board report (patient summary, why-not, pathways,
-        references, follow-up); otherwise the options, alerts and missing data, with the
-        labels of the knowledge.
+        references, follow-up); otherwise the synopsis, options, alerts and missing data,
+        with the labels of the knowledge.
     pictures
         For the tumour-board report: draw the pathway pictures and the timeline.
 
@@ -254,7 +262,7 @@ def view_of(source: Report | Recommendation, *, board: bool, pictures: bool = Tr
         return report_view(source)
     if board:
         return report_view(source.recommendation, board_context(source, pictures=pictures))
-    return report_view(source.recommendation, ReportContext(kb=source.kb))
+    return report_view(source.recommendation, ReportContext(kb=source.kb, patient=source.patient))
 
 
 # ------------------------------------------------------------------ views
@@ -308,6 +316,27 @@ class TrackView:
     id: str
     title: str
     options: list[OptionView]
+
+
+@dataclass(frozen=True)
+class TopOptionView:
+    """The head of one track, for the first screen of a report: the option ranked first (None
+    when the track proposes nothing), the argument that leads it (its strongest argument for),
+    the safety argument behind its flag when it has one, and the next options (ranks 2 and 3).
+    Built by :func:`top_options`.
+
+    Examples
+    --------
+    >>> TopOptionView("antisecretory", "Antisecretory treatment", None).next   # nothing proposed
+    []
+    """
+
+    track: str
+    title: str
+    option: OptionView | None
+    leading: ArgumentView | None = None
+    safety: ArgumentView | None = None
+    next: list[OptionView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -456,6 +485,14 @@ class ReportView:
     surveillance: SurveillanceView | None = None
     scenarios: list[ScenarioView] = field(default_factory=list)
     assumptions: list[AssumptionView] = field(default_factory=list)
+    # The first screen: the case in one line (with a patient), the head of both tracks.
+    synopsis: Synopsis | None = None
+    top: list[TopOptionView] = field(default_factory=list)
+
+    @property
+    def critical_alerts(self) -> list[AlertView]:
+        """The critical alerts, shown on the first screen under the top options."""
+        return [a for a in self.alerts if a.severity == "critical"]
 
 
 @dataclass(frozen=True)
@@ -612,6 +649,55 @@ def _tracks(lab: Labels, anti_tumour: Sequence[RankedOption], antisecretory: Seq
     return tracks
 
 
+def top_options(tracks: Sequence[TrackView], lab: Labels, *, more: int = 2) -> list[TopOptionView]:
+    """The head of both tracks, for the first screen: rank 1 with its leading argument, then ``more``.
+
+    Both tracks are always there (a track without options says so), so that the board sees
+    the antisecretory track was considered even when nothing was proposed in it.
+
+    Parameters
+    ----------
+    tracks
+        The ranked tracks (:attr:`ReportView.tracks`; the antisecretory track may be absent).
+    lab
+        The words of the report language (the track titles).
+    more
+        How many options after the first to list.
+
+    Returns
+    -------
+    list[TopOptionView]
+        Anti-tumour, then antisecretory.
+
+    Examples
+    --------
+    >>> from cds import default_engine, parse_patient
+    >>> patient = parse_patient('{"fit_for_major_surgery": false, "tumour": {"primary_site": "pancreas", '
+    ...     '"size_mm": 15, "ki67_percent": 1, "differentiation": "well"}, "disease": {"stage": "localized"}}')
+    >>> view = report_view(default_engine().evaluate(patient, surveillance=False))
+    >>> anti, anti_secretory = view.top
+    >>> anti.option.label, anti.option.category_text, anti.leading.rule
+    ('Watchful waiting (active surveillance)', 'recommended', 'pnet.nf_small.propose_watchful_waiting')
+    >>> [o.option for o in anti.next]
+    ['ablation', 'surgery_curative']
+    >>> anti_secretory.title, anti_secretory.option
+    ('Antisecretory treatment', None)
+    """
+    by_id = {track.id: track for track in tracks}
+    out = []
+    for track in TRACKS:
+        found = by_id.get(track)
+        options = found.options if found is not None else []
+        if not options:
+            out.append(TopOptionView(track, lab.t[track], None))
+            continue
+        first = options[0]
+        leading = next((a for a in first.arguments if a.direction == "for" and a.kind != "safety"), None)
+        safety = next((a for a in first.arguments if a.kind == "safety" and a.safety_level), None)
+        out.append(TopOptionView(track, lab.t[track], first, leading, safety, list(options[1:1 + more])))
+    return out
+
+
 def report_view(rec: Recommendation, context: ReportContext | None = None) -> ReportView:
     """Every value a report of ``rec`` shows, computed and in the report language.
 
@@ -701,6 +787,8 @@ def report_view(rec: Recommendation, context: ReportContext | None = None) -> Re
                            rule=a.rule)
             for a in rec.assumptions
         ],
+        synopsis=synopsis(ctx.patient, rec, ctx.kb) if ctx.patient is not None else None,
+        top=top_options(tracks, lab),
     )
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cds.model.recommendation import Argument, RankedOption
 from cds.render.i18n import Labels, labels
+from cds.render.synopsis import synopsis as render_synopsis
 from cds.render.views import AlertView, ArgumentView, ReportView, argument_view, view_of
 
 if TYPE_CHECKING:
@@ -102,8 +103,11 @@ def input_hash(patient: Patient) -> str:
 
 
 def synopsis(report: Report) -> list[str]:
-    """The case in one line: age and sex, site, stage, grade and Ki-67, differentiation, SSTR
-    imaging, disease status and the comorbidities, each part in the report language.
+    """The case in one line, as the static report opens (:func:`cds.render.synopsis.synopsis`), in parts.
+
+    One synopsis for the board and the reports: age, sex, site, stage, grade and Ki-67,
+    differentiation, SSTR imaging, disease status and the comorbidities that set a safety level;
+    what the input does not state is shown as not stated, never guessed.
 
     Parameters
     ----------
@@ -113,52 +117,17 @@ def synopsis(report: Report) -> list[str]:
     Returns
     -------
     list[str]
-        The parts of the line, in that order (what is not stated is left out).
+        The parts of the line, in that order.
 
     Examples
     --------
     >>> from cds import default_engine, parse_patient
     >>> from cds.report import build_report
-    >>> patient = parse_patient('{"age": 64, "sex": "F", "comorbidities": ["cirrhosis"], '
-    ...     '"tumour": {"primary_site": "pancreas", "ki67_percent": 12, "differentiation": "well"}, '
-    ...     '"disease": {"stage": "metastatic", "status": "progressive"}, "imaging": {"sstr": "positive"}}')
-    >>> parts = synopsis(build_report(default_engine(), patient, "fr"))
-    >>> parts[:4]
-    ['64 ans, femme', 'pancréas', 'métastatique', 'G2 (Ki-67 12 %)']
-    >>> parts[4:]
-    ['bien différenciée', 'SSTR positive', 'en progression', 'cirrhose']
+    >>> patient = parse_patient('{"age": 64, "sex": "F", "tumour": {"primary_site": "pancreas", "ki67_percent": 12}}')
+    >>> synopsis(build_report(default_engine(), patient, "fr"))[:4]
+    ['64 ans', 'femme', 'pancréas', 'Stade : non renseigné']
     """
-    lab = labels(report.lang, report.kb)
-    p = report.patient
-    parts: list[str] = []
-    who = [lab.value("age", p.age) if p.age is not None else "", lab.value("sex", _raw(p.sex))
-           if p.sex is not None else ""]
-    if any(who):
-        parts.append(", ".join(w for w in who if w))
-    parts.append(lab.value("tumour.primary_site", _raw(p.tumour.primary_site)))
-    if p.disease is not None and p.disease.stage is not None:
-        parts.append(lab.value("disease.stage", _raw(p.disease.stage)))
-    grade = report.recommendation.derived.get("grade")
-    ki67 = p.tumour.ki67_percent
-    grade_text = lab.derived_value("grade", grade) if grade is not None else ""
-    if ki67 is not None:
-        ki67_text = f"Ki-67 {lab.value('tumour.ki67_percent', ki67)}"
-        grade_text = f"{grade_text} ({ki67_text})" if grade_text else ki67_text
-    if grade_text:
-        parts.append(grade_text)
-    if p.tumour.differentiation is not None:
-        parts.append(lab.value("tumour.differentiation", _raw(p.tumour.differentiation)))
-    if p.imaging is not None and p.imaging.sstr is not None and _raw(p.imaging.sstr) != "not_done":
-        parts.append(lab.fmt("board_sstr", value=lab.value("imaging.sstr", _raw(p.imaging.sstr))))
-    if p.disease is not None and p.disease.status is not None and _raw(p.disease.status) != "unknown":
-        parts.append(lab.value("disease.status", _raw(p.disease.status)))
-    parts.extend(lab.field(f"comorbidities.{_raw(c)}") for c in p.comorbidities)
-    return parts
-
-
-def _raw(value: Any) -> Any:
-    """The value of an enumeration member (the patient model keeps enums)."""
-    return getattr(value, "value", value)
+    return [item.text for item in render_synopsis(report.patient, report.recommendation, report.kb).items]
 
 
 def leading_argument(option: RankedOption) -> int | None:
