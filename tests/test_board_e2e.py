@@ -5,11 +5,14 @@ The path a coordinator walks before and during a tumour board: sign in, create a
 case through the form (a typo'd Ki-67 first: the message beside the field is the CLI's), fix it,
 see the ranking (synopsis and the top option of each track inside the first 1920 x 1080 screen, in
 English and in French), put the case on the agenda, run a what-if, record a decision that departs
-from the top option (refused without a reason, recorded with one).
+from the top option (refused without a reason, recorded with one), find it in the concordance
+dashboard and its CSV export, and in the session's minutes (HTML in both languages, PDF).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import shutil
@@ -196,6 +199,34 @@ def test_board_in_the_browser(board: Board, page: Page, screenshot: Screenshot, 
     assert en["board_dev_patient_preference"] in text and "Wishes a definitive treatment." in text
     assert "Dr Martin, Dr Dupont" in text
     assert page.locator("#decision-error").count() == 0
+
+    # the concordance dashboard counts it, by deviation reason; the CSV export has its row
+    page.click("header nav a[href='/dashboard']")
+    page.wait_for_url(base + "/dashboard")
+    assert re.search(r"\b1\b", page.locator("#concordance-total").inner_text())
+    assert en["board_dev_patient_preference"] in page.locator("#by-deviation_reason").inner_text()
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text("utf-8"))))
+    mine = [r for r in rows if r["case_id"] == case_id and r["track"] == "anti_tumour"]
+    assert len(mine) == 1 and mine[0]["concordant"] == "no", rows
+    assert mine[0]["deviation_reason"] == "patient_preference" and mine[0]["top_option"] != mine[0]["chosen"]
+
+    # the minutes of the session, HTML in English and French, and the PDF
+    page.goto(session_url)
+    page.click("#minutes-html")
+    page.wait_for_url(session_url + "/minutes")
+    minutes = page.locator(f"section.case[id='{case_id}']")
+    assert "Surgery preferred by the board." in minutes.inner_text()
+    assert "Dr Martin, Dr Dupont" in minutes.inner_text()
+    page.goto(session_url + "/minutes?lang=fr")
+    assert page.locator("html").get_attribute("lang") == "fr"
+    assert "pancréas" in page.locator(f"section.case[id='{case_id}'] .synopsis").inner_text()
+    page.goto(session_url)
+    with page.expect_download() as download:
+        page.click("#minutes-pdf")
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 1000
 
 
 def _keep(shot: Path, name: str) -> None:
