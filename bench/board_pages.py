@@ -31,8 +31,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
@@ -127,7 +126,8 @@ def time_pages(base: str, ids: list[str], sample: int, seed: int = 3) -> None:
         r = client.get(f"/cases/{spare}")
         first = time.perf_counter() - start
         assert r.status_code == 200, r.status_code
-        cold, warm = [], []
+        cold: list[float] = []
+        warm: list[float] = []
         for case_id in chosen:
             for bucket in (cold, warm):
                 start = time.perf_counter()
