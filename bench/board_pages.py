@@ -1,6 +1,6 @@
 """Board page figures: the case page's latency with 10,000 cases in the database, over real HTTP.
 
-    python bench/board_pages.py [--cases 10000] [--sample 300] [--database URL] [--no-postgresql]
+    python bench/board_pages.py [--cases 10000] [--sample 300] [--decisions 0] [--database URL] [--no-postgresql]
 
 Fills a fresh database with ``--cases`` cases through the store (batched transactions, each case
 audited), starts ``cds board serve`` on it as a subprocess, signs in with httpx and times
@@ -9,7 +9,9 @@ evaluates it, the page is rendered) and the view right after (warm: the report i
 server, only the page is built). The engine's own start (first evaluation after the server
 starts) is timed apart and left out. Runs on an SQLite file, then on PostgreSQL when a server can
 be started here (the test suite's ``tests/support/postgres.py``) or ``--database`` names one.
-Target: p95 <= 150 ms. Prints figures; asserts nothing.
+Target: p95 <= 150 ms. With ``--decisions N`` it then adds N decisions and times the concordance
+dashboard and its CSV export over HTTP (target: <= 300 ms with 100,000). Prints figures; asserts
+nothing.
 
 The patients are the bundled examples with age and tumour size varied, so that every case is a
 different patient (a different input hash: nothing is cached between cases).
@@ -18,6 +20,7 @@ different patient (a different input hash: nothing is cached between cases).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import random
@@ -82,6 +85,54 @@ def fill(url: str, n: int) -> list[str]:
         board.dispose()
 
 
+SITES = ["pancreas", "small_intestine", "rectum", "stomach", "appendix", "duodenum", "colon"]
+CATEGORIES = ["net_g1", "net_g2", "net_g3", "nec"]
+OPTIONS = ["ssa", "everolimus", "prrt", "capecitabine_temozolomide", "surgery_curative", "watchful_waiting"]
+
+
+def fill_decisions(url: str, n: int, ids: list[str], seed: int = 5) -> None:
+    """``n`` decisions (each on its own evaluation) on random cases, 1,000 per transaction."""
+    if n <= 0:
+        return
+    rng = random.Random(seed)
+    board = st.Store(url)
+    start = time.perf_counter()
+    try:
+        for first in range(0, n, 1000):
+            with board.write() as s:
+                by = st.get_user(s, 1)
+                for _ in range(first, min(first + 1000, n)):
+                    version = st.latest_version(s, rng.choice(ids))
+                    top, chosen = rng.choice(OPTIONS), rng.choice(OPTIONS)
+                    rec = json.dumps({"derived": {"category": rng.choice(CATEGORIES)},
+                                      "anti_tumour": [{"option": top}], "antisecretory": []})
+                    ev = st.record_evaluation(s, version, rec, knowledge_version="bench", software_version="bench",
+                                              lang="en", by=by)
+                    d = st.record_decision(
+                        s, evaluation_id=ev.id, chosen={"anti_tumour": [chosen]}, free_text="", participants=[],
+                        deviation_reason=None if chosen == top else "other",
+                        deviation_text=None if chosen == top else "bench", by=by,
+                        decided_on=dt.date(2024, 1, 1) + dt.timedelta(days=rng.randrange(1000)))
+                    d.site = rng.choice(SITES)
+    finally:
+        board.dispose()
+    print(f"  {n} decisions stored in {time.perf_counter() - start:.1f} s (1,000 per transaction)", flush=True)
+
+
+def time_dashboard(base: str, repeat: int = 10) -> None:
+    """``GET /dashboard`` (four summaries, rendered) and ``GET /dashboard.csv`` (every row), signed in."""
+    with closing(signed_in(base)) as client:
+        for path in ("/dashboard", "/dashboard?start=2025-01-01&end=2025-06-30", "/dashboard.csv"):
+            values = []
+            for _ in range(repeat if not path.endswith(".csv") else 3):
+                start = time.perf_counter()
+                r = client.get(path)
+                values.append(time.perf_counter() - start)
+                assert r.status_code == 200, (path, r.status_code)
+            print(f"  GET {path}: median {statistics.median(values) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms "
+                  f"over {len(values)} ({len(r.content) // 1024} KiB)", flush=True)
+
+
 def _store(board: st.Store, user_id: int, batch: list[dict[str, Any]]) -> list[str]:
     if not batch:
         return []
@@ -142,17 +193,23 @@ def time_pages(base: str, ids: list[str], sample: int, seed: int = 3) -> None:
           f"warm {'met' if ms(warm, 0.95) <= 150 else 'NOT met'}", flush=True)
 
 
-def run(url: str, cases: int, sample: int, work: Path) -> None:
+def run(url: str, cases: int, sample: int, decisions: int, work: Path) -> None:
     print(f"database: {url.split(':')[0].split('+')[0]}", flush=True)
     ids = fill(url, cases)
     with served(url, work) as server:
         time_pages(server.base_url, ids, sample)
+    if decisions > 0:
+        fill_decisions(url, decisions, ids)
+        with served(url, work / "dashboard") as server:
+            time_dashboard(server.base_url)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--sample", type=int, default=300)
+    parser.add_argument("--decisions", type=int, default=0,
+                        help="then add this many decisions (e.g. 100000) and time the dashboard and its CSV")
     parser.add_argument("--database", default=None, help="a fresh database's URL (default: SQLite, then PostgreSQL)")
     parser.add_argument("--no-postgresql", action="store_true", help="SQLite only")
     args = parser.parse_args()
@@ -160,9 +217,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="netcds-bench-pages-") as tmp:
         work = Path(tmp)
         if args.database:
-            run(args.database, args.cases, args.sample, work / "given")
+            run(args.database, args.cases, args.sample, args.decisions, work / "given")
             return
-        run(f"sqlite:///{work / 'board.sqlite3'}", args.cases, args.sample, work / "sqlite")
+        run(f"sqlite:///{work / 'board.sqlite3'}", args.cases, args.sample, args.decisions, work / "sqlite")
         if args.no_postgresql:
             return
         from tests.support.postgres import PostgresUnavailable, start_postgres
@@ -173,7 +230,7 @@ def main() -> None:
             print(f"PostgreSQL: not run ({exc})")
             return
         try:
-            run(pg.create_database(), args.cases, args.sample, work / "postgresql")
+            run(pg.create_database(), args.cases, args.sample, args.decisions, work / "postgresql")
         finally:
             pg.stop()
 
