@@ -177,8 +177,12 @@ def new_case_page(request: Request, user: Editor) -> Response:
 
 
 @router.post("/cases/validate", response_class=HTMLResponse)
-async def validate_case_form(request: Request, user: Editor) -> Response:
-    """The form again with each problem beside its field (htmx swaps it in as the person types)."""
+async def validate_case_form(request: Request, user: Reader) -> Response:
+    """The form again with each problem beside its field (htmx swaps it in as the person types).
+
+    Open to every signed-in role: it writes nothing, and the what-if page (which a viewer may
+    use) checks its fields through it too.
+    """
     fields = _form_fields(await request.form())
     data, _, problems = check_form(fields, _known_options(request))
     return render(request, "_case_form.html.j2", form=case_form(lang_of(request), data, problems), checked=True)
