@@ -182,6 +182,7 @@ def test_board_in_the_browser(board: Board, page: Page, screenshot: Screenshot, 
 
     # a decision that departs from the top option: refused without a reason, recorded with one
     page.goto(case_url)
+    fingerprint = page.locator("form.decision-form .prov code").first.inner_text()
     options = page.locator("form.decision-form input[name='chosen.anti_tumour']")
     assert options.count() >= 2
     other_label = page.locator("form.decision-form label.check:has(input[name='chosen.anti_tumour'])").nth(1)
@@ -204,6 +205,8 @@ def test_board_in_the_browser(board: Board, page: Page, screenshot: Screenshot, 
     text = decision.inner_text()
     assert en["board_dev_patient_preference"] in text and "Wishes a definitive treatment." in text
     assert "Dr Martin, Dr Dupont" in text
+    # it refers to the evaluation it was taken on: the case version's input fingerprint
+    assert decision.locator(".prov code").first.inner_text() == fingerprint and len(fingerprint) == 16
     assert page.locator("#decision-error").count() == 0
 
     # the concordance dashboard counts it, by deviation reason; the CSV export has its row
