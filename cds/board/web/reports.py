@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response
 
 from cds.board import store as st
 from cds.board.web.case_view import case_screen
@@ -147,7 +147,8 @@ def minutes_html(record: Minutes) -> str:
         The page.
     """
     lab = labels(record.lang)
-    return environment().get_template("board/minutes.html.j2").render(m=record, t=lab.t, lang=record.lang)
+    return environment().get_template("board/minutes.html.j2").render(
+        m=record, t=lab.t, lang=record.lang, colon=" : " if record.lang == "fr" else ": ")
 
 
 def minutes_pdf(record: Minutes) -> bytes:
@@ -264,9 +265,9 @@ def dashboard_csv(request: Request, user: Reader) -> Response:
     """Every decision and track as CSV (ids and codes only, no patient data beyond the case id)."""
     start, end = _period(request)
     with store_of(request).read() as s:
-        lines = list(concordance_csv(st.concordance_rows(s, start=start, end=end)))
-    return StreamingResponse(iter(lines), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": 'attachment; filename="concordance.csv"'})
+        body = "".join(concordance_csv(st.concordance_rows(s, start=start, end=end)))
+    return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="concordance.csv"'})
 
 
 __all__ = ["CSV_COLUMNS", "Minutes", "MinutesCase", "MinutesDecision", "concordance_csv", "minutes",
