@@ -344,3 +344,23 @@ def test_board_demo_seeds_once_and_prints_a_new_password(tmp_path: Path) -> None
         assert store.verify_audit() == []
     finally:
         store.dispose()
+
+
+def test_prior_treatments_are_rows_of_fields() -> None:
+    """A list of objects of the contract is entered row by row; each problem shows beside its row's field."""
+    fields = {"tumour.primary_site": "pancreas", "prior_treatments.0.option": "ssa",
+              "prior_treatments.0.stop_reason": "progression", "prior_treatments.1.option": "everolimus",
+              "prior_treatments.1.line": "30", "prior_treatments.2.option": ""}
+    data, patient, problems = check_form(fields)
+    assert data["prior_treatments"] == [{"option": "ssa", "stop_reason": "progression"},
+                                        {"option": "everolimus", "line": 30}]
+    assert patient is None and [(p.field, p.message) for p in problems] == [
+        ("prior_treatments[1].line", "must be <= 20 (got 30)")]
+    form = case_form("en", data, problems)
+    assert form.field("prior_treatments.1.line").errors == ["must be <= 20 (got 30)"]
+    assert form.field("prior_treatments.2.option").value == ""  # one blank row to add a course
+    example = json.loads((examples_dir() / "pnet-04-progressive-after-ssa-everolimus.json").read_text(encoding="utf-8"))
+    shown = case_form("fr", example)
+    courses = [s for s in shown.sections if s.name.startswith("prior_treatments.")]
+    assert len(courses) == len(example["prior_treatments"]) + 1
+    assert courses[0].title == "Traitement antérieur 1"

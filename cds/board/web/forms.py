@@ -15,8 +15,9 @@ area: the contract's own spelling, checked by the same validation.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -27,7 +28,7 @@ from cds.model.schema import json_schema
 from cds.render.i18n import Labels, labels
 
 #: How a field is entered.
-Widget = Literal["select", "boolean", "number", "integer", "text", "date", "checkboxes", "json"]
+Widget = Literal["select", "boolean", "number", "integer", "text", "date", "checkboxes", "json", "rows"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,11 @@ class _Spec:
     max_length: int | None = None
     description: str = ""
     integer_enum: bool = False
+    items: tuple[_Spec, ...] = ()  # a list of objects (``rows``): the fields of one item
+
+
+#: Blank rows offered after the filled ones of a list of objects (one more appears once they are used).
+BLANK_ROWS = 1
 
 
 def _deref(schema: Mapping[str, Any], node: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -165,7 +171,21 @@ def _spec(schema: Mapping[str, Any], name: str, node: Mapping[str, Any], require
         items = _deref(schema, node.get("items", {}))
         if "enum" in items:
             return _Spec(name, "checkboxes", required, tuple(str(v) for v in items["enum"]), description=desc)
+        item = _object_item(schema, items)
+        if item is not None:  # a list of objects (prior treatments): one row of fields per item
+            req = set(item.get("required", ()))
+            fields = tuple(_spec(schema, sub, subnode, sub in req) for sub, subnode in item["properties"].items())
+            return _Spec(name, "rows", required, description=desc, items=fields)
     return _Spec(name, "json", required, description=desc)
+
+
+def _object_item(schema: Mapping[str, Any], items: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The object schema of a list's items (directly, or the object branch of an ``anyOf``), or None."""
+    for branch in (items, *items.get("anyOf", ())):
+        node = _deref(schema, branch)
+        if node.get("type") == "object" and "properties" in node:
+            return node
+    return None
 
 
 @lru_cache(maxsize=1)
@@ -231,36 +251,76 @@ def case_form(
     ('Ki-67', 'number', 0, 100, '12')
     >>> form.field("tumour.primary_site").choices[0]
     Choice(value='pancreas', label='pancréas')
-    >>> form.field("comorbidities").widget, form.field("prior_treatments").widget
-    ('checkboxes', 'json')
+    >>> form.field("comorbidities").widget, form.field("prior_treatments.0.stop_reason").label
+    ('checkboxes', "Motif d'arrêt")
+
+    A list of objects (the prior treatments) is one row of fields per item, and one blank row:
+
+    >>> form = case_form("en", {"tumour": {"primary_site": "pancreas"}, "prior_treatments": ["ssa"]})
+    >>> [s.title for s in form.sections if s.name.startswith("prior_treatments")]
+    ['Prior treatment 1', 'Prior treatment 2']
+    >>> form.field("prior_treatments.0.option").value
+    'ssa'
     """
     lab = labels("fr" if lang == "fr" else "en")
     flat = flatten(values or {})
-    names = [s.name for _, specs in _layout() for s in specs]
+    row_counts = {s.name: _row_count(flat.get(s.name)) for _, specs in _layout() for s in specs if s.widget == "rows"}
+    names = [s.name for _, specs in _layout() for s in specs if s.widget != "rows"]
+    names += [f"{s.name}.{i}.{sub.name}" for _, specs in _layout() for s in specs if s.widget == "rows"
+              for i in range(row_counts[s.name]) for sub in s.items]
     by_field, general = problems_by_field(problems, names)
     sections = []
+    rows: list[FormSection] = []
     for section, specs in _layout():
         fields = []
         for s in specs:
-            raw = flat.get(s.name)
-            fields.append(FormField(
-                name=s.name,
-                label=lab.field(s.name) if s.name != "id" else lab["board_case_label"],
-                widget=s.widget,
-                required=s.required,
-                choices=[Choice(v, _choice_label(lab, s.name, v)) for v in s.enum],
-                minimum=s.minimum,
-                maximum=s.maximum,
-                exclusive_minimum=s.exclusive_minimum,
-                max_length=s.max_length,
-                unit=lab.unit(s.name),
-                help=s.description,
-                value=_shown(s, raw),
-                values=[str(v) for v in raw] if s.widget == "checkboxes" and isinstance(raw, list) else [],
-                errors=by_field.get(s.name, []),
-            ))
+            if s.widget == "rows":
+                listed = flat.get(s.name)
+                items: list[Any] = listed if isinstance(listed, list) else []
+                for i in range(row_counts[s.name]):
+                    item = _item(items[i]) if i < len(items) else {}
+                    # A row's fields are never `required` in the page: the blank row must not stop the
+                    # form (the server checks a filled row, and names its missing fields).
+                    rows.append(FormSection(f"{s.name}.{i}", f"{lab.field(s.name)} {i + 1}", [
+                        _field(lab, replace(sub, required=False), f"{s.name}.{i}.{sub.name}",
+                               f"{s.name}.{sub.name}", item.get(sub.name), by_field) for sub in s.items]))
+                continue
+            fields.append(_field(lab, s, s.name, s.name, flat.get(s.name), by_field))
         sections.append(FormSection(section, _section_title(lab, section), fields))
-    return CaseForm(sections, general)
+    return CaseForm([*sections, *rows], general)
+
+
+def _row_count(raw: Any) -> int:
+    """How many rows a list of objects shows: its items and :data:`BLANK_ROWS` blank ones."""
+    return (len(raw) if isinstance(raw, list) else 0) + BLANK_ROWS
+
+
+def _item(raw: Any) -> dict[str, Any]:
+    """One item of a list of objects as a mapping (an option id alone stands for ``{option: id}``)."""
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    return {"option": raw} if isinstance(raw, str) else {}
+
+
+def _field(lab: Labels, s: _Spec, name: str, label_path: str, raw: Any,
+           by_field: Mapping[str, list[str]]) -> FormField:
+    """One form field of a spec, named ``name`` (a row's field carries its index), labelled by ``label_path``."""
+    return FormField(
+        name=name,
+        label=lab.field(label_path) if name != "id" else lab["board_case_label"],
+        widget=s.widget,
+        required=s.required,
+        choices=[Choice(v, _choice_label(lab, label_path, v)) for v in s.enum],
+        minimum=s.minimum,
+        maximum=s.maximum,
+        exclusive_minimum=s.exclusive_minimum,
+        max_length=s.max_length,
+        unit=lab.unit(label_path),
+        help=s.description,
+        value=_shown(s, raw),
+        values=[str(v) for v in raw] if s.widget == "checkboxes" and isinstance(raw, list) else [],
+        errors=by_field.get(name, []),
+    )
 
 
 def _shown(spec: _Spec, raw: Any) -> str:
@@ -333,10 +393,10 @@ def problems_by_field(
     by: dict[str, list[str]] = {}
     rest: list[str] = []
     for p in problems:
-        path = p.field
+        path = re.sub(r"\[(\d+)\]", r".\1", p.field)  # prior_treatments[0].line -> prior_treatments.0.line
         target = next((n for n in ordered if path == n or path.startswith((n + ".", n + "["))), None)
         if target is None:
-            rest.append(str(p) if path else p.message)
+            rest.append(str(p) if p.field else p.message)
         else:
             by.setdefault(target, []).append(p.message)
     return by, rest
@@ -384,6 +444,15 @@ def form_to_patient(form: Mapping[str, str | list[str]]) -> tuple[dict[str, Any]
     data: dict[str, Any] = {}
     problems: list[InputProblem] = []
     for name, spec in _specs().items():
+        if spec.widget == "rows":
+            items = _rows(form, spec)
+            if items:
+                head, _, sub = name.partition(".")
+                if sub:
+                    data.setdefault(head, {})[sub] = items
+                else:
+                    data[name] = items
+                continue
         raw = form.get(name)
         if raw is None:
             continue
@@ -397,13 +466,7 @@ def form_to_patient(form: Mapping[str, str | list[str]]) -> tuple[dict[str, Any]
             text = (raw if isinstance(raw, str) else (raw[-1] if raw else "")).strip()
             if not text:
                 continue
-            if spec.widget in ("number", "integer"):
-                value = _number(text, spec.widget == "integer")
-            elif spec.widget == "boolean":
-                value = {"true": True, "false": False}.get(text, text)
-            elif spec.widget == "select" and spec.integer_enum:
-                value = _number(text, True)
-            elif spec.widget == "json":
+            if spec.widget in ("json", "rows"):  # a JSON text area (or a list sent as JSON)
                 try:
                     value = json.loads(text)
                 except json.JSONDecodeError as exc:
@@ -411,13 +474,39 @@ def form_to_patient(form: Mapping[str, str | list[str]]) -> tuple[dict[str, Any]
                         name, f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"))
                     continue
             else:
-                value = text
+                value = _value(spec, text)
         head, _, sub = name.partition(".")
         if sub:
             data.setdefault(head, {})[sub] = value
         else:
             data[name] = value
     return data, problems
+
+
+def _value(spec: _Spec, text: str) -> Any:
+    """The value of one filled field: a number, a yes/no, an integer choice, or the text as typed."""
+    if spec.widget in ("number", "integer"):
+        return _number(text, spec.widget == "integer")
+    if spec.widget == "boolean":
+        return {"true": True, "false": False}.get(text, text)
+    if spec.widget == "select" and spec.integer_enum:
+        return _number(text, True)
+    return text
+
+
+def _rows(form: Mapping[str, str | list[str]], spec: _Spec) -> list[dict[str, Any]]:
+    """The items of a list of objects from its rows (``name.<i>.<field>``), blank rows left out, in row order."""
+    found: dict[int, dict[str, Any]] = {}
+    pattern = re.compile(rf"^{re.escape(spec.name)}\.(\d+)\.(\w+)$")
+    subs = {sub.name: sub for sub in spec.items}
+    for key, raw in form.items():
+        match = pattern.match(key)
+        if match is None or match.group(2) not in subs:
+            continue
+        text = (raw if isinstance(raw, str) else (raw[-1] if raw else "")).strip()
+        if text:
+            found.setdefault(int(match.group(1)), {})[match.group(2)] = _value(subs[match.group(2)], text)
+    return [found[i] for i in sorted(found)]
 
 
 def check_form(
