@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
 
     from tests.support.fixtures import Screenshot, ServerRunner
 
-#: Where the lead's note takes the case-screen screenshots from.
-NOTE_SCREENS = Path("/work/notes/screens")
+#: Where to keep the case-screen screenshots (docs/images takes them from there): $NETCDS_SCREENSHOT_DIR.
+SCREENSHOT_DIR = os.environ.get("NETCDS_SCREENSHOT_DIR")
 #: A patient with carcinoid syndrome: options in both tracks and a critical alert.
 SI_02 = "si-02-carcinoid-syndrome-uncontrolled.json"
 
@@ -239,7 +240,7 @@ def test_board_in_the_browser(board: Board, page: Page, screenshot: Screenshot, 
 
 
 def _keep(shot: Path, name: str) -> None:
-    """Copy a screenshot for the lead's note (when the notes folder exists on this machine)."""
-    if NOTE_SCREENS.parent.is_dir():
-        NOTE_SCREENS.mkdir(exist_ok=True)
-        shutil.copyfile(shot, NOTE_SCREENS / name)
+    """Copy a screenshot to $NETCDS_SCREENSHOT_DIR when it is set (to refresh docs/images)."""
+    if SCREENSHOT_DIR:
+        Path(SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, Path(SCREENSHOT_DIR) / name)
