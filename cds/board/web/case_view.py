@@ -11,8 +11,6 @@ templates only lay out what is here.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,7 +20,6 @@ from cds.render.synopsis import synopsis as render_synopsis
 from cds.render.views import AlertView, ArgumentView, ReportView, argument_view, view_of
 
 if TYPE_CHECKING:
-    from cds.model.patient import Patient
     from cds.report import Report
 
 #: How many options of each track the first screen shows.
@@ -60,7 +57,8 @@ class CaseScreen:
     """The case screen: the first screen, and the full report view for what is one click away.
 
     ``report`` is the tumour-board view of the evaluation without pictures (the pathway
-    picture is drawn on demand); ``input_hash`` identifies the patient the evaluation ran on.
+    picture is drawn on demand); The input hash a decision names is the stored case version's
+    (:func:`cds.board.store.canonical_patient`), shown by the page.
     """
 
     lang: str
@@ -69,37 +67,10 @@ class CaseScreen:
     critical: list[AlertView]
     other_alerts: int
     report: ReportView
-    input_hash: str
     knowledge_version: str
     software_version: str | None
     missing: int = 0
     excluded: int = 0
-
-
-def input_hash(patient: Patient) -> str:
-    """The SHA-256 of the patient as evaluated (canonical JSON): what a decision's evaluation names.
-
-    Parameters
-    ----------
-    patient
-        The validated patient.
-
-    Returns
-    -------
-    str
-        64 hex digits; the same patient gives the same hash whatever the spelling of its file.
-
-    Examples
-    --------
-    >>> from cds import parse_patient
-    >>> a = parse_patient('{"tumour": {"primary_site": "rectum", "size_mm": 8}}')
-    >>> b = parse_patient('{"tumour": {"size_mm": "8", "primary_site": "rectum"}}')
-    >>> input_hash(a) == input_hash(b), len(input_hash(a))
-    (True, 64)
-    """
-    canonical = json.dumps(patient.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def synopsis(report: Report) -> list[str]:
@@ -220,7 +191,6 @@ def case_screen(report: Report, top: int = TOP_OPTIONS) -> CaseScreen:
         critical=critical,
         other_alerts=len(view.alerts) - len(critical),
         report=view,
-        input_hash=input_hash(report.patient),
         knowledge_version=rec.knowledge_version,
         software_version=rec.software_version,
         missing=len(view.missing),
@@ -228,4 +198,4 @@ def case_screen(report: Report, top: int = TOP_OPTIONS) -> CaseScreen:
     )
 
 
-__all__ = ["CaseScreen", "TopOption", "TopTrack", "case_screen", "input_hash", "leading_argument", "synopsis"]
+__all__ = ["CaseScreen", "TopOption", "TopTrack", "case_screen", "leading_argument", "synopsis"]
