@@ -359,6 +359,9 @@ def test_prior_treatments_are_rows_of_fields() -> None:
     form = case_form("en", data, problems)
     assert form.field("prior_treatments.1.line").errors == ["must be <= 20 (got 30)"]
     assert form.field("prior_treatments.2.option").value == ""  # one blank row to add a course
+    chosen = case_form("en", data, problems, options={"ssa": "Somatostatin analogue", "everolimus": "Everolimus"})
+    assert chosen.field("prior_treatments.0.option").widget == "select"  # chosen from the catalogue
+    assert [c.value for c in chosen.field("prior_treatments.0.option").choices] == ["ssa", "everolimus"]
     example = json.loads((examples_dir() / "pnet-04-progressive-after-ssa-everolimus.json").read_text(encoding="utf-8"))
     shown = case_form("fr", example)
     courses = [s for s in shown.sections if s.name.startswith("prior_treatments.")]

@@ -225,6 +225,7 @@ def _section_title(lab: Labels, name: str) -> str:
 
 def case_form(
     lang: str, values: Mapping[str, Any] | None = None, problems: Sequence[InputProblem] = (),
+    options: Mapping[str, str] | None = None,
 ) -> CaseForm:
     """The case form in ``lang``, filled with a patient's values and showing its problems.
 
@@ -237,6 +238,9 @@ def case_form(
     problems
         What :func:`cds.input.validate_patient` found; each is shown beside the field its
         path names (a list item's problem beside the list), the others above the form.
+    options
+        The option catalogue (id -> label): the option of a prior-treatment row is then chosen from
+        it; without it, the id is typed (and an unknown one named by the validation).
 
     Returns
     -------
@@ -281,9 +285,13 @@ def case_form(
                     item = _item(items[i]) if i < len(items) else {}
                     # A row's fields are never `required` in the page: the blank row must not stop the
                     # form (the server checks a filled row, and names its missing fields).
-                    rows.append(FormSection(f"{s.name}.{i}", f"{lab.field(s.name)} {i + 1}", [
+                    fields_of_row = [
                         _field(lab, replace(sub, required=False), f"{s.name}.{i}.{sub.name}",
-                               f"{s.name}.{sub.name}", item.get(sub.name), by_field) for sub in s.items]))
+                               f"{s.name}.{sub.name}", item.get(sub.name), by_field) for sub in s.items]
+                    if options and s.name == "prior_treatments":
+                        fields_of_row = [replace(f, widget="select", choices=[Choice(k, v) for k, v in options.items()])
+                                         if f.name.endswith(".option") else f for f in fields_of_row]
+                    rows.append(FormSection(f"{s.name}.{i}", f"{lab.field(s.name)} {i + 1}", fields_of_row))
                 continue
             fields.append(_field(lab, s, s.name, s.name, flat.get(s.name), by_field))
         sections.append(FormSection(section, _section_title(lab, section), fields))

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 from cds.board import store as st
 from cds.board.web.case_view import case_screen
 from cds.board.web.context import SessionUser, lang_of, need, render, reports_of, store_of
-from cds.board.web.forms import case_form, check_form
+from cds.board.web.forms import CaseForm, case_form, check_form
 from cds.board.web.whatif import whatif_view
 from cds.errors import InputError, InputProblem
 from cds.input import parse_patient, validate_patient
@@ -166,13 +166,20 @@ def _agenda_response(request: Request, session_id: int) -> Response:
 # ------------------------------------------------------------------ case form
 
 
+def _form(request: Request, values: Any = None, problems: Any = ()) -> CaseForm:
+    """The case form in the page language, the option of a prior treatment chosen from the catalogue."""
+    kb = reports_of(request).engine.kb
+    lab = labels(lang_of(request), kb)
+    return case_form(lang_of(request), values, problems, options={o: lab.option(o) for o in kb.options})
+
+
 def _known_options(request: Request) -> list[str]:
     return list(reports_of(request).engine.kb.options)
 
 
 @router.get("/cases/new", response_class=HTMLResponse)
 def new_case_page(request: Request, user: Editor) -> Response:
-    return render(request, "case_form.html.j2", form=case_form(lang_of(request)), case=None, checked=False,
+    return render(request, "case_form.html.j2", form=_form(request), case=None, checked=False,
                   stale=None)
 
 
@@ -185,7 +192,7 @@ async def validate_case_form(request: Request, user: Reader) -> Response:
     """
     fields = _form_fields(await request.form())
     data, _, problems = check_form(fields, _known_options(request))
-    return render(request, "_case_form.html.j2", form=case_form(lang_of(request), data, problems), checked=True)
+    return render(request, "_case_form.html.j2", form=_form(request, data, problems), checked=True)
 
 
 @router.post("/cases/upload", response_class=HTMLResponse)
@@ -209,7 +216,7 @@ async def upload_case(request: Request, user: Editor, patient: UploadFile) -> Re
     except InputError as exc:
         problems = list(exc.problems)
     values = data if isinstance(data, dict) else {}
-    return render(request, "case_form.html.j2", form=case_form(lang_of(request), values, problems), case=None,
+    return render(request, "case_form.html.j2", form=_form(request, values, problems), case=None,
                   checked=True, stale=None)
 
 
@@ -219,7 +226,7 @@ async def create_case(request: Request, user: Editor) -> Response:
     data, patient, problems = check_form(fields, _known_options(request))
     if patient is None:
         return render(request, "case_form.html.j2", status_code=422, case=None, checked=True, stale=None,
-                      form=case_form(lang_of(request), data, problems))
+                      form=_form(request, data, problems))
     with store_of(request).write() as s:
         case = st.create_case(s, data, data.get("id"), st.get_user(s, user.id))
         case_id = case.id
@@ -231,7 +238,7 @@ def edit_case_page(request: Request, case_id: str, user: Editor) -> Response:
     with store_of(request).read() as s:
         version = _latest(request, s, case_id)
         data, number = st.patient_of(version), version.version
-    return render(request, "case_form.html.j2", form=case_form(lang_of(request), data), checked=False,
+    return render(request, "case_form.html.j2", form=_form(request, data), checked=False,
                   case={"id": case_id, "version": number}, stale=None)
 
 
@@ -244,7 +251,7 @@ async def save_case(request: Request, case_id: str, user: Editor) -> Response:
     case = {"id": case_id, "version": base}
     if patient is None:
         return render(request, "case_form.html.j2", status_code=422, case=case, checked=True, stale=None,
-                      form=case_form(lang_of(request), data, problems))
+                      form=_form(request, data, problems))
     try:
         with store_of(request).write() as s:
             st.save_case_version(s, case_id, data, base, st.get_user(s, user.id))
@@ -253,7 +260,7 @@ async def save_case(request: Request, case_id: str, user: Editor) -> Response:
             latest = st.get_case(s, case_id).latest
         stale = labels(lang_of(request)).fmt("board_stale", latest=latest, base=base)
         return render(request, "case_form.html.j2", status_code=409, case=case, checked=True, stale=stale,
-                      form=case_form(lang_of(request), data))
+                      form=_form(request, data))
     return _see_other(f"/cases/{case_id}")
 
 
@@ -354,7 +361,7 @@ async def record_decision(request: Request, case_id: str, user: Decider) -> Resp
 def whatif_page(request: Request, case_id: str, user: Reader) -> Response:
     info, report = _case_report(request, case_id)
     data = report.patient.model_dump(mode="json", exclude_none=True)
-    return render(request, "whatif.html.j2", case=info, form=case_form(lang_of(request), data), w=None)
+    return render(request, "whatif.html.j2", case=info, form=_form(request, data), w=None)
 
 
 @router.post("/cases/{case_id}/whatif", response_class=HTMLResponse)
@@ -365,7 +372,7 @@ async def whatif_run(request: Request, case_id: str, user: Reader) -> Response:
     w = None
     if patient is not None:
         w = whatif_view(report, reports_of(request).report(patient, lang_of(request)))
-    form = case_form(lang_of(request), data, problems)
+    form = _form(request, data, problems)
     name = "_whatif_result.html.j2" if request.headers.get("hx-request") else "whatif.html.j2"
     return render(request, name, case=info, form=form, w=w)
 
