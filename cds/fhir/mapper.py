@@ -186,9 +186,12 @@ def _about_patient(entry: Entry, patient: Entry | None, index: IndexedBundle, co
     subject = getattr(entry.resource, "subject", None) or getattr(entry.resource, "patient", None)
     if subject is None or patient is None or entry is patient:
         return True
-    target = index.resolve(getattr(subject, "reference", None))
-    if target is not None and target is not patient:
-        collector.ignored.append(f"{entry.label}: about {target.label}, not {patient.label}")
+    reference = getattr(subject, "reference", None)
+    if reference is None:
+        return True
+    target = index.resolve(reference)
+    if target is not patient:
+        collector.ignored.append(f"{entry.label}: about {reference}, not {patient.label}")
         return False
     return True
 
@@ -242,7 +245,7 @@ def _map_condition(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _C
             row = codes.site_for(code)
             if row is not None and ("tumour.primary_site", row.site) not in seen:
                 seen.add(("tumour.primary_site", row.site))
-                collector.add("tumour.primary_site", _Candidate(row.site, when, entry.label, f"{code}"))
+                collector.add("tumour.primary_site", _Candidate(row.site, when, entry.label, f"code {code}"))
         for morph in codes.morphology:
             allowed = {"icdo3": sys.icdo3, "icd10": sys.icd10, "snomed": [sys.snomed]}[morph.system]
             if system not in allowed or code != morph.code:
@@ -251,7 +254,7 @@ def _map_condition(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _C
                                 ("tumour.nec_subtype", morph.nec_subtype), ("tumour.minen", morph.minen)):
                 if value is not None and (name, value) not in seen:
                     seen.add((name, value))
-                    collector.add(name, _Candidate(value, when, entry.label, f"{code}"))
+                    collector.add(name, _Candidate(value, when, entry.label, f"code {code}"))
 
 
 # ----------------------------------------------------------------------------- observations
@@ -282,7 +285,8 @@ def _observation_date(resource: Resource) -> dt.date | None:
 def _which_field(resource: Resource, codes: FhirCodes) -> tuple[str | None, str]:
     """The field an Observation reports (or None) and how it was recognised."""
     concept = getattr(resource, "code", None)
-    codings = [(c.system or "", c.code or "", (c.display or "").lower()) for c in (getattr(concept, "coding", None) or [])]
+    codings = [(c.system or "", c.code or "", (c.display or "").lower())
+               for c in (getattr(concept, "coding", None) or [])]
     loinc = codes.systems.loinc
     for name, table in codes.observations.items():
         if any(s == loinc and c in {r.code for r in table.not_} for s, c, _ in codings):
@@ -370,16 +374,16 @@ def _decide(name: str, collector: _Collector) -> FieldReport:
         notes = tuple(n for n in dict.fromkeys(c.note for c in candidates) if n)
         return FieldReport(name, candidates[0].value, good, sources, refusals + notes)
     dated = [c for c in candidates if c.when is not None]
-    newest_day = max((c.when for c in dated), default=None)
+    newest_day = max((c.when for c in dated if c.when is not None), default=None)
     newest = [c for c in dated if c.when == newest_day]
     listing = "; ".join(f"{c.source} says {c.value!r}" + (f" ({c.when.isoformat()})" if c.when else "")
                         for c in candidates)
     if not newest or len({_key(c.value) for c in newest}) > 1:
         return FieldReport(name, None, Status.ambiguous, sources,
-                           refusals + (f"records disagree and none is newer: {listing}",))
+                           (*refusals, f"records disagree and none is newer: {listing}"))
     winner = newest[0]
     return FieldReport(name, winner.value, good, (winner.source, *(s for s in sources if s != winner.source)),
-                       refusals + (f"conflict, the newest ({winner.source}) wins: {listing}",))
+                       (*refusals, f"conflict, the newest ({winner.source}) wins: {listing}"))
 
 
 def _key(value: Any) -> Any:
