@@ -109,7 +109,7 @@ def test_bundle_types_are_read_alike(kind: str) -> None:
 
 
 def test_urn_uuid_references_resolve_and_other_patients_are_left_out() -> None:
-    data = {"resourceType": "Bundle", "type": "transaction", "entry": [
+    data: dict[str, Any] = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"fullUrl": "urn:uuid:6b2c1f8e-0000-4000-8000-000000000001",
          "resource": {"resourceType": "Patient", "gender": "male", "birthDate": "1970-01-01"},
          "request": {"method": "POST", "url": "Patient"}},
@@ -132,7 +132,8 @@ def test_urn_uuid_references_resolve_and_other_patients_are_left_out() -> None:
 
 def test_morphology_codes_give_differentiation_nec_subtype_and_minen() -> None:
     def mapped(*codings: dict[str, str]) -> dict[str, Any]:
-        return map_bundle(bundle(patient(), condition("c", list(codings))), AS_OF).patient["tumour"]
+        tumour: dict[str, Any] = map_bundle(bundle(patient(), condition("c", list(codings))), AS_OF).patient["tumour"]
+        return tumour
 
     assert mapped({"system": ICDO3, "code": "8041/3"}) == {"differentiation": "poor", "nec_subtype": "small_cell"}
     assert mapped({"system": ICDO3, "code": "8013/3"}) == {"differentiation": "poor", "nec_subtype": "large_cell"}
@@ -251,7 +252,7 @@ def test_egfr_in_ml_per_second_is_converted() -> None:
 
 
 def test_coded_ecog_is_read() -> None:
-    value = {"valueCodeableConcept": {"coding": [{"system": LOINC, "code": "2"}], "text": "2"}}
+    value: dict[str, Any] = {"valueCodeableConcept": {"coding": [{"system": LOINC, "code": "2"}], "text": "2"}}
     assert map_bundle(bundle(patient(), obs("e", loinc("89247-1"), **value)), AS_OF).patient["ecog"] == 2
 
 
@@ -276,9 +277,9 @@ def test_what_is_not_a_bundle_is_refused_with_a_reason() -> None:
 
 def test_every_catalogue_code_names_its_source() -> None:
     codes = load_codes()
-    rows = [*codes.topography, *codes.morphology,
-            *(r for t in codes.observations.values() for r in (*t.loinc, *t.not_))]
-    assert all(r.source for r in rows)
+    assert all(r.source for r in codes.topography)
+    assert all(r.source for r in codes.morphology)
+    assert all(r.source for t in codes.observations.values() for r in (*t.loinc, *t.not_))
     ki67 = codes.observations["ki67_percent"]
     assert "85319-2" not in {r.code for r in ki67.loinc}
     assert "85319-2" in {r.code for r in ki67.not_}
