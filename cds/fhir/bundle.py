@@ -18,12 +18,26 @@ READABLE_TYPES = frozenset({"collection", "transaction", "searchset", "batch", "
 
 
 class BundleError(ValueError):
-    """The JSON is not a Bundle the mapper can read (say why, never guess)."""
+    """The JSON is not a Bundle the mapper can read (say why, never guess).
+
+    Examples
+    --------
+    >>> str(BundleError("expected a FHIR Bundle"))
+    'expected a FHIR Bundle'
+    """
 
 
 @dataclass
 class Entry:
-    """One resource with the name the report uses for it (``Type/id`` or its fullUrl)."""
+    """One resource with the name the report uses for it (``Type/id`` or its fullUrl).
+
+    Examples
+    --------
+    >>> ib = read_bundle({"resourceType": "Bundle", "type": "searchset", "entry": [
+    ...     {"fullUrl": "urn:uuid:a1", "resource": {"resourceType": "Patient"}}]})
+    >>> ib.entries[0].label, ib.entries[0].full_url
+    ('urn:uuid:a1', 'urn:uuid:a1')
+    """
 
     label: str
     resource: Resource
@@ -32,13 +46,31 @@ class Entry:
 
 @dataclass
 class IndexedBundle:
-    """The bundle's resources, with a lookup from every name a reference may use."""
+    """The bundle's resources, with a lookup from every name a reference may use.
+
+    Examples
+    --------
+    >>> ib = read_bundle({"resourceType": "Bundle", "type": "collection", "entry": [
+    ...     {"resource": {"resourceType": "Patient", "id": "p1"}}]})
+    >>> sorted(ib.by_ref)
+    ['Patient/p1']
+    """
 
     entries: list[Entry] = field(default_factory=list)
     by_ref: dict[str, Entry] = field(default_factory=dict)
 
     def resolve(self, reference: str | None) -> Entry | None:
         """The entry a reference names, or None.
+
+        Parameters
+        ----------
+        reference
+            ``Type/id``, a fullUrl (``urn:uuid:...``) or an absolute URL ending in ``Type/id``.
+
+        Returns
+        -------
+        Entry or None
+            The entry, or None when the bundle does not hold it.
 
         Examples
         --------
@@ -57,7 +89,25 @@ class IndexedBundle:
         return None
 
     def of_type(self, resource_type: str) -> list[Entry]:
-        """The entries of one resource type, in bundle order."""
+        """The entries of one resource type, in bundle order.
+
+        Parameters
+        ----------
+        resource_type
+            A FHIR resource type, e.g. ``Observation``.
+
+        Returns
+        -------
+        list of Entry
+            Possibly empty.
+
+        Examples
+        --------
+        >>> ib = read_bundle({"resourceType": "Bundle", "type": "collection", "entry": [
+        ...     {"resource": {"resourceType": "Patient", "id": "p1"}}]})
+        >>> [e.label for e in ib.of_type("Patient")], ib.of_type("Condition")
+        (['Patient/p1'], [])
+        """
         return [e for e in self.entries if e.resource.get_resource_type() == resource_type]
 
 

@@ -21,7 +21,13 @@ class _Strict(BaseModel):
 
 
 class CodeRef(_Strict):
-    """One code with the page it was checked against."""
+    """One code with the page it was checked against.
+
+    Examples
+    --------
+    >>> CodeRef(code="29593-1", checked=True).checked
+    True
+    """
 
     code: str
     display: str = ""
@@ -30,7 +36,13 @@ class CodeRef(_Strict):
 
 
 class ObservationCodes(_Strict):
-    """How to recognise one numeric field among Observations, and the units it accepts."""
+    """How to recognise one numeric field among Observations, and the units it accepts.
+
+    Examples
+    --------
+    >>> load_codes().observations["size_mm"].units["cm"]
+    10.0
+    """
 
     loinc: list[CodeRef] = Field(default_factory=list)
     not_: list[CodeRef] = Field(default_factory=list, alias="not")
@@ -40,7 +52,13 @@ class ObservationCodes(_Strict):
 
 
 class Topography(_Strict):
-    """A topography code prefix (ICD-10 or ICD-O-3) and the primary site it means."""
+    """A topography code prefix (ICD-10 or ICD-O-3) and the primary site it means.
+
+    Examples
+    --------
+    >>> load_codes().topography[0].site
+    'stomach'
+    """
 
     prefix: str
     site: str
@@ -49,7 +67,13 @@ class Topography(_Strict):
 
 
 class Morphology(_Strict):
-    """A morphology code and the tumour fields it implies."""
+    """A morphology code and the tumour fields it implies.
+
+    Examples
+    --------
+    >>> next(m.nec_subtype for m in load_codes().morphology if m.code == "8041/3")
+    'small_cell'
+    """
 
     system: Literal["icdo3", "snomed", "icd10"]
     code: str
@@ -61,7 +85,13 @@ class Morphology(_Strict):
 
 
 class Systems(_Strict):
-    """Code system URIs."""
+    """Code system URIs.
+
+    Examples
+    --------
+    >>> load_codes().systems.loinc
+    'http://loinc.org'
+    """
 
     loinc: str
     snomed: str
@@ -71,7 +101,13 @@ class Systems(_Strict):
 
 
 class Statuses(_Strict):
-    """Resource statuses that count, or never count, as facts."""
+    """Resource statuses that count, or never count, as facts.
+
+    Examples
+    --------
+    >>> "entered-in-error" in load_codes().statuses.condition_verification_excluded
+    True
+    """
 
     observation_counted: list[str]
     condition_verification_excluded: list[str]
@@ -82,7 +118,13 @@ class Statuses(_Strict):
 
 
 class FhirCodes(_Strict):
-    """The whole catalogue."""
+    """The whole catalogue.
+
+    Examples
+    --------
+    >>> load_codes().version
+    1
+    """
 
     version: int
     systems: Systems
@@ -93,6 +135,16 @@ class FhirCodes(_Strict):
 
     def site_for(self, code: str) -> Topography | None:
         """The primary site of a topography code: the longest matching prefix.
+
+        Parameters
+        ----------
+        code
+            An ICD-10, ICD-10-CM or ICD-O-3 topography code, e.g. ``C17.0``.
+
+        Returns
+        -------
+        Topography or None
+            The row whose prefix matches longest, or None.
 
         Examples
         --------
@@ -108,7 +160,18 @@ class FhirCodes(_Strict):
 
 
 def catalogue_path() -> Path:
-    """Where the catalogue lives (under the knowledge folder, so ``NETCDS_CONTENT`` applies)."""
+    """Where the catalogue lives (under the knowledge folder, so ``NETCDS_CONTENT`` applies).
+
+    Returns
+    -------
+    Path
+        ``knowledge/catalogues/fhir-codes.yaml``.
+
+    Examples
+    --------
+    >>> catalogue_path().name
+    'fhir-codes.yaml'
+    """
     return knowledge_dir() / "catalogues" / "fhir-codes.yaml"
 
 

@@ -32,7 +32,13 @@ class Status(str, Enum):
 
 @dataclass(frozen=True)
 class FieldReport:
-    """One field of the patient: its value, the resources it came from, and how."""
+    """One field of the patient: its value, the resources it came from, and how.
+
+    Examples
+    --------
+    >>> FieldReport("sex", "F", Status.found, ("Patient/p",)).as_dict()["status"]
+    'found'
+    """
 
     field: str
     value: Any
@@ -41,21 +47,60 @@ class FieldReport:
     notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON for the command line and the hooks service."""
+        """Plain JSON for the command line and the hooks service.
+
+        Returns
+        -------
+        dict
+            ``field``, ``value``, ``status``, ``sources``, ``notes``.
+
+        Examples
+        --------
+        >>> FieldReport("age", None, Status.missing).as_dict()
+        {'field': 'age', 'value': None, 'status': 'missing', 'sources': [], 'notes': []}
+        """
         return {"field": self.field, "value": self.value, "status": self.status.value,
                 "sources": list(self.sources), "notes": list(self.notes)}
 
 
 @dataclass(frozen=True)
 class MappingResult:
-    """The patient data (input contract, as JSON) and the mapping report."""
+    """The patient data (input contract, as JSON) and the mapping report.
+
+    Examples
+    --------
+    >>> result = map_bundle({"resourceType": "Bundle", "type": "collection"}, dt.date(2025, 1, 1))
+    >>> result.patient, result.field("age").status.value
+    ({'tumour': {}, 'as_of': '2025-01-01'}, 'missing')
+    """
 
     patient: dict[str, Any]
     report: tuple[FieldReport, ...]
     ignored: tuple[str, ...]
 
     def field(self, name: str) -> FieldReport:
-        """The report row of one field (dotted name, e.g. ``tumour.ki67_percent``)."""
+        """The report row of one field.
+
+        Parameters
+        ----------
+        name
+            Dotted name, e.g. ``tumour.ki67_percent``.
+
+        Returns
+        -------
+        FieldReport
+            The row.
+
+        Raises
+        ------
+        KeyError
+            The report has no such field.
+
+        Examples
+        --------
+        >>> MappingResult({}, (FieldReport("sex", "M", Status.found),), ()).field("sex").value
+        'M'
+        """
         for row in self.report:
             if row.field == name:
                 return row
