@@ -154,7 +154,8 @@ def test_her2_loinc_85319_2_is_never_read_as_ki67() -> None:
     result = map_bundle(bundle(patient(), obs("her2", loinc("85319-2"), text="Ki-67", **qty(30, "%"))), AS_OF)
     assert "ki67_percent" not in result.patient["tumour"]
     assert result.field("tumour.ki67_percent").status is Status.missing
-    assert any("Observation/her2" in line and "not ki67_percent" in line for line in result.ignored)
+    assert any("Observation/her2" in line and "HER2" in line and "not tumour.ki67_percent" in line
+               for line in result.ignored)
 
 
 def test_text_coded_ki67_and_mitoses_are_read_and_said_so() -> None:
@@ -280,6 +281,27 @@ def test_every_catalogue_code_names_its_source() -> None:
     assert all(r.source for r in codes.topography)
     assert all(r.source for r in codes.morphology)
     assert all(r.source for t in codes.observations.values() for r in (*t.loinc, *t.not_))
-    ki67 = codes.observations["ki67_percent"]
+    ki67 = codes.observations["tumour.ki67_percent"]
     assert "85319-2" not in {r.code for r in ki67.loinc}
     assert "85319-2" in {r.code for r in ki67.not_}
+
+
+def test_components_of_a_pathology_panel_are_read() -> None:
+    panel = obs("path", text="Neuroendocrine tumour pathology panel", component=[
+        {"code": {"coding": loinc("29593-1")}, "valueQuantity": {"value": 3, "system": UCUM, "code": "%"}},
+        {"code": {"text": "Mitotic count"}, "valueQuantity": {"value": 1, "system": UCUM, "code": "/(2.mm2)"}},
+        {"code": {"coding": loinc("85319-2")}, "valueCodeableConcept": {"text": "negative"}},
+    ])
+    result = map_bundle(bundle(patient(), panel), AS_OF)
+    assert result.patient["tumour"] == {"ki67_percent": 3.0, "mitoses_per_2mm2": 1.0}
+    assert result.field("tumour.ki67_percent").sources == ("Observation/path component 1",)
+    assert any("component 3" in line and "HER2" in line for line in result.ignored)
+
+
+def test_a_value_the_input_contract_refuses_is_dropped_and_said() -> None:
+    result = map_bundle(bundle(patient(), PNET_G2, obs("ki", loinc("29593-1"), **qty(150, "%"))), AS_OF)
+    assert "ki67_percent" not in result.patient["tumour"]
+    row = result.field("tumour.ki67_percent")
+    assert row.status is Status.missing and row.sources == ("Observation/ki",)
+    assert "refused by the input contract" in row.notes[-1]
+    Patient.model_validate(result.patient)

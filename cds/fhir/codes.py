@@ -40,7 +40,7 @@ class ObservationCodes(_Strict):
 
     Examples
     --------
-    >>> load_codes().observations["size_mm"].units["cm"]
+    >>> load_codes().observations["tumour.size_mm"].units["cm"]
     10.0
     """
 
@@ -191,7 +191,7 @@ def load_codes(path: Path | None = None) -> FhirCodes:
 
     Examples
     --------
-    >>> load_codes().observations["ki67_percent"].loinc[0].code
+    >>> load_codes().observations["tumour.ki67_percent"].loinc[0].code
     '29593-1'
     """
     with (path or catalogue_path()).open(encoding="utf-8") as handle:

@@ -16,9 +16,11 @@ from enum import Enum
 from typing import Any
 
 from fhir.resources.R4B.resource import Resource
+from pydantic import ValidationError
 
 from cds.fhir.bundle import Entry, IndexedBundle, read_bundle
 from cds.fhir.codes import FhirCodes, ObservationCodes, load_codes
+from cds.model.patient import Patient
 
 
 class Status(str, Enum):
@@ -77,6 +79,7 @@ class MappingResult:
     patient: dict[str, Any]
     report: tuple[FieldReport, ...]
     ignored: tuple[str, ...]
+    problems: tuple[str, ...] = ()
 
     def field(self, name: str) -> FieldReport:
         """The report row of one field.
@@ -194,9 +197,39 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
             patient[head][tail] = row.value
         else:
             patient[head] = row.value
+    report, problems = _hold_to_the_contract(patient, report)
     if not patient["labs"]:
         del patient["labs"]
-    return MappingResult(patient=patient, report=report, ignored=tuple(collector.ignored))
+    return MappingResult(patient=patient, report=report, ignored=tuple(collector.ignored), problems=problems)
+
+
+def _hold_to_the_contract(patient: dict[str, Any], report: tuple[FieldReport, ...]
+                          ) -> tuple[tuple[FieldReport, ...], tuple[str, ...]]:
+    """Drop values the input contract refuses (Ki-67 of 150 %), saying so; other breaches are problems."""
+    try:
+        Patient.model_validate(patient)
+    except ValidationError as exc:
+        refused: dict[str, str] = {}
+        problems: list[str] = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"] if isinstance(part, str))
+            if where == "tumour.primary_site" and error["type"] == "missing":
+                continue  # the report already says the site is missing
+            if any(row.field == where and row.value is not None for row in report):
+                refused[where] = error["msg"]
+            else:
+                problems.append(f"{where or 'patient'}: {error['msg']}")
+        for where in refused:
+            head, _, tail = where.partition(".")
+            (patient[head] if tail else patient).pop(tail or head, None)
+        report = tuple(
+            FieldReport(row.field, None, Status.missing, row.sources,
+                        (*row.notes, f"value {row.value!r} refused by the input contract: {refused[row.field]}"))
+            if row.field in refused else row
+            for row in report
+        )
+        return report, tuple(problems)
+    return report, ()
 
 
 # ----------------------------------------------------------------------------- patient
@@ -327,15 +360,16 @@ def _observation_date(resource: Resource) -> dt.date | None:
     return _as_date(getattr(period, "end", None) or getattr(period, "start", None)) if period else None
 
 
-def _which_field(resource: Resource, codes: FhirCodes) -> tuple[str | None, str]:
-    """The field an Observation reports (or None) and how it was recognised."""
+def _which_field(resource: Any, codes: FhirCodes) -> tuple[str | None, str]:
+    """The field an Observation (or one of its components) reports, or None; and how it was recognised."""
     concept = getattr(resource, "code", None)
     codings = [(c.system or "", c.code or "", (c.display or "").lower())
                for c in (getattr(concept, "coding", None) or [])]
     loinc = codes.systems.loinc
     for name, table in codes.observations.items():
-        if any(s == loinc and c in {r.code for r in table.not_} for s, c, _ in codings):
-            return None, f"LOINC code listed as not {name}"
+        for wrong in table.not_:
+            if any(s == loinc and c == wrong.code for s, c, _ in codings):
+                return None, f"LOINC {wrong.code} is {wrong.display!r}, not {name}"
     for name, table in codes.observations.items():
         known = {r.code for r in table.loinc}
         if any(s == loinc and c in known for s, c, _ in codings):
@@ -350,7 +384,7 @@ def _which_field(resource: Resource, codes: FhirCodes) -> tuple[str | None, str]
 _NUMBER = re.compile(r"(\d+(?:[.,]\d+)?)")
 
 
-def _value(resource: Resource, name: str, table: ObservationCodes, ucum: str) -> tuple[float | None, str]:
+def _value(resource: Any, name: str, table: ObservationCodes, ucum: str) -> tuple[float | None, str]:
     """The value in the field's unit, or None and the reason it was refused."""
     integer = getattr(resource, "valueInteger", None)
     if integer is not None:
@@ -377,12 +411,17 @@ def _value(resource: Resource, name: str, table: ObservationCodes, ucum: str) ->
 
 def _map_observation(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _Collector) -> None:
     res = entry.resource
-    name, how = _which_field(res, codes)
-    if name is None:
-        if how:
-            collector.ignored.append(f"{entry.label}: {how}")
+    parts = [(res, entry.label)] + [(c, f"{entry.label} component {i + 1}")
+                                    for i, c in enumerate(getattr(res, "component", None) or [])]
+    found = []
+    for element, label in parts:
+        name, how = _which_field(element, codes)
+        if name is not None:
+            found.append((element, label, name, how))
+        elif how:
+            collector.ignored.append(f"{label}: {how}")
+    if not found:
         return
-    target = "ecog" if name == "ecog" else ("labs." + name if name == "egfr_ml_min" else "tumour." + name)
     status = getattr(res, "status", None)
     if status not in codes.statuses.observation_counted:
         collector.ignored.append(f"{entry.label}: status {status!r} never counts")
@@ -391,12 +430,13 @@ def _map_observation(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: 
     if when is not None and when > as_of:
         collector.ignored.append(f"{entry.label}: dated {when.isoformat()}, after the decision date")
         return
-    value, why = _value(res, name, codes.observations[name], codes.systems.ucum)
-    if value is None:
-        collector.refuse(target, f"{entry.label}: {why}")
-        return
-    final: Any = int(value) if name == "ecog" else value
-    collector.add(target, _Candidate(final, when, entry.label, how))
+    for element, label, name, how in found:
+        value, why = _value(element, name, codes.observations[name], codes.systems.ucum)
+        if value is None:
+            collector.refuse(name, f"{label}: {why}")
+            continue
+        final: Any = int(value) if name == "ecog" else value
+        collector.add(name, _Candidate(final, when, label, how))
 
 
 # ----------------------------------------------------------------------------- decision
