@@ -305,3 +305,8 @@ def test_a_value_the_input_contract_refuses_is_dropped_and_said() -> None:
     assert row.status is Status.missing and row.sources == ("Observation/ki",)
     assert "refused by the input contract" in row.notes[-1]
     Patient.model_validate(result.patient)
+
+
+def test_a_unitless_ecog_quantity_is_the_score() -> None:
+    result = map_bundle(bundle(patient(), obs("e", loinc("89247-1"), valueQuantity={"value": 0})), AS_OF)
+    assert result.patient["ecog"] == 0

@@ -69,6 +69,9 @@ class FieldReport:
 class MappingResult:
     """The patient data (input contract, as JSON) and the mapping report.
 
+    ``ignored`` lists resources that do not count and why (status, date, another patient, a code
+    that must not be read as the field); ``problems`` lists contract breaches not tied to one field.
+
     Examples
     --------
     >>> result = map_bundle({"resourceType": "Bundle", "type": "collection"}, dt.date(2025, 1, 1))
