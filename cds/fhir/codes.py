@@ -1,0 +1,198 @@
+"""The FHIR code tables (``knowledge/catalogues/fhir-codes.yaml``), read once and typed.
+
+Codes are data, not code: an integrator adds a local LOINC or a SNOMED concept to the
+catalogue, and the mapper reads it without a release.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from cds.resources import knowledge_dir
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CodeRef(_Strict):
+    """One code with the page it was checked against.
+
+    Examples
+    --------
+    >>> CodeRef(code="29593-1", checked=True).checked
+    True
+    """
+
+    code: str
+    display: str = ""
+    checked: bool = False
+    source: str = ""
+
+
+class ObservationCodes(_Strict):
+    """How to recognise one numeric field among Observations, and the units it accepts.
+
+    Examples
+    --------
+    >>> load_codes().observations["tumour.size_mm"].units["cm"]
+    10.0
+    """
+
+    loinc: list[CodeRef] = Field(default_factory=list)
+    not_: list[CodeRef] = Field(default_factory=list, alias="not")
+    text: list[str] = Field(default_factory=list)
+    units: dict[str, float]
+    target_unit: str
+
+
+class Topography(_Strict):
+    """A topography code prefix (ICD-10 or ICD-O-3) and the primary site it means.
+
+    Examples
+    --------
+    >>> load_codes().topography[0].site
+    'stomach'
+    """
+
+    prefix: str
+    site: str
+    checked: bool = False
+    source: str = ""
+
+
+class Morphology(_Strict):
+    """A morphology code and the tumour fields it implies.
+
+    Examples
+    --------
+    >>> next(m.nec_subtype for m in load_codes().morphology if m.code == "8041/3")
+    'small_cell'
+    """
+
+    system: Literal["icdo3", "snomed", "icd10"]
+    code: str
+    differentiation: Literal["well", "poor"] | None = None
+    nec_subtype: Literal["small_cell", "large_cell"] | None = None
+    minen: bool | None = None
+    checked: bool = False
+    source: str = ""
+
+
+class Systems(_Strict):
+    """Code system URIs.
+
+    Examples
+    --------
+    >>> load_codes().systems.loinc
+    'http://loinc.org'
+    """
+
+    loinc: str
+    snomed: str
+    icd10: list[str]
+    icdo3: list[str]
+    ucum: str
+
+
+class Statuses(_Strict):
+    """Resource statuses that count, or never count, as facts.
+
+    Examples
+    --------
+    >>> "entered-in-error" in load_codes().statuses.condition_verification_excluded
+    True
+    """
+
+    observation_counted: list[str]
+    condition_verification_excluded: list[str]
+    condition_clinical_excluded: list[str]
+    procedure_excluded: list[str]
+    medication_request_excluded: list[str]
+    medication_statement_excluded: list[str]
+
+
+class FhirCodes(_Strict):
+    """The whole catalogue.
+
+    Examples
+    --------
+    >>> load_codes().version
+    1
+    """
+
+    version: int
+    systems: Systems
+    statuses: Statuses
+    observations: dict[str, ObservationCodes]
+    topography: list[Topography]
+    morphology: list[Morphology]
+
+    def site_for(self, code: str) -> Topography | None:
+        """The primary site of a topography code: the longest matching prefix.
+
+        Parameters
+        ----------
+        code
+            An ICD-10, ICD-10-CM or ICD-O-3 topography code, e.g. ``C17.0``.
+
+        Returns
+        -------
+        Topography or None
+            The row whose prefix matches longest, or None.
+
+        Examples
+        --------
+        >>> codes = load_codes()
+        >>> codes.site_for("C17.0").site, codes.site_for("C17.2").site, codes.site_for("C50.9")
+        ('duodenum', 'small_intestine', None)
+        """
+        best: Topography | None = None
+        for row in self.topography:
+            if code.upper().startswith(row.prefix) and (best is None or len(row.prefix) > len(best.prefix)):
+                best = row
+        return best
+
+
+def catalogue_path() -> Path:
+    """Where the catalogue lives (under the knowledge folder, so ``NETCDS_CONTENT`` applies).
+
+    Returns
+    -------
+    Path
+        ``knowledge/catalogues/fhir-codes.yaml``.
+
+    Examples
+    --------
+    >>> catalogue_path().name
+    'fhir-codes.yaml'
+    """
+    return knowledge_dir() / "catalogues" / "fhir-codes.yaml"
+
+
+@functools.cache
+def load_codes(path: Path | None = None) -> FhirCodes:
+    """Read and check the FHIR code catalogue.
+
+    Parameters
+    ----------
+    path
+        Another catalogue file (tests); the knowledge folder's by default.
+
+    Returns
+    -------
+    FhirCodes
+        The validated tables (a typo in a key fails loudly).
+
+    Examples
+    --------
+    >>> load_codes().observations["tumour.ki67_percent"].loinc[0].code
+    '29593-1'
+    """
+    with (path or catalogue_path()).open(encoding="utf-8") as handle:
+        return FhirCodes.model_validate(yaml.safe_load(handle))

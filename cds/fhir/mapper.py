@@ -1,0 +1,478 @@
+"""Map a FHIR R4 Bundle to the patient contract, with a report of where each field came from.
+
+Only facts count: Observations must be final, amended or corrected; Conditions that were
+entered in error, refuted, inactive, in remission or resolved never count; nothing dated after
+the decision date counts. When records disagree the newest wins and the conflict is reported;
+when the newest records disagree on the same date the field is ``ambiguous`` and left unknown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from fhir.resources.R4B.resource import Resource
+from pydantic import ValidationError
+
+from cds.fhir.bundle import Entry, IndexedBundle, read_bundle
+from cds.fhir.codes import FhirCodes, ObservationCodes, load_codes
+from cds.model.patient import Patient
+
+
+class Status(str, Enum):
+    """How a field's value was obtained."""
+
+    found = "found"
+    missing = "missing"
+    ambiguous = "ambiguous"
+    derived = "derived"
+
+
+@dataclass(frozen=True)
+class FieldReport:
+    """One field of the patient: its value, the resources it came from, and how.
+
+    Examples
+    --------
+    >>> FieldReport("sex", "F", Status.found, ("Patient/p",)).as_dict()["status"]
+    'found'
+    """
+
+    field: str
+    value: Any
+    status: Status
+    sources: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON for the command line and the hooks service.
+
+        Returns
+        -------
+        dict
+            ``field``, ``value``, ``status``, ``sources``, ``notes``.
+
+        Examples
+        --------
+        >>> FieldReport("age", None, Status.missing).as_dict()
+        {'field': 'age', 'value': None, 'status': 'missing', 'sources': [], 'notes': []}
+        """
+        return {"field": self.field, "value": self.value, "status": self.status.value,
+                "sources": list(self.sources), "notes": list(self.notes)}
+
+
+@dataclass(frozen=True)
+class MappingResult:
+    """The patient data (input contract, as JSON) and the mapping report.
+
+    ``ignored`` lists resources that do not count and why (status, date, another patient, a code
+    that must not be read as the field); ``problems`` lists contract breaches not tied to one field.
+
+    Examples
+    --------
+    >>> result = map_bundle({"resourceType": "Bundle", "type": "collection"}, dt.date(2025, 1, 1))
+    >>> result.patient, result.field("age").status.value
+    ({'tumour': {}, 'as_of': '2025-01-01'}, 'missing')
+    """
+
+    patient: dict[str, Any]
+    report: tuple[FieldReport, ...]
+    ignored: tuple[str, ...]
+    problems: tuple[str, ...] = ()
+
+    def field(self, name: str) -> FieldReport:
+        """The report row of one field.
+
+        Parameters
+        ----------
+        name
+            Dotted name, e.g. ``tumour.ki67_percent``.
+
+        Returns
+        -------
+        FieldReport
+            The row.
+
+        Raises
+        ------
+        KeyError
+            The report has no such field.
+
+        Examples
+        --------
+        >>> MappingResult({}, (FieldReport("sex", "M", Status.found),), ()).field("sex").value
+        'M'
+        """
+        for row in self.report:
+            if row.field == name:
+                return row
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    value: Any
+    when: dt.date | None
+    source: str
+    note: str = ""
+
+
+@dataclass
+class _Collector:
+    candidates: dict[str, list[_Candidate]] = field(default_factory=dict)
+    refusals: dict[str, list[str]] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+
+    def add(self, name: str, candidate: _Candidate) -> None:
+        self.candidates.setdefault(name, []).append(candidate)
+
+    def refuse(self, name: str, why: str) -> None:
+        self.refusals.setdefault(name, []).append(why)
+
+
+#: Fields the report always lists (so a missing one is said, not silently absent).
+REPORTED_FIELDS = (
+    "age", "sex", "ecog", "tumour.primary_site", "tumour.differentiation", "tumour.nec_subtype",
+    "tumour.minen", "tumour.ki67_percent", "tumour.mitoses_per_2mm2", "tumour.size_mm", "labs.egfr_ml_min",
+)
+#: Fields the mapper infers from a code rather than reads as a stated value.
+DERIVED_FIELDS = frozenset({"age", "tumour.differentiation", "tumour.nec_subtype", "tumour.minen"})
+
+
+def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = None) -> MappingResult:
+    """Map a FHIR R4 Bundle to the patient contract and say where every field came from.
+
+    Parameters
+    ----------
+    data
+        The Bundle as parsed JSON (collection, transaction or searchset).
+    as_of
+        The decision date: age is computed at it, and nothing dated after it counts.
+    codes
+        The code catalogue (``knowledge/catalogues/fhir-codes.yaml`` by default).
+
+    Returns
+    -------
+    MappingResult
+        ``patient`` (JSON for :func:`cds.parse_patient`), the per-field report, and the
+        resources left out with the reason.
+
+    Examples
+    --------
+    >>> bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+    ...     {"resource": {"resourceType": "Patient", "id": "p", "gender": "female", "birthDate": "1960-06-30"}},
+    ...     {"resource": {"resourceType": "Observation", "id": "k", "status": "final",
+    ...      "subject": {"reference": "Patient/p"}, "effectiveDateTime": "2025-01-02",
+    ...      "code": {"coding": [{"system": "http://loinc.org", "code": "29593-1"}]},
+    ...      "valueQuantity": {"value": 12, "system": "http://unitsofmeasure.org", "code": "%"}}}]}
+    >>> result = map_bundle(bundle, dt.date(2025, 1, 8))
+    >>> result.patient["age"], result.patient["sex"], result.patient["tumour"]["ki67_percent"]
+    (64, 'F', 12.0)
+    >>> result.field("tumour.ki67_percent").sources
+    ('Observation/k',)
+    """
+    codes = codes or load_codes()
+    index = read_bundle(data)
+    collector = _Collector()
+    patient_entry = _the_patient(index)
+    _map_patient(patient_entry, as_of, collector)
+    for entry in index.entries:
+        if not _about_patient(entry, patient_entry, index, collector):
+            continue
+        rtype = entry.resource.get_resource_type()
+        if rtype == "Condition":
+            _map_condition(entry, as_of, codes, collector)
+        elif rtype == "Observation":
+            _map_observation(entry, as_of, codes, collector)
+    report = tuple(_decide(name, collector) for name in _field_names(collector))
+    patient: dict[str, Any] = {"tumour": {}, "labs": {}, "as_of": as_of.isoformat()}
+    if patient_entry is not None and getattr(patient_entry.resource, "id", None):
+        patient["id"] = patient_entry.resource.id
+    for row in report:
+        if row.value is None:
+            continue
+        head, _, tail = row.field.partition(".")
+        if tail:
+            patient[head][tail] = row.value
+        else:
+            patient[head] = row.value
+    report, problems = _hold_to_the_contract(patient, report)
+    if not patient["labs"]:
+        del patient["labs"]
+    return MappingResult(patient=patient, report=report, ignored=tuple(collector.ignored), problems=problems)
+
+
+def _hold_to_the_contract(patient: dict[str, Any], report: tuple[FieldReport, ...]
+                          ) -> tuple[tuple[FieldReport, ...], tuple[str, ...]]:
+    """Drop values the input contract refuses (Ki-67 of 150 %), saying so; other breaches are problems."""
+    try:
+        Patient.model_validate(patient)
+    except ValidationError as exc:
+        refused: dict[str, str] = {}
+        problems: list[str] = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"] if isinstance(part, str))
+            if where == "tumour.primary_site" and error["type"] == "missing":
+                continue  # the report already says the site is missing
+            if any(row.field == where and row.value is not None for row in report):
+                refused[where] = error["msg"]
+            else:
+                problems.append(f"{where or 'patient'}: {error['msg']}")
+        for where in refused:
+            head, _, tail = where.partition(".")
+            (patient[head] if tail else patient).pop(tail or head, None)
+        report = tuple(
+            FieldReport(row.field, None, Status.missing, row.sources,
+                        (*row.notes, f"value {row.value!r} refused by the input contract: {refused[row.field]}"))
+            if row.field in refused else row
+            for row in report
+        )
+        return report, tuple(problems)
+    return report, ()
+
+
+# ----------------------------------------------------------------------------- patient
+
+
+def _the_patient(index: IndexedBundle) -> Entry | None:
+    patients = index.of_type("Patient")
+    if len(patients) > 1:
+        labels = ", ".join(p.label for p in patients)
+        raise ValueError(f"the bundle holds {len(patients)} patients ({labels}); map one patient at a time")
+    return patients[0] if patients else None
+
+
+def _map_patient(entry: Entry | None, as_of: dt.date, collector: _Collector) -> None:
+    if entry is None:
+        collector.refuse("age", "no Patient resource in the bundle")
+        return
+    resource = entry.resource
+    gender = getattr(resource, "gender", None)
+    sex = {"female": "F", "male": "M"}.get(gender or "")
+    if sex:
+        collector.add("sex", _Candidate(sex, None, entry.label))
+    elif gender:
+        collector.refuse("sex", f"{entry.label}: gender {gender!r} does not map to F or M")
+    birth = getattr(resource, "birthDate", None)
+    if isinstance(birth, dt.date):
+        years = as_of.year - birth.year - ((as_of.month, as_of.day) < (birth.month, birth.day))
+        collector.add("age", _Candidate(years, None, entry.label, f"born {birth.isoformat()}, at {as_of.isoformat()}"))
+
+
+def _about_patient(entry: Entry, patient: Entry | None, index: IndexedBundle, collector: _Collector) -> bool:
+    subject = getattr(entry.resource, "subject", None) or getattr(entry.resource, "patient", None)
+    if subject is None or patient is None or entry is patient:
+        return True
+    reference = getattr(subject, "reference", None)
+    if reference is None:
+        return True
+    target = index.resolve(reference)
+    if target is not patient:
+        collector.ignored.append(f"{entry.label}: about {reference}, not {patient.label}")
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------- conditions
+
+
+def _codings(resource: Resource) -> list[tuple[str, str]]:
+    """(system, code) of the resource's code, body site and coded extensions (mCODE histology)."""
+    out: list[tuple[str, str]] = []
+    concepts = [getattr(resource, "code", None), *(getattr(resource, "bodySite", None) or [])]
+    concepts += [ext.valueCodeableConcept for ext in (getattr(resource, "extension", None) or [])
+                 if getattr(ext, "valueCodeableConcept", None) is not None]
+    for concept in concepts:
+        for coding in (getattr(concept, "coding", None) or []):
+            if coding.code:
+                out.append((coding.system or "", coding.code))
+    return out
+
+
+def _concept_codes(concept: Any) -> list[str]:
+    return [c.code for c in (getattr(concept, "coding", None) or []) if c.code]
+
+
+def _condition_date(resource: Resource) -> dt.date | None:
+    for name in ("recordedDate", "onsetDateTime"):
+        value = getattr(resource, name, None)
+        if value is not None:
+            return _as_date(value)
+    return None
+
+
+def _map_condition(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _Collector) -> None:
+    res = entry.resource
+    verification = _concept_codes(getattr(res, "verificationStatus", None))
+    clinical = _concept_codes(getattr(res, "clinicalStatus", None))
+    bad = [v for v in verification if v in codes.statuses.condition_verification_excluded]
+    bad += [c for c in clinical if c in codes.statuses.condition_clinical_excluded]
+    if bad:
+        collector.ignored.append(f"{entry.label}: status {bad[0]!r} never counts")
+        return
+    when = _condition_date(res)
+    if when is not None and when > as_of:
+        collector.ignored.append(f"{entry.label}: recorded {when.isoformat()}, after the decision date")
+        return
+    sys = codes.systems
+    topo_systems = {*sys.icd10, *sys.icdo3}
+    seen: set[tuple[str, Any]] = set()
+    for system, code in _codings(res):
+        if system in topo_systems and code[:1].upper() == "C":
+            row = codes.site_for(code)
+            if row is not None and ("tumour.primary_site", row.site) not in seen:
+                seen.add(("tumour.primary_site", row.site))
+                collector.add("tumour.primary_site", _Candidate(row.site, when, entry.label, f"code {code}"))
+        for morph in codes.morphology:
+            allowed = {"icdo3": sys.icdo3, "icd10": sys.icd10, "snomed": [sys.snomed]}[morph.system]
+            if system not in allowed or code != morph.code:
+                continue
+            for name, value in (("tumour.differentiation", morph.differentiation),
+                                ("tumour.nec_subtype", morph.nec_subtype), ("tumour.minen", morph.minen)):
+                if value is not None and (name, value) not in seen:
+                    seen.add((name, value))
+                    collector.add(name, _Candidate(value, when, entry.label, f"code {code}"))
+
+
+# ----------------------------------------------------------------------------- observations
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def _observation_date(resource: Resource) -> dt.date | None:
+    for name in ("effectiveDateTime", "effectiveInstant", "issued"):
+        value = getattr(resource, name, None)
+        if value is not None:
+            return _as_date(value)
+    period = getattr(resource, "effectivePeriod", None)
+    return _as_date(getattr(period, "end", None) or getattr(period, "start", None)) if period else None
+
+
+def _which_field(resource: Any, codes: FhirCodes) -> tuple[str | None, str]:
+    """The field an Observation (or one of its components) reports, or None; and how it was recognised."""
+    concept = getattr(resource, "code", None)
+    codings = [(c.system or "", c.code or "", (c.display or "").lower())
+               for c in (getattr(concept, "coding", None) or [])]
+    loinc = codes.systems.loinc
+    for name, table in codes.observations.items():
+        for wrong in table.not_:
+            if any(s == loinc and c == wrong.code for s, c, _ in codings):
+                return None, f"LOINC {wrong.code} is {wrong.display!r}, not {name}"
+    for name, table in codes.observations.items():
+        known = {r.code for r in table.loinc}
+        if any(s == loinc and c in known for s, c, _ in codings):
+            return name, "LOINC"
+    texts = [(getattr(concept, "text", None) or "").lower(), *(d for _, _, d in codings)]
+    for name, table in codes.observations.items():
+        if any(pattern in text for text in texts for pattern in table.text):
+            return name, "text-coded"
+    return None, ""
+
+
+_NUMBER = re.compile(r"(\d+(?:[.,]\d+)?)")
+
+
+def _value(resource: Any, name: str, table: ObservationCodes, ucum: str) -> tuple[float | None, str]:
+    """The value in the field's unit, or None and the reason it was refused."""
+    integer = getattr(resource, "valueInteger", None)
+    if integer is not None:
+        return float(integer), ""
+    quantity = getattr(resource, "valueQuantity", None)
+    if quantity is not None and quantity.value is not None:
+        if quantity.comparator:
+            return None, f"value {quantity.comparator}{quantity.value} is a bound, not a value"
+        unit = quantity.code or quantity.unit or ""
+        if quantity.system and quantity.system != ucum:
+            return None, f"unit {unit!r} is not UCUM (system {quantity.system})"
+        factor = table.units.get(unit)
+        if factor is None:
+            return None, f"unit {unit!r} cannot be converted to {table.target_unit}"
+        return float(Decimal(str(quantity.value)) * Decimal(str(factor))), ""
+    concept = getattr(resource, "valueCodeableConcept", None)
+    if concept is not None and name == "ecog":
+        for text in [*(c.code or "" for c in (concept.coding or [])), concept.text or ""]:
+            if text.strip() in {"0", "1", "2", "3", "4"}:
+                return float(text.strip()), ""
+        return None, "coded ECOG value not recognised"
+    return None, "no usable value (valueQuantity or valueInteger)"
+
+
+def _map_observation(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _Collector) -> None:
+    res = entry.resource
+    parts = [(res, entry.label)] + [(c, f"{entry.label} component {i + 1}")
+                                    for i, c in enumerate(getattr(res, "component", None) or [])]
+    found = []
+    for element, label in parts:
+        name, how = _which_field(element, codes)
+        if name is not None:
+            found.append((element, label, name, how))
+        elif how:
+            collector.ignored.append(f"{label}: {how}")
+    if not found:
+        return
+    status = getattr(res, "status", None)
+    if status not in codes.statuses.observation_counted:
+        collector.ignored.append(f"{entry.label}: status {status!r} never counts")
+        return
+    when = _observation_date(res)
+    if when is not None and when > as_of:
+        collector.ignored.append(f"{entry.label}: dated {when.isoformat()}, after the decision date")
+        return
+    for element, label, name, how in found:
+        value, why = _value(element, name, codes.observations[name], codes.systems.ucum)
+        if value is None:
+            collector.refuse(name, f"{label}: {why}")
+            continue
+        final: Any = int(value) if name == "ecog" else value
+        collector.add(name, _Candidate(final, when, label, how))
+
+
+# ----------------------------------------------------------------------------- decision
+
+
+def _field_names(collector: _Collector) -> list[str]:
+    extra = [n for n in [*collector.candidates, *collector.refusals] if n not in REPORTED_FIELDS]
+    return [*REPORTED_FIELDS, *dict.fromkeys(extra)]
+
+
+def _decide(name: str, collector: _Collector) -> FieldReport:
+    candidates = collector.candidates.get(name, [])
+    refusals = tuple(collector.refusals.get(name, []))
+    if not candidates:
+        return FieldReport(name, None, Status.missing, (), refusals)
+    sources = tuple(dict.fromkeys(c.source for c in candidates))
+    values = {_key(c.value) for c in candidates}
+    good = Status.derived if name in DERIVED_FIELDS else Status.found
+    if len(values) == 1:
+        notes = tuple(n for n in dict.fromkeys(c.note for c in candidates) if n)
+        return FieldReport(name, candidates[0].value, good, sources, refusals + notes)
+    dated = [c for c in candidates if c.when is not None]
+    newest_day = max((c.when for c in dated if c.when is not None), default=None)
+    newest = [c for c in dated if c.when == newest_day]
+    listing = "; ".join(f"{c.source} says {c.value!r}" + (f" ({c.when.isoformat()})" if c.when else "")
+                        for c in candidates)
+    if not newest or len({_key(c.value) for c in newest}) > 1:
+        return FieldReport(name, None, Status.ambiguous, sources,
+                           (*refusals, f"records disagree and none is newer: {listing}"))
+    winner = newest[0]
+    return FieldReport(name, winner.value, good, (winner.source, *(s for s in sources if s != winner.source)),
+                       (*refusals, f"conflict, the newest ({winner.source}) wins: {listing}"))
+
+
+def _key(value: Any) -> Any:
+    return round(value, 6) if isinstance(value, float) else value
