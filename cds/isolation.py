@@ -39,6 +39,7 @@ from cds.errors import EngineError
 from cds.knowledge import load_knowledge
 from cds.model import Patient, Recommendation
 
+#: The languages of the texts in a result.
 Lang = Literal["en", "fr"]
 
 #: How long a new worker may take to load the knowledge and compile the engine (seconds).
@@ -326,6 +327,14 @@ class Evaluator:
             time; it is being replaced, try again after ``retry_after`` seconds.
         EngineError
             The rule engine failed (a bug in netcds or its knowledge), or the evaluator is closed.
+
+        Examples
+        --------
+        >>> from cds import parse_patient
+        >>> with Evaluator() as evaluator:
+        ...     rec = evaluator.evaluate(parse_patient('{"tumour": {"primary_site": "pancreas"}}'), surveillance=False)
+        >>> rec.language, rec.surveillance is None
+        ('en', True)
         """
         if self._pool is None:
             if self._engine is None:
@@ -338,23 +347,60 @@ class Evaluator:
     def sleep_in_worker(self, seconds: float) -> None:
         """Test-only: make one worker sleep ``seconds``, as a hung engine would.
 
+        Parameters
+        ----------
+        seconds
+            How long the worker sleeps before it answers.
+
         Raises
         ------
         RuntimeError
             The evaluator was not built with ``test_hooks=True``, or is not isolated.
         EngineUnavailable
             The sleep outlasted :attr:`timeout` (the worker is replaced), or the worker was killed.
+
+        Examples
+        --------
+        >>> with Evaluator() as evaluator:
+        ...     evaluator.sleep_in_worker(1)
+        Traceback (most recent call last):
+        ...
+        RuntimeError: sleep_in_worker needs Evaluator(isolated=True, test_hooks=True)
         """
         if not self._test_hooks or self._pool is None:
             raise RuntimeError("sleep_in_worker needs Evaluator(isolated=True, test_hooks=True)")
         self._pool.call("sleep", seconds, self.timeout)
 
     def worker_pids(self) -> list[int]:
-        """The process ids of the live workers (empty in process): for tests and monitoring."""
+        """The process ids of the live workers: for tests and monitoring.
+
+        Returns
+        -------
+        list of int
+            One per worker started and not yet lost; empty in process.
+
+        Examples
+        --------
+        >>> with Evaluator() as evaluator:
+        ...     evaluator.worker_pids()
+        []
+        """
         return self._pool.pids() if self._pool is not None else []
 
     def busy_worker_pids(self) -> list[int]:
-        """The process ids of the workers serving a request now (empty in process)."""
+        """The process ids of the workers serving a request now.
+
+        Returns
+        -------
+        list of int
+            Sorted; empty when all are idle, and in process.
+
+        Examples
+        --------
+        >>> with Evaluator() as evaluator:
+        ...     evaluator.busy_worker_pids()
+        []
+        """
         return self._pool.busy_pids() if self._pool is not None else []
 
     @property
@@ -363,7 +409,16 @@ class Evaluator:
         return self._pool.start_seconds if self._pool is not None else None
 
     def close(self) -> None:
-        """Stop the workers (or free the in-process engine); closing twice does nothing."""
+        """Stop the workers (or free the in-process engine); closing twice does nothing.
+
+        Examples
+        --------
+        >>> evaluator = Evaluator()
+        >>> evaluator.close()
+        >>> evaluator.close()
+        >>> evaluator.worker_start_seconds is None
+        True
+        """
         if self._pool is not None:
             self._pool.close()
         if self._engine is not None:
