@@ -201,12 +201,16 @@ class _Pool:
         deadline = time.monotonic() + timeout
         if self._closed:
             raise EngineError("the evaluator was closed")
-        try:
-            worker = self._idle.get(timeout=timeout)
-        except queue.Empty:
-            raise EngineUnavailable(
-                f"no engine worker was free within {timeout:g} s", self.retry_after()
-            ) from None
+        while True:
+            try:
+                worker = self._idle.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise EngineUnavailable(
+                    f"no engine worker was free within {timeout:g} s", self.retry_after()
+                ) from None
+            if worker.process.is_alive():
+                break
+            self._lost(worker)  # died while idle: replace it, and take the next one
         pid = worker.process.pid or 0
         with self._lock:
             self._busy.add(pid)

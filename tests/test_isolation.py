@@ -143,3 +143,22 @@ def test_in_process_is_the_default() -> None:
 def test_bad_settings_are_refused(workers: int, timeout: float) -> None:
     with pytest.raises(ValueError):
         Evaluator(isolated=True, workers=workers, timeout=timeout)
+
+
+def test_worker_killed_while_idle_is_skipped_and_replaced() -> None:
+    patient = _examples()[0]
+    with Evaluator(isolated=True, workers=2, timeout=30) as evaluator:
+        victim = evaluator.worker_pids()[0]
+        os.kill(victim, signal.SIGKILL)
+        _wait_for(lambda: not _alive(victim))
+        for _ in range(4):  # never handed to a request: no error at all
+            assert evaluator.evaluate(patient).anti_tumour
+        _wait_for(lambda: len(evaluator.worker_pids()) == 2 and victim not in evaluator.worker_pids())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
