@@ -80,6 +80,8 @@ def main() -> None:
     victim = pool.worker_pids()[0]
     began = time.perf_counter()
     os.kill(victim, signal.SIGKILL)
+    while Path(f"/proc/{victim}/stat").exists() and Path(f"/proc/{victim}/stat").read_text().split()[2] != "Z":
+        time.sleep(0.001)  # until it is dead (a request handed to it before then would fail)
     for _ in range(args.workers):
         pool.evaluate(patients[0])  # the pool notices a dead idle worker when it next hands it out
     while victim in pool.worker_pids() or len(pool.worker_pids()) < args.workers:

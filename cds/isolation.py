@@ -156,8 +156,14 @@ class _Pool:
         except (EOFError, OSError):
             message = None
         if not (isinstance(message, tuple) and message[0] == "ready"):
+            worker.process.join(0.5)  # so that a worker that exited has its exit code
+            if isinstance(message, tuple):
+                why = str(message[1])
+            elif worker.process.exitcode is not None:
+                why = f"it exited with code {worker.process.exitcode} while starting"
+            else:
+                why = f"it was not ready within {START_TIMEOUT:g} s"
             self._discard(worker)
-            why = message[1] if isinstance(message, tuple) else "the worker did not start in time"
             raise EngineError(f"an engine worker did not start: {why}")
         self.start_seconds = time.monotonic() - began
 
