@@ -73,6 +73,7 @@ class EngineUnavailable(EngineError):
 class _Worker:
     process: BaseProcess
     conn: Connection
+    ready: bool = False
 
 
 def _worker_main(conn: Connection, test_hooks: bool) -> None:
@@ -166,6 +167,7 @@ class _Pool:
             self._discard(worker)
             raise EngineError(f"an engine worker did not start: {why}")
         self.start_seconds = time.monotonic() - began
+        worker.ready = True
 
     def _replace(self) -> None:
         """Start a worker in place of a lost one (in a background thread); give up after 3 tries."""
@@ -244,7 +246,7 @@ class _Pool:
 
     def pids(self) -> list[int]:
         with self._lock:
-            return [w.process.pid for w in self._all if w.process.pid is not None]
+            return [w.process.pid for w in self._all if w.ready and w.process.pid is not None]
 
     def busy_pids(self) -> list[int]:
         with self._lock:
@@ -382,12 +384,12 @@ class Evaluator:
         self._pool.call("sleep", seconds, self.timeout)
 
     def worker_pids(self) -> list[int]:
-        """The process ids of the live workers: for tests and monitoring.
+        """The process ids of the workers ready to evaluate: for tests and monitoring.
 
         Returns
         -------
         list of int
-            One per worker started and not yet lost; empty in process.
+            One per worker started (knowledge compiled) and not yet known lost; empty in process.
 
         Examples
         --------
