@@ -3,7 +3,16 @@
 Next (issue 13): the CDS Hooks service will evaluate through an isolated :class:`Evaluator`
 and map :class:`EngineUnavailable` to ``503 Service Unavailable`` with a ``Retry-After``
 header of :attr:`EngineUnavailable.retry_after` seconds (rounded up); the benchmark will
-measure a worker killed under load.
+measure a worker killed under load. Open questions for that session: two workers did not
+beat one on throughput in ``bench/isolation.py`` on the shared 2-core machine (about 250
+evaluations/s isolated against 630 in process; the per-request overhead is about 1.7-2.4 ms,
+of which 0.3 ms is reading the JSON back into a Recommendation): the service may want the
+JSON text as is, and a profile of the IPC; no request is retried on another worker (an
+evaluation is pure, but a patient that crashes the engine would crash every worker).
+
+Hosts: workers start with ``forkserver`` (or ``spawn``), so a host script must guard its
+entry point with ``if __name__ == "__main__":``, as multiprocessing requires; the fork
+server's preload list is set for the whole process.
 
 Why: durable_rules is a C extension that never releases the GIL; a wide condition node can
 make it loop forever, and a bug in it can end the process with SIGSEGV (see the durable_rules
@@ -246,7 +255,7 @@ class _Pool:
 
     def pids(self) -> list[int]:
         with self._lock:
-            return [w.process.pid for w in self._all if w.ready and w.process.pid is not None]
+            return [w.process.pid for w in self._all if w.ready and w.process.pid is not None and w.process.is_alive()]
 
     def busy_pids(self) -> list[int]:
         with self._lock:
@@ -389,7 +398,10 @@ class Evaluator:
         Returns
         -------
         list of int
-            One per worker started (knowledge compiled) and not yet known lost; empty in process.
+            One per worker started (knowledge compiled) and alive; empty in process. A worker
+            that died while idle drops out of the list when the pool learns of it (the fork
+            server reports it a moment later); a request handed to it before then gets
+            :class:`EngineUnavailable`.
 
         Examples
         --------
