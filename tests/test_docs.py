@@ -72,6 +72,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.engine.engine",
     "cds.engine.compiler",
     "cds.engine.durable_host",
+    "cds.isolation",
     "cds.surveillance",
     "cds.fhir",
     "cds.fhir.bundle",
