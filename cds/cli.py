@@ -124,6 +124,14 @@ board_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(board_app, name="board")
+fhir_app = typer.Typer(
+    help="FHIR R4: read a Bundle as a patient of the input contract, with a report of where each field came from.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(fhir_app, name="fhir")
 
 
 # ------------------------------------------------------------------ errors
@@ -1151,6 +1159,63 @@ def board_demo(
         config = BoardConfig(database_url=store.url, secret_key=secret, secure_cookies=False)
         uvicorn.run(create_app(config, store=store), host="127.0.0.1", port=port, log_level="warning",
                     access_log=False)
+
+
+# ------------------------------------------------------------------ fhir
+
+
+@fhir_app.command("map")
+def fhir_map(
+    bundle: Annotated[Path, typer.Argument(metavar="BUNDLE.json", help="A FHIR R4 Bundle (JSON).",
+                                           show_default=False)],
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", metavar="YYYY-MM-DD", help="The decision date (age, what counts as past); default: today.",
+        show_default=False,
+    )] = None,
+    fmt: Annotated[ExplainFormat, typer.Option("--format", "-f", case_sensitive=False, help="Output format.")]
+    = ExplainFormat.text,
+    output: OutputOption = None,
+) -> None:
+    """Map a FHIR Bundle to the patient contract and say, field by field, where each value came from."""
+    with _guard():
+        import datetime as dt
+        import json
+
+        from cds.fhir import BundleError, map_bundle
+
+        _check_output(output)
+        try:
+            day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+        except ValueError:
+            raise _BadInput(f"--as-of: {as_of!r} is not a date (expected YYYY-MM-DD)") from None
+        try:
+            data = json.loads(bundle.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise _BadInput(f"{bundle}: cannot read it ({exc.strerror or exc})") from None
+        except json.JSONDecodeError as exc:
+            raise _BadInput(f"{bundle}: not valid JSON ({exc.msg}, line {exc.lineno}, column {exc.colno})") from None
+        try:
+            result = map_bundle(data, day)
+        except BundleError as exc:
+            raise _BadInput(f"{bundle}: {exc}") from None
+        document = {"patient": result.patient, "report": [row.as_dict() for row in result.report],
+                    "ignored": list(result.ignored), "problems": list(result.problems)}
+        if fmt is ExplainFormat.json:
+            text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        else:
+            lines = ["patient (input contract):", json.dumps(result.patient, indent=2, ensure_ascii=False), "",
+                     "mapping report:"]
+            for row in result.report:
+                value = "" if row.value is None else f" = {row.value}"
+                sources = f"  <- {', '.join(row.sources)}" if row.sources else ""
+                lines.append(f"  {row.field}: {row.status.value}{value}{sources}")
+                lines += [f"      {note}" for note in row.notes]
+            if result.ignored:
+                lines += ["", "ignored:", *[f"  {item}" for item in result.ignored]]
+            if result.problems:
+                lines += ["", "problems:", *[f"  {item}" for item in result.problems]]
+            text = "\n".join(lines) + "\n"
+        _emit(text, output)
 
 
 # ------------------------------------------------------------------ entry point

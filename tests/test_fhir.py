@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -310,3 +312,27 @@ def test_a_value_the_input_contract_refuses_is_dropped_and_said() -> None:
 def test_a_unitless_ecog_quantity_is_the_score() -> None:
     result = map_bundle(bundle(patient(), obs("e", loinc("89247-1"), valueQuantity={"value": 0})), AS_OF)
     assert result.patient["ecog"] == 0
+
+
+def test_cds_fhir_map_prints_the_patient_and_the_report(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cds.cli import app
+
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle(patient(), PNET_G2, obs("ki", loinc("29593-1"), **qty(12, "%")))),
+                    encoding="utf-8")
+    runner = CliRunner()
+    done = runner.invoke(app, ["fhir", "map", str(path), "--as-of", AS_OF.isoformat(), "--format", "json"])
+    assert done.exit_code == 0, done.output
+    document = json.loads(done.output)
+    assert document["patient"]["tumour"]["ki67_percent"] == 12.0
+    (ki67,) = [row for row in document["report"] if row["field"] == "tumour.ki67_percent"]
+    assert (ki67["value"], ki67["status"], ki67["sources"]) == (12.0, "found", ["Observation/ki"])
+    text = runner.invoke(app, ["fhir", "map", str(path), "--as-of", AS_OF.isoformat()]).output
+    assert "tumour.ki67_percent: found = 12.0  <- Observation/ki" in text
+    path.write_text("{", encoding="utf-8")
+    bad = runner.invoke(app, ["fhir", "map", str(path)])
+    assert bad.exit_code == 2 and "not valid JSON" in bad.output
+    path.write_text('{"resourceType": "Patient"}', encoding="utf-8")
+    assert runner.invoke(app, ["fhir", "map", str(path)]).exit_code == 2
