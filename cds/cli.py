@@ -101,36 +101,23 @@ app = typer.Typer(
     # never wrapped inside a box (scripts and tests read them).
     rich_markup_mode=None,
 )
-knowledge_app = typer.Typer(
-    help="Check the guideline knowledge: lint the files, run the vignettes.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+
+
+def _sub_app(help_text: str, *, no_args_is_help: bool = False) -> typer.Typer:
+    """A command group with the main app's settings (plain click messages, no tracebacks, no completion)."""
+    return typer.Typer(help=help_text, no_args_is_help=no_args_is_help, add_completion=False,
+                       pretty_exceptions_enable=False, rich_markup_mode=None)
+
+
+knowledge_app = _sub_app("Check the guideline knowledge: lint the files, run the vignettes.", no_args_is_help=True)
 app.add_typer(knowledge_app, name="knowledge")
-examples_app = typer.Typer(
-    help="The bundled example patients: list them, or copy them to a folder to start from.",
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+examples_app = _sub_app("The bundled example patients: list them, or copy them to a folder to start from.")
 app.add_typer(examples_app, name="examples")
-board_app = typer.Typer(
-    help="The tumour board's web application: serve it, manage its accounts, check its audit trail.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+board_app = _sub_app("The tumour board's web application: serve it, manage its accounts, check its audit trail.",
+                     no_args_is_help=True)
 app.add_typer(board_app, name="board")
-fhir_app = typer.Typer(
-    help="FHIR R4: read a Bundle as a patient of the input contract, with a report of where each field came from.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+fhir_app = _sub_app("FHIR R4: read a Bundle as a patient of the input contract, with a report of where each field came "
+                    "from.", no_args_is_help=True)
 app.add_typer(fhir_app, name="fhir")
 
 

@@ -16,10 +16,8 @@ module for paths, so that moving a file is a change in one place.
 Examples
 --------
 >>> layout = Layout(Path("knowledge"))
->>> layout.rel(layout.options)
-'catalogues/options.yaml'
->>> layout.rel(layout.vignette_dir(Path("knowledge/recommendations/pancreas/pnet-x")))
-'recommendations/pancreas/pnet-x/vignettes'
+>>> layout.options.as_posix()
+'knowledge/catalogues/options.yaml'
 """
 
 from __future__ import annotations
@@ -192,27 +190,6 @@ class Layout:
         """
         return sorted(self.recommendations.glob(f"*/*/{RECOMMENDATION_FILE}"))
 
-    @staticmethod
-    def vignette_dir(recommendation_folder: Path) -> Path:
-        """The vignettes folder of one recommendation.
-
-        Parameters
-        ----------
-        recommendation_folder
-            ``recommendations/<area>/<id>/``.
-
-        Returns
-        -------
-        Path
-            Its ``vignettes/`` folder.
-
-        Examples
-        --------
-        >>> Layout.vignette_dir(Path("r/a/x")).as_posix()
-        'r/a/x/vignettes'
-        """
-        return recommendation_folder / VIGNETTE_FOLDER
-
     def vignette_files(self) -> list[Path]:
         """Every vignette of every recommendation, in path order.
 
@@ -271,26 +248,3 @@ class Layout:
         for name in ("sources", "alerts", "settings", "derived-facts"):
             files += self.catalogue_files(name)
         return [*files, *self.matrix_files(), *self.recommendation_files()]
-
-    def rel(self, path: Path) -> str:
-        """``path`` relative to the knowledge folder, with forward slashes.
-
-        Parameters
-        ----------
-        path
-            A path under the knowledge folder (another path is returned as it is).
-
-        Returns
-        -------
-        str
-            The relative path.
-
-        Examples
-        --------
-        >>> Layout(Path("/k")).rel(Path("/k/catalogues/options.yaml"))
-        'catalogues/options.yaml'
-        """
-        try:
-            return path.relative_to(self.root).as_posix()
-        except ValueError:
-            return path.as_posix()
