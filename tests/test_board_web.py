@@ -207,6 +207,34 @@ def test_upload_fills_the_form(app: Any) -> None:
     assert 'value="rectum" selected' in r.text and "must be &lt;= 100 (got 300)" in r.text
 
 
+def test_upload_of_a_fhir_bundle_maps_it_and_shows_where_each_field_came_from(app: Any) -> None:
+    loinc, icdo3 = "http://loinc.org", "http://terminology.hl7.org/CodeSystem/icd-o-3"
+    resources: list[dict[str, Any]] = [
+        {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1960-06-30"},
+        {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+         "recordedDate": "2024-11-02", "code": {"coding": [{"system": icdo3, "code": "C25.4"}]}},
+        {"resourceType": "Observation", "id": "k1", "status": "final", "subject": {"reference": "Patient/p1"},
+         "effectiveDateTime": "2024-11-10", "code": {"coding": [{"system": loinc, "code": "29593-1"}]},
+         "valueQuantity": {"value": 4, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}},
+    ]
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources]}
+    client = _client(app, "mel")
+    r = client.post("/cases/upload", data={"csrf_token": _csrf(client)},
+                    files={"patient": ("bundle.json", json.dumps(bundle).encode(), "application/fhir+json")})
+    assert r.status_code == 200
+    assert 'value="pancreas" selected' in r.text and 'value="4.0"' in r.text  # mapped into the form
+    assert 'value="p1"' not in r.text  # the EHR's patient id does not become the pseudonymous label
+    table = r.text[r.text.index('id="mapping"'):r.text.index("</section>", r.text.index('id="mapping"'))]
+    assert "tumour.ki67_percent" in table and "Observation/k1" in table and "found" in table
+    assert "tumour.differentiation" in table and "missing" in table  # the record lacks it: said, not guessed
+    # a file that is a bundle but not a readable one: the reason, nothing saved
+    history = b'{"resourceType": "Bundle", "type": "history"}'
+    r = client.post("/cases/upload", data={"csrf_token": _csrf(client)},
+                    files={"patient": ("bad.json", history, "application/json")})
+    assert r.status_code == 200 and "the FHIR bundle cannot be read" in r.text
+
+
 def test_case_screen_and_versions(app: Any) -> None:
     client = _client(app, "mel")
     case_id = _new_case(client)

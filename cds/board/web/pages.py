@@ -197,14 +197,25 @@ async def validate_case_form(request: Request, user: Reader) -> Response:
 
 @router.post("/cases/upload", response_class=HTMLResponse)
 async def upload_case(request: Request, user: Editor, patient: UploadFile) -> Response:
-    """A patient JSON file read into the form (not saved): its problems shown as the CLI words them."""
+    """A patient file read into the form (not saved): its problems shown as the CLI words them.
+
+    The file is a patient JSON (the input contract) or a FHIR R4 Bundle from the EHR: a bundle
+    is mapped first (:func:`cds.fhir.map_bundle`, decision date today) and the mapping report
+    (each field found, missing, ambiguous or derived, with the resources it came from) is shown
+    above the form, so the member completes what the record lacks before saving. The EHR's
+    patient id is left out: a case carries a pseudonymous label only.
+    """
     raw = await patient.read()
     name = patient.filename or "upload"
     data: Any = {}
     problems: list[InputProblem] = []
+    mapping: list[dict[str, Any]] | None = None
     try:
         text = raw.decode("utf-8-sig")
         data = json.loads(text)
+        if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+            data, mapping, problems = _map_bundle(data)
+            text = json.dumps(data)
         parse_patient(text, source=name, known_options=_known_options(request))
     except UnicodeDecodeError:
         problems = [InputProblem("", "the file is not UTF-8 text")]
@@ -214,10 +225,23 @@ async def upload_case(request: Request, user: Editor, patient: UploadFile) -> Re
         except InputError as exc:
             problems = list(exc.problems)
     except InputError as exc:
-        problems = list(exc.problems)
+        problems = problems + list(exc.problems)
     values = data if isinstance(data, dict) else {}
     return render(request, "case_form.html.j2", form=_form(request, values, problems), case=None,
-                  checked=True, stale=None)
+                  checked=True, stale=None, mapping=mapping)
+
+
+def _map_bundle(bundle: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], list[InputProblem]]:
+    """A FHIR bundle as patient data, its mapping report rows, and what could not be read."""
+    from cds.fhir import BundleError, map_bundle
+
+    try:
+        result = map_bundle(bundle, dt.date.today())
+    except BundleError as exc:
+        return {}, [], [InputProblem("", f"the FHIR bundle cannot be read: {exc}")]
+    rows = [row.as_dict() for row in result.report]
+    data = {key: value for key, value in result.patient.items() if key != "id"}  # the EHR's id is not pseudonymous
+    return data, rows, [InputProblem("", problem) for problem in result.problems]
 
 
 @router.post("/cases", response_class=HTMLResponse)
