@@ -509,7 +509,8 @@ def check_recommendations(kb: KnowledgeBase) -> list[Problem]:
     read from the files here; whether each patient really stands on its side is checked when the
     vignettes run (``cds knowledge test``).
     """
-    from cds.vignettes import load_vignette, recommendation_of, vignette_files
+    from cds.knowledge.vignette_schema import load_vignette
+    from cds.vignettes import recommendation_of, vignette_files
 
     out: list[Problem] = []
     for pw in kb.pathways:

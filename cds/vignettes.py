@@ -58,8 +58,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cds.engine import Engine
 from cds.input import validate_patient
 from cds.knowledge.layout import Layout
@@ -69,6 +67,7 @@ from cds.knowledge.vignette_schema import (
     RankingExpectation,
     SurveillanceExpectation,
     Vignette,
+    load_vignette,
 )
 from cds.matrix_probes import CellResult, check_cells
 from cds.model.recommendation import Recommendation, SurveillancePlan
@@ -221,37 +220,6 @@ def check_side(rec: Recommendation, side: str, recommendation: str, members: Ite
         return [f"side 'out': the patient should be just outside recommendation {recommendation!r}, but its rule "
                 f"or edge {', '.join(fired)} fired"]
     return []
-
-
-def load_vignette(path: Path) -> Vignette:
-    """Read one vignette file.
-
-    Parameters
-    ----------
-    path
-        The YAML file.
-
-    Returns
-    -------
-    Vignette
-        The vignette (the patient is kept as plain data, validated when it is run).
-
-    Raises
-    ------
-    pydantic.ValidationError
-        The file is not a vignette (unknown or missing keys).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "v.yaml"
-    >>> _ = path.write_text(yaml.safe_dump({
-    ...     "id": "v", "side": "in", "cites": "ENETS", "patient": {"tumour": {"primary_site": "pancreas"}},
-    ...     "expect": {"top_anti_tumour": ["watchful_waiting"]}}), encoding="utf-8")
-    >>> load_vignette(path).patient
-    {'tumour': {'primary_site': 'pancreas'}}
-    """
-    return Vignette.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
 def check(rec: Recommendation, exp: Expectation) -> list[str]:
@@ -491,7 +459,7 @@ def vignette_patients(paths: Iterable[Path] | None = None) -> dict[str, dict[str
 
     Examples
     --------
-    >>> import tempfile
+    >>> import tempfile, yaml
     >>> path = Path(tempfile.mkdtemp()) / "v.yaml"
     >>> _ = path.write_text(yaml.safe_dump({"id": "v1", "side": "in", "cites": "ESMO 2020",
     ...                                     "patient": {"age": 60}, "expect": {}}), encoding="utf-8")

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from cds.errors import CdsError
 from cds.knowledge.layout import Layout
 from cds.knowledge.loader import KnowledgeBase, LoadedRecommendation
 from cds.knowledge.schema import AlertSpec, PathwayEdge, RecommendationSpec, Rule, Setting, Source
+from cds.knowledge.vignette_schema import load_vignette
 from cds.suggest import did_you_mean
 
 #: The role of a rule by the kind of its effects (the renderers word it: ``rec_role_<role>`` in i18n.yaml).
@@ -160,10 +162,13 @@ def _vignettes(kb: KnowledgeBase) -> dict[str, list[VignetteRef]]:
     by_id: dict[str, VignetteRef] = {}
     out: dict[str, list[VignetteRef]] = {rid: [] for rid in kb.recommendations}
     for path in layout.vignette_files():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         home = Layout.recommendation_of_vignette(path).parent.name
-        ref = VignetteRef(str(data.get("id", path.stem)), str(data.get("side", "?")),
-                          _rel(kb, path), data.get("description"), data.get("cites"), True)
+        try:
+            vignette = load_vignette(path)
+        except (ValidationError, yaml.YAMLError):  # lint names the file; here it shows with side "?"
+            ref = VignetteRef(path.stem, "?", _rel(kb, path), None, None, True)
+        else:
+            ref = VignetteRef(vignette.id, vignette.side, _rel(kb, path), vignette.description, vignette.cites, True)
         by_id[ref.id] = ref
         if home in out:
             out[home].append(ref)

@@ -7,8 +7,10 @@ without importing the engine.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -118,3 +120,34 @@ class Vignette(BaseModel):
     description: str | None = None
     patient: dict[str, Any]
     expect: Expectation
+
+
+def load_vignette(path: Path) -> Vignette:
+    """Read one vignette file.
+
+    Parameters
+    ----------
+    path
+        The YAML file.
+
+    Returns
+    -------
+    Vignette
+        The vignette (the patient is kept as plain data, validated when it is run).
+
+    Raises
+    ------
+    pydantic.ValidationError
+        The file is not a vignette (unknown or missing keys).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "v.yaml"
+    >>> _ = path.write_text(yaml.safe_dump({
+    ...     "id": "v", "side": "in", "cites": "ENETS", "patient": {"tumour": {"primary_site": "pancreas"}},
+    ...     "expect": {"top_anti_tumour": ["watchful_waiting"]}}), encoding="utf-8")
+    >>> load_vignette(path).patient
+    {'tumour': {'primary_site': 'pancreas'}}
+    """
+    return Vignette.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
