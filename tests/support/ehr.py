@@ -182,7 +182,7 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class _LocalServer:
+class LocalServer:
     """A threaded HTTP server on 127.0.0.1 that answers GETs through :meth:`answer` and records them."""
 
     def __init__(self) -> None:
@@ -192,7 +192,7 @@ class _LocalServer:
         self._thread: threading.Thread | None = None
 
     # --- lifecycle
-    def start(self) -> _LocalServer:
+    def start(self) -> LocalServer:
         """Listen on a free port of 127.0.0.1 and serve in a daemon thread."""
         server = self
 
@@ -224,7 +224,7 @@ class _LocalServer:
             self._thread.join(timeout=10)
             self._thread = None
 
-    def __enter__(self) -> _LocalServer:
+    def __enter__(self) -> LocalServer:
         return self.start() if self._httpd is None else self
 
     def __exit__(self, *exc: object) -> None:
@@ -277,7 +277,7 @@ class _LocalServer:
         raise NotImplementedError
 
 
-class JwksServer(_LocalServer):
+class JwksServer(LocalServer):
     """The EHR's key set over HTTP on 127.0.0.1, at :data:`JWKS_PATH`; counts the fetches.
 
     Change :attr:`jwks` to rotate keys; set :attr:`override` to answer something else (an
@@ -342,7 +342,7 @@ def _outcome(status: int, code: str, text: str) -> Answer:
 PATIENT_PARAMS = ("patient", "subject")
 
 
-class FhirServer(_LocalServer):
+class FhirServer(LocalServer):
     """A FHIR R4 endpoint on 127.0.0.1 holding the resources of one Bundle (the no-prefetch path).
 
     Reads (``GET {Type}/{id}``) and searches (``GET {Type}?patient={id}``, ``subject=Patient/{id}``,
