@@ -78,6 +78,8 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.fhir.bundle",
     "cds.fhir.codes",
     "cds.fhir.mapper",
+    "cds.hooks",
+    "cds.hooks.security",
     "cds.report",
     "cds.explain",
     "cds.pathways",
