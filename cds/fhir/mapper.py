@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from cds.fhir.bundle import Entry, IndexedBundle, read_bundle
 from cds.fhir.codes import FhirCodes, ObservationCodes, load_codes
+from cds.fhir.courses import TREATMENT_TYPES, CourseResult, prior_treatments
 from cds.model.patient import Patient
 
 
@@ -180,6 +181,7 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
     collector = _Collector()
     patient_entry = _the_patient(index)
     _map_patient(patient_entry, as_of, collector)
+    treatments: list[Entry] = []
     for entry in index.entries:
         if not _about_patient(entry, patient_entry, index, collector):
             continue
@@ -188,7 +190,14 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
             _map_condition(entry, as_of, codes, collector)
         elif rtype == "Observation":
             _map_observation(entry, as_of, codes, collector)
-    report = tuple(_decide(name, collector) for name in _field_names(collector))
+        elif rtype in TREATMENT_TYPES:
+            treatments.append(entry)
+    decided = [_decide(name, collector) for name in _field_names(collector)]
+    site = next((row.value for row in decided if row.field == "tumour.primary_site"), None)
+    courses = prior_treatments(treatments, index, as_of, site, codes)
+    collector.ignored.extend(courses.ignored)
+    decided.append(_treatment_row(courses))
+    report = tuple(decided)
     patient: dict[str, Any] = {"tumour": {}, "labs": {}, "as_of": as_of.isoformat()}
     if patient_entry is not None and getattr(patient_entry.resource, "id", None):
         patient["id"] = patient_entry.resource.id
@@ -196,6 +205,8 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
         if row.value is None:
             continue
         head, _, tail = row.field.partition(".")
+        if row.field == "prior_treatments" and not row.value:
+            continue
         if tail:
             patient[head][tail] = row.value
         else:
@@ -440,6 +451,28 @@ def _map_observation(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: 
             continue
         final: Any = int(value) if name == "ecog" else value
         collector.add(name, _Candidate(final, when, label, how))
+
+
+# ----------------------------------------------------------------------------- prior treatments
+
+
+def _treatment_row(courses: CourseResult) -> FieldReport:
+    """The report row of ``prior_treatments``.
+
+    ``ambiguous`` when some records could not be resolved to a course (a drug given only in
+    combinations given alone, a stop reason no record states): the row still carries the courses
+    that were resolved, and its notes say which records need the board's answer.
+    """
+    unresolved = tuple(f"unresolved: {line}" for line in courses.unresolved)
+    if courses.unresolved:
+        return FieldReport("prior_treatments", courses.courses or None, Status.ambiguous, tuple(courses.sources),
+                           (*courses.notes, *unresolved))
+    if courses.courses:
+        return FieldReport("prior_treatments", courses.courses, Status.found, tuple(courses.sources),
+                           tuple(courses.notes))
+    return FieldReport("prior_treatments", None, Status.missing, (),
+                       ("no counted medication or procedure record of a catalogue option; an empty history in the "
+                        "record is not a statement that there was none",))
 
 
 # ----------------------------------------------------------------------------- decision
