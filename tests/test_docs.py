@@ -80,6 +80,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.fhir.courses",
     "cds.fhir.mapper",
     "cds.fhir.orders",
+    "cds.fhir.reports",
     "cds.fhir.treatments",
     "cds.report",
     "cds.explain",

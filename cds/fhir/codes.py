@@ -110,6 +110,7 @@ class Statuses(_Strict):
     """
 
     observation_counted: list[str]
+    diagnostic_report_counted: list[str]
     condition_verification_excluded: list[str]
     condition_clinical_excluded: list[str]
     procedure_excluded: list[str]

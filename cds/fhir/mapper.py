@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from cds.fhir.bundle import Entry, IndexedBundle, read_bundle
 from cds.fhir.codes import FhirCodes, ObservationCodes, load_codes
 from cds.fhir.courses import TREATMENT_TYPES, CourseResult, prior_treatments
+from cds.fhir.reports import read_text, report_texts
 from cds.model.patient import Patient
 
 
@@ -127,6 +128,10 @@ class _Collector:
     candidates: dict[str, list[_Candidate]] = field(default_factory=dict)
     refusals: dict[str, list[str]] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
+    from_text: dict[str, list[_Candidate]] = field(default_factory=dict)
+    text_doubts: dict[str, list[str]] = field(default_factory=dict)
+    derived: set[str] = field(default_factory=set)
+    ambiguous: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, name: str, candidate: _Candidate) -> None:
         self.candidates.setdefault(name, []).append(candidate)
@@ -190,8 +195,11 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
             _map_condition(entry, as_of, codes, collector)
         elif rtype == "Observation":
             _map_observation(entry, as_of, codes, collector)
+        elif rtype == "DiagnosticReport":
+            _map_report(entry, as_of, codes, collector)
         elif rtype in TREATMENT_TYPES:
             treatments.append(entry)
+    _fall_back_on_report_text(collector)
     decided = [_decide(name, collector) for name in _field_names(collector)]
     site = next((row.value for row in decided if row.field == "tumour.primary_site"), None)
     courses = prior_treatments(treatments, index, as_of, site, codes)
@@ -453,6 +461,46 @@ def _map_observation(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: 
         collector.add(name, _Candidate(final, when, label, how))
 
 
+# ----------------------------------------------------------------------------- report text
+
+
+def _map_report(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _Collector) -> None:
+    """Ki-67 and mitoses from a DiagnosticReport's words, kept apart until structured values are known."""
+    res = entry.resource
+    readings = [r for text in report_texts(res) for r in read_text(text)]
+    if not readings:
+        return
+    status = getattr(res, "status", None)
+    if status not in codes.statuses.diagnostic_report_counted:
+        collector.ignored.append(f"{entry.label}: status {status!r} never counts")
+        return
+    when = _observation_date(res)
+    if when is not None and when > as_of:
+        collector.ignored.append(f"{entry.label}: dated {when.isoformat()}, after the decision date")
+        return
+    for reading in readings:
+        if reading.value is None:
+            collector.text_doubts.setdefault(reading.field, []).append(
+                f"{entry.label}: report text '{reading.phrase}' is {reading.why}")
+        else:
+            collector.from_text.setdefault(reading.field, []).append(
+                _Candidate(reading.value, when, entry.label, f"from report text: '{reading.phrase}'"))
+
+
+def _fall_back_on_report_text(collector: _Collector) -> None:
+    """Report text counts only for a field no structured Observation gave; a range or bound there is ambiguous."""
+    for name in {*collector.from_text, *collector.text_doubts}:
+        if collector.candidates.get(name):
+            continue
+        doubts = collector.text_doubts.get(name, [])
+        if doubts:
+            collector.ambiguous[name] = doubts
+            continue
+        collector.derived.add(name)
+        for candidate in collector.from_text[name]:
+            collector.add(name, candidate)
+
+
 # ----------------------------------------------------------------------------- prior treatments
 
 
@@ -486,11 +534,15 @@ def _field_names(collector: _Collector) -> list[str]:
 def _decide(name: str, collector: _Collector) -> FieldReport:
     candidates = collector.candidates.get(name, [])
     refusals = tuple(collector.refusals.get(name, []))
+    if name in collector.ambiguous:
+        doubts = tuple(collector.ambiguous[name])
+        return FieldReport(name, None, Status.ambiguous, tuple(d.partition(":")[0] for d in doubts),
+                           (*refusals, *doubts))
     if not candidates:
         return FieldReport(name, None, Status.missing, (), refusals)
     sources = tuple(dict.fromkeys(c.source for c in candidates))
     values = {_key(c.value) for c in candidates}
-    good = Status.derived if name in DERIVED_FIELDS else Status.found
+    good = Status.derived if name in DERIVED_FIELDS or name in collector.derived else Status.found
     if len(values) == 1:
         notes = tuple(n for n in dict.fromkeys(c.note for c in candidates) if n)
         return FieldReport(name, candidates[0].value, good, sources, refusals + notes)
