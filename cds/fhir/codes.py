@@ -173,6 +173,25 @@ class ProcedureCodes(_Strict):
     not_names: list[str] = Field(default_factory=list)
 
 
+class ConditionCodes(_Strict):
+    """A Condition code (ICD-10 prefix, SNOMED CT or words) and the patient field value it states.
+
+    Examples
+    --------
+    >>> next(c.value for c in load_codes().conditions if "C78.7" in c.icd10)
+    'liver'
+    """
+
+    field: Literal["disease.metastatic_sites", "tumour.hereditary_syndrome", "tumour.functional_syndrome",
+                   "comorbidities"]
+    value: str
+    icd10: list[str] = Field(default_factory=list)
+    snomed: list[str] = Field(default_factory=list)
+    names: list[str] = Field(default_factory=list)
+    checked: bool = False
+    source: str = ""
+
+
 class TreatmentSystems(_Strict):
     """Code system URIs of drugs and procedures.
 
@@ -229,6 +248,7 @@ class FhirCodes(_Strict):
     topography: list[Topography]
     morphology: list[Morphology]
     treatments: Treatments
+    conditions: list[ConditionCodes] = Field(default_factory=list)
 
     def site_for(self, code: str) -> Topography | None:
         """The primary site of a topography code: the longest matching prefix.

@@ -22,6 +22,7 @@ from cds.fhir.bundle import Entry, IndexedBundle, read_bundle
 from cds.fhir.codes import FhirCodes, ObservationCodes, load_codes
 from cds.fhir.courses import TREATMENT_TYPES, CourseResult, prior_treatments
 from cds.fhir.reports import read_text, report_texts
+from cds.fhir.treatments import mentions, texts
 from cds.model.patient import Patient
 
 
@@ -132,6 +133,7 @@ class _Collector:
     text_doubts: dict[str, list[str]] = field(default_factory=dict)
     derived: set[str] = field(default_factory=set)
     ambiguous: dict[str, list[str]] = field(default_factory=dict)
+    lists: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def add(self, name: str, candidate: _Candidate) -> None:
         self.candidates.setdefault(name, []).append(candidate)
@@ -144,7 +146,10 @@ class _Collector:
 REPORTED_FIELDS = (
     "age", "sex", "ecog", "tumour.primary_site", "tumour.differentiation", "tumour.nec_subtype",
     "tumour.minen", "tumour.ki67_percent", "tumour.mitoses_per_2mm2", "tumour.size_mm", "labs.egfr_ml_min",
+    "tumour.functional_syndrome", "tumour.hereditary_syndrome",
 )
+#: Fields that hold a list: every value found counts (no conflict between two metastatic sites).
+LIST_FIELDS = ("disease.metastatic_sites", "comorbidities")
 #: Fields the mapper infers from a code rather than reads as a stated value.
 DERIVED_FIELDS = frozenset({"age", "tumour.differentiation", "tumour.nec_subtype", "tumour.minen"})
 
@@ -195,33 +200,37 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
             _map_condition(entry, as_of, codes, collector)
         elif rtype == "Observation":
             _map_observation(entry, as_of, codes, collector)
+        elif rtype == "FamilyMemberHistory":
+            _map_family_history(entry, codes, collector)
         elif rtype == "DiagnosticReport":
             _map_report(entry, as_of, codes, collector)
         elif rtype in TREATMENT_TYPES:
             treatments.append(entry)
     _fall_back_on_report_text(collector)
     decided = [_decide(name, collector) for name in _field_names(collector)]
+    decided += _list_rows(collector)
     site = next((row.value for row in decided if row.field == "tumour.primary_site"), None)
     courses = prior_treatments(treatments, index, as_of, site, codes)
     collector.ignored.extend(courses.ignored)
     decided.append(_treatment_row(courses))
     report = tuple(decided)
-    patient: dict[str, Any] = {"tumour": {}, "labs": {}, "as_of": as_of.isoformat()}
+    patient: dict[str, Any] = {"tumour": {}, "disease": {}, "labs": {}, "as_of": as_of.isoformat()}
     if patient_entry is not None and getattr(patient_entry.resource, "id", None):
         patient["id"] = patient_entry.resource.id
     for row in report:
         if row.value is None:
             continue
         head, _, tail = row.field.partition(".")
-        if row.field == "prior_treatments" and not row.value:
+        if row.field in ("prior_treatments", *LIST_FIELDS) and not row.value:
             continue
         if tail:
             patient[head][tail] = row.value
         else:
             patient[head] = row.value
     report, problems = _hold_to_the_contract(patient, report)
-    if not patient["labs"]:
-        del patient["labs"]
+    for section in ("labs", "disease"):
+        if not patient[section]:
+            del patient[section]
     return MappingResult(patient=patient, report=report, ignored=tuple(collector.ignored), problems=problems)
 
 
@@ -337,6 +346,7 @@ def _map_condition(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _C
     if when is not None and when > as_of:
         collector.ignored.append(f"{entry.label}: recorded {when.isoformat()}, after the decision date")
         return
+    _map_condition_rows(entry, when, codes, collector)
     sys = codes.systems
     topo_systems = {*sys.icd10, *sys.icdo3}
     seen: set[tuple[str, Any]] = set()
@@ -355,6 +365,71 @@ def _map_condition(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _C
                 if value is not None and (name, value) not in seen:
                     seen.add((name, value))
                     collector.add(name, _Candidate(value, when, entry.label, f"code {code}"))
+
+
+def _condition_rows(concept: Any, codes: FhirCodes) -> list[tuple[Any, str]]:
+    """The catalogue's condition rows a code names: ICD-10 by prefix, SNOMED CT exactly, else words."""
+    icd10, snomed = set(codes.systems.icd10), codes.systems.snomed
+    coded = [(c.system or "", (c.code or "").upper()) for c in (getattr(concept, "coding", None) or []) if c.code]
+    out = []
+    for row in codes.conditions:
+        hit = next((code for system, code in coded
+                    if (system in icd10 and any(code.startswith(p.upper()) for p in row.icd10))
+                    or (system == snomed and code in row.snomed)), None)
+        if hit is not None:
+            out.append((row, f"code {hit}"))
+    if out:
+        return out
+    words = texts(concept)
+    for row in codes.conditions:
+        word = next((w for w in (mentions(t, row.names) for t in words) if w), None)
+        if word is not None:
+            out.append((row, f"text {word!r}"))
+    return out
+
+
+def _map_condition_rows(entry: Entry, when: dt.date | None, codes: FhirCodes, collector: _Collector) -> None:
+    for row, how in _condition_rows(getattr(entry.resource, "code", None), codes):
+        if row.field in LIST_FIELDS:
+            collector.lists.setdefault(row.field, {}).setdefault(row.value, []).append(f"{entry.label} ({how})")
+        else:
+            collector.add(row.field, _Candidate(row.value, when, entry.label, how))
+
+
+def _map_family_history(entry: Entry, codes: FhirCodes, collector: _Collector) -> None:
+    """A relative's hereditary syndrome is a reason to test the patient, never the patient's own status."""
+    res = entry.resource
+    if getattr(res, "status", None) == "entered-in-error":
+        collector.ignored.append(f"{entry.label}: status 'entered-in-error' never counts")
+        return
+    relation = texts(getattr(res, "relationship", None))
+    who = relation[0] if relation else "a relative"
+    for item in getattr(res, "condition", None) or []:
+        for row, how in _condition_rows(getattr(item, "code", None), codes):
+            if row.field == "tumour.hereditary_syndrome":
+                collector.refuse(row.field, f"{entry.label}: {row.value} in {who} ({how}); the patient's own status "
+                                            "is not stated: ask (genetic testing)")
+
+
+def _list_rows(collector: _Collector) -> list[FieldReport]:
+    rows = []
+    for name in LIST_FIELDS:
+        found = collector.lists.get(name, {})
+        if found:
+            sources = tuple(dict.fromkeys(s.split(" (")[0] for values in found.values() for s in values))
+            notes = tuple(f"{value}: {', '.join(where)}" for value, where in found.items())
+            rows.append(FieldReport(name, list(found), Status.found, sources, notes))
+        else:
+            rows.append(FieldReport(name, None, Status.missing, (), ("no counted Condition states it",)))
+    sites = collector.lists.get("disease.metastatic_sites", {})
+    if sites:
+        sources = tuple(dict.fromkeys(s.split(" (")[0] for values in sites.values() for s in values))
+        rows.append(FieldReport("disease.stage", "metastatic", Status.derived, sources,
+                                (f"distant metastases recorded: {', '.join(sites)}",)))
+    else:
+        rows.append(FieldReport("disease.stage", None, Status.missing, (),
+                                ("no distant metastasis recorded; localized is never inferred from that absence",)))
+    return rows
 
 
 # ----------------------------------------------------------------------------- observations
