@@ -221,6 +221,54 @@ def _load_patient(path: Path, output: Path | None) -> tuple[Patient, Engine]:
     return pat, engine
 
 
+def _fhir_bundle(path: Path) -> dict[str, Any] | None:
+    """The file's JSON when it is a FHIR Bundle; None otherwise (the patient reader then reports its faults)."""
+    import json
+
+    if str(path) == "-":
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("resourceType") == "Bundle" else None
+
+
+def _patient_of_bundle(path: Path, data: dict[str, Any], as_of: str | None) -> Patient:
+    """Map a FHIR Bundle to the patient contract; say on stderr which fields it left missing or ambiguous.
+
+    Only field names are printed, never values (no patient data on stderr, which ends up in logs).
+    """
+    import datetime as dt
+    import json
+
+    from cds.fhir import BundleError, Status, map_bundle
+    from cds.input import parse_patient
+
+    try:
+        day = dt.date.fromisoformat(as_of.strip()) if as_of else dt.date.today()
+    except ValueError:
+        raise _BadInput(f"--as-of: {as_of!r} is not a date (expected YYYY-MM-DD)") from None
+    try:
+        result = map_bundle(data, day)
+    except (BundleError, ValueError) as exc:
+        raise _BadInput(f"{path}: {exc}") from None
+    if "primary_site" not in result.patient.get("tumour", {}):
+        raise _BadInput(f"{path}: the bundle states no primary site (tumour.primary_site): no Condition with an "
+                        "ICD-10 / ICD-O-3 topography code the catalogue knows; run `cds fhir map` to see what was read")
+    missing = [row.field for row in result.report if row.status is Status.missing]
+    ambiguous = [row.field for row in result.report if row.status is Status.ambiguous]
+    _err(f"FHIR bundle mapped at decision date {day.isoformat()}" + ("" if as_of else " (today)")
+         + "; `cds fhir map` shows the full mapping report")
+    if missing:
+        _err(f"  missing: {', '.join(missing)}")
+    if ambiguous:
+        _err(f"  ambiguous (records disagree or are unclear; left unknown): {', '.join(ambiguous)}")
+    if result.problems:
+        _err(f"  {len(result.problems)} contract problem(s); see `cds fhir map`")
+    return parse_patient(json.dumps(result.patient), source=str(path))
+
+
 def _check_options(patient: Patient, source: str, engine: Engine) -> None:
     from cds.input import check_prior_options
     from cds.surveillance import check_imaging_history
@@ -318,12 +366,29 @@ def evaluate(
     )] = OutputFormat.text,
     lang: LangOption = Language.en,
     output: OutputOption = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", metavar="YYYY-MM-DD",
+        help="Decision date for a FHIR Bundle (age, what counts as past); default: today.", show_default=False,
+    )] = None,
 ) -> None:
-    """Rank the options for one patient and show them with their arguments."""
+    """Rank the options for one patient and show them with their arguments.
+
+    PATIENT may also be a FHIR R4 Bundle (JSON with resourceType Bundle): it is mapped first
+    (`cds fhir map` shows how), and the fields the mapping found missing or ambiguous are named on stderr.
+    """
     with _guard():
         from cds.report import build_report
 
-        pat, engine = _load_patient(patient, output)
+        bundle = _fhir_bundle(patient)
+        if bundle is None and as_of is not None:
+            raise _BadInput("--as-of applies to a FHIR Bundle; a patient file carries its own as_of")
+        if bundle is not None:
+            _check_output(output)
+            engine = _engine()
+            pat = _patient_of_bundle(patient, bundle, as_of)
+            _check_options(pat, str(patient), engine)
+        else:
+            pat, engine = _load_patient(patient, output)
         report = build_report(engine, pat, lang.value)
         if fmt is OutputFormat.text and output is None:
             from rich.console import Console

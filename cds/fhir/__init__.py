@@ -8,6 +8,7 @@ from __future__ import annotations
 from cds.fhir.bundle import BundleError, read_bundle
 from cds.fhir.codes import FhirCodes, load_codes
 from cds.fhir.mapper import FieldReport, MappingResult, Status, map_bundle
+from cds.fhir.orders import OrderOptions, options_of_order
 
-__all__ = ["BundleError", "FhirCodes", "FieldReport", "MappingResult", "Status", "load_codes", "map_bundle",
-           "read_bundle"]
+__all__ = ["BundleError", "FhirCodes", "FieldReport", "MappingResult", "OrderOptions", "Status", "load_codes",
+           "map_bundle", "options_of_order", "read_bundle"]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cds.resources import knowledge_dir
 
@@ -110,11 +110,126 @@ class Statuses(_Strict):
     """
 
     observation_counted: list[str]
+    diagnostic_report_counted: list[str]
     condition_verification_excluded: list[str]
     condition_clinical_excluded: list[str]
     procedure_excluded: list[str]
     medication_request_excluded: list[str]
+    medication_request_intent_excluded: list[str]
     medication_statement_excluded: list[str]
+    medication_administration_excluded: list[str]
+
+
+class Drug(_Strict):
+    """A drug (one ingredient), its codes and the options it stands for when given alone.
+
+    A drug with no ``options`` belongs only to combinations (temozolomide): given alone it is
+    reported as ambiguous. ``forms`` narrows several options by words of the order's text
+    (octreotide LAR is the ``ssa`` option, short-acting octreotide the rescue option).
+
+    Examples
+    --------
+    >>> load_codes().treatments.drugs["lanreotide"].options
+    ['ssa']
+    """
+
+    options: list[str] = Field(default_factory=list)
+    forms: dict[str, list[str]] = Field(default_factory=dict)
+    atc: list[CodeRef] = Field(default_factory=list)
+    rxnorm: list[CodeRef] = Field(default_factory=list)
+    names: list[str] = Field(default_factory=list)
+
+
+class Combination(_Strict):
+    """An option given as several drugs together (CAPTEM: capecitabine and temozolomide).
+
+    Examples
+    --------
+    >>> load_codes().treatments.combinations[0].option
+    'capecitabine_temozolomide'
+    """
+
+    option: str
+    drugs: list[str] = Field(min_length=2)
+
+
+class ProcedureCodes(_Strict):
+    """A kind of procedure and the options it may be.
+
+    Several options stay ambiguous unless ``by_site`` decides from the mapped primary site.
+
+    Examples
+    --------
+    >>> next(p for p in load_codes().treatments.procedures if p.id == "liver_transplant").options
+    ['liver_transplant']
+    """
+
+    id: str
+    options: list[str] = Field(min_length=1)
+    by_site: dict[str, str] = Field(default_factory=dict)
+    snomed: list[CodeRef] = Field(default_factory=list)
+    names: list[str] = Field(default_factory=list)
+    not_: list[CodeRef] = Field(default_factory=list, alias="not")
+    not_names: list[str] = Field(default_factory=list)
+
+
+class ConditionCodes(_Strict):
+    """A Condition code (ICD-10 prefix, SNOMED CT or words) and the patient field value it states.
+
+    Examples
+    --------
+    >>> next(c.value for c in load_codes().conditions if "C78.7" in c.icd10)
+    'liver'
+    """
+
+    field: Literal["disease.metastatic_sites", "tumour.hereditary_syndrome", "tumour.functional_syndrome",
+                   "comorbidities"]
+    value: str
+    icd10: list[str] = Field(default_factory=list)
+    snomed: list[str] = Field(default_factory=list)
+    names: list[str] = Field(default_factory=list)
+    checked: bool = False
+    source: str = ""
+
+
+class TreatmentSystems(_Strict):
+    """Code system URIs of drugs and procedures.
+
+    Examples
+    --------
+    >>> "http://www.whocc.no/atc" in load_codes().treatments.systems.atc
+    True
+    """
+
+    atc: list[str]
+    rxnorm: list[str]
+    snomed: list[str]
+
+
+class Treatments(_Strict):
+    """The prior-treatment tables: drugs, combinations, procedures, and how courses are read.
+
+    Examples
+    --------
+    >>> load_codes().treatments.course_status["stopped"]
+    'reason'
+    """
+
+    systems: TreatmentSystems
+    together_within_days: int = Field(ge=0)
+    course_gap_days: int = Field(ge=0)
+    course_status: dict[str, Literal["ongoing", "completed", "reason"]]
+    stop_reasons: dict[Literal["progression", "toxicity", "completed"], list[str]]
+    drugs: dict[str, Drug]
+    combinations: list[Combination]
+    procedures: list[ProcedureCodes]
+
+    @model_validator(mode="after")
+    def _known_drugs(self) -> Treatments:
+        unknown = sorted({d for c in self.combinations for d in c.drugs if d not in self.drugs})
+        if unknown:
+            raise ValueError(f"combinations name drugs the catalogue does not list: {unknown}")
+        return self
 
 
 class FhirCodes(_Strict):
@@ -132,6 +247,8 @@ class FhirCodes(_Strict):
     observations: dict[str, ObservationCodes]
     topography: list[Topography]
     morphology: list[Morphology]
+    treatments: Treatments
+    conditions: list[ConditionCodes] = Field(default_factory=list)
 
     def site_for(self, code: str) -> Topography | None:
         """The primary site of a topography code: the longest matching prefix.

@@ -20,6 +20,9 @@ from pydantic import ValidationError
 
 from cds.fhir.bundle import Entry, IndexedBundle, read_bundle
 from cds.fhir.codes import FhirCodes, ObservationCodes, load_codes
+from cds.fhir.courses import TREATMENT_TYPES, CourseResult, prior_treatments
+from cds.fhir.reports import read_text, report_texts
+from cds.fhir.treatments import mentions, texts
 from cds.model.patient import Patient
 
 
@@ -126,6 +129,11 @@ class _Collector:
     candidates: dict[str, list[_Candidate]] = field(default_factory=dict)
     refusals: dict[str, list[str]] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
+    from_text: dict[str, list[_Candidate]] = field(default_factory=dict)
+    text_doubts: dict[str, list[str]] = field(default_factory=dict)
+    derived: set[str] = field(default_factory=set)
+    ambiguous: dict[str, list[str]] = field(default_factory=dict)
+    lists: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def add(self, name: str, candidate: _Candidate) -> None:
         self.candidates.setdefault(name, []).append(candidate)
@@ -138,7 +146,10 @@ class _Collector:
 REPORTED_FIELDS = (
     "age", "sex", "ecog", "tumour.primary_site", "tumour.differentiation", "tumour.nec_subtype",
     "tumour.minen", "tumour.ki67_percent", "tumour.mitoses_per_2mm2", "tumour.size_mm", "labs.egfr_ml_min",
+    "tumour.functional_syndrome", "tumour.hereditary_syndrome",
 )
+#: Fields that hold a list: every value found counts (no conflict between two metastatic sites).
+LIST_FIELDS = ("disease.metastatic_sites", "comorbidities")
 #: Fields the mapper infers from a code rather than reads as a stated value.
 DERIVED_FIELDS = frozenset({"age", "tumour.differentiation", "tumour.nec_subtype", "tumour.minen"})
 
@@ -180,6 +191,7 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
     collector = _Collector()
     patient_entry = _the_patient(index)
     _map_patient(patient_entry, as_of, collector)
+    treatments: list[Entry] = []
     for entry in index.entries:
         if not _about_patient(entry, patient_entry, index, collector):
             continue
@@ -188,21 +200,37 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
             _map_condition(entry, as_of, codes, collector)
         elif rtype == "Observation":
             _map_observation(entry, as_of, codes, collector)
-    report = tuple(_decide(name, collector) for name in _field_names(collector))
-    patient: dict[str, Any] = {"tumour": {}, "labs": {}, "as_of": as_of.isoformat()}
+        elif rtype == "FamilyMemberHistory":
+            _map_family_history(entry, codes, collector)
+        elif rtype == "DiagnosticReport":
+            _map_report(entry, as_of, codes, collector)
+        elif rtype in TREATMENT_TYPES:
+            treatments.append(entry)
+    _fall_back_on_report_text(collector)
+    decided = [_decide(name, collector) for name in _field_names(collector)]
+    decided += _list_rows(collector)
+    site = next((row.value for row in decided if row.field == "tumour.primary_site"), None)
+    courses = prior_treatments(treatments, index, as_of, site, codes)
+    collector.ignored.extend(courses.ignored)
+    decided.append(_treatment_row(courses))
+    report = tuple(decided)
+    patient: dict[str, Any] = {"tumour": {}, "disease": {}, "labs": {}, "as_of": as_of.isoformat()}
     if patient_entry is not None and getattr(patient_entry.resource, "id", None):
         patient["id"] = patient_entry.resource.id
     for row in report:
         if row.value is None:
             continue
         head, _, tail = row.field.partition(".")
+        if row.field in ("prior_treatments", *LIST_FIELDS) and not row.value:
+            continue
         if tail:
             patient[head][tail] = row.value
         else:
             patient[head] = row.value
     report, problems = _hold_to_the_contract(patient, report)
-    if not patient["labs"]:
-        del patient["labs"]
+    for section in ("labs", "disease"):
+        if not patient[section]:
+            del patient[section]
     return MappingResult(patient=patient, report=report, ignored=tuple(collector.ignored), problems=problems)
 
 
@@ -318,6 +346,7 @@ def _map_condition(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _C
     if when is not None and when > as_of:
         collector.ignored.append(f"{entry.label}: recorded {when.isoformat()}, after the decision date")
         return
+    _map_condition_rows(entry, when, codes, collector)
     sys = codes.systems
     topo_systems = {*sys.icd10, *sys.icdo3}
     seen: set[tuple[str, Any]] = set()
@@ -336,6 +365,71 @@ def _map_condition(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _C
                 if value is not None and (name, value) not in seen:
                     seen.add((name, value))
                     collector.add(name, _Candidate(value, when, entry.label, f"code {code}"))
+
+
+def _condition_rows(concept: Any, codes: FhirCodes) -> list[tuple[Any, str]]:
+    """The catalogue's condition rows a code names: ICD-10 by prefix, SNOMED CT exactly, else words."""
+    icd10, snomed = set(codes.systems.icd10), codes.systems.snomed
+    coded = [(c.system or "", (c.code or "").upper()) for c in (getattr(concept, "coding", None) or []) if c.code]
+    out = []
+    for row in codes.conditions:
+        hit = next((code for system, code in coded
+                    if (system in icd10 and any(code.startswith(p.upper()) for p in row.icd10))
+                    or (system == snomed and code in row.snomed)), None)
+        if hit is not None:
+            out.append((row, f"code {hit}"))
+    if out:
+        return out
+    words = texts(concept)
+    for row in codes.conditions:
+        word = next((w for w in (mentions(t, row.names) for t in words) if w), None)
+        if word is not None:
+            out.append((row, f"text {word!r}"))
+    return out
+
+
+def _map_condition_rows(entry: Entry, when: dt.date | None, codes: FhirCodes, collector: _Collector) -> None:
+    for row, how in _condition_rows(getattr(entry.resource, "code", None), codes):
+        if row.field in LIST_FIELDS:
+            collector.lists.setdefault(row.field, {}).setdefault(row.value, []).append(f"{entry.label} ({how})")
+        else:
+            collector.add(row.field, _Candidate(row.value, when, entry.label, how))
+
+
+def _map_family_history(entry: Entry, codes: FhirCodes, collector: _Collector) -> None:
+    """A relative's hereditary syndrome is a reason to test the patient, never the patient's own status."""
+    res = entry.resource
+    if getattr(res, "status", None) == "entered-in-error":
+        collector.ignored.append(f"{entry.label}: status 'entered-in-error' never counts")
+        return
+    relation = texts(getattr(res, "relationship", None))
+    who = relation[0] if relation else "a relative"
+    for item in getattr(res, "condition", None) or []:
+        for row, how in _condition_rows(getattr(item, "code", None), codes):
+            if row.field == "tumour.hereditary_syndrome":
+                collector.refuse(row.field, f"{entry.label}: {row.value} in {who} ({how}); the patient's own status "
+                                            "is not stated: ask (genetic testing)")
+
+
+def _list_rows(collector: _Collector) -> list[FieldReport]:
+    rows = []
+    for name in LIST_FIELDS:
+        found = collector.lists.get(name, {})
+        if found:
+            sources = tuple(dict.fromkeys(s.split(" (")[0] for values in found.values() for s in values))
+            notes = tuple(f"{value}: {', '.join(where)}" for value, where in found.items())
+            rows.append(FieldReport(name, list(found), Status.found, sources, notes))
+        else:
+            rows.append(FieldReport(name, None, Status.missing, (), ("no counted Condition states it",)))
+    sites = collector.lists.get("disease.metastatic_sites", {})
+    if sites:
+        sources = tuple(dict.fromkeys(s.split(" (")[0] for values in sites.values() for s in values))
+        rows.append(FieldReport("disease.stage", "metastatic", Status.derived, sources,
+                                (f"distant metastases recorded: {', '.join(sites)}",)))
+    else:
+        rows.append(FieldReport("disease.stage", None, Status.missing, (),
+                                ("no distant metastasis recorded; localized is never inferred from that absence",)))
+    return rows
 
 
 # ----------------------------------------------------------------------------- observations
@@ -442,6 +536,68 @@ def _map_observation(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: 
         collector.add(name, _Candidate(final, when, label, how))
 
 
+# ----------------------------------------------------------------------------- report text
+
+
+def _map_report(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _Collector) -> None:
+    """Ki-67 and mitoses from a DiagnosticReport's words, kept apart until structured values are known."""
+    res = entry.resource
+    readings = [r for text in report_texts(res) for r in read_text(text)]
+    if not readings:
+        return
+    status = getattr(res, "status", None)
+    if status not in codes.statuses.diagnostic_report_counted:
+        collector.ignored.append(f"{entry.label}: status {status!r} never counts")
+        return
+    when = _observation_date(res)
+    if when is not None and when > as_of:
+        collector.ignored.append(f"{entry.label}: dated {when.isoformat()}, after the decision date")
+        return
+    for reading in readings:
+        if reading.value is None:
+            collector.text_doubts.setdefault(reading.field, []).append(
+                f"{entry.label}: report text '{reading.phrase}' is {reading.why}")
+        else:
+            collector.from_text.setdefault(reading.field, []).append(
+                _Candidate(reading.value, when, entry.label, f"from report text: '{reading.phrase}'"))
+
+
+def _fall_back_on_report_text(collector: _Collector) -> None:
+    """Report text counts only for a field no structured Observation gave; a range or bound there is ambiguous."""
+    for name in {*collector.from_text, *collector.text_doubts}:
+        if collector.candidates.get(name):
+            continue
+        doubts = collector.text_doubts.get(name, [])
+        if doubts:
+            collector.ambiguous[name] = doubts
+            continue
+        collector.derived.add(name)
+        for candidate in collector.from_text[name]:
+            collector.add(name, candidate)
+
+
+# ----------------------------------------------------------------------------- prior treatments
+
+
+def _treatment_row(courses: CourseResult) -> FieldReport:
+    """The report row of ``prior_treatments``.
+
+    ``ambiguous`` when some records could not be resolved to a course (a drug given only in
+    combinations given alone, a stop reason no record states): the row still carries the courses
+    that were resolved, and its notes say which records need the board's answer.
+    """
+    unresolved = tuple(f"unresolved: {line}" for line in courses.unresolved)
+    if courses.unresolved:
+        return FieldReport("prior_treatments", courses.courses or None, Status.ambiguous, tuple(courses.sources),
+                           (*courses.notes, *unresolved))
+    if courses.courses:
+        return FieldReport("prior_treatments", courses.courses, Status.found, tuple(courses.sources),
+                           tuple(courses.notes))
+    return FieldReport("prior_treatments", None, Status.missing, (),
+                       ("no counted medication or procedure record of a catalogue option; an empty history in the "
+                        "record is not a statement that there was none",))
+
+
 # ----------------------------------------------------------------------------- decision
 
 
@@ -453,11 +609,15 @@ def _field_names(collector: _Collector) -> list[str]:
 def _decide(name: str, collector: _Collector) -> FieldReport:
     candidates = collector.candidates.get(name, [])
     refusals = tuple(collector.refusals.get(name, []))
+    if name in collector.ambiguous:
+        doubts = tuple(collector.ambiguous[name])
+        return FieldReport(name, None, Status.ambiguous, tuple(d.partition(":")[0] for d in doubts),
+                           (*refusals, *doubts))
     if not candidates:
         return FieldReport(name, None, Status.missing, (), refusals)
     sources = tuple(dict.fromkeys(c.source for c in candidates))
     values = {_key(c.value) for c in candidates}
-    good = Status.derived if name in DERIVED_FIELDS else Status.found
+    good = Status.derived if name in DERIVED_FIELDS or name in collector.derived else Status.found
     if len(values) == 1:
         notes = tuple(n for n in dict.fromkeys(c.note for c in candidates) if n)
         return FieldReport(name, candidates[0].value, good, sources, refusals + notes)
