@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from cds.fhir.codes import FhirCodes
 from cds.knowledge.schema import (
     AlertCatalogue,
     Config,
@@ -86,6 +87,8 @@ KINDS: dict[str, FileKind] = {
                                "The evidence scale, strongest kind first."),
     "radiation-doses": FileKind(DoseTable, ("knowledge/catalogues/radiation-doses.yaml",),
                                 "Effective dose of each examination."),
+    "fhir-codes": FileKind(FhirCodes, ("knowledge/catalogues/fhir-codes.yaml",),
+                           "FHIR code tables: LOINC, ICD-10 / ICD-O-3, ATC, RxNorm, SNOMED CT -> patient fields."),
     "follow-up-schedules": FileKind(SurveillanceCatalogue, ("knowledge/catalogues/follow-up-schedules.yaml",),
                                     "Follow-up schedules and the planner's policy."),
     "missing-data-scenarios": FileKind(ScenarioCatalogue, ("knowledge/catalogues/missing-data-scenarios.yaml",),
