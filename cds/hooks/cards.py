@@ -384,7 +384,7 @@ def gaps_card(gaps: Sequence[DataGap], ctx: CardContext, knowledge_version: str,
         return None
     names = ", ".join(g.field for g in gaps)
     head = (f"netcds cannot rank the options: {blocked}" if blocked
-            else f"Complete {len(gaps)} datum(s) for a fuller ranking: {names}")
+            else f"Missing data to complete for a fuller ranking ({len(gaps)}): {names}")
     lines = ["**Data to complete in the record**", ""]
     lines += [f"- `{g.field}`: {_md(g.why)}" for g in gaps]
     return {
@@ -495,7 +495,7 @@ def _order_card(rec: Recommendation, order: DraftOrder, option: str, level: str,
     rule = f"order.{order.reference}.{option}"
     card: dict[str, Any] = {
         "uuid": card_uuid(ctx.service, rule, ctx.patient_hash),
-        "summary": summary(f"{label} is {verdict}: {first}"),
+        "summary": summary(f"{order.label}: {verdict}. {first}"),
         "detail": "\n".join(lines) + _closing(rec),
         "indicator": ORDER_INDICATORS[level],
         "source": source(rec.knowledge_version, "order_safety", "Safety of an order", _first_link(rec, sources)),
