@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from cds.errors import EngineError, InputError
@@ -83,20 +83,58 @@ class HooksSettings(BaseModel):
     fhir_timeout: float = Field(default=5.0, gt=0, description="Seconds per request to the EHR's FHIR server.")
     cors_origins: tuple[str, ...] = Field(default=(), description="Browser origins allowed (CORS); none by default.")
 
-    def model_post_init(self, _context: Any) -> None:
-        """Keep the base URL without its trailing slash."""
-        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
 
 
 class Verifier(Protocol):
-    """What checks the EHR's JWT (:class:`cds.hooks.security.TokenVerifier`)."""
+    """What checks the EHR's JWT (:class:`cds.hooks.security.TokenVerifier`).
+
+    Examples
+    --------
+    >>> from cds.hooks.security import TokenVerifier
+    >>> isinstance(TokenVerifier({}), object) and hasattr(TokenVerifier, "verify")
+    True
+    """
 
     def verify(self, authorization: str | None, audience: str) -> Mapping[str, Any]:
-        """The verified claims; raises :class:`~cds.hooks.security.AuthError`."""
+        """The verified claims of the request's token.
+
+        Parameters
+        ----------
+        authorization
+            The ``Authorization`` header (``Bearer <JWT>``), or None.
+        audience
+            The URL of the endpoint called (the ``aud`` the token must name).
+
+        Returns
+        -------
+        Mapping
+            The claims (``iss`` names the EHR in the feedback's audit row).
+
+        Raises
+        ------
+        cds.hooks.security.AuthError
+            The token is missing or not valid for this audience.
+
+        Examples
+        --------
+        >>> Verifier.verify.__name__
+        'verify'
+        """
+        ...
 
 
 class OrderOptions(Protocol):
-    """What ``cds.fhir.orders.options_of_order`` returns."""
+    """What ``cds.fhir.orders.options_of_order`` returns (its ``options`` and ``label``).
+
+    Examples
+    --------
+    >>> sorted(n for n in vars(OrderOptions) if not n.startswith("_"))
+    ['label', 'options']
+    """
 
     @property
     def options(self) -> tuple[str, ...]:
