@@ -294,6 +294,12 @@ def track_card(rec: Recommendation, track: Track, ctx: CardContext) -> dict[str,
             sources.extend(arg.sources)
         if option.conditional_on:
             lines.append(f"    - Depends on data still missing: {', '.join(f'`{f}`' for f in option.conditional_on)}")
+    excluded = [x for x in rec.excluded if x.track == track]
+    if excluded:
+        lines += ["", "Excluded for this patient:"]
+        for option_out in excluded:
+            why = option_out.reasons[0] if option_out.reasons else None
+            lines.append(f"- **{_md(option_out.label)}**" + (f": {_argument_line(rec, why)}" if why else ""))
     more = len(getattr(rec, track)) - len(ranked)
     if more > 0:
         lines += ["", f"{more} more option(s) in the full report."]
