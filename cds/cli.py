@@ -119,6 +119,9 @@ app.add_typer(board_app, name="board")
 fhir_app = _sub_app("FHIR R4: read a Bundle as a patient of the input contract, with a report of where each field came "
                     "from.", no_args_is_help=True)
 app.add_typer(fhir_app, name="fhir")
+hooks_app = _sub_app("The CDS Hooks 2.0 service an EHR calls: patient-view, order-select and order-sign.",
+                     no_args_is_help=True)
+app.add_typer(hooks_app, name="hooks")
 
 
 # ------------------------------------------------------------------ errors
@@ -1211,6 +1214,54 @@ def board_demo(
         config = BoardConfig(database_url=store.url, secret_key=secret, secure_cookies=False)
         uvicorn.run(create_app(config, store=store), host="127.0.0.1", port=port, log_level="warning",
                     access_log=False)
+
+
+# ------------------------------------------------------------------ hooks
+
+
+@hooks_app.command("serve")
+def hooks_serve(
+    trust: Annotated[Path, typer.Option(
+        "--trust", metavar="FILE", help="The EHRs trusted: issuers and their keys (read by cds.hooks.security).",
+        show_default=False,
+    )],
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", metavar="URL", help="This service's public URL, the JWT's audience (default: "
+        "http://HOST:PORT).", show_default=False,
+    )] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8010,
+    database: DatabaseOption = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Engine worker processes.")] = 2,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.01, help="Seconds an evaluation may take.")] = 10.0,
+    board_url: Annotated[str | None, typer.Option(
+        "--board-url", metavar="URL", help="The tumour board's URL, linked from the cards.", show_default=False,
+    )] = None,
+    body_limit: Annotated[int, typer.Option("--body-limit", min=1024, help="Largest request body (bytes).")] = 1048576,
+    cors_origin: Annotated[list[str] | None, typer.Option(
+        "--cors-origin", metavar="ORIGIN", help="A browser origin allowed to call the service (repeatable).",
+        show_default=False,
+    )] = None,
+) -> None:
+    """Serve the CDS Hooks service (uvicorn): discovery at /cds-services; feedback in the board's database."""
+    with _guard():
+        import uvicorn
+
+        from cds.hooks.app import HooksSettings, create_app
+        from cds.hooks.security import TokenVerifier, TrustError, load_trust
+
+        if not trust.is_file():
+            raise _BadInput(f"--trust {trust}: no such file")
+        try:
+            verifier = TokenVerifier(load_trust(trust))
+        except TrustError as exc:
+            raise _BadInput(str(exc)) from None
+        store = _board_store(database)
+        settings = HooksSettings(base_url=base_url or f"http://{host}:{port}", database_url=store.url,
+                                 workers=workers, timeout=timeout, board_url=board_url, body_limit=body_limit,
+                                 cors_origins=tuple(cors_origin or ()))
+        uvicorn.run(create_app(settings, verifier, store=store), host=host, port=port, log_level="info",
+                    access_log=False)  # no URLs in the log: patient and report ids stay out of it
 
 
 # ------------------------------------------------------------------ fhir

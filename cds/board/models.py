@@ -181,3 +181,26 @@ class AuditEntry(Base):
     payload_hash: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class HookFeedback(Base):
+    """What a clinician did with a card of the CDS Hooks service (accepted or overridden), as the EHR reported it.
+
+    ``client`` is the verified issuer of the EHR's JWT; ``user_comment`` is the clinician's free text
+    (kept here, never in the audit payload's clear text nor in a log).
+    """
+
+    __tablename__ = "hook_feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service: Mapped[str] = mapped_column(String(80))
+    card: Mapped[str] = mapped_column(String(80), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    accepted_suggestions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    override_system: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    override_code: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    override_display: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    user_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outcome_at: Mapped[str] = mapped_column(String(40))
+    client: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -41,6 +41,7 @@ from cds.board.models import (
     CaseVersion,
     Decision,
     Evaluation,
+    HookFeedback,
     User,
     utcnow,
 )
@@ -1032,3 +1033,67 @@ def set_password(s: Session, name: str, password: str, by: User | None = None) -
     user.password_hash = hash_password(password)
     _audit(s, by, "password_set", f"user:{user.id}")
     return user
+
+
+# ------------------------------------------------------------------ CDS Hooks feedback
+
+
+def record_hook_feedback(s: Session, *, service: str, card: str, outcome: str, accepted: Sequence[str],
+                         reason: Mapping[str, str] | None, comment: str | None, outcome_at: str,
+                         client: str) -> HookFeedback:
+    """Record what a clinician did with a CDS Hooks card, audited in the same transaction.
+
+    Parameters
+    ----------
+    s
+        A write transaction.
+    service
+        The CDS service id whose card it was.
+    card
+        The card's uuid.
+    outcome
+        ``accepted`` or ``overridden``.
+    accepted
+        The uuids of the suggestions accepted.
+    reason
+        The override reason's coding (``system``, ``code``, ``display``), when one was chosen.
+    comment
+        The clinician's comment, when given.
+    outcome_at
+        When the clinician acted (the EHR's ISO 8601 time).
+    client
+        Who reported it: the verified issuer of the EHR's JWT (the audit row's actor).
+
+    Returns
+    -------
+    HookFeedback
+        The new row.
+
+    Raises
+    ------
+    StoreError
+        An outcome other than accepted or overridden.
+
+    Examples
+    --------
+    >>> store = Store("sqlite://")
+    >>> with store.write() as s:
+    ...     row = record_hook_feedback(s, service="netcds-patient-view", card="c-1", outcome="overridden",
+    ...                                accepted=[], reason={"code": "patient_preference"}, comment=None,
+    ...                                outcome_at="2026-12-09T10:00:00Z", client="https://ehr.example")
+    >>> row.override_code, store.verify_audit()
+    ('patient_preference', [])
+    """
+    if outcome not in ("accepted", "overridden"):
+        raise StoreError(f"unknown feedback outcome {outcome!r} (allowed: accepted, overridden)")
+    reason = reason or {}
+    row = HookFeedback(service=service, card=card, outcome=outcome, accepted_suggestions=list(accepted),
+                       override_system=reason.get("system"), override_code=reason.get("code"),
+                       override_display=reason.get("display"), user_comment=comment, outcome_at=outcome_at,
+                       client=client[:200])
+    s.add(row)
+    s.flush()
+    audit.append(s, actor=client[:80], kind="hook_feedback", obj=f"hook_feedback:{row.id}",
+                 payload={"service": service, "card": card, "outcome": outcome, "accepted": list(accepted),
+                          "reason": dict(reason), "comment": comment, "outcome_at": outcome_at})
+    return row
