@@ -31,12 +31,14 @@ in-process engine.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import math
 import multiprocessing
 import os
 import queue
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import BaseContext
@@ -44,7 +46,9 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Literal
 
 from cds.engine import Engine
-from cds.errors import EngineError
+from cds.errors import EngineError, InputError, InputProblem
+from cds.fhir import BundleError, MappingResult, map_bundle
+from cds.input import validate_patient
 from cds.knowledge import load_knowledge
 from cds.model import Patient, Recommendation
 
@@ -78,6 +82,49 @@ class EngineUnavailable(EngineError):
         super().__init__(message)
 
 
+@dataclass(frozen=True)
+class BundleEvaluation:
+    """A FHIR Bundle mapped to the patient contract and, when it could be, evaluated.
+
+    ``recommendation`` is None when the bundle names no primary site (nothing to evaluate: the
+    mapping report says what is missing) or when the mapped patient breaks the input contract
+    (``problems`` says how, field by field, as ``cds evaluate`` would).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> with Evaluator() as evaluator:
+    ...     result = evaluator.evaluate_bundle({"resourceType": "Bundle", "type": "collection"}, dt.date(2026, 1, 5))
+    >>> result.recommendation is None, result.mapping.field("tumour.primary_site").status.value
+    (True, 'missing')
+    """
+
+    mapping: MappingResult
+    recommendation: Recommendation | None
+    problems: tuple[InputProblem, ...] = ()
+
+    @property
+    def has_primary_site(self) -> bool:
+        """Whether the bundle gave the tumour's primary site (without it nothing is evaluated)."""
+        return bool(self.mapping.patient.get("tumour", {}).get("primary_site"))
+
+
+def _map_and_evaluate(engine: Engine, bundle: Mapping[str, Any], as_of: dt.date, lang: Lang,
+                      surveillance: bool) -> tuple[MappingResult, str | None, tuple[InputProblem, ...]]:
+    """The work of :meth:`Evaluator.evaluate_bundle`, where the engine is (a worker, or this process).
+
+    The recommendation comes back as its JSON text, so that both ways give the same bytes.
+    """
+    mapping = map_bundle(dict(bundle), as_of)
+    if not mapping.patient.get("tumour", {}).get("primary_site"):
+        return mapping, None, ()
+    try:
+        patient = validate_patient(mapping.patient, source="the FHIR data")
+    except InputError as exc:
+        return mapping, None, tuple(exc.problems)
+    return mapping, engine.evaluate(patient, lang, surveillance).model_dump_json(), ()
+
+
 @dataclass
 class _Worker:
     process: BaseProcess
@@ -107,6 +154,12 @@ def _worker_main(conn: Connection, test_hooks: bool) -> None:
                 patient_json, lang, surveillance = payload
                 rec = engine.evaluate(Patient.model_validate_json(patient_json), lang, surveillance)
                 conn.send(("ok", rec.model_dump_json()))
+            elif op == "bundle":
+                bundle, as_of, lang, surveillance = payload
+                try:
+                    conn.send(("ok", _map_and_evaluate(engine, bundle, as_of, lang, surveillance)))
+                except BundleError as exc:
+                    conn.send(("bundle_error", str(exc)))
             elif op == "sleep" and test_hooks:
                 time.sleep(float(payload))
                 conn.send(("ok", ""))
@@ -121,7 +174,7 @@ def _context() -> BaseContext:
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if ctx.get_start_method() == "forkserver":
         # Import the heavy modules once in the fork server, so each new worker starts warm.
-        ctx.set_forkserver_preload(["cds.engine", "cds.knowledge", "cds.model"])
+        ctx.set_forkserver_preload(["cds.engine", "cds.knowledge", "cds.model", "cds.fhir"])
     return ctx
 
 
@@ -249,6 +302,8 @@ class _Pool:
             raise EngineUnavailable(f"the evaluation took longer than {timeout:g} s", self.retry_after())
         self._idle.put(worker)
         status, value = reply
+        if status == "bundle_error":
+            raise BundleError(value)
         if status != "ok":
             raise EngineError(f"the engine worker failed: {value}")
         return value
@@ -364,6 +419,59 @@ class Evaluator:
         payload = (patient.model_dump_json(), lang, surveillance)
         text = self._pool.call("evaluate", payload, self.timeout)
         return Recommendation.model_validate_json(text)
+
+    def evaluate_bundle(self, bundle: Mapping[str, Any], as_of: dt.date, lang: Lang = "en",
+                        surveillance: bool = True) -> BundleEvaluation:
+        """Map a FHIR R4 Bundle (:func:`cds.fhir.map_bundle`) and evaluate the patient, in one step.
+
+        Isolated, both steps run in the worker: parsing a large bundle with ``fhir.resources``
+        costs more than the evaluation itself, and a service's own process (one event loop, one
+        GIL) would otherwise do it for every request in turn.
+
+        Parameters
+        ----------
+        bundle
+            The Bundle as parsed JSON.
+        as_of
+            The decision date (the patient's age, what counts as past).
+        lang
+            Language of the texts in the result.
+        surveillance
+            ``False`` leaves the follow-up plan out.
+
+        Returns
+        -------
+        BundleEvaluation
+            The mapping (patient and report) and the recommendation, or the reason there is none.
+
+        Raises
+        ------
+        cds.fhir.BundleError
+            The data is not a Bundle netcds reads (not FHIR R4, a history bundle...).
+        EngineUnavailable
+            Isolated only, as for :meth:`evaluate`.
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
+        ...     "resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p"},
+        ...     "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "C25.4"}]}}},
+        ...     {"resource": {"resourceType": "Patient", "id": "p"}}]}
+        >>> with Evaluator() as evaluator:
+        ...     result = evaluator.evaluate_bundle(bundle, dt.date(2026, 1, 5), surveillance=False)
+        >>> result.mapping.patient["tumour"]["primary_site"], result.recommendation is not None
+        ('pancreas', True)
+        """
+        if self._pool is None:
+            if self._engine is None:
+                raise EngineError("the evaluator was closed")
+            mapping, text, problems = _map_and_evaluate(self._engine, bundle, as_of, lang, surveillance)
+        else:
+            mapping, text, problems = self._pool.call("bundle", (dict(bundle), as_of, lang, surveillance),
+                                                      self.timeout)
+        rec = Recommendation.model_validate_json(text) if text is not None else None
+        return BundleEvaluation(mapping, rec, problems)
 
     def sleep_in_worker(self, seconds: float) -> None:
         """Test-only: make one worker sleep ``seconds``, as a hung engine would.

@@ -155,3 +155,27 @@ def test_worker_killed_while_idle_is_skipped_and_replaced() -> None:
             assert evaluator.evaluate(patient).anti_tumour
         _wait_for(lambda: len(evaluator.worker_pids()) == 2 and victim not in evaluator.worker_pids())
 
+
+
+def test_a_fhir_bundle_is_mapped_and_evaluated_in_the_worker_as_in_process(pool: Evaluator) -> None:
+    import datetime as dt
+    import json
+    from pathlib import Path
+
+    from cds.fhir import BundleError
+
+    bundle = json.loads((Path(__file__).parent / "fixtures" / "fhir" / "pnet-metastatic.json").read_text())
+    day = dt.date(2026, 6, 1)
+    isolated = pool.evaluate_bundle(bundle, day, "fr")
+    with Evaluator() as local:
+        here = local.evaluate_bundle(bundle, day, "fr")
+    assert isolated.recommendation is not None and here.recommendation is not None
+    assert isolated.recommendation.model_dump_json() == here.recommendation.model_dump_json()
+    assert isolated.mapping == here.mapping and isolated.has_primary_site
+    # a bundle netcds cannot read: the worker's BundleError reaches the caller as such, the worker lives on
+    with pytest.raises(BundleError, match="history"):
+        pool.evaluate_bundle({"resourceType": "Bundle", "type": "history"}, day)
+    # no primary site: mapped, not evaluated, and said
+    empty = pool.evaluate_bundle({"resourceType": "Bundle", "type": "collection"}, day)
+    assert empty.recommendation is None and not empty.has_primary_site
+    assert len(pool.worker_pids()) == 2

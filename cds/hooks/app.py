@@ -36,8 +36,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from cds.errors import EngineError, InputError
-from cds.fhir import BundleError, MappingResult, Status, map_bundle
+from cds.errors import EngineError
+from cds.fhir import BundleError, MappingResult, Status
 from cds.fhir.orders import options_of_order
 from cds.hooks import cards as cardlib
 from cds.hooks.prefetch import FhirAccess, PrefetchFailed, gather
@@ -45,8 +45,7 @@ from cds.hooks.registry import SERVICES, Service, discovery
 from cds.hooks.reports import ReportStore
 from cds.hooks.requests import FeedbackRequest, HookRequest, context_model, problems_of
 from cds.hooks.security import AuthError
-from cds.input import validate_patient
-from cds.isolation import EngineUnavailable, Evaluator
+from cds.isolation import BundleEvaluation, EngineUnavailable, Evaluator
 from cds.model import Recommendation
 
 if TYPE_CHECKING:
@@ -147,8 +146,6 @@ class OrderOptions(Protocol):
 
 #: Reads the options of a draft order (``cds.fhir.orders.options_of_order``).
 OrderReader = Callable[[Mapping[str, Any]], OrderOptions]
-#: Maps a Bundle to the patient contract (``cds.fhir.map_bundle``).
-Mapper = Callable[[dict[str, Any], dt.date], MappingResult]
 
 
 class _Refused(Exception):
@@ -160,7 +157,7 @@ class _Refused(Exception):
 
 def create_app(
     settings: HooksSettings, verifier: Verifier, *, evaluator: Evaluator | None = None, store: Store | None = None,
-    order_reader: OrderReader | None = None, mapper: Mapper | None = None,
+    order_reader: OrderReader | None = None,
 ) -> FastAPI:
     """The service's FastAPI application.
 
@@ -176,8 +173,6 @@ def create_app(
         The board's store for feedback (tests); default: opened on ``settings.database_url`` at start-up.
     order_reader
         Reads a draft order's options; default: :func:`cds.fhir.orders.options_of_order`.
-    mapper
-        FHIR Bundle -> patient contract; default: :func:`cds.fhir.map_bundle`.
 
     Returns
     -------
@@ -195,7 +190,6 @@ def create_app(
     state: dict[str, Any] = {"evaluator": evaluator, "store": store}
     reports = ReportStore(ttl=settings.report_ttl)
     reader: OrderReader = order_reader if order_reader is not None else options_of_order
-    mapping = mapper or map_bundle
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -297,13 +291,10 @@ def create_app(
         except PrefetchFailed as exc:
             raise _Refused(412, {"error": "precondition_failed", "prefetch": exc.keys,
                                  "message": f"required FHIR data could not be obtained: {exc.reason}"}) from None
-        try:
-            mapped = mapping(bundle, as_of)
-        except BundleError as exc:
-            raise _Refused(400, {"error": "bad_request", "message": "the FHIR data cannot be read",
-                                 "problems": [{"field": "prefetch", "message": str(exc)}]}) from None
-        patient_hash = hashlib.sha256(json.dumps(mapped.patient, sort_keys=True, default=str).encode()).hexdigest()
-        rec, blocked, gaps = await _evaluate(mapped)
+        result = await _evaluate(bundle, as_of)
+        rec, blocked, gaps = _outcome(result)
+        patient_hash = hashlib.sha256(
+            json.dumps(result.mapping.patient, sort_keys=True, default=str).encode()).hexdigest()
         report_url = f"{settings.base_url}/reports/{reports.put(rec)}" if rec is not None else None
         ctx = cardlib.CardContext(service.id, patient_hash, report_url, settings.board_url)
         if rec is None:
@@ -316,20 +307,14 @@ def create_app(
             return JSONResponse({"cards": cardlib.patient_view_cards(rec, gaps, ctx)})
         return JSONResponse({"cards": _order_cards(service, call, rec, ctx)})
 
-    async def _evaluate(mapped: MappingResult) -> tuple[Recommendation | None, str | None, list[cardlib.DataGap]]:
-        gaps = _mapping_gaps(mapped)
-        if not mapped.patient.get("tumour", {}).get("primary_site"):
-            missing = [cardlib.DataGap(r.field, _why_missing(r.notes)) for r in mapped.report
-                       if r.status in (Status.missing, Status.ambiguous)]
-            return None, "the primary site of the tumour is not in the FHIR data", missing
-        try:
-            patient = validate_patient(mapped.patient, source="the FHIR data")
-        except InputError as exc:
-            problems = [cardlib.DataGap(p.field or "(record)", p.message) for p in exc.problems]
-            return None, "the FHIR data break the input contract", problems
+    async def _evaluate(bundle: dict[str, Any], as_of: dt.date) -> BundleEvaluation:
+        """Map and evaluate in an engine worker (the mapping is the costlier half: not on the event loop)."""
         evaluator: Evaluator = state["evaluator"]
         try:
-            rec = await run_in_threadpool(evaluator.evaluate, patient, settings.lang, False)
+            return await run_in_threadpool(evaluator.evaluate_bundle, bundle, as_of, settings.lang, False)
+        except BundleError as exc:
+            raise _Refused(400, {"error": "bad_request", "message": "the FHIR data cannot be read",
+                                 "problems": [{"field": "prefetch", "message": str(exc)}]}) from None
         except EngineUnavailable as exc:
             log.warning("engine unavailable: %s", exc)
             retry = str(max(1, math.ceil(exc.retry_after)))
@@ -338,7 +323,6 @@ def create_app(
         except EngineError:
             log.error("the rule engine failed on a request")
             raise _Refused(500, {"error": "internal", "message": "netcds failed on this request"}) from None
-        return rec, None, gaps
 
     def _order_cards(service: Service, call: HookRequest, rec: Recommendation,
                      ctx: cardlib.CardContext) -> list[dict[str, Any]]:
@@ -430,6 +414,19 @@ def _validate_call(service: Service, body: Any) -> HookRequest:
 
 def _why_missing(notes: tuple[str, ...]) -> str:
     return "; ".join(notes) if notes else "not found in the FHIR data"
+
+
+def _outcome(result: BundleEvaluation) -> tuple[Recommendation | None, str | None, list[cardlib.DataGap]]:
+    """The recommendation, or why there is none, and the data gaps the cards list."""
+    mapped = result.mapping
+    if not result.has_primary_site:
+        missing = [cardlib.DataGap(r.field, _why_missing(r.notes)) for r in mapped.report
+                   if r.status in (Status.missing, Status.ambiguous)]
+        return None, "the primary site of the tumour is not in the FHIR data", missing
+    if result.recommendation is None:
+        problems = [cardlib.DataGap(p.field or "(record)", p.message) for p in result.problems]
+        return None, "the FHIR data break the input contract", problems
+    return result.recommendation, None, _mapping_gaps(mapped)
 
 
 def _mapping_gaps(mapped: MappingResult) -> list[cardlib.DataGap]:
