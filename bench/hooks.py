@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
-from bench.loadgen import Request, RunResult, closed_loop, open_loop, saturation, tree_cpu_seconds
+from bench.loadgen import Request, RunResult, closed_loop, open_loop, saturation
 from tests.support.ehr import SigningKey, jwks, make_token
 from tests.support.server import python_command, start_server
 
@@ -258,10 +258,21 @@ def kill_during_load(base_url: str, requests: Requests, server_pid: int, rate: f
         return
     victim: list[int] = []
 
+    def running(pid: int) -> bool:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat[stat.rindex(")") + 2] == "R"
+
     def killer() -> None:
         time.sleep(duration / 3)
         before = set(engine_workers(server_pid))
-        target = max(before, key=lambda pid: tree_cpu_seconds(pid)) if before else None
+        deadline = time.perf_counter() + duration / 3
+        target = None
+        while target is None and time.perf_counter() < deadline:  # a worker caught evaluating
+            target = next((pid for pid in before if running(pid)), None)
+            time.sleep(0.001)
         if target:
             os.kill(target, signal.SIGKILL)
             victim.append(target)

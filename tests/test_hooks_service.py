@@ -372,9 +372,18 @@ def test_oversized_body_is_413_without_reading_it(service: _Service) -> None:
 
 def test_no_prefetch_and_no_fhir_server_is_412(service: _Service) -> None:
     prefetch = _pnet_prefetch()
-    del prefetch["observations"]
+    del prefetch["conditions"]  # the primary site lives there: nothing can be said without it
     r = service.post("/cds-services/netcds-patient-view", _call("patient-view", prefetch))
-    assert r.status_code == 412 and r.json()["prefetch"] == ["observations"]
+    assert r.status_code == 412 and r.json()["prefetch"] == ["conditions"]
+
+
+def test_an_optional_key_that_cannot_be_read_is_named_in_a_card_not_refused(service: _Service) -> None:
+    prefetch = _pnet_prefetch()
+    del prefetch["observations"]  # Ki-67, ECOG, eGFR unknown: asked for, never guessed
+    r = service.post("/cds-services/netcds-patient-view", _call("patient-view", prefetch))
+    assert r.status_code == 200
+    gap_card = next(c for c in r.json()["cards"] if "prefetch.observations" in c["detail"])
+    assert "not read" in gap_card["detail"] and "unknown to netcds" in gap_card["detail"]
 
 
 # ------------------------------------------------------------------ the EHR's FHIR server
@@ -428,9 +437,10 @@ def test_no_prefetch_reads_the_fhir_server_with_the_token(service: _Service,
     summaries = [c["summary"] for c in fetched.json()["cards"]]
     assert summaries == [c["summary"] for c in prefetched.json()["cards"]]  # the same data, the same cards
     assert len(seen) == 8 and set(seen) == {"Bearer ehr-access-token"}  # 7 templates, observations on 2 pages
-    body["context"]["patientId"] = "broken"
+    body["context"]["patientId"] = "broken"  # the server answers 500 to every search, 404 to the Patient read
     failed = service.post("/cds-services/netcds-patient-view", body)
-    assert failed.status_code == 412 and "500" in failed.json()["message"]
+    assert failed.status_code == 412 and failed.json()["prefetch"] == ["conditions"]
+    assert "500" in failed.json()["message"]
 
 
 # ------------------------------------------------------------------ feedback

@@ -287,12 +287,14 @@ def create_app(
             token = call.fhirAuthorization.access_token if call.fhirAuthorization else None
             access = FhirAccess(str(call.fhirServer), token, settings.fhir_timeout)
         try:
-            bundle = await run_in_threadpool(gather, service.prefetch, call.prefetch, call.context, access)
+            gathered = await run_in_threadpool(gather, service.prefetch, call.prefetch, call.context, access)
         except PrefetchFailed as exc:
             raise _Refused(412, {"error": "precondition_failed", "prefetch": exc.keys,
                                  "message": f"required FHIR data could not be obtained: {exc.reason}"}) from None
-        result = await _evaluate(bundle, as_of)
+        result = await _evaluate(gathered.bundle, as_of)
         rec, blocked, gaps = _outcome(result)
+        gaps = [cardlib.DataGap(f"prefetch.{key}", f"not read ({why}): the data it holds are unknown to netcds")
+                for key, why in gathered.unread] + gaps
         patient_hash = hashlib.sha256(
             json.dumps(result.mapping.patient, sort_keys=True, default=str).encode()).hexdigest()
         report_url = f"{settings.base_url}/reports/{reports.put(rec)}" if rec is not None else None

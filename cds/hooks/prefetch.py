@@ -15,7 +15,7 @@ Access" (the bearer token).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,26 @@ from cds.hooks.registry import fill_template
 
 #: Pages of one search followed at most.
 MAX_PAGES = 20
+
+#: The prefetch keys without which nothing can be said (the patient, and the conditions that hold
+#: the tumour's primary site): when they cannot be obtained the call answers 412. Any other key
+#: that cannot be obtained is named in a card instead (its fields are unknown, never guessed):
+#: netcds asks for missing data rather than refusing the patient.
+REQUIRED_KEYS = frozenset({"patient", "conditions"})
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """The patient's data as one Bundle, and the prefetch keys that could not be read (with why).
+
+    Examples
+    --------
+    >>> Gathered({"resourceType": "Bundle", "type": "collection", "entry": []}, (("observations", "no server"),)).unread
+    (('observations', 'no server'),)
+    """
+
+    bundle: dict[str, Any]
+    unread: tuple[tuple[str, str], ...] = ()
 
 
 class PrefetchFailed(Exception):
@@ -83,8 +103,8 @@ class FhirAccess:
 
 
 def gather(templates: Mapping[str, str], prefetch: Mapping[str, Any] | None, context: Mapping[str, Any],
-           access: FhirAccess | None) -> dict[str, Any]:
-    """One collection Bundle of every resource the templates ask for.
+           access: FhirAccess | None, required: Collection[str] = REQUIRED_KEYS) -> Gathered:
+    """One collection Bundle of every resource the templates ask for, and what could not be read.
 
     Parameters
     ----------
@@ -96,45 +116,61 @@ def gather(templates: Mapping[str, str], prefetch: Mapping[str, Any] | None, con
         The hook's context (fills the templates' tokens when fetching).
     access
         The client's FHIR server, or None when it gave none.
+    required
+        The keys without which the call fails (412); the others are reported as unread.
 
     Returns
     -------
-    dict
-        A ``collection`` Bundle (OperationOutcome entries left for the reader to skip).
+    Gathered
+        A ``collection`` Bundle (OperationOutcome entries left for the reader to skip) and the
+        optional keys that could not be read, with the reason.
 
     Raises
     ------
     PrefetchFailed
-        A key is absent and its data cannot be read from the server.
+        A required key is absent and its data cannot be read from the server.
 
     Examples
     --------
     >>> patient = {"resourceType": "Patient", "id": "p"}
-    >>> bundle = gather({"patient": "Patient/{{context.patientId}}", "conditions": "Condition?patient=x"},
-    ...                 {"patient": patient, "conditions": None}, {"patientId": "p"}, None)
-    >>> [e["resource"]["id"] for e in bundle["entry"]]
-    ['p']
+    >>> got = gather({"patient": "Patient/{{context.patientId}}", "conditions": "Condition?patient=x"},
+    ...              {"patient": patient, "conditions": None}, {"patientId": "p"}, None)
+    >>> [e["resource"]["id"] for e in got.bundle["entry"]], got.unread
+    (['p'], ())
     >>> gather({"patient": "Patient/{{context.patientId}}"}, {}, {"patientId": "p"}, None)
     Traceback (most recent call last):
     ...
     cds.hooks.prefetch.PrefetchFailed: patient: the client sent no prefetch for it and no fhirServer to read it from
+    >>> gather({"patient": "Patient/p", "observations": "Observation?patient=p"}, {"patient": patient},
+    ...        {"patientId": "p"}, None).unread
+    (('observations', 'the client sent no prefetch for it and no fhirServer to read it from'),)
     """
     given = dict(prefetch or {})
     absent = [key for key in templates if key not in given]
-    if absent and access is None:
-        raise PrefetchFailed(absent, "the client sent no prefetch for it and no fhirServer to read it from")
+    if access is None:
+        failed = [key for key in absent if key in required]
+        if failed:
+            raise PrefetchFailed(failed, "the client sent no prefetch for it and no fhirServer to read it from")
     entries: list[dict[str, Any]] = []
+    unread: list[tuple[str, str]] = []
     for key in templates:
         if key in given:
             entries.extend(_entries(given[key]))
-    if absent and access is not None:
+    if absent and access is None:
+        unread = [(key, "the client sent no prefetch for it and no fhirServer to read it from") for key in absent]
+    elif absent and access is not None:
         with httpx.Client(timeout=access.timeout, headers=access.headers(), follow_redirects=False) as client:
             for key in absent:
-                url = fill_template(templates[key], context)
-                if url is None:
-                    raise PrefetchFailed([key], "the context lacks a field its template needs")
-                entries.extend(_fetch(client, access.server, url, key))
-    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+                try:
+                    url = fill_template(templates[key], context)
+                    if url is None:
+                        raise PrefetchFailed([key], "the context lacks a field its template needs")
+                    entries.extend(_fetch(client, access.server, url, key))
+                except PrefetchFailed as exc:
+                    if key in required:
+                        raise
+                    unread.append((key, exc.reason))
+    return Gathered({"resourceType": "Bundle", "type": "collection", "entry": entries}, tuple(unread))
 
 
 def _entries(value: Any) -> list[dict[str, Any]]:
