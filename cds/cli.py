@@ -995,6 +995,51 @@ def schema(
         _emit("\n".join(lines) + "\n", output)
 
 
+# ------------------------------------------------------------------ cohorts
+
+
+@app.command()
+def synth(
+    n: Annotated[int, typer.Option("--n", min=1, help="How many patients.", show_default=False)],
+    seed: Annotated[int, typer.Option("--seed", help="The cohort's seed (same seed, same patients).")] = 0,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", metavar="YYYY-MM-DD", help="Decision date of every patient (default: the catalogue's).",
+        show_default=False,
+    )] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write to this file, .jsonl or .parquet (default: JSON Lines on stdout).",
+        show_default=False,
+    )] = None,
+) -> None:
+    """A synthetic cohort, seeded and reproducible, drawn from the registry case mix of
+    knowledge/catalogues/cohort-mix.yaml (each proportion with its source)."""
+    with _guard():
+        import datetime as dt
+
+        from cds.cohort.files import CohortFileError, dumps, write_patients
+        from cds.cohort.synth import synth_patients
+
+        if as_of is not None:
+            try:
+                dt.date.fromisoformat(as_of)
+            except ValueError:
+                raise _BadInput(f"--as-of: expected a date as YYYY-MM-DD, got {as_of!r}") from None
+        _check_output(output)
+        patients = synth_patients(n, seed, as_of)
+        if output is None:
+            for patient in patients:
+                sys.stdout.write(dumps(patient) + "\n")
+            sys.stdout.flush()
+            return
+        try:
+            count = write_patients(output.expanduser(), patients)
+        except CohortFileError as exc:
+            raise _BadInput(f"--output: {exc}") from None
+        except OSError as exc:
+            raise _BadInput(f"cannot write {output}: {exc.strerror or exc}") from None
+        _err(f"{count} synthetic patient(s) written to {output}")
+
+
 # ------------------------------------------------------------------ board
 
 DatabaseOption = Annotated[str | None, typer.Option(
