@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -1038,6 +1039,95 @@ def synth(
         except OSError as exc:
             raise _BadInput(f"cannot write {output}: {exc.strerror or exc}") from None
         _err(f"{count} synthetic patient(s) written to {output}")
+
+
+@app.command()
+def batch(
+    source: Annotated[Path, typer.Argument(
+        metavar="INPUT", help="The cohort: JSON Lines (.jsonl), a folder of patient files (*.json), or Parquet "
+        "(a `patient` column of JSON text, or flat columns named by dotted field paths).", show_default=False,
+    )],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Results, .jsonl or .parquet (one row per patient, in input order). Rerunning with "
+        "the same output resumes: rows already written for the same input are kept.", show_default=False,
+    )],
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-w", min=1, help="Worker processes (default: the cores available; 1 runs in this process).",
+        show_default=False,
+    )] = None,
+    lang: LangOption = Language.en,
+    surveillance: Annotated[bool, typer.Option(
+        "--surveillance/--no-surveillance", help="Also plan the follow-up (schedule and dose in each row).",
+    )] = True,
+    top: Annotated[int, typer.Option("--top", min=1, max=50, help="Ranked options kept per track.")] = 3,
+) -> None:
+    """Evaluate a whole cohort: one result row per patient (top options per track, exclusions, alerts, missing
+    data, versions); a patient that breaks the input contract is a row with the field-named message, counted,
+    never stopping the run."""
+    with _guard():
+        from cds.cohort.files import CohortFileError, cohort_format
+        from cds.cohort.reader import count_records
+        from cds.cohort.rows import RunSettings
+        from cds.cohort.runner import default_workers, run_batch
+
+        target = output.expanduser()
+        try:
+            cohort_format(target)
+            if not source.exists():
+                raise CohortFileError(f"{source}: no such file or folder")
+            if not source.is_dir():
+                cohort_format(source)
+        except CohortFileError as exc:
+            raise _BadInput(str(exc)) from None
+        _check_output(target)
+        _engine()  # the knowledge loads (or fails, exit 2) before any work
+        settings = RunSettings(lang=lang.value, surveillance=surveillance, top=top)
+        n_workers = workers or default_workers()
+        total = count_records(source)
+        try:
+            if sys.stderr.isatty():
+                from rich.console import Console
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TaskProgressColumn,
+                    TextColumn,
+                    TimeElapsedColumn,
+                    TimeRemainingColumn,
+                )
+
+                columns = (TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                           TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                           TimeRemainingColumn())
+                with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+                    task = bar.add_task("batch", total=total, rate="")
+                    started = time.perf_counter()
+                    done = [0]
+
+                    def advance(n: int) -> None:
+                        # Rows kept from an earlier run come first and in one go: they move the bar, not the rate.
+                        if bar.tasks[task].completed == 0 and done[0] == 0 and n > 1_000:
+                            bar.update(task, advance=n)
+                            return
+                        done[0] += n
+                        elapsed = time.perf_counter() - started
+                        bar.update(task, advance=n, rate=f"{done[0] / elapsed:,.0f}/s" if elapsed > 0 else "")
+
+                    summary = run_batch(source, target, workers=n_workers, settings=settings, progress=advance)
+            else:
+                summary = run_batch(source, target, workers=n_workers, settings=settings)
+        except CohortFileError as exc:
+            raise _BadInput(str(exc)) from None
+        except KeyboardInterrupt:
+            _err(f"interrupted: the rows written so far are kept in {output}; rerun the same command to resume")
+            raise typer.Exit(130) from None
+        _err(f"{summary.total} patient(s): {summary.ok} ok, {summary.invalid} invalid, {summary.errors} "
+             f"engine error(s), {summary.skipped} already written; {summary.seconds:.1f} s, "
+             f"{summary.rate:,.0f} patients/s with {summary.workers} worker(s); results in {output}")
+        if summary.failures:
+            worst = sorted(summary.failures.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+            _err("invalid patients by field: " + ", ".join(f"{name or '(whole record)'} {n}" for name, n in worst))
 
 
 # ------------------------------------------------------------------ board
