@@ -136,7 +136,8 @@ def test_a_changed_patient_is_evaluated_again_and_the_rows_before_it_are_kept(co
     out = tmp_path / "out.jsonl"
     run_batch(source, out, workers=1)
     lines = source.read_text(encoding="utf-8").splitlines()
-    lines[60] = '{"tumour": {"primary_site": "appendix", "size_mm": 8, "ki67_percent": 1}, "disease": {"stage": "localized"}}'
+    lines[60] = ('{"tumour": {"primary_site": "appendix", "size_mm": 8, "ki67_percent": 1}, '
+                 '"disease": {"stage": "localized"}}')
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     summary = run_batch(source, out, workers=1)
     assert (summary.skipped, summary.evaluated) == (60, 60)
@@ -170,7 +171,7 @@ def test_an_interrupted_run_resumes_to_the_result_of_one_run(tmp_path: Path, suf
     again = _cli("batch", "in.jsonl", "--output", out.name, "--workers", "1", "--no-surveillance", cwd=tmp_path)
     assert again.wait(timeout=600) == 0
     err = again.stderr.read().decode() if again.stderr else ""
-    assert f"{partial} already written" in err or suffix == ".jsonl" and "already written" in err, err
+    assert f"{partial} already written" in err or (suffix == ".jsonl" and "already written" in err), err
 
     once = tmp_path / f"once{suffix}"
     from cds.cohort.rows import RunSettings
