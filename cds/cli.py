@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -1061,6 +1062,140 @@ def schema(
                  for k, spec in KINDS.items()]
         lines.append("cds schema knowledge --kind KIND prints one; --output-dir DIR writes them all.")
         _emit("\n".join(lines) + "\n", output)
+
+
+# ------------------------------------------------------------------ cohorts
+
+
+@app.command()
+def synth(
+    n: Annotated[int, typer.Option("--n", min=1, help="How many patients.", show_default=False)],
+    seed: Annotated[int, typer.Option("--seed", help="The cohort's seed (same seed, same patients).")] = 0,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", metavar="YYYY-MM-DD", help="Decision date of every patient (default: the catalogue's).",
+        show_default=False,
+    )] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write to this file, .jsonl or .parquet (default: JSON Lines on stdout).",
+        show_default=False,
+    )] = None,
+) -> None:
+    """A synthetic cohort, seeded and reproducible, drawn from the registry case mix of
+    knowledge/catalogues/cohort-mix.yaml (each proportion with its source)."""
+    with _guard():
+        import datetime as dt
+
+        from cds.cohort.files import CohortFileError, dumps, write_patients
+        from cds.cohort.synth import synth_patients
+
+        if as_of is not None:
+            try:
+                dt.date.fromisoformat(as_of)
+            except ValueError:
+                raise _BadInput(f"--as-of: expected a date as YYYY-MM-DD, got {as_of!r}") from None
+        _check_output(output)
+        patients = synth_patients(n, seed, as_of)
+        if output is None:
+            for patient in patients:
+                sys.stdout.write(dumps(patient) + "\n")
+            sys.stdout.flush()
+            return
+        try:
+            count = write_patients(output.expanduser(), patients)
+        except CohortFileError as exc:
+            raise _BadInput(f"--output: {exc}") from None
+        except OSError as exc:
+            raise _BadInput(f"cannot write {output}: {exc.strerror or exc}") from None
+        _err(f"{count} synthetic patient(s) written to {output}")
+
+
+@app.command()
+def batch(
+    source: Annotated[Path, typer.Argument(
+        metavar="INPUT", help="The cohort: JSON Lines (.jsonl), a folder of patient files (*.json), or Parquet "
+        "(a `patient` column of JSON text, or flat columns named by dotted field paths).", show_default=False,
+    )],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Results, .jsonl or .parquet (one row per patient, in input order). Rerunning with "
+        "the same output resumes: rows already written for the same input are kept.", show_default=False,
+    )],
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-w", min=1, help="Worker processes (default: the cores available; 1 runs in this process).",
+        show_default=False,
+    )] = None,
+    lang: LangOption = Language.en,
+    surveillance: Annotated[bool, typer.Option(
+        "--surveillance/--no-surveillance", help="Also plan the follow-up (schedule and dose in each row).",
+    )] = True,
+    top: Annotated[int, typer.Option("--top", min=1, max=50, help="Ranked options kept per track.")] = 3,
+) -> None:
+    """Evaluate a whole cohort: one result row per patient (top options per track, exclusions, alerts, missing
+    data, versions); a patient that breaks the input contract is a row with the field-named message, counted,
+    never stopping the run."""
+    with _guard():
+        from cds.cohort.files import CohortFileError, cohort_format
+        from cds.cohort.reader import count_records
+        from cds.cohort.rows import RunSettings
+        from cds.cohort.runner import default_workers, run_batch
+
+        target = output.expanduser()
+        try:
+            cohort_format(target)
+            if not source.exists():
+                raise CohortFileError(f"{source}: no such file or folder")
+            if not source.is_dir():
+                cohort_format(source)
+        except CohortFileError as exc:
+            raise _BadInput(str(exc)) from None
+        _check_output(target)
+        _engine()  # the knowledge loads (or fails, exit 2) before any work
+        settings = RunSettings(lang=lang.value, surveillance=surveillance, top=top)
+        n_workers = workers or default_workers()
+        total = count_records(source)
+        try:
+            if sys.stderr.isatty():
+                from rich.console import Console
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TaskProgressColumn,
+                    TextColumn,
+                    TimeElapsedColumn,
+                    TimeRemainingColumn,
+                )
+
+                columns = (TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                           TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                           TimeRemainingColumn())
+                with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+                    task = bar.add_task("batch", total=total, rate="")
+                    started = time.perf_counter()
+                    done = [0]
+
+                    def advance(n: int) -> None:
+                        # Rows kept from an earlier run come first and in one go: they move the bar, not the rate.
+                        if bar.tasks[task].completed == 0 and done[0] == 0 and n > 1_000:
+                            bar.update(task, advance=n)
+                            return
+                        done[0] += n
+                        elapsed = time.perf_counter() - started
+                        bar.update(task, advance=n, rate=f"{done[0] / elapsed:,.0f}/s" if elapsed > 0 else "")
+
+                    summary = run_batch(source, target, workers=n_workers, settings=settings, progress=advance)
+            else:
+                summary = run_batch(source, target, workers=n_workers, settings=settings)
+        except CohortFileError as exc:
+            raise _BadInput(str(exc)) from None
+        except KeyboardInterrupt:
+            _err(f"interrupted: the rows written so far are kept in {output}; rerun the same command to resume")
+            raise typer.Exit(130) from None
+        _err(f"{summary.total} patient(s): {summary.ok} ok, {summary.invalid} invalid, {summary.errors} "
+             f"engine error(s), {summary.skipped} already written; {summary.seconds:.1f} s, "
+             f"{summary.rate:,.0f} patients/s with {summary.workers} worker(s); results in {output}")
+        if summary.failures:
+            worst = sorted(summary.failures.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+            _err("invalid patients by field: " + ", ".join(f"{name or '(whole record)'} {n}" for name, n in worst))
 
 
 # ------------------------------------------------------------------ board

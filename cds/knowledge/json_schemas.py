@@ -17,7 +17,7 @@ Examples
 >>> schema["title"], "statement" in schema["properties"]
 ('RecommendationSpec', True)
 >>> sorted(KINDS)[:3]
-['alerts', 'derived-facts', 'evidence-scale']
+['alerts', 'cohort-mix', 'derived-facts']
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from cds.fhir.codes import FhirCodes
+from cds.knowledge.cohort_mix import CohortMix
 from cds.knowledge.schema import (
     AlertCatalogue,
     Config,
@@ -100,6 +101,8 @@ KINDS: dict[str, FileKind] = {
                               "The contraindication matrix: rows (conditions) and statements."),
     "not-modelled": FileKind(NotModelledCatalogue, ("knowledge/catalogues/not-modelled.yaml",),
                              "What the knowledge deliberately leaves out, by topic."),
+    "cohort-mix": FileKind(CohortMix, ("knowledge/catalogues/cohort-mix.yaml",),
+                           "The case mix of synthetic cohorts (`cds synth`), each proportion with its source."),
 }
 
 

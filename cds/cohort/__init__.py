@@ -1,0 +1,1 @@
+"""Cohorts: synthetic cohorts (``cds synth``) and evaluation of a whole cohort (``cds batch``)."""

@@ -1,0 +1,266 @@
+"""Evaluate a whole cohort (``cds batch``): in parallel, in order, resumable, with flat memory.
+
+The run reads the cohort one record at a time (:mod:`cds.cohort.reader`), sends chunks of
+:data:`CHUNK` patients to a pool of worker processes (the rule engine is C code that holds the GIL,
+so threads would not help), and writes the rows back in input order (:mod:`cds.cohort.writer`).
+Each worker builds its engine once, in the pool's initializer, and evaluates through it
+(:func:`cds.cohort.rows.evaluate_text`, which calls :meth:`cds.engine.Engine.evaluate`). At most
+``window`` chunks are in flight (submitted and not yet written), so memory stays flat whatever the
+cohort size: neither the cohort nor the results are ever held whole. The output depends only on the
+input, never on the number of workers (``workers=1`` evaluates in this process).
+
+Resuming: before evaluating, the rows already in the output are read back and compared with the
+input in step; the leading rows that match (position, input hash, settings, versions) are kept and
+their records skipped; everything after is evaluated again.
+
+Examples
+--------
+>>> import tempfile
+>>> from pathlib import Path
+>>> folder = Path(tempfile.mkdtemp())
+>>> _ = (folder / "in.jsonl").write_text('{"tumour": {"primary_site": "rectum", "size_mm": 8, "ki67_percent": 1}, '
+...     '"disease": {"stage": "localized"}}\\n{"tumour": {"primary_site": "lung"}}\\n', encoding="utf-8")
+>>> summary = run_batch(folder / "in.jsonl", folder / "out.jsonl", workers=1)
+>>> summary.ok, summary.invalid, summary.skipped
+(1, 1, 0)
+>>> run_batch(folder / "in.jsonl", folder / "out.jsonl", workers=1).skipped   # rerun: nothing to do
+2
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.pool import AsyncResult, Pool
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cds.cohort.reader import Record, iter_records
+from cds.cohort.rows import RunSettings, evaluate_text, input_hash
+from cds.cohort.writer import RowKey, open_writer
+from cds.version import SOFTWARE_VERSION
+
+if TYPE_CHECKING:
+    from cds.engine import Engine
+
+#: Patients per task sent to a worker.
+CHUNK = 64
+
+#: The chunk of work a task carries: (position, source, JSON text) per patient.
+Chunk = list[tuple[int, str, str]]
+
+
+@dataclass
+class Summary:
+    """What a run did: counts and time.
+
+    Examples
+    --------
+    >>> Summary(total=10, ok=8, invalid=1, errors=1).evaluated
+    10
+    """
+
+    total: int = 0
+    ok: int = 0
+    invalid: int = 0
+    errors: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    workers: int = 1
+    failures: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def evaluated(self) -> int:
+        """Patients evaluated in this run (valid or not)."""
+        return self.ok + self.invalid + self.errors
+
+    @property
+    def rate(self) -> float:
+        """Patients evaluated per second in this run."""
+        return self.evaluated / self.seconds if self.seconds > 0 else 0.0
+
+
+def default_workers() -> int:
+    """The number of worker processes by default: the cores this process may use.
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Examples
+    --------
+    >>> default_workers() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ------------------------------------------------------------------ worker side
+
+_engine: Engine | None = None
+_settings = RunSettings()
+
+
+def _init_worker(settings: RunSettings) -> None:
+    """Pool initializer: build this worker's engine once (knowledge loaded and compiled)."""
+    global _engine, _settings
+    from cds import default_engine
+
+    _engine = default_engine()
+    _settings = settings
+
+
+def _evaluate_chunk(chunk: Chunk) -> list[dict[str, Any]]:
+    assert _engine is not None, "the worker was not initialised"
+    return [evaluate_text(_engine, position, source, text, _settings) for position, source, text in chunk]
+
+
+# ------------------------------------------------------------------ the run
+
+
+def _chunks(records: Iterable[Record], size: int) -> Iterator[Chunk]:
+    iterator = iter(records)
+    while True:
+        chunk = [(r.position, r.source, r.text) for r in itertools.islice(iterator, size)]
+        if not chunk:
+            return
+        yield chunk
+
+
+def _matching_prefix(records: Iterator[Record], existing: Iterator[RowKey], settings: RunSettings,
+                     version: str) -> int:
+    """How many leading written rows match the input's leading records (read in step)."""
+    count = 0
+    for record, key in zip(records, existing, strict=False):
+        expected = RowKey(record.position, input_hash(record.text), settings.fingerprint, version, SOFTWARE_VERSION)
+        if key != expected:
+            break
+        count += 1
+    return count
+
+
+def run_batch(
+    source: Path,
+    output: Path,
+    *,
+    workers: int | None = None,
+    settings: RunSettings | None = None,
+    chunk: int = CHUNK,
+    progress: Callable[[int], None] | None = None,
+) -> Summary:
+    """Evaluate every patient of ``source`` and write one row per patient to ``output``, in input order.
+
+    Parameters
+    ----------
+    source
+        A JSON Lines file, a folder of patient files or a Parquet file (:mod:`cds.cohort.reader`).
+    output
+        ``.jsonl`` or ``.parquet``; rows already there that match the input are kept (resume).
+    workers
+        Worker processes (default :func:`default_workers`); 1 evaluates in this process.
+    settings
+        Language, follow-up plan, options per track (:class:`cds.cohort.rows.RunSettings`).
+    chunk
+        Patients per task.
+    progress
+        Called with the number of rows just written (and once with the rows kept from before).
+
+    Returns
+    -------
+    Summary
+        The counts (ok, invalid, errors, skipped) and the time taken.
+
+    Raises
+    ------
+    cds.cohort.files.CohortFileError
+        The input or output path cannot be used (unknown format, missing file, no pyarrow).
+    KeyboardInterrupt
+        The run was interrupted; the rows written so far stay valid and a rerun resumes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "p.json").write_text('{"tumour": {"primary_site": "pancreas", "ki67_percent": 1, '
+    ...                                    '"size_mm": 12}, "disease": {"stage": "localized"}}', encoding="utf-8")
+    >>> run_batch(folder, folder / "out.parquet", workers=1).ok
+    1
+    """
+    from cds import default_engine
+
+    settings = settings or RunSettings()
+    workers = workers or default_workers()
+    version = default_engine().kb.version
+    started = time.perf_counter()
+    summary = Summary(workers=workers)
+    writer = open_writer(output)
+    keep = _matching_prefix(iter_records(source), writer.existing(), settings, version)
+    kept = writer.start(keep)
+    summary.skipped = kept
+    if progress is not None and kept:
+        progress(kept)
+    records = itertools.islice(iter_records(source), kept, None)
+    chunks = _chunks(records, chunk)
+    try:
+        for rows in _results(chunks, workers, settings):
+            writer.write(rows)
+            for row in rows:
+                status = row["status"]
+                if status == "ok":
+                    summary.ok += 1
+                elif status == "invalid":
+                    summary.invalid += 1
+                    for name in row["error_fields"] or [""]:
+                        summary.failures[name] = summary.failures.get(name, 0) + 1
+                else:
+                    summary.errors += 1
+            if progress is not None:
+                progress(len(rows))
+        writer.finish()
+    except BaseException:
+        writer.close()
+        raise
+    summary.total = summary.skipped + summary.evaluated
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _results(chunks: Iterator[Chunk], workers: int, settings: RunSettings) -> Iterator[list[dict[str, Any]]]:
+    """The rows of each chunk, in input order; at most ``4 * workers`` chunks in flight."""
+    first = next(chunks, None)
+    if first is None:
+        return  # nothing left to evaluate (a finished run resumed): no pool to start
+    chunks = itertools.chain([first], chunks)
+    if workers <= 1:
+        _init_worker(settings)
+        for c in chunks:
+            yield _evaluate_chunk(c)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if context.get_start_method() == "forkserver":
+        # As cds.isolation does: import the heavy modules once in the fork server, workers start warm.
+        context.set_forkserver_preload(["cds.engine", "cds.knowledge", "cds.model", "cds.cohort.rows"])
+    pool: Pool = context.Pool(workers, initializer=_init_worker, initargs=(settings,))
+    try:
+        window: deque[AsyncResult[list[dict[str, Any]]]] = deque()
+        limit = 4 * workers
+        for c in chunks:
+            window.append(pool.apply_async(_evaluate_chunk, (c,)))
+            if len(window) >= limit:
+                yield window.popleft().get()
+        while window:
+            yield window.popleft().get()
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
