@@ -54,20 +54,37 @@ class ObservationCodes(_Strict):
 class Topography(_Strict):
     """A topography code prefix (ICD-10 or ICD-O-3) and the primary site it means.
 
+    A row without ``site`` names no single site: ``ambiguous`` lists the sites it may be (C19
+    rectosigmoid junction: colon or rectum), or it names none at all (C7A.00 "unspecified site",
+    which is not the model's ``unknown`` primary). ``note`` says why, in the field's report row.
+    A row may also state the tumour is ampullary or well differentiated (ICD-10-CM D3A benign
+    carcinoid tumours).
+
     Examples
     --------
     >>> load_codes().topography[0].site
     'stomach'
+    >>> load_codes().site_for("C19").ambiguous
+    ['colon', 'rectum']
     """
 
     prefix: str
-    site: str
+    site: str | None = None
+    ambiguous: list[str] = Field(default_factory=list)
+    ampullary: bool | None = None
+    differentiation: Literal["well", "poor"] | None = None
+    note: str = ""
     checked: bool = False
     source: str = ""
 
 
 class Morphology(_Strict):
     """A morphology code and the tumour fields it implies.
+
+    ``grade`` only from a code that states it (SNOMED CT "NET grade 2"; ICD-O-3 2000 codes never do).
+    ``functional_syndrome`` comes from a term that names the hormone and is reported as derived, to be
+    confirmed. ``out_of_scope`` marks a tumour netcds does not cover (goblet cell adenocarcinoma): the
+    Condition is left out and the reason is a mapping problem.
 
     Examples
     --------
@@ -77,9 +94,15 @@ class Morphology(_Strict):
 
     system: Literal["icdo3", "snomed", "icd10"]
     code: str
+    display: str = ""
     differentiation: Literal["well", "poor"] | None = None
     nec_subtype: Literal["small_cell", "large_cell"] | None = None
     minen: bool | None = None
+    grade: Literal["G1", "G2", "G3"] | None = None
+    functional_syndrome: Literal["insulinoma", "gastrinoma", "vipoma", "glucagonoma", "somatostatinoma",
+                                 "other"] | None = None
+    out_of_scope: str = ""
+    note: str = ""
     checked: bool = False
     source: str = ""
 

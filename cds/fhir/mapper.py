@@ -134,6 +134,8 @@ class _Collector:
     derived: set[str] = field(default_factory=set)
     ambiguous: dict[str, list[str]] = field(default_factory=dict)
     lists: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    site_doubts: list[tuple[bool, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     def add(self, name: str, candidate: _Candidate) -> None:
         self.candidates.setdefault(name, []).append(candidate)
@@ -146,12 +148,13 @@ class _Collector:
 REPORTED_FIELDS = (
     "age", "sex", "ecog", "tumour.primary_site", "tumour.differentiation", "tumour.nec_subtype",
     "tumour.minen", "tumour.ki67_percent", "tumour.mitoses_per_2mm2", "tumour.size_mm", "labs.egfr_ml_min",
-    "tumour.functional_syndrome", "tumour.hereditary_syndrome",
+    "tumour.functional_syndrome", "tumour.hereditary_syndrome", "tumour.grade",
 )
 #: Fields that hold a list: every value found counts (no conflict between two metastatic sites).
 LIST_FIELDS = ("disease.metastatic_sites", "comorbidities")
 #: Fields the mapper infers from a code rather than reads as a stated value.
-DERIVED_FIELDS = frozenset({"age", "tumour.differentiation", "tumour.nec_subtype", "tumour.minen"})
+DERIVED_FIELDS = frozenset({"age", "tumour.differentiation", "tumour.nec_subtype", "tumour.minen", "tumour.grade",
+                            "tumour.ampullary"})
 
 
 def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = None) -> MappingResult:
@@ -228,6 +231,7 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
         else:
             patient[head] = row.value
     report, problems = _hold_to_the_contract(patient, report)
+    problems = (*dict.fromkeys(collector.problems), *problems)
     for section in ("labs", "disease"):
         if not patient[section]:
             del patient[section]
@@ -333,6 +337,9 @@ def _condition_date(resource: Resource) -> dt.date | None:
     return None
 
 
+_BEHAVIOUR = re.compile(r"^(\d{4})/([0-2])$")
+
+
 def _map_condition(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _Collector) -> None:
     res = entry.resource
     verification = _concept_codes(getattr(res, "verificationStatus", None))
@@ -346,25 +353,62 @@ def _map_condition(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _C
     if when is not None and when > as_of:
         collector.ignored.append(f"{entry.label}: recorded {when.isoformat()}, after the decision date")
         return
-    _map_condition_rows(entry, when, codes, collector)
     sys = codes.systems
-    topo_systems = {*sys.icd10, *sys.icdo3}
+    codings = _codings(res)
+    allowed = {"icdo3": sys.icdo3, "icd10": sys.icd10, "snomed": [sys.snomed]}
+    morphs = [(code, m) for system, code in codings for m in codes.morphology
+              if code == m.code and system in allowed[m.system]]
+    outside = [m for _, m in morphs if m.out_of_scope]
+    if outside:
+        collector.problems.append(f"{entry.label}: {outside[0].out_of_scope}")
+        collector.ignored.append(f"{entry.label}: morphology {outside[0].code} is outside netcds' scope")
+        return
+    _map_condition_rows(entry, when, codes, collector)
     seen: set[tuple[str, Any]] = set()
-    for system, code in _codings(res):
-        if system in topo_systems and code[:1].upper() == "C":
-            row = codes.site_for(code)
-            if row is not None and ("tumour.primary_site", row.site) not in seen:
-                seen.add(("tumour.primary_site", row.site))
-                collector.add("tumour.primary_site", _Candidate(row.site, when, entry.label, f"code {code}"))
-        for morph in codes.morphology:
-            allowed = {"icdo3": sys.icdo3, "icd10": sys.icd10, "snomed": [sys.snomed]}[morph.system]
-            if system not in allowed or code != morph.code:
-                continue
-            for name, value in (("tumour.differentiation", morph.differentiation),
-                                ("tumour.nec_subtype", morph.nec_subtype), ("tumour.minen", morph.minen)):
-                if value is not None and (name, value) not in seen:
-                    seen.add((name, value))
-                    collector.add(name, _Candidate(value, when, entry.label, f"code {code}"))
+
+    def add(name: str, value: Any, how: str) -> None:
+        if (name, value) not in seen:
+            seen.add((name, value))
+            collector.add(name, _Candidate(value, when, entry.label, how))
+
+    for system, code in codings:
+        if system in {*sys.icd10, *sys.icdo3} and code[:1].upper() in ("C", "D"):
+            _map_topography(entry, code, codes, collector, add)
+        behaviour = _BEHAVIOUR.match(code) if system in sys.icdo3 else None
+        if behaviour and any(m.code == f"{behaviour[1]}/3" for m in codes.morphology):
+            word = {"0": "benign", "1": "uncertain or borderline", "2": "in situ"}[behaviour[2]]
+            why = (f"{entry.label}: morphology {code} has behaviour /{behaviour[2]} ({word}): not read as a malignant "
+                   "neuroendocrine neoplasm; the board decides")
+            collector.refuse("tumour.differentiation", why)
+            collector.problems.append(why)
+    for code, morph in morphs:
+        how = f"code {code}" + (f" ({morph.display})" if morph.display else "")
+        how += f"; {morph.note}" if morph.note else ""
+        for name, value in (("tumour.differentiation", morph.differentiation),
+                            ("tumour.nec_subtype", morph.nec_subtype),
+                            ("tumour.minen", morph.minen), ("tumour.grade", morph.grade),
+                            ("tumour.functional_syndrome", morph.functional_syndrome)):
+            if value is not None:
+                add(name, value, how)
+                if name == "tumour.functional_syndrome":
+                    collector.derived.add(name)
+
+
+def _map_topography(entry: Entry, code: str, codes: FhirCodes, collector: _Collector, add: Any) -> None:
+    """The primary site of one topography code, or a doubt when the code names a region or no site."""
+    row = codes.site_for(code)
+    if row is None:
+        return
+    how = f"code {code}" + (f"; {row.note}" if row.note else "")
+    if row.site is not None:
+        add("tumour.primary_site", row.site, how)
+        if row.ampullary is not None:
+            add("tumour.ampullary", row.ampullary, how)
+    else:
+        sites = f" (may be {' or '.join(row.ambiguous)})" if row.ambiguous else ""
+        collector.site_doubts.append((bool(row.ambiguous), f"{entry.label}: code {code}{sites}: {row.note}"))
+    if row.differentiation is not None:
+        add("tumour.differentiation", row.differentiation, how)
 
 
 def _condition_rows(concept: Any, codes: FhirCodes) -> list[tuple[Any, str]]:
@@ -609,6 +653,12 @@ def _field_names(collector: _Collector) -> list[str]:
 def _decide(name: str, collector: _Collector) -> FieldReport:
     candidates = collector.candidates.get(name, [])
     refusals = tuple(collector.refusals.get(name, []))
+    if name == "tumour.primary_site" and collector.site_doubts:
+        doubts = tuple(note for _, note in collector.site_doubts)
+        if not candidates:
+            status = Status.ambiguous if any(region for region, _ in collector.site_doubts) else Status.missing
+            return FieldReport(name, None, status, tuple(d.partition(":")[0] for d in doubts), (*refusals, *doubts))
+        refusals = (*refusals, *doubts)
     if name in collector.ambiguous:
         doubts = tuple(collector.ambiguous[name])
         return FieldReport(name, None, Status.ambiguous, tuple(d.partition(":")[0] for d in doubts),
