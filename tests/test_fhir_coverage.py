@@ -6,9 +6,10 @@ import pytest
 
 from cds.fhir import Status, map_bundle
 from cds.model.patient import Patient
-from tests.test_fhir import AS_OF, ICD10, ICDO3, SNOMED, bundle, condition, patient
+from tests.test_fhir import AS_OF, ICD10, ICDO3, PNET_G2, SNOMED, bundle, condition, loinc, obs, patient, qty
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+NCIT = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
 
 
 def _tumour(*codings: dict[str, str]) -> dict[str, object]:
@@ -129,3 +130,108 @@ def test_poorly_differentiated_c7a1_and_secondary_nets_c7b() -> None:
     assert result.patient["disease"] == {"metastatic_sites": ["liver", "lymph_nodes_distant", "bone", "peritoneum",
                                                               "other"], "stage": "metastatic"}
     Patient.model_validate(result.patient)
+
+
+# ----------------------------------------------------------------------------- observations
+
+
+def _sct(code: str, display: str = "") -> dict[str, object]:
+    return {"coding": [{"system": SNOMED, "code": code, **({"display": display} if display else {})}]}
+
+
+def test_grade_from_loinc_text_and_mcode_codes_and_an_unknown_grade_is_refused() -> None:
+    stated = map_bundle(bundle(patient(), PNET_G2, obs("g", loinc("33732-9"), valueString="G2")), AS_OF)
+    assert stated.patient["tumour"]["grade"] == "G2"
+    assert stated.field("tumour.grade").status is Status.found
+    mcode = map_bundle(bundle(patient(), PNET_G2, obs("g", [{"system": NCIT, "code": "C18000"}],
+                                                          valueCodeableConcept=_sct("1155708003"))), AS_OF)
+    assert mcode.patient["tumour"]["grade"] == "G1"
+    assert any("WHO G1" in n for n in mcode.field("tumour.grade").notes)
+    g4 = map_bundle(bundle(patient(), PNET_G2, obs("g", text="Tumor grade", valueString="grade 4")), AS_OF)
+    assert "grade" not in g4.patient["tumour"]
+    assert any("not recognised" in n for n in g4.field("tumour.grade").notes)
+
+
+def test_mcode_disease_status_only_explicit_values() -> None:
+    worse = map_bundle(bundle(patient(), PNET_G2, obs("s", loinc("97509-4"), valueCodeableConcept=_sct("271299001"))),
+                       AS_OF)
+    assert worse.patient["disease"]["status"] == "progressive"
+    better = map_bundle(bundle(patient(), PNET_G2, obs("s", loinc("97509-4"), valueCodeableConcept=_sct("268910001"))),
+                        AS_OF)
+    assert "disease" not in better.patient
+    assert any("improved" in n for n in better.field("disease.status").notes)
+
+
+def test_regional_nodes_from_n_category_and_count() -> None:
+    pn1 = map_bundle(bundle(patient(), PNET_G2, obs("n", [{"system": SNOMED, "code": "371494008"}],
+                                                        valueCodeableConcept=_sct(
+                                                            "1229984001", "American Joint Committee on Cancer cN3"))),
+                     AS_OF)
+    assert pn1.patient["tumour"]["lymph_nodes_positive"] is True
+    pn0 = map_bundle(bundle(patient(), PNET_G2, obs("n", loinc("21900-6"), valueCodeableConcept={"text": "pN0"})),
+                     AS_OF)
+    assert pn0.patient["tumour"]["lymph_nodes_positive"] is False
+    nx = map_bundle(bundle(patient(), PNET_G2, obs("n", loinc("21900-6"), valueCodeableConcept={"text": "pNX"})), AS_OF)
+    assert "lymph_nodes_positive" not in nx.patient["tumour"]
+    count = map_bundle(bundle(patient(), PNET_G2, obs("n", loinc("21893-3"), valueInteger=3)), AS_OF)
+    assert count.patient["tumour"]["lymph_nodes_positive"] is True
+
+
+@pytest.mark.parametrize(("code", "unit", "value", "field", "expected"), [
+    ("777-3", "10*3/uL", 182, "platelets_g_l", 182),
+    ("26515-7", "K/uL", 95, "platelets_g_l", 95),
+    ("751-8", "10*9/L", 1.4, "neutrophils_g_l", 1.4),
+    ("26499-4", "10*3/uL", 2.2, "neutrophils_g_l", 2.2),
+    ("1975-2", "mg/dL", 1.2, "bilirubin_umol_l", 20.52),
+    ("14631-6", "umol/L", 15, "bilirubin_umol_l", 15),
+    ("33762-6", "pg/mL", 420, "nt_probnp_pg_ml", 420),
+    ("33762-6", "ng/L", 300, "nt_probnp_pg_ml", 300),
+])
+def test_labs_are_read_in_the_models_units(code: str, unit: str, value: float, field: str, expected: float) -> None:
+    result = map_bundle(bundle(patient(), PNET_G2, obs("l", loinc(code), **qty(value, unit, None))), AS_OF)
+    assert result.patient["labs"][field] == pytest.approx(expected)
+    Patient.model_validate(result.patient)
+
+
+def test_neutrophil_percent_is_never_an_absolute_count_and_a_molar_nt_probnp_is_refused() -> None:
+    result = map_bundle(bundle(patient(), PNET_G2, obs("p", loinc("770-8"), **qty(60, "%")),
+                               obs("b", loinc("33762-6"), **qty(40, "pmol/L"))), AS_OF)
+    assert "labs" not in result.patient
+    assert any("770-8" in i for i in result.ignored)
+    assert any("pmol/L" in n for n in result.field("labs.nt_probnp_pg_ml").notes)
+
+
+def test_mcode_tumor_size_reads_the_longest_dimension_component_only() -> None:
+    size = obs("ts", loinc("21889-1"), component=[
+        {"code": {"coding": loinc("33728-7")}, **qty(2.5, "cm")},
+        {"code": {"coding": loinc("33729-5")}, **qty(1.1, "cm")},
+    ])
+    result = map_bundle(bundle(patient(), PNET_G2, size), AS_OF)
+    assert result.patient["tumour"]["size_mm"] == 25.0
+    assert not any("no usable value" in n for n in result.field("tumour.size_mm").notes)
+
+
+# ----------------------------------------------------------------------------- imaging
+
+
+def test_sstr_and_fdg_imaging_only_from_a_coded_result() -> None:
+    result = map_bundle(bundle(
+        patient(), PNET_G2,
+        obs("pet", text="68Ga-DOTATATE PET/CT", interpretation=[{"coding": [{"code": "POS"}]}]),
+        {"resourceType": "DiagnosticReport", "id": "fdg", "status": "final", "subject": {"reference": "Patient/p1"},
+         "code": {"text": "FDG PET-CT whole body"}, "effectiveDateTime": "2025-01-05",
+         "conclusionCode": [_sct("260385009", "Negative")]},
+    ), AS_OF)
+    assert result.patient["imaging"] == {"sstr": "positive", "fdg_pet": "negative"}
+    assert any("liver" in n for n in result.field("imaging.sstr").notes)
+    Patient.model_validate(result.patient)
+
+
+def test_imaging_report_text_alone_is_quoted_never_decided() -> None:
+    result = map_bundle(bundle(patient(), PNET_G2, {
+        "resourceType": "DiagnosticReport", "id": "srs", "status": "final", "subject": {"reference": "Patient/p1"},
+        "code": {"text": "Ga-68 DOTATOC PET"}, "effectiveDateTime": "2025-01-05",
+        "conclusion": "Intense uptake in liver lesions, Krenning 3"}), AS_OF)
+    assert "imaging" not in result.patient
+    row = result.field("imaging.sstr")
+    assert row.status is Status.missing and any("Krenning 3" in n and "to confirm" in n for n in row.notes)

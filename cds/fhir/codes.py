@@ -30,6 +30,7 @@ class CodeRef(_Strict):
     """
 
     code: str
+    system: str = ""
     display: str = ""
     checked: bool = False
     source: str = ""
@@ -49,6 +50,51 @@ class ObservationCodes(_Strict):
     text: list[str] = Field(default_factory=list)
     units: dict[str, float]
     target_unit: str
+
+
+class Answer(_Strict):
+    """One answer of a coded Observation and the patient value it states.
+
+    ``codes`` match a value coding (or interpretation) by code; ``words`` match the value's text,
+    display or ``valueString`` as whole words ("G2", "pN1").
+
+    Examples
+    --------
+    >>> next(a.value for a in load_codes().coded("tumour.grade")[0].answers if "g2" in a.words)
+    'G2'
+    """
+
+    value: str | bool
+    codes: list[CodeRef] = Field(default_factory=list)
+    words: list[str] = Field(default_factory=list)
+    note: str = ""
+
+
+class CodedObservation(_Strict):
+    """How to recognise an Observation (or DiagnosticReport) whose answer is a code, and its answers.
+
+    Recognised by ``codes`` (system and code) or, when ``codes`` is empty or no code matches, by
+    ``text`` words in its code's text or displays. ``count`` reads a number instead (positive regional
+    nodes: more than 0 is true). ``interpretation`` also reads Observation.interpretation and a report's
+    conclusionCode. ``unmapped`` lists answers deliberately left unmapped, with the reason as display.
+
+    Examples
+    --------
+    >>> load_codes().coded("disease.status")[0].codes[0].code
+    '97509-4'
+    """
+
+    field: Literal["tumour.grade", "disease.status", "tumour.lymph_nodes_positive", "imaging.sstr",
+                   "imaging.fdg_pet"]
+    codes: list[CodeRef] = Field(default_factory=list)
+    text: list[str] = Field(default_factory=list)
+    answers: list[Answer] = Field(default_factory=list)
+    unmapped: list[CodeRef] = Field(default_factory=list)
+    count: bool = False
+    interpretation: bool = False
+    note: str = ""
+    checked: bool = False
+    source: str = ""
 
 
 class Topography(_Strict):
@@ -272,6 +318,27 @@ class FhirCodes(_Strict):
     morphology: list[Morphology]
     treatments: Treatments
     conditions: list[ConditionCodes] = Field(default_factory=list)
+    coded_observations: list[CodedObservation] = Field(default_factory=list)
+
+    def coded(self, field: str) -> list[CodedObservation]:
+        """The coded-observation tables of one patient field.
+
+        Parameters
+        ----------
+        field
+            Dotted field name, e.g. ``imaging.sstr``.
+
+        Returns
+        -------
+        list of CodedObservation
+            Its tables, in catalogue order.
+
+        Examples
+        --------
+        >>> len(load_codes().coded("tumour.lymph_nodes_positive"))
+        2
+        """
+        return [table for table in self.coded_observations if table.field == field]
 
     def site_for(self, code: str) -> Topography | None:
         """The primary site of a topography code: the longest matching prefix.

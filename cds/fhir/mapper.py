@@ -19,7 +19,7 @@ from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 from cds.fhir.bundle import Entry, IndexedBundle, read_bundle
-from cds.fhir.codes import FhirCodes, ObservationCodes, load_codes
+from cds.fhir.codes import CodedObservation, FhirCodes, ObservationCodes, load_codes
 from cds.fhir.courses import TREATMENT_TYPES, CourseResult, prior_treatments
 from cds.fhir.reports import read_text, report_texts
 from cds.fhir.treatments import mentions, texts
@@ -148,12 +148,14 @@ class _Collector:
 REPORTED_FIELDS = (
     "age", "sex", "ecog", "tumour.primary_site", "tumour.differentiation", "tumour.nec_subtype",
     "tumour.minen", "tumour.ki67_percent", "tumour.mitoses_per_2mm2", "tumour.size_mm", "labs.egfr_ml_min",
-    "tumour.functional_syndrome", "tumour.hereditary_syndrome", "tumour.grade",
+    "tumour.functional_syndrome", "tumour.hereditary_syndrome", "tumour.grade", "tumour.lymph_nodes_positive",
+    "tumour.primary_resected", "disease.status", "imaging.sstr", "imaging.fdg_pet", "labs.platelets_g_l",
+    "labs.neutrophils_g_l", "labs.bilirubin_umol_l", "labs.nt_probnp_pg_ml",
 )
 #: Fields that hold a list: every value found counts (no conflict between two metastatic sites).
 LIST_FIELDS = ("disease.metastatic_sites", "comorbidities")
 #: Fields the mapper infers from a code rather than reads as a stated value.
-DERIVED_FIELDS = frozenset({"age", "tumour.differentiation", "tumour.nec_subtype", "tumour.minen", "tumour.grade",
+DERIVED_FIELDS = frozenset({"age", "tumour.differentiation", "tumour.nec_subtype", "tumour.minen",
                             "tumour.ampullary"})
 
 
@@ -217,7 +219,7 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
     collector.ignored.extend(courses.ignored)
     decided.append(_treatment_row(courses))
     report = tuple(decided)
-    patient: dict[str, Any] = {"tumour": {}, "disease": {}, "labs": {}, "as_of": as_of.isoformat()}
+    patient: dict[str, Any] = {"tumour": {}, "disease": {}, "imaging": {}, "labs": {}, "as_of": as_of.isoformat()}
     if patient_entry is not None and getattr(patient_entry.resource, "id", None):
         patient["id"] = patient_entry.resource.id
     for row in report:
@@ -232,7 +234,7 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
             patient[head] = row.value
     report, problems = _hold_to_the_contract(patient, report)
     problems = (*dict.fromkeys(collector.problems), *problems)
-    for section in ("labs", "disease"):
+    for section in ("labs", "disease", "imaging"):
         if not patient[section]:
             del patient[section]
     return MappingResult(patient=patient, report=report, ignored=tuple(collector.ignored), problems=problems)
@@ -390,7 +392,7 @@ def _map_condition(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _C
                             ("tumour.functional_syndrome", morph.functional_syndrome)):
             if value is not None:
                 add(name, value, how)
-                if name == "tumour.functional_syndrome":
+                if name in ("tumour.functional_syndrome", "tumour.grade"):
                     collector.derived.add(name)
 
 
@@ -550,18 +552,30 @@ def _value(resource: Any, name: str, table: ObservationCodes, ucum: str) -> tupl
     return None, "no usable value (valueQuantity or valueInteger)"
 
 
+def _has_value(resource: Any) -> bool:
+    return any(getattr(resource, f"value{kind}", None) is not None
+               for kind in ("Quantity", "Integer", "CodeableConcept", "String", "Boolean"))
+
+
 def _map_observation(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _Collector) -> None:
     res = entry.resource
     parts = [(res, entry.label)] + [(c, f"{entry.label} component {i + 1}")
                                     for i, c in enumerate(getattr(res, "component", None) or [])]
     found = []
+    coded = []
     for element, label in parts:
         name, how = _which_field(element, codes)
         if name is not None:
             found.append((element, label, name, how))
         elif how:
             collector.ignored.append(f"{label}: {how}")
-    if not found:
+        else:
+            table, how = _which_coded(element, codes)
+            if table is not None:
+                coded.append((element, label, table, how))
+            elif how:
+                collector.ignored.append(f"{label}: {how}")
+    if not found and not coded:
         return
     status = getattr(res, "status", None)
     if status not in codes.statuses.observation_counted:
@@ -572,12 +586,77 @@ def _map_observation(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: 
         collector.ignored.append(f"{entry.label}: dated {when.isoformat()}, after the decision date")
         return
     for element, label, name, how in found:
+        if element is res and len(found) > 1 and not _has_value(res):
+            continue  # a panel's own code (mCODE TumorSize 21889-1): its value is in the components
         value, why = _value(element, name, codes.observations[name], codes.systems.ucum)
         if value is None:
             collector.refuse(name, f"{label}: {why}")
             continue
         final: Any = int(value) if name == "ecog" else value
         collector.add(name, _Candidate(final, when, label, how))
+    for element, label, table, how in coded:
+        _add_coded(element, res, label, table, how, when, collector)
+
+
+def _which_coded(element: Any, codes: FhirCodes) -> tuple[CodedObservation | None, str]:
+    """The coded-observation table an element (Observation, component, DiagnosticReport) answers, if any."""
+    concept = getattr(element, "code", None)
+    codings = {(c.system or "", c.code or "") for c in (getattr(concept, "coding", None) or [])}
+    for table in codes.coded_observations:
+        if any((ref.system, ref.code) in codings for ref in table.codes):
+            return table, "code"
+    words = texts(concept)
+    by_text = [t for t in codes.coded_observations if t.text and any(mentions(w, t.text) for w in words)]
+    if len({t.field for t in by_text}) > 1:
+        return None, f"its name mentions several kinds ({', '.join(t.field for t in by_text)}): not read"
+    return (by_text[0], "text-coded") if by_text else (None, "")
+
+
+def _answer(table: CodedObservation, concepts: list[Any], strings: list[str]) -> tuple[Any, str, str]:
+    """The value an answer states (value, how, note), or (None, '', why not)."""
+    coded = [(c.code or "", c.display or "") for concept in concepts for c in (getattr(concept, "coding", None) or [])]
+    for code, display in coded:
+        for answer in table.answers:
+            if any(ref.code == code for ref in answer.codes):
+                return answer.value, f"answer code {code}" + (f" ({display})" if display else ""), answer.note
+    words = [*strings, *(w for concept in concepts for w in texts(concept))]
+    for answer in table.answers:
+        word = next((w for w in (mentions(text.lower(), answer.words) for text in words) if w), None)
+        if word is not None:
+            return answer.value, f"answer text {word!r}", answer.note
+    for code, _ in coded:
+        unmapped = next((ref for ref in table.unmapped if ref.code == code), None)
+        if unmapped is not None:
+            return None, "", f"answer {code} is not mapped: {unmapped.display}"
+    shown = "; ".join([*(f"{c} {d}".strip() for c, d in coded), *(f"'{w}'" for w in strings)]) or "none"
+    return None, "", f"answer not recognised as an explicit value of {table.field} ({shown})"
+
+
+def _add_coded(element: Any, resource: Any, label: str, table: CodedObservation, how: str, when: dt.date | None,
+               collector: _Collector) -> None:
+    if table.count:
+        number = getattr(element, "valueInteger", None)
+        quantity = getattr(element, "valueQuantity", None)
+        if number is None and quantity is not None and quantity.value is not None and not quantity.comparator:
+            number = quantity.value
+        if number is None:
+            collector.refuse(table.field, f"{label}: no count")
+            return
+        collector.add(table.field, _Candidate(number > 0, when, label, f"{how}; {number} positive node(s)"))
+        return
+    concepts = [getattr(element, "valueCodeableConcept", None)]
+    if table.interpretation:
+        concepts += list(getattr(element, "interpretation", None) or []) + list(
+            getattr(resource, "conclusionCode", None) or [])
+    strings = [s for s in (getattr(element, "valueString", None),) if s]
+    value, found, why = _answer(table, [c for c in concepts if c is not None], strings)
+    if value is None:
+        phrase = " ".join(strings) or (getattr(resource, "conclusion", None) or "")
+        quoted = f" (text: '{phrase[:120]}', to confirm)" if phrase else ""
+        collector.refuse(table.field, f"{label}: {why}{quoted}")
+        return
+    notes = "; ".join(n for n in (how, found, why, table.note) if n)
+    collector.add(table.field, _Candidate(value, when, label, notes))
 
 
 # ----------------------------------------------------------------------------- report text
@@ -586,6 +665,16 @@ def _map_observation(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: 
 def _map_report(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _Collector) -> None:
     """Ki-67 and mitoses from a DiagnosticReport's words, kept apart until structured values are known."""
     res = entry.resource
+    table, how = _which_coded(res, codes)
+    if table is not None and table.interpretation:
+        status = getattr(res, "status", None)
+        when = _observation_date(res)
+        if status not in codes.statuses.diagnostic_report_counted:
+            collector.ignored.append(f"{entry.label}: status {status!r} never counts")
+        elif when is not None and when > as_of:
+            collector.ignored.append(f"{entry.label}: dated {when.isoformat()}, after the decision date")
+        else:
+            _add_coded(res, res, entry.label, table, how, when, collector)
     readings = [r for text in report_texts(res) for r in read_text(text)]
     if not readings:
         return
