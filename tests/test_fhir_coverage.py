@@ -235,3 +235,28 @@ def test_imaging_report_text_alone_is_quoted_never_decided() -> None:
     assert "imaging" not in result.patient
     row = result.field("imaging.sstr")
     assert row.status is Status.missing and any("Krenning 3" in n and "to confirm" in n for n in row.notes)
+
+
+# ----------------------------------------------------------------------------- primary resected
+
+
+def _procedure(pid: str, code: str, status: str = "completed", when: str = "2024-12-01") -> dict[str, object]:
+    return {"resourceType": "Procedure", "id": pid, "status": status, "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": SNOMED, "code": code}]}, "performedDateTime": when}
+
+
+def test_a_completed_resection_of_the_primarys_organ_says_primary_resected() -> None:
+    result = map_bundle(bundle(patient(), PNET_G2, _procedure("whipple", "116241004")), AS_OF)
+    assert result.patient["tumour"]["primary_resected"] is True
+    assert result.field("tumour.primary_resected").sources == ("Procedure/whipple",)
+
+
+@pytest.mark.parametrize(("code", "status", "phrase"), [
+    ("53442002", "completed", "not the primary's organ"),
+    ("33149006", "in-progress", "not counted"),
+])
+def test_other_organs_and_unfinished_resections_stay_unresolved(code: str, status: str, phrase: str) -> None:
+    result = map_bundle(bundle(patient(), PNET_G2, _procedure("s", code, status)), AS_OF)
+    assert "primary_resected" not in result.patient["tumour"]
+    row = result.field("tumour.primary_resected")
+    assert row.status is Status.missing and any(phrase in n for n in row.notes)

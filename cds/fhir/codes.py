@@ -97,6 +97,20 @@ class CodedObservation(_Strict):
     source: str = ""
 
 
+class Resection(_Strict):
+    """A surgical resection and the organs it removes (to tell a resection of the primary).
+
+    Examples
+    --------
+    >>> next(r.organs for r in load_codes().primary_resection if any(c.code == "80146002" for c in r.snomed))
+    ['appendix']
+    """
+
+    organs: list[str] = Field(min_length=1)
+    snomed: list[CodeRef] = Field(default_factory=list)
+    names: list[str] = Field(default_factory=list)
+
+
 class Topography(_Strict):
     """A topography code prefix (ICD-10 or ICD-O-3) and the primary site it means.
 
@@ -319,6 +333,7 @@ class FhirCodes(_Strict):
     treatments: Treatments
     conditions: list[ConditionCodes] = Field(default_factory=list)
     coded_observations: list[CodedObservation] = Field(default_factory=list)
+    primary_resection: list[Resection] = Field(default_factory=list)
 
     def coded(self, field: str) -> list[CodedObservation]:
         """The coded-observation tables of one patient field.

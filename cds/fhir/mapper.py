@@ -218,6 +218,8 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
     courses = prior_treatments(treatments, index, as_of, site, codes)
     collector.ignored.extend(courses.ignored)
     decided.append(_treatment_row(courses))
+    decided = [_primary_resected(treatments, site, as_of, codes) if row.field == "tumour.primary_resected" else row
+               for row in decided]
     report = tuple(decided)
     patient: dict[str, Any] = {"tumour": {}, "disease": {}, "imaging": {}, "labs": {}, "as_of": as_of.isoformat()}
     if patient_entry is not None and getattr(patient_entry.resource, "id", None):
@@ -729,6 +731,49 @@ def _treatment_row(courses: CourseResult) -> FieldReport:
     return FieldReport("prior_treatments", None, Status.missing, (),
                        ("no counted medication or procedure record of a catalogue option; an empty history in the "
                         "record is not a statement that there was none",))
+
+
+def _primary_resected(entries: list[Entry], site: str | None, as_of: dt.date, codes: FhirCodes) -> FieldReport:
+    """True from a completed resection of the primary's organ; never false from absence, doubts are notes."""
+    name = "tumour.primary_resected"
+    found: list[str] = []
+    notes: list[str] = []
+    for entry in entries:
+        res = entry.resource
+        if res.get_resource_type() != "Procedure":
+            continue
+        concept = getattr(res, "code", None)
+        coded = {c.code for c in (getattr(concept, "coding", None) or []) if c.code}
+        words = texts(concept)
+        row = next((r for r in codes.primary_resection if coded & {c.code for c in r.snomed}), None)
+        how = "code" if row else ""
+        if row is None:
+            row = next((r for r in reversed(codes.primary_resection)
+                        if any(mentions(w, r.names) for w in words)), None)
+            how = "text"
+        if row is None:
+            continue
+        status = getattr(res, "status", None)
+        period = getattr(res, "performedPeriod", None)
+        when = _as_date(getattr(res, "performedDateTime", None) or getattr(period, "end", None)
+                        or getattr(period, "start", None))
+        organs = " or ".join(row.organs)
+        if when is not None and when > as_of:
+            continue
+        if status != "completed":
+            notes.append(f"{entry.label}: resection of the {organs} with status {status!r}: not counted; ask")
+        elif site is None:
+            notes.append(f"{entry.label}: resection of the {organs}, but the primary site is not known")
+        elif site not in row.organs:
+            notes.append(f"{entry.label}: resection of the {organs}, not the primary's organ ({site}): ask whether "
+                         "the primary was removed")
+        else:
+            found.append(entry.label)
+            notes.append(f"{entry.label}: completed resection of the {organs} (by {how})")
+    if found:
+        return FieldReport(name, True, Status.found, tuple(found), tuple(notes))
+    return FieldReport(name, None, Status.missing, (), tuple(notes) or ("no completed resection of the primary's "
+                                                                         "organ recorded",))
 
 
 # ----------------------------------------------------------------------------- decision
