@@ -30,6 +30,7 @@ class CodeRef(_Strict):
     """
 
     code: str
+    system: str = ""
     display: str = ""
     checked: bool = False
     source: str = ""
@@ -51,23 +52,99 @@ class ObservationCodes(_Strict):
     target_unit: str
 
 
+class Answer(_Strict):
+    """One answer of a coded Observation and the patient value it states.
+
+    ``codes`` match a value coding (or interpretation) by code; ``words`` match the value's text,
+    display or ``valueString`` as whole words ("G2", "pN1").
+
+    Examples
+    --------
+    >>> next(a.value for a in load_codes().coded("tumour.grade")[0].answers if "g2" in a.words)
+    'G2'
+    """
+
+    value: str | bool
+    codes: list[CodeRef] = Field(default_factory=list)
+    words: list[str] = Field(default_factory=list)
+    note: str = ""
+
+
+class CodedObservation(_Strict):
+    """How to recognise an Observation (or DiagnosticReport) whose answer is a code, and its answers.
+
+    Recognised by ``codes`` (system and code) or, when ``codes`` is empty or no code matches, by
+    ``text`` words in its code's text or displays. ``count`` reads a number instead (positive regional
+    nodes: more than 0 is true). ``interpretation`` also reads Observation.interpretation and a report's
+    conclusionCode. ``unmapped`` lists answers deliberately left unmapped, with the reason as display.
+
+    Examples
+    --------
+    >>> load_codes().coded("disease.status")[0].codes[0].code
+    '97509-4'
+    """
+
+    field: Literal["tumour.grade", "disease.status", "tumour.lymph_nodes_positive", "imaging.sstr",
+                   "imaging.fdg_pet"]
+    codes: list[CodeRef] = Field(default_factory=list)
+    text: list[str] = Field(default_factory=list)
+    answers: list[Answer] = Field(default_factory=list)
+    unmapped: list[CodeRef] = Field(default_factory=list)
+    count: bool = False
+    interpretation: bool = False
+    note: str = ""
+    checked: bool = False
+    source: str = ""
+
+
+class Resection(_Strict):
+    """A surgical resection and the organs it removes (to tell a resection of the primary).
+
+    Examples
+    --------
+    >>> next(r.organs for r in load_codes().primary_resection if any(c.code == "80146002" for c in r.snomed))
+    ['appendix']
+    """
+
+    organs: list[str] = Field(min_length=1)
+    snomed: list[CodeRef] = Field(default_factory=list)
+    names: list[str] = Field(default_factory=list)
+
+
 class Topography(_Strict):
     """A topography code prefix (ICD-10 or ICD-O-3) and the primary site it means.
+
+    A row without ``site`` names no single site: ``ambiguous`` lists the sites it may be (C19
+    rectosigmoid junction: colon or rectum), or it names none at all (C7A.00 "unspecified site",
+    which is not the model's ``unknown`` primary). ``note`` says why, in the field's report row.
+    A row may also state the tumour is ampullary or well differentiated (ICD-10-CM D3A benign
+    carcinoid tumours).
 
     Examples
     --------
     >>> load_codes().topography[0].site
     'stomach'
+    >>> load_codes().site_for("C19").ambiguous
+    ['colon', 'rectum']
     """
 
     prefix: str
-    site: str
+    site: str | None = None
+    ambiguous: list[str] = Field(default_factory=list)
+    ampullary: bool | None = None
+    differentiation: Literal["well", "poor"] | None = None
+    note: str = ""
     checked: bool = False
     source: str = ""
 
 
 class Morphology(_Strict):
     """A morphology code and the tumour fields it implies.
+
+    ``grade`` only from a code that states it (SNOMED CT "NET grade 2"; ICD-O-3 2000 codes never do).
+    ``functional_syndrome`` comes from a term that names the hormone and is reported as derived, to be
+    confirmed. ``out_of_scope`` marks a tumour netcds does not cover (goblet cell adenocarcinoma): the
+    Condition is left out and the reason is a mapping problem.
 
     Examples
     --------
@@ -77,9 +154,15 @@ class Morphology(_Strict):
 
     system: Literal["icdo3", "snomed", "icd10"]
     code: str
+    display: str = ""
     differentiation: Literal["well", "poor"] | None = None
     nec_subtype: Literal["small_cell", "large_cell"] | None = None
     minen: bool | None = None
+    grade: Literal["G1", "G2", "G3"] | None = None
+    functional_syndrome: Literal["insulinoma", "gastrinoma", "vipoma", "glucagonoma", "somatostatinoma",
+                                 "other"] | None = None
+    out_of_scope: str = ""
+    note: str = ""
     checked: bool = False
     source: str = ""
 
@@ -249,6 +332,28 @@ class FhirCodes(_Strict):
     morphology: list[Morphology]
     treatments: Treatments
     conditions: list[ConditionCodes] = Field(default_factory=list)
+    coded_observations: list[CodedObservation] = Field(default_factory=list)
+    primary_resection: list[Resection] = Field(default_factory=list)
+
+    def coded(self, field: str) -> list[CodedObservation]:
+        """The coded-observation tables of one patient field.
+
+        Parameters
+        ----------
+        field
+            Dotted field name, e.g. ``imaging.sstr``.
+
+        Returns
+        -------
+        list of CodedObservation
+            Its tables, in catalogue order.
+
+        Examples
+        --------
+        >>> len(load_codes().coded("tumour.lymph_nodes_positive"))
+        2
+        """
+        return [table for table in self.coded_observations if table.field == field]
 
     def site_for(self, code: str) -> Topography | None:
         """The primary site of a topography code: the longest matching prefix.

@@ -19,7 +19,7 @@ from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 from cds.fhir.bundle import Entry, IndexedBundle, read_bundle
-from cds.fhir.codes import FhirCodes, ObservationCodes, load_codes
+from cds.fhir.codes import CodedObservation, FhirCodes, ObservationCodes, load_codes
 from cds.fhir.courses import TREATMENT_TYPES, CourseResult, prior_treatments
 from cds.fhir.reports import read_text, report_texts
 from cds.fhir.treatments import mentions, texts
@@ -134,6 +134,8 @@ class _Collector:
     derived: set[str] = field(default_factory=set)
     ambiguous: dict[str, list[str]] = field(default_factory=dict)
     lists: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    site_doubts: list[tuple[bool, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     def add(self, name: str, candidate: _Candidate) -> None:
         self.candidates.setdefault(name, []).append(candidate)
@@ -146,12 +148,15 @@ class _Collector:
 REPORTED_FIELDS = (
     "age", "sex", "ecog", "tumour.primary_site", "tumour.differentiation", "tumour.nec_subtype",
     "tumour.minen", "tumour.ki67_percent", "tumour.mitoses_per_2mm2", "tumour.size_mm", "labs.egfr_ml_min",
-    "tumour.functional_syndrome", "tumour.hereditary_syndrome",
+    "tumour.functional_syndrome", "tumour.hereditary_syndrome", "tumour.grade", "tumour.lymph_nodes_positive",
+    "tumour.primary_resected", "disease.status", "imaging.sstr", "imaging.fdg_pet", "labs.platelets_g_l",
+    "labs.neutrophils_g_l", "labs.bilirubin_umol_l", "labs.nt_probnp_pg_ml",
 )
 #: Fields that hold a list: every value found counts (no conflict between two metastatic sites).
 LIST_FIELDS = ("disease.metastatic_sites", "comorbidities")
 #: Fields the mapper infers from a code rather than reads as a stated value.
-DERIVED_FIELDS = frozenset({"age", "tumour.differentiation", "tumour.nec_subtype", "tumour.minen"})
+DERIVED_FIELDS = frozenset({"age", "tumour.differentiation", "tumour.nec_subtype", "tumour.minen",
+                            "tumour.ampullary"})
 
 
 def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = None) -> MappingResult:
@@ -213,8 +218,10 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
     courses = prior_treatments(treatments, index, as_of, site, codes)
     collector.ignored.extend(courses.ignored)
     decided.append(_treatment_row(courses))
+    decided = [_primary_resected(treatments, site, as_of, codes) if row.field == "tumour.primary_resected" else row
+               for row in decided]
     report = tuple(decided)
-    patient: dict[str, Any] = {"tumour": {}, "disease": {}, "labs": {}, "as_of": as_of.isoformat()}
+    patient: dict[str, Any] = {"tumour": {}, "disease": {}, "imaging": {}, "labs": {}, "as_of": as_of.isoformat()}
     if patient_entry is not None and getattr(patient_entry.resource, "id", None):
         patient["id"] = patient_entry.resource.id
     for row in report:
@@ -228,7 +235,8 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
         else:
             patient[head] = row.value
     report, problems = _hold_to_the_contract(patient, report)
-    for section in ("labs", "disease"):
+    problems = (*dict.fromkeys(collector.problems), *problems)
+    for section in ("labs", "disease", "imaging"):
         if not patient[section]:
             del patient[section]
     return MappingResult(patient=patient, report=report, ignored=tuple(collector.ignored), problems=problems)
@@ -333,6 +341,9 @@ def _condition_date(resource: Resource) -> dt.date | None:
     return None
 
 
+_BEHAVIOUR = re.compile(r"^(\d{4})/([0-2])$")
+
+
 def _map_condition(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _Collector) -> None:
     res = entry.resource
     verification = _concept_codes(getattr(res, "verificationStatus", None))
@@ -346,25 +357,62 @@ def _map_condition(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _C
     if when is not None and when > as_of:
         collector.ignored.append(f"{entry.label}: recorded {when.isoformat()}, after the decision date")
         return
-    _map_condition_rows(entry, when, codes, collector)
     sys = codes.systems
-    topo_systems = {*sys.icd10, *sys.icdo3}
+    codings = _codings(res)
+    allowed = {"icdo3": sys.icdo3, "icd10": sys.icd10, "snomed": [sys.snomed]}
+    morphs = [(code, m) for system, code in codings for m in codes.morphology
+              if code == m.code and system in allowed[m.system]]
+    outside = [m for _, m in morphs if m.out_of_scope]
+    if outside:
+        collector.problems.append(f"{entry.label}: {outside[0].out_of_scope}")
+        collector.ignored.append(f"{entry.label}: morphology {outside[0].code} is outside netcds' scope")
+        return
+    _map_condition_rows(entry, when, codes, collector)
     seen: set[tuple[str, Any]] = set()
-    for system, code in _codings(res):
-        if system in topo_systems and code[:1].upper() == "C":
-            row = codes.site_for(code)
-            if row is not None and ("tumour.primary_site", row.site) not in seen:
-                seen.add(("tumour.primary_site", row.site))
-                collector.add("tumour.primary_site", _Candidate(row.site, when, entry.label, f"code {code}"))
-        for morph in codes.morphology:
-            allowed = {"icdo3": sys.icdo3, "icd10": sys.icd10, "snomed": [sys.snomed]}[morph.system]
-            if system not in allowed or code != morph.code:
-                continue
-            for name, value in (("tumour.differentiation", morph.differentiation),
-                                ("tumour.nec_subtype", morph.nec_subtype), ("tumour.minen", morph.minen)):
-                if value is not None and (name, value) not in seen:
-                    seen.add((name, value))
-                    collector.add(name, _Candidate(value, when, entry.label, f"code {code}"))
+
+    def add(name: str, value: Any, how: str) -> None:
+        if (name, value) not in seen:
+            seen.add((name, value))
+            collector.add(name, _Candidate(value, when, entry.label, how))
+
+    for system, code in codings:
+        if system in {*sys.icd10, *sys.icdo3} and code[:1].upper() in ("C", "D"):
+            _map_topography(entry, code, codes, collector, add)
+        behaviour = _BEHAVIOUR.match(code) if system in sys.icdo3 else None
+        if behaviour and any(m.code == f"{behaviour[1]}/3" for m in codes.morphology):
+            word = {"0": "benign", "1": "uncertain or borderline", "2": "in situ"}[behaviour[2]]
+            why = (f"{entry.label}: morphology {code} has behaviour /{behaviour[2]} ({word}): not read as a malignant "
+                   "neuroendocrine neoplasm; the board decides")
+            collector.refuse("tumour.differentiation", why)
+            collector.problems.append(why)
+    for code, morph in morphs:
+        how = f"code {code}" + (f" ({morph.display})" if morph.display else "")
+        how += f"; {morph.note}" if morph.note else ""
+        for name, value in (("tumour.differentiation", morph.differentiation),
+                            ("tumour.nec_subtype", morph.nec_subtype),
+                            ("tumour.minen", morph.minen), ("tumour.grade", morph.grade),
+                            ("tumour.functional_syndrome", morph.functional_syndrome)):
+            if value is not None:
+                add(name, value, how)
+                if name in ("tumour.functional_syndrome", "tumour.grade"):
+                    collector.derived.add(name)
+
+
+def _map_topography(entry: Entry, code: str, codes: FhirCodes, collector: _Collector, add: Any) -> None:
+    """The primary site of one topography code, or a doubt when the code names a region or no site."""
+    row = codes.site_for(code)
+    if row is None:
+        return
+    how = f"code {code}" + (f"; {row.note}" if row.note else "")
+    if row.site is not None:
+        add("tumour.primary_site", row.site, how)
+        if row.ampullary is not None:
+            add("tumour.ampullary", row.ampullary, how)
+    else:
+        sites = f" (may be {' or '.join(row.ambiguous)})" if row.ambiguous else ""
+        collector.site_doubts.append((bool(row.ambiguous), f"{entry.label}: code {code}{sites}: {row.note}"))
+    if row.differentiation is not None:
+        add("tumour.differentiation", row.differentiation, how)
 
 
 def _condition_rows(concept: Any, codes: FhirCodes) -> list[tuple[Any, str]]:
@@ -506,18 +554,30 @@ def _value(resource: Any, name: str, table: ObservationCodes, ucum: str) -> tupl
     return None, "no usable value (valueQuantity or valueInteger)"
 
 
+def _has_value(resource: Any) -> bool:
+    return any(getattr(resource, f"value{kind}", None) is not None
+               for kind in ("Quantity", "Integer", "CodeableConcept", "String", "Boolean"))
+
+
 def _map_observation(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _Collector) -> None:
     res = entry.resource
     parts = [(res, entry.label)] + [(c, f"{entry.label} component {i + 1}")
                                     for i, c in enumerate(getattr(res, "component", None) or [])]
     found = []
+    coded = []
     for element, label in parts:
         name, how = _which_field(element, codes)
         if name is not None:
             found.append((element, label, name, how))
         elif how:
             collector.ignored.append(f"{label}: {how}")
-    if not found:
+        else:
+            table, how = _which_coded(element, codes)
+            if table is not None:
+                coded.append((element, label, table, how))
+            elif how:
+                collector.ignored.append(f"{label}: {how}")
+    if not found and not coded:
         return
     status = getattr(res, "status", None)
     if status not in codes.statuses.observation_counted:
@@ -528,12 +588,77 @@ def _map_observation(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: 
         collector.ignored.append(f"{entry.label}: dated {when.isoformat()}, after the decision date")
         return
     for element, label, name, how in found:
+        if element is res and len(found) > 1 and not _has_value(res):
+            continue  # a panel's own code (mCODE TumorSize 21889-1): its value is in the components
         value, why = _value(element, name, codes.observations[name], codes.systems.ucum)
         if value is None:
             collector.refuse(name, f"{label}: {why}")
             continue
         final: Any = int(value) if name == "ecog" else value
         collector.add(name, _Candidate(final, when, label, how))
+    for element, label, table, how in coded:
+        _add_coded(element, res, label, table, how, when, collector)
+
+
+def _which_coded(element: Any, codes: FhirCodes) -> tuple[CodedObservation | None, str]:
+    """The coded-observation table an element (Observation, component, DiagnosticReport) answers, if any."""
+    concept = getattr(element, "code", None)
+    codings = {(c.system or "", c.code or "") for c in (getattr(concept, "coding", None) or [])}
+    for table in codes.coded_observations:
+        if any((ref.system, ref.code) in codings for ref in table.codes):
+            return table, "code"
+    words = texts(concept)
+    by_text = [t for t in codes.coded_observations if t.text and any(mentions(w, t.text) for w in words)]
+    if len({t.field for t in by_text}) > 1:
+        return None, f"its name mentions several kinds ({', '.join(t.field for t in by_text)}): not read"
+    return (by_text[0], "text-coded") if by_text else (None, "")
+
+
+def _answer(table: CodedObservation, concepts: list[Any], strings: list[str]) -> tuple[Any, str, str]:
+    """The value an answer states (value, how, note), or (None, '', why not)."""
+    coded = [(c.code or "", c.display or "") for concept in concepts for c in (getattr(concept, "coding", None) or [])]
+    for code, display in coded:
+        for answer in table.answers:
+            if any(ref.code == code for ref in answer.codes):
+                return answer.value, f"answer code {code}" + (f" ({display})" if display else ""), answer.note
+    words = [*strings, *(w for concept in concepts for w in texts(concept))]
+    for answer in table.answers:
+        word = next((w for w in (mentions(text.lower(), answer.words) for text in words) if w), None)
+        if word is not None:
+            return answer.value, f"answer text {word!r}", answer.note
+    for code, _ in coded:
+        unmapped = next((ref for ref in table.unmapped if ref.code == code), None)
+        if unmapped is not None:
+            return None, "", f"answer {code} is not mapped: {unmapped.display}"
+    shown = "; ".join([*(f"{c} {d}".strip() for c, d in coded), *(f"'{w}'" for w in strings)]) or "none"
+    return None, "", f"answer not recognised as an explicit value of {table.field} ({shown})"
+
+
+def _add_coded(element: Any, resource: Any, label: str, table: CodedObservation, how: str, when: dt.date | None,
+               collector: _Collector) -> None:
+    if table.count:
+        number = getattr(element, "valueInteger", None)
+        quantity = getattr(element, "valueQuantity", None)
+        if number is None and quantity is not None and quantity.value is not None and not quantity.comparator:
+            number = quantity.value
+        if number is None:
+            collector.refuse(table.field, f"{label}: no count")
+            return
+        collector.add(table.field, _Candidate(number > 0, when, label, f"{how}; {number} positive node(s)"))
+        return
+    concepts = [getattr(element, "valueCodeableConcept", None)]
+    if table.interpretation:
+        concepts += list(getattr(element, "interpretation", None) or []) + list(
+            getattr(resource, "conclusionCode", None) or [])
+    strings = [s for s in (getattr(element, "valueString", None),) if s]
+    value, found, why = _answer(table, [c for c in concepts if c is not None], strings)
+    if value is None:
+        phrase = " ".join(strings) or (getattr(resource, "conclusion", None) or "")
+        quoted = f" (text: '{phrase[:120]}', to confirm)" if phrase else ""
+        collector.refuse(table.field, f"{label}: {why}{quoted}")
+        return
+    notes = "; ".join(n for n in (how, found, why, table.note) if n)
+    collector.add(table.field, _Candidate(value, when, label, notes))
 
 
 # ----------------------------------------------------------------------------- report text
@@ -542,6 +667,16 @@ def _map_observation(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: 
 def _map_report(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _Collector) -> None:
     """Ki-67 and mitoses from a DiagnosticReport's words, kept apart until structured values are known."""
     res = entry.resource
+    table, how = _which_coded(res, codes)
+    if table is not None and table.interpretation:
+        status = getattr(res, "status", None)
+        when = _observation_date(res)
+        if status not in codes.statuses.diagnostic_report_counted:
+            collector.ignored.append(f"{entry.label}: status {status!r} never counts")
+        elif when is not None and when > as_of:
+            collector.ignored.append(f"{entry.label}: dated {when.isoformat()}, after the decision date")
+        else:
+            _add_coded(res, res, entry.label, table, how, when, collector)
     readings = [r for text in report_texts(res) for r in read_text(text)]
     if not readings:
         return
@@ -598,6 +733,49 @@ def _treatment_row(courses: CourseResult) -> FieldReport:
                         "record is not a statement that there was none",))
 
 
+def _primary_resected(entries: list[Entry], site: str | None, as_of: dt.date, codes: FhirCodes) -> FieldReport:
+    """True from a completed resection of the primary's organ; never false from absence, doubts are notes."""
+    name = "tumour.primary_resected"
+    found: list[str] = []
+    notes: list[str] = []
+    for entry in entries:
+        res = entry.resource
+        if res.get_resource_type() != "Procedure":
+            continue
+        concept = getattr(res, "code", None)
+        coded = {c.code for c in (getattr(concept, "coding", None) or []) if c.code}
+        words = texts(concept)
+        row = next((r for r in codes.primary_resection if coded & {c.code for c in r.snomed}), None)
+        how = "code" if row else ""
+        if row is None:
+            row = next((r for r in reversed(codes.primary_resection)
+                        if any(mentions(w, r.names) for w in words)), None)
+            how = "text"
+        if row is None:
+            continue
+        status = getattr(res, "status", None)
+        period = getattr(res, "performedPeriod", None)
+        when = _as_date(getattr(res, "performedDateTime", None) or getattr(period, "end", None)
+                        or getattr(period, "start", None))
+        organs = " or ".join(row.organs)
+        if when is not None and when > as_of:
+            continue
+        if status != "completed":
+            notes.append(f"{entry.label}: resection of the {organs} with status {status!r}: not counted; ask")
+        elif site is None:
+            notes.append(f"{entry.label}: resection of the {organs}, but the primary site is not known")
+        elif site not in row.organs:
+            notes.append(f"{entry.label}: resection of the {organs}, not the primary's organ ({site}): ask whether "
+                         "the primary was removed")
+        else:
+            found.append(entry.label)
+            notes.append(f"{entry.label}: completed resection of the {organs} (by {how})")
+    if found:
+        return FieldReport(name, True, Status.found, tuple(found), tuple(notes))
+    return FieldReport(name, None, Status.missing, (), tuple(notes) or ("no completed resection of the primary's "
+                                                                         "organ recorded",))
+
+
 # ----------------------------------------------------------------------------- decision
 
 
@@ -609,6 +787,12 @@ def _field_names(collector: _Collector) -> list[str]:
 def _decide(name: str, collector: _Collector) -> FieldReport:
     candidates = collector.candidates.get(name, [])
     refusals = tuple(collector.refusals.get(name, []))
+    if name == "tumour.primary_site" and collector.site_doubts:
+        doubts = tuple(note for _, note in collector.site_doubts)
+        if not candidates:
+            status = Status.ambiguous if any(region for region, _ in collector.site_doubts) else Status.missing
+            return FieldReport(name, None, status, tuple(d.partition(":")[0] for d in doubts), (*refusals, *doubts))
+        refusals = (*refusals, *doubts)
     if name in collector.ambiguous:
         doubts = tuple(collector.ambiguous[name])
         return FieldReport(name, None, Status.ambiguous, tuple(d.partition(":")[0] for d in doubts),
