@@ -18,7 +18,7 @@ from typing import Any
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
-from cds.fhir.bundle import Entry, IndexedBundle, read_bundle
+from cds.fhir.bundle import Entry, IndexedBundle, InvalidResource, read_bundle
 from cds.fhir.codes import CodedObservation, FhirCodes, ObservationCodes, load_codes
 from cds.fhir.courses import TREATMENT_TYPES, CourseResult, prior_treatments
 from cds.fhir.reports import read_text, report_texts
@@ -194,13 +194,19 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
     codes = codes or load_codes()
     index = read_bundle(data)
     collector = _Collector()
-    patient_entry = _the_patient(index)
+    patient_entry = _readable(_the_patient(index), collector)
     _map_patient(patient_entry, as_of, collector)
     treatments: list[Entry] = []
     for entry in index.entries:
+        rtype = entry.resource_type
+        if rtype not in READ_TYPES or entry is patient_entry:
+            continue
         if not _about_patient(entry, patient_entry, index, collector):
             continue
-        rtype = entry.resource.get_resource_type()
+        if rtype == "Observation" and not codes.may_name_a_field(entry.raw):
+            continue  # a lab or vital sign the catalogue does not know: never parsed, never read
+        if _readable(entry, collector) is None:
+            continue
         if rtype == "Condition":
             _map_condition(entry, as_of, codes, collector)
         elif rtype == "Observation":
@@ -274,6 +280,22 @@ def _hold_to_the_contract(patient: dict[str, Any], report: tuple[FieldReport, ..
 # ----------------------------------------------------------------------------- patient
 
 
+#: The resource types the mapper reads (the Patient apart); all others are left unparsed.
+READ_TYPES = frozenset({"Condition", "Observation", "FamilyMemberHistory", "DiagnosticReport", *TREATMENT_TYPES})
+
+
+def _readable(entry: Entry | None, collector: _Collector) -> Entry | None:
+    """The entry when fhir.resources accepts it; else None, and it is listed as not counted, with why."""
+    if entry is None:
+        return None
+    try:
+        _ = entry.resource  # parsed now, kept for the mapper
+    except InvalidResource as exc:
+        collector.ignored.append(f"{entry.label}: not valid FHIR R4 ({exc.reason}): not read")
+        return None
+    return entry
+
+
 def _the_patient(index: IndexedBundle) -> Entry | None:
     patients = index.of_type("Patient")
     if len(patients) > 1:
@@ -300,11 +322,12 @@ def _map_patient(entry: Entry | None, as_of: dt.date, collector: _Collector) -> 
 
 
 def _about_patient(entry: Entry, patient: Entry | None, index: IndexedBundle, collector: _Collector) -> bool:
-    subject = getattr(entry.resource, "subject", None) or getattr(entry.resource, "patient", None)
-    if subject is None or patient is None or entry is patient:
+    """Whether the resource is about the bundle's patient (read from the raw JSON: no parsing needed)."""
+    subject = entry.raw.get("subject") or entry.raw.get("patient")
+    if not isinstance(subject, dict) or patient is None or entry is patient:
         return True
-    reference = getattr(subject, "reference", None)
-    if reference is None:
+    reference = subject.get("reference")
+    if not isinstance(reference, str):
         return True
     target = index.resolve(reference)
     if target is not patient:
@@ -739,9 +762,9 @@ def _primary_resected(entries: list[Entry], site: str | None, as_of: dt.date, co
     found: list[str] = []
     notes: list[str] = []
     for entry in entries:
-        res = entry.resource
-        if res.get_resource_type() != "Procedure":
+        if entry.resource_type != "Procedure":
             continue
+        res = entry.resource
         concept = getattr(res, "code", None)
         coded = {c.code for c in (getattr(concept, "coding", None) or []) if c.code}
         words = texts(concept)
