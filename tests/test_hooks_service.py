@@ -119,7 +119,8 @@ def _pnet_prefetch(pid: str = "pv1") -> dict[str, Any]:
             _condition("c2", pid, [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "C78.7"}])),
         "observations": _searchset(_observation("o1", pid, "29593-1", 12, "%"),
                                    _observation("o2", pid, "98979-8", 20, "mL/min/{1.73_m2}")),
-        "medications": None, "procedures": None, "diagnosticReports": None, "familyHistory": None,
+        "medications": None, "medicationStatements": None, "medicationAdministrations": None,
+        "procedures": None, "diagnosticReports": None, "familyHistory": None,
     }
 
 
@@ -436,7 +437,7 @@ def test_no_prefetch_reads_the_fhir_server_with_the_token(service: _Service,
     prefetched = service.post("/cds-services/netcds-patient-view", _call("patient-view", _pnet_prefetch("pf1")))
     summaries = [c["summary"] for c in fetched.json()["cards"]]
     assert summaries == [c["summary"] for c in prefetched.json()["cards"]]  # the same data, the same cards
-    assert len(seen) == 8 and set(seen) == {"Bearer ehr-access-token"}  # 7 templates, observations on 2 pages
+    assert len(seen) == 10 and set(seen) == {"Bearer ehr-access-token"}  # 9 templates, observations on 2 pages
     body["context"]["patientId"] = "broken"  # the server answers 500 to every search, 404 to the Patient read
     failed = service.post("/cds-services/netcds-patient-view", body)
     assert failed.status_code == 412 and failed.json()["prefetch"] == ["conditions"]
