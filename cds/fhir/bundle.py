@@ -39,6 +39,13 @@ class BundleError(ValueError):
 class InvalidResource(BundleError):
     """One resource of the bundle is not valid FHIR R4 (the others may still be read).
 
+    Parameters
+    ----------
+    label
+        The resource's name in the report (``Type/id``), kept as :attr:`label`.
+    reason
+        What fhir.resources rejected (the element and why), kept as :attr:`reason`.
+
     Examples
     --------
     >>> InvalidResource("Observation/o1", "valueQuantity.value: not a number").label

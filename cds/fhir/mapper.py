@@ -348,8 +348,36 @@ def _codings(resource: Resource) -> list[tuple[str, str]]:
     for concept in concepts:
         for coding in (getattr(concept, "coding", None) or []):
             if coding.code:
-                out.append((coding.system or "", coding.code))
+                out.append((coding.system or "", icd_dotted(coding.code)))
     return out
+
+
+_DOTLESS_ICD = re.compile(r"^([A-Z][0-9][0-9A-Z])([0-9A-Z]{1,4})$")
+
+
+def icd_dotted(code: str) -> str:
+    """An ICD-10 / ICD-O-3 topography code with its dot, as the catalogue writes it.
+
+    Claims files and some EHR exports drop the dot (``C7A010``, ``C254``); read as written they would
+    match nothing. Codes that are not shaped like ICD (SNOMED digits, ``8240/3``) pass unchanged.
+
+    Parameters
+    ----------
+    code
+        The code as the record holds it.
+
+    Returns
+    -------
+    str
+        The code with a dot after its third character when it had none.
+
+    Examples
+    --------
+    >>> icd_dotted("C7A010"), icd_dotted("C25.4"), icd_dotted("C254"), icd_dotted("8240/3"), icd_dotted("C20")
+    ('C7A.010', 'C25.4', 'C25.4', '8240/3', 'C20')
+    """
+    match = _DOTLESS_ICD.match(code.strip().upper())
+    return f"{match.group(1)}.{match.group(2)}" if match else code
 
 
 def _concept_codes(concept: Any) -> list[str]:
@@ -441,7 +469,8 @@ def _map_topography(entry: Entry, code: str, codes: FhirCodes, collector: _Colle
 def _condition_rows(concept: Any, codes: FhirCodes) -> list[tuple[Any, str]]:
     """The catalogue's condition rows a code names: ICD-10 by prefix, SNOMED CT exactly, else words."""
     icd10, snomed = set(codes.systems.icd10), codes.systems.snomed
-    coded = [(c.system or "", (c.code or "").upper()) for c in (getattr(concept, "coding", None) or []) if c.code]
+    coded = [(c.system or "", icd_dotted((c.code or "").upper())) for c in (getattr(concept, "coding", None) or [])
+             if c.code]
     out = []
     for row in codes.conditions:
         hit = next((code for system, code in coded
