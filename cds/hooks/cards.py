@@ -238,7 +238,7 @@ def _links(ctx: CardContext) -> list[dict[str, str]]:
     return links
 
 
-def _cite(rec: Recommendation, ids: Sequence[str]) -> str:
+def _cite(rec: Recommendation, ids: Sequence[str], words: Labels) -> str:
     refs = {r.id: r for r in rec.references}
     parts = []
     for sid in ids:
@@ -246,7 +246,12 @@ def _cite(rec: Recommendation, ids: Sequence[str]) -> str:
         label = ref.label if ref and ref.label else sid
         link = ref.link if ref else None
         parts.append(f"[{_md(label)}]({link})" if link else _md(label))
-    return "; ".join(parts)
+    return _list_sep(words).join(parts)
+
+
+def _list_sep(words: Labels) -> str:
+    """``"; "`` in English, ``" ; "`` in French (a space before the semicolon)."""
+    return words["semicolon"] + " "
 
 
 def _first_link(rec: Recommendation, ids: Sequence[str]) -> str | None:
@@ -269,7 +274,7 @@ def _argument_line(rec: Recommendation, arg: Argument, words: Labels) -> str:
     head = words[f"hooks_arg_{arg.direction}"]
     if arg.kind == "safety" and arg.safety_level:
         head = words.fmt("hooks_arg_safety", level=words[f"hooks_level_{arg.safety_level}"])
-    cited = _cite(rec, arg.sources)
+    cited = _cite(rec, arg.sources, words)
     return words.fmt("hooks_argument", head=head, text=_md(arg.text)) + (f" ({cited})" if cited else "")
 
 
@@ -316,7 +321,7 @@ def track_card(rec: Recommendation, track: Track, ctx: CardContext) -> dict[str,
         return None
     words = ctx.words
     title = words.track(track)
-    listed = "; ".join(words.fmt("hooks_option_item", rank=o.rank, label=o.label,
+    listed = _list_sep(words).join(words.fmt("hooks_option_item", rank=o.rank, label=o.label,
                                  category=words[f"hooks_category_{o.category}"]) for o in ranked)
     lines = [words.fmt("hooks_track_intro", title=f"**{title}**"), ""]
     sources: list[str] = []
@@ -383,7 +388,7 @@ def alert_card(rec: Recommendation, alert: Alert, ctx: CardContext) -> dict[str,
     lines = [f"**{_md(title)}**", "", _md(alert.text)]
     if alert.action:
         lines += ["", words.fmt("hooks_alert_action", action=_md(alert.action))]
-    cited = _cite(rec, alert.sources)
+    cited = _cite(rec, alert.sources, words)
     if cited:
         lines += ["", words.fmt("hooks_alert_sources", sources=cited)]
     return {
