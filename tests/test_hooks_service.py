@@ -404,6 +404,11 @@ def test_french_order_card(service: _Service, service_fr: _Service) -> None:
     for card in cards:
         _check_card(card)
         assert _framing_left(card) == [], card["summary"]
+    golden = json.loads((GOLDEN / "order-select-prrt-excluded.request.json").read_text(encoding="utf-8"))
+    [selected] = service_fr.post(golden["path"], golden["body"]).json()["cards"]
+    [english_card] = json.loads((GOLDEN / "order-select-prrt-excluded.cards.json").read_text(encoding="utf-8"))
+    assert selected["uuid"] == english_card["uuid"]  # as docs/quickstart/cds-hooks.md says
+    assert selected["suggestions"][0]["uuid"] == english_card["suggestions"][0]["uuid"]
 
 
 def test_french_missing_data_card(service_fr: _Service) -> None:
