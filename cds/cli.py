@@ -1377,6 +1377,10 @@ def hooks_serve(
         "--cors-origin", metavar="ORIGIN", help="A browser origin allowed to call the service (repeatable).",
         show_default=False,
     )] = None,
+    lang: Annotated[Language, typer.Option(
+        "--lang", "-l", case_sensitive=False, help="Language of the cards and the linked report (CDS Hooks 2.0 "
+        "requests carry none: run one instance per language).",
+    )] = Language.en,
 ) -> None:
     """Serve the CDS Hooks service (uvicorn): discovery at /cds-services; feedback in the board's database."""
     with _guard():
@@ -1394,7 +1398,7 @@ def hooks_serve(
         store = _board_store(database)
         settings = HooksSettings(base_url=base_url or f"http://{host}:{port}", database_url=store.url,
                                  workers=workers, timeout=timeout, board_url=board_url, body_limit=body_limit,
-                                 cors_origins=tuple(cors_origin or ()))
+                                 cors_origins=tuple(cors_origin or ()), lang=lang.value)
         uvicorn.run(create_app(settings, verifier, store=store), host=host, port=port, log_level="info",
                     access_log=False)  # no URLs in the log: patient and report ids stay out of it
 
