@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cds.cohort.reader import Record, iter_records
-from cds.cohort.rows import RunSettings, evaluate_text, input_hash
+from cds.cohort.rows import RunSettings, engine_for, evaluate_text, input_hash
 from cds.cohort.writer import RowKey, open_writer
 from cds.version import SOFTWARE_VERSION
 
@@ -106,22 +106,22 @@ def default_workers() -> int:
 
 # ------------------------------------------------------------------ worker side
 
-_engine: Engine | None = None
+_engines: list[Engine] = []
 _settings = RunSettings()
 
 
 def _init_worker(settings: RunSettings) -> None:
-    """Pool initializer: build this worker's engine once (knowledge loaded and compiled)."""
-    global _engine, _settings
-    from cds import default_engine
-
-    _engine = default_engine()
+    """Pool initializer: build this worker's engines once (one per knowledge, loaded and compiled)."""
+    global _engines, _settings
+    _engines = [engine_for(content) for content in settings.knowledge or (None,)]
     _settings = settings
 
 
 def _evaluate_chunk(chunk: Chunk) -> list[dict[str, Any]]:
-    assert _engine is not None, "the worker was not initialised"
-    return [evaluate_text(_engine, position, source, text, _settings) for position, source, text in chunk]
+    """The rows of a chunk: one per patient and knowledge (patient by patient, knowledge in settings order)."""
+    assert _engines, "the worker was not initialised"
+    return [evaluate_text(engine, position, source, text, _settings)
+            for position, source, text in chunk for engine in _engines]
 
 
 # ------------------------------------------------------------------ the run
@@ -195,11 +195,11 @@ def run_batch(
     >>> run_batch(folder, folder / "out.parquet", workers=1).ok
     1
     """
-    from cds import default_engine
-
     settings = settings or RunSettings()
+    if len(settings.knowledge) > 1:
+        raise ValueError("run_batch writes the rows of one knowledge; compare several with cds.cohort.diff")
     workers = workers or default_workers()
-    version = default_engine().kb.version
+    version = engine_for(settings.knowledge[0] if settings.knowledge else None).kb.version
     started = time.perf_counter()
     summary = Summary(workers=workers)
     writer = open_writer(output)
