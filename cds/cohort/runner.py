@@ -148,6 +148,41 @@ def _matching_prefix(records: Iterator[Record], existing: Iterator[RowKey], sett
     return count
 
 
+def evaluate_records(records: Iterable[Record], workers: int, settings: RunSettings,
+                     chunk: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
+    """Evaluate records through the batch machinery and yield the rows chunk by chunk, in input order.
+
+    What :func:`run_batch` does without the writer, for callers that read the rows themselves
+    (``cds diff``): the same pool, the same bounded window of chunks in flight.
+
+    Parameters
+    ----------
+    records
+        The patients (:func:`cds.cohort.reader.iter_records`), read lazily.
+    workers
+        Worker processes; 1 evaluates in this process.
+    settings
+        What each evaluation does; with several ``knowledge`` folders each patient gives one row per
+        folder, in that order.
+    chunk
+        Patients per task.
+
+    Yields
+    ------
+    list of dict
+        The rows of one chunk (:func:`cds.cohort.rows.evaluate_text`).
+
+    Examples
+    --------
+    >>> from cds.resources import content_root
+    >>> records = [Record(0, "line 1", '{"tumour": {"primary_site": "lung"}}')]
+    >>> settings = RunSettings(knowledge=(str(content_root()), str(content_root())))
+    >>> [[row["status"] for row in rows] for rows in evaluate_records(records, 1, settings)]
+    [['invalid', 'invalid']]
+    """
+    yield from _results(_chunks(records, chunk), workers, settings)
+
+
 def run_batch(
     source: Path,
     output: Path,
