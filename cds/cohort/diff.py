@@ -67,6 +67,8 @@ class KnowledgeDelta:
 
     ``touched`` holds every rule or edge id added, removed or edited, or whose condition reads a
     setting whose value changed: the places a reviewer looks for the root of a patient's change.
+    A rule that reads a changed setting is listed under ``reads_changed_setting`` only, not as
+    edited (its texts, which may name the setting's value, change with it).
 
     Examples
     --------
@@ -132,7 +134,7 @@ def knowledge_delta(before: KnowledgeBase, after: KnowledgeBase) -> KnowledgeDel
         settings=settings,
         added=tuple(sorted(b.keys() - a.keys())),
         removed=tuple(sorted(a.keys() - b.keys())),
-        edited=tuple(sorted(k for k in a.keys() & b.keys() if a[k] != b[k])),
+        edited=tuple(sorted(k for k in a.keys() & b.keys() if a[k] != b[k] and k not in reads)),
         reads_changed_setting=tuple(sorted(reads)),
     )
 
@@ -261,15 +263,17 @@ class Group:
         self.by_site[change.site or "-"] += 1
         self.by_category[change.category] += 1
         for name, a, b in change.changes:
-            self.moves[f"{name}: {_shown(a)} -> {_shown(b)}"] += 1
+            self.moves[_move(name, a, b)] += 1
         if len(self.examples) < EXAMPLES:
             self.examples.append((change.position, change.id))
 
 
-def _shown(value: Any) -> str:
-    if isinstance(value, list):
-        return "{" + ", ".join(value) + "}"
-    return "none" if value is None else str(value)
+def _move(name: str, before: Any, after: Any) -> str:
+    """One change in words: ``anti_tumour: a (recommended) -> b (consider)``, ``alerts: +x, -y``."""
+    if isinstance(before, list):
+        return f"{name}: " + ", ".join([f"+{x}" for x in after if x not in before]
+                                        + [f"-{x}" for x in before if x not in after])
+    return f"{name}: {'none' if before is None else before} -> {'none' if after is None else after}"
 
 
 def _counts(counter: Counter[str]) -> dict[str, int]:
