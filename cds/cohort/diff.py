@@ -15,19 +15,7 @@ other, and the rules changed in the knowledge itself (edited, or reading a setti
 changed) that fired with both. Changed patients are grouped by cause, with counts by site and by
 category (the patient's category, ``net_g2``; ``net_g2 -> net_g3`` when it moved).
 
-Examples
---------
->>> import tempfile
->>> from pathlib import Path
->>> from cds.cohort.knowledge_source import open_knowledge_source
->>> from cds.resources import content_root
->>> folder = Path(tempfile.mkdtemp())
->>> _ = (folder / "in.jsonl").write_text('{"tumour": {"primary_site": "rectum", "size_mm": 8, "ki67_percent": 1}, '
-...     '"disease": {"stage": "localized"}}\\n', encoding="utf-8")
->>> with open_knowledge_source(str(content_root())) as a, open_knowledge_source(str(content_root())) as b:
-...     result = run_diff(folder / "in.jsonl", a, b, workers=1)
->>> result.total, result.changed, result.groups
-(1, 0, [])
+An example is under :func:`run_diff`.
 """
 
 from __future__ import annotations
@@ -88,7 +76,18 @@ class KnowledgeDelta:
         return frozenset(self.added + self.removed + self.edited + self.reads_changed_setting)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for ``diff.json``."""
+        """Plain data for ``diff.json``.
+
+        Returns
+        -------
+        dict
+            ``settings`` (name, before, after), then the rule and edge ids by kind of change, sorted.
+
+        Examples
+        --------
+        >>> KnowledgeDelta(settings={"cut": (5, 4)}).to_dict()["settings"]
+        [{'name': 'cut', 'before': 5, 'after': 4}]
+        """
         return {
             "settings": [{"name": k, "before": a, "after": b} for k, (a, b) in sorted(self.settings.items())],
             "rules_added": list(self.added), "rules_removed": list(self.removed), "rules_edited": list(self.edited),
@@ -258,7 +257,20 @@ class Group:
     examples: list[tuple[int, str | None]] = field(default_factory=list)
 
     def add(self, change: PatientChange) -> None:
-        """Count one patient of this group."""
+        """Count one patient of this group.
+
+        Parameters
+        ----------
+        change
+            The patient's change (its cause is this group's).
+
+        Examples
+        --------
+        >>> group = Group(((), ("r1",), ()))
+        >>> group.add(PatientChange(0, "line 1", None, "ileum", "net_g1", (("alerts", ["a"], []),), (), ("r1",), ()))
+        >>> group.count, dict(group.moves)
+        (1, {'alerts: -a': 1})
+        """
         self.count += 1
         self.by_site[change.site or "-"] += 1
         self.by_category[change.category] += 1
@@ -315,7 +327,23 @@ class CohortDiff:
         return sorted(self._groups.values(), key=lambda g: (-g.count, g.cause))
 
     def add(self, before: dict[str, Any], after: dict[str, Any]) -> None:
-        """Compare one patient's two rows and count it (keeping it only if it changed)."""
+        """Compare one patient's two rows and count it (keeping it only if it changed).
+
+        Parameters
+        ----------
+        before, after
+            The patient's rows with each knowledge, with the trace (:func:`cds.cohort.rows.evaluate_text`).
+
+        Examples
+        --------
+        >>> row = {"position": 0, "source": "line 1", "id": None, "site": "ileum", "category": "net_g1",
+        ...        "status": "ok", "anti_tumour": [], "antisecretory": [], "excluded": [], "alerts": [],
+        ...        "fired_rules": [], "edges": []}
+        >>> diff = CohortDiff()
+        >>> diff.add(row, dict(row, alerts=["mdt_referral"], fired_rules=["r9"]))
+        >>> diff.changed, diff.groups[0].cause
+        (1, (('r9',), (), ()))
+        """
         self.total += 1
         site, category = after["site"] or before["site"] or "-", _category(before, after)
         statuses = {before["status"], after["status"]}
@@ -375,6 +403,11 @@ class CohortDiff:
             ``versions``, ``knowledge_changes``, ``counts``, ``by_site``, ``by_category``, ``root_causes``
             (the groups rolled up by the rules the knowledge change reaches directly), ``groups``,
             ``reordered_examples`` and ``patients`` (every changed patient, in cohort order).
+
+        Examples
+        --------
+        >>> list(CohortDiff().to_dict())[:4]
+        ['versions', 'software_version', 'lang', 'knowledge_changes']
         """
         groups = self.groups
         names = {g.cause: f"G{i}" for i, g in enumerate(groups, 1)}
@@ -460,6 +493,22 @@ def run_diff(
         A version's knowledge does not load (before any patient is evaluated).
     cds.cohort.files.CohortFileError
         The cohort cannot be read.
+
+    Examples
+    --------
+    The same knowledge on both sides changes nobody:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from cds.cohort.knowledge_source import open_knowledge_source
+    >>> from cds.resources import content_root
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "in.jsonl").write_text('{"tumour": {"primary_site": "rectum", "size_mm": 8, "ki67_percent": 1}, '
+    ...     '"disease": {"stage": "localized"}}\\n', encoding="utf-8")
+    >>> with open_knowledge_source(str(content_root())) as a, open_knowledge_source(str(content_root())) as b:
+    ...     result = run_diff(folder / "in.jsonl", a, b, workers=1)
+    >>> result.total, result.changed, result.groups
+    (1, 0, [])
     """
     kb_a, kb_b = engine_for(str(before.content)).kb, engine_for(str(after.content)).kb
     owners = {**kb_a.owners, **kb_b.owners}
@@ -479,6 +528,16 @@ def run_diff(
 
 def dumps(data: dict[str, Any]) -> str:
     """``diff.json``'s text: indented, keys in the order built, UTF-8 as is, one final newline.
+
+    Parameters
+    ----------
+    data
+        :meth:`CohortDiff.to_dict`'s data.
+
+    Returns
+    -------
+    str
+        The same data give the same text.
 
     Examples
     --------
