@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from cds.cohort.reader import iter_records
 from cds.cohort.rows import RunSettings, engine_for
 from cds.cohort.runner import CHUNK, default_workers, evaluate_records
+from cds.knowledge import load_knowledge
 from cds.version import SOFTWARE_VERSION
 
 if TYPE_CHECKING:
@@ -510,14 +511,19 @@ def run_diff(
     >>> result.total, result.changed, result.groups
     (1, 0, [])
     """
-    kb_a, kb_b = engine_for(str(before.content)).kb, engine_for(str(after.content)).kb
+    workers = workers or default_workers()
+    if workers == 1:  # this process evaluates: its engines are the ones the run uses
+        kb_a, kb_b = engine_for(str(before.content)).kb, engine_for(str(after.content)).kb
+    else:  # the workers evaluate: here only the knowledge is needed (versions, owners), not compiled engines
+        kb_a = load_knowledge(before.knowledge, before.pathways)
+        kb_b = load_knowledge(after.knowledge, after.pathways)
     owners = {**kb_a.owners, **kb_b.owners}
     owners.update({r.rule.id: r.recommendation for kb in (kb_a, kb_b) for r in kb.rules if r.recommendation})
     result = CohortDiff(versions={"before": _version(before, kb_a), "after": _version(after, kb_b)},
                         delta=knowledge_delta(kb_a, kb_b), owners=owners, lang=lang)
     settings = RunSettings(lang="fr" if lang == "fr" else "en", surveillance=False, top=ALL_OPTIONS,
                            knowledge=(str(before.content), str(after.content)), trace=True)
-    chunks = evaluate_records(iter_records(cohort), workers or default_workers(), settings, chunk)
+    chunks = evaluate_records(iter_records(cohort), workers, settings, chunk)
     for rows in chunks:
         for a, b in _pairs(rows):
             result.add(a, b)
