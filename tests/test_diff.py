@@ -229,3 +229,15 @@ def test_bad_arguments_exit_2_with_a_message(cohort: Path, tmp_path: Path, args:
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "diff").exists()
+
+
+def test_knowledge_that_does_not_load_exits_2_naming_where_its_files_are(cohort: Path, tmp_path: Path) -> None:
+    broken = _copy_content(tmp_path / "broken")
+    path = broken / "knowledge" / "catalogues" / "settings" / "general.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("value: 5\n", "value: five\n", 1), encoding="utf-8")
+    done = _cli("diff", str(cohort), "--before", str(ROOT), "--after", str(broken), "-d", str(tmp_path / "out"),
+                "-w", "1", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "knowledge error: the knowledge does not load" in done.stderr
+    assert f"{broken}/pathways/pnet_well_differentiated.yaml" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()

@@ -23,13 +23,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cds.cohort.reader import iter_records
 from cds.cohort.rows import RunSettings, engine_for
 from cds.cohort.runner import CHUNK, default_workers, evaluate_records
+from cds.errors import KnowledgeError
 from cds.knowledge import load_knowledge
 from cds.version import SOFTWARE_VERSION
 
@@ -456,6 +457,18 @@ def _version(source: KnowledgeSource, kb: KnowledgeBase) -> dict[str, Any]:
     return {"source": source.spec, "commit": source.commit, "knowledge_version": kb.version}
 
 
+def _load(source: KnowledgeSource, workers: int) -> KnowledgeBase:
+    """Load a version's knowledge here; its problems name their files where this version keeps them."""
+    try:
+        if workers == 1:  # this process evaluates: its engines are the ones the run uses
+            return engine_for(str(source.content)).kb
+        # The workers evaluate: here only the knowledge is needed (versions, owners), not compiled engines.
+        return load_knowledge(source.knowledge, source.pathways)
+    except KnowledgeError as exc:
+        where = f"{source.spec}:" if source.commit else f"{source.content}/"
+        raise KnowledgeError([replace(p, file=where + p.file) for p in exc.problems]) from None
+
+
 def run_diff(
     cohort: Path,
     before: KnowledgeSource,
@@ -512,11 +525,7 @@ def run_diff(
     (1, 0, [])
     """
     workers = workers or default_workers()
-    if workers == 1:  # this process evaluates: its engines are the ones the run uses
-        kb_a, kb_b = engine_for(str(before.content)).kb, engine_for(str(after.content)).kb
-    else:  # the workers evaluate: here only the knowledge is needed (versions, owners), not compiled engines
-        kb_a = load_knowledge(before.knowledge, before.pathways)
-        kb_b = load_knowledge(after.knowledge, after.pathways)
+    kb_a, kb_b = _load(before, workers), _load(after, workers)
     owners = {**kb_a.owners, **kb_b.owners}
     owners.update({r.rule.id: r.recommendation for kb in (kb_a, kb_b) for r in kb.rules if r.recommendation})
     result = CohortDiff(versions={"before": _version(before, kb_a), "after": _version(after, kb_b)},
