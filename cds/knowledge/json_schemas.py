@@ -104,7 +104,7 @@ KINDS: dict[str, FileKind] = {
     "not-modelled": FileKind(NotModelledCatalogue, ("knowledge/catalogues/not-modelled.yaml",),
                              "What the knowledge deliberately leaves out, by topic."),
     "trial": FileKind(TrialSpec, ("knowledge/catalogues/trials/*/trial.yaml",),
-                      "One clinical trial: registry ids, status and the day it was checked, arms, eligibility criteria."),
+                      "One clinical trial: registry ids, status and the day it was checked, arms, criteria."),
     "cohort-mix": FileKind(CohortMix, ("knowledge/catalogues/cohort-mix.yaml",),
                            "The case mix of synthetic cohorts (`cds synth`), each proportion with its source."),
 }

@@ -591,3 +591,27 @@ class SurveillanceReport(_Out):
     surveillance: Surveillance
     alerts: list[Alert] = Field(description="Alerts raised by the surveillance rules and planner.")
     disclaimer: str = DISCLAIMER
+
+
+class TrialsReport(_Out):
+    """What ``cds trials PATIENT.json --format json`` prints: every catalogue trial matched, with its context.
+
+    Examples
+    --------
+    >>> TrialsReport(knowledge_version="0.2.0+abc", trials=[]).language
+    'en'
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"title": "netcds clinical trials report"},
+    )
+
+    knowledge_version: str
+    software_version: str | None = None
+    patient_id: str | None = None
+    as_of: str | None = None
+    language: Lang = "en"
+    trials: list[TrialMatch] = Field(description="As Recommendation.trials.")
+    disclaimer: str = DISCLAIMER
