@@ -25,7 +25,13 @@ VERDICT_STYLE = {"eligible": "green", "potentially_eligible": "yellow", "ineligi
 
 @dataclass(frozen=True)
 class TrialCriterionView:
-    """One criterion as a report shows it: its text and, for an undecided one, the data that would decide."""
+    """One criterion as a report shows it: its text and, for an undecided one, the data that would decide.
+
+    Examples
+    --------
+    >>> TrialCriterionView("ecog", "inclusion", "ECOG 0-1", ["ECOG performance status"]).lead
+    ''
+    """
 
     id: str
     kind: str
@@ -36,7 +42,17 @@ class TrialCriterionView:
 
 @dataclass(frozen=True)
 class TrialView:
-    """One trial as a report shows it (every word in the report language, except the registered texts)."""
+    """One trial as a report shows it (every word in the report language, except the registered texts).
+
+    Built by :func:`trial_views`.
+
+    Examples
+    --------
+    >>> m = TrialMatch(id="t", acronym="T-1", title="T", phase="2", status="completed",
+    ...                status_checked_on="2026-12-07", verdict="eligible")
+    >>> trial_views([m], Labels("en"))[0].status_text
+    'completed'
+    """
 
     id: str
     acronym: str
