@@ -404,6 +404,103 @@ def evaluate(
         _emit(render(report, fmt), output)
 
 
+# ------------------------------------------------------------------ trials
+
+
+@app.command()
+def trials(
+    target: Annotated[str, typer.Argument(
+        metavar="PATIENT.json | import",
+        help="A patient file (every catalogue trial matched against it), or `import` followed by a "
+             "ClinicalTrials.gov API v2 JSON file.", show_default=False,
+    )],
+    study: Annotated[Path | None, typer.Argument(
+        metavar="[CTGOV_V2.json]", help="With `import`: the saved API v2 study (or {\"studies\": [...]}) export.",
+        show_default=False,
+    )] = None,
+    fmt: Annotated[ExplainFormat, typer.Option(
+        "--format", "-f", case_sensitive=False, help="Output format (matching: text or json).",
+    )] = ExplainFormat.text,
+    lang: LangOption = Language.en,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", show_default=False,
+        help="Matching: write to this file. Import: the trial catalogue folder; each study is written to "
+             "DIR/<trial-id>/trial.yaml (default: print the YAML).",
+    )] = None,
+    checked_on: Annotated[str | None, typer.Option(
+        "--checked-on", metavar="YYYY-MM-DD", show_default=False,
+        help="Import: the day the record was downloaded (status_checked_on); default: the record's last update posted.",
+    )] = None,
+) -> None:
+    """Match one patient against every catalogue trial (eligible, potentially eligible, ineligible, with
+    the reasons and the date each status was checked), or import a ClinicalTrials.gov record.
+
+    `cds trials import CTGOV_V2.json [--output DIR]` writes a catalogue entry with the metadata filled
+    and every eligibility criterion as text, for an author to encode (knowledge/catalogues/trials/).
+    """
+    with _guard():
+        if target == "import":
+            _import_trials(study, output, checked_on)
+            return
+        if study is not None or checked_on is not None:
+            raise _BadInput("a second file and --checked-on go with `cds trials import`")
+        if fmt is ExplainFormat.markdown:
+            raise _BadInput("--format: `cds trials` prints text or json (the Markdown report has the trials section)")
+        from cds.model.recommendation import TrialsReport
+
+        pat, engine = _load_patient(Path(target), output)
+        rec = engine.evaluate(pat, lang.value, surveillance=False)
+        report = TrialsReport(knowledge_version=rec.knowledge_version, software_version=rec.software_version,
+                              patient_id=rec.patient_id, as_of=rec.as_of, language=rec.language, trials=rec.trials,
+                              disclaimer=rec.disclaimer)
+        if fmt is ExplainFormat.json:
+            _emit(report.model_dump_json(indent=2) + "\n", output)
+            return
+        from cds.render.text import render_trials_text
+
+        _emit(render_trials_text(report), output)
+
+
+def _import_trials(study: Path | None, output: Path | None, checked_on: str | None) -> None:
+    """``cds trials import``: each study of the file as a trial.yaml (stdout, or DIR/<trial-id>/trial.yaml)."""
+    import datetime as dt
+    import json
+
+    from cds.trials.ctgov import StudyError, studies_of, trial_from_study, trial_yaml
+
+    if study is None:
+        raise _BadInput("`cds trials import` needs the ClinicalTrials.gov API v2 JSON file")
+    try:
+        day = dt.date.fromisoformat(checked_on.strip()) if checked_on else None
+    except ValueError:
+        raise _BadInput(f"--checked-on: {checked_on!r} is not a date (expected YYYY-MM-DD)") from None
+    try:
+        data = json.loads(study.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise _BadInput(f"cannot read {study}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise _BadInput(f"{study}: not JSON: {exc}") from None
+    try:
+        entries = [trial_from_study(s, day) for s in studies_of(data)]
+    except StudyError as exc:
+        raise _BadInput(f"{study}: {exc}") from None
+    if output is None:
+        _emit("---\n".join(trial_yaml(e) for e in entries), None)
+        return
+    if output.exists() and not output.is_dir():
+        raise _BadInput(f"--output: {output} is not a folder")
+    for entry in entries:
+        target = output / entry.id / "trial.yaml"
+        if target.exists():
+            raise _BadInput(f"{target} exists: the import never overwrites a catalogue entry (move it first)")
+    for entry in entries:
+        folder = output / entry.id
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_bytes(folder / "trial.yaml", trial_yaml(entry).encode("utf-8"))
+        typer.echo(f"{folder / 'trial.yaml'}: {len(entry.criteria)} criteria as text; encode them, add the options "
+                   "and an eligible and an ineligible vignette")
+
+
 # ------------------------------------------------------------------ explain
 
 

@@ -22,7 +22,11 @@ no exclusion from unconfirmed facts), the linter checks:
   encoding something (a rule or an edge) and tested by a vignette on each side (in and out),
   vignettes borrowed from other homes that exist, titles short enough for a list;
 - pathway edge labels: missing, too long, or stating a number the edge's condition does not test;
-- coverage: rules and edges that no vignette exercises.
+- coverage: rules and edges that no vignette exercises;
+- the trial catalogue: a trial with no criterion encoded (warning; each criterion left as text is
+  listed as info: some, like measurable disease, can never be encoded), a status read from the
+  registry longer ago than the ``trial_status_max_age_months`` setting (warning) or in the future
+  (error), and an eligible (``in``) and an ineligible (``out``) vignette for every trial (error).
 
 It sits above what it checks (the loader, the compiler, the engine, the pathway
 graphs, the vignettes), which is why it lives here and not in :mod:`cds.knowledge`:
@@ -31,6 +35,8 @@ nothing below imports it. Each finding is a :class:`cds.errors.Problem` with its
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -44,6 +50,7 @@ from cds.engine.compiler import Population
 from cds.engine.durable_host import CompiledRule
 from cds.errors import KnowledgeError, Problem
 from cds.knowledge import conditions as cond
+from cds.knowledge.layout import Layout
 from cds.knowledge.loader import KnowledgeBase, load_knowledge
 from cds.knowledge.schema import PathwayEdge
 from cds.knowledge.setting_refs import numbers_in, stale_setting_numbers
@@ -98,10 +105,11 @@ COPY_SITES = frozenset({
 MAX_EDGE_LABEL = 70
 
 
-def lint(kb: KnowledgeBase | None = None, coverage: bool = True) -> list[Problem]:
+def lint(kb: KnowledgeBase | None = None, coverage: bool = True, today: dt.date | None = None) -> list[Problem]:
     """Run every check; loading problems are returned as errors rather than raised.
 
-    Findings come sorted by level (errors first), then file, place and code.
+    Findings come sorted by level (errors first), then file, place and code. ``today`` is the day
+    trial statuses are aged against (default: the system's date; the only check that reads it).
     """
     if kb is None:
         try:
@@ -119,6 +127,7 @@ def lint(kb: KnowledgeBase | None = None, coverage: bool = True) -> list[Problem
     findings += check_matrix(kb)
     findings += check_recommendations(kb)
     findings += check_unknown_as_value(kb)
+    findings += check_trials(kb, today or dt.date.today())
     findings += [replace(p, level="warning")  # a setting's number written by hand
                  for p in stale_setting_numbers(kb.setting_uses, kb.settings)]
     if coverage:
@@ -539,7 +548,10 @@ def check_recommendations(kb: KnowledgeBase) -> list[Problem]:
                                    + did_you_mean(situation, situations)))
     sides: dict[str, set[str]] = {rid: set() for rid in kb.recommendations}
     vignette_ids: set[str] = set()
+    trials_folder = Layout(kb.root).trials
     for path in vignette_files(kb.root):
+        if path.is_relative_to(trials_folder):  # a trial's vignette: check_trials
+            continue
         home = recommendation_of(path)
         try:
             vignette = load_vignette(path)
@@ -581,6 +593,107 @@ def check_recommendations(kb: KnowledgeBase) -> list[Problem]:
             if len(title) > MAX_TITLE:
                 out.append(Problem("title_too_long", rec.file, f"{spec.id}.title.{lang}",
                                    f"{len(title)} characters; keep it to {MAX_TITLE}", level="warning"))
+    return out
+
+
+# ---------------------------------------------------------------------- trials
+
+#: The setting that says how old a trial status may be (knowledge/catalogues/settings/trials.yaml).
+TRIAL_STATUS_MAX_AGE = "trial_status_max_age_months"
+
+
+def months_after(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` months later (the month's last day when it has no such day).
+
+    Parameters
+    ----------
+    day
+        The start.
+    months
+        How many months later (>= 0).
+
+    Returns
+    -------
+    datetime.date
+        The date.
+
+    Examples
+    --------
+    >>> months_after(dt.date(2026, 8, 31), 6), months_after(dt.date(2026, 1, 15), 6)
+    (datetime.date(2027, 2, 28), datetime.date(2026, 7, 15))
+    """
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last))
+
+
+def check_trials(kb: KnowledgeBase, today: dt.date) -> list[Problem]:
+    """The trial catalogue: criteria left as text, stale or future statuses, an in and an out vignette per trial.
+
+    Parameters
+    ----------
+    kb
+        The loaded knowledge (its ``trials``).
+    today
+        The day statuses are aged against.
+
+    Returns
+    -------
+    list of Problem
+        ``trial_criteria_text`` (warning: no criterion encoded), ``trial_criterion_text`` (info:
+        one criterion left as text), ``trial_status_stale`` (warning), ``trial_status_future``
+        (error), ``trial_without_vignette`` (error), ``vignette_schema`` (error).
+
+    Examples
+    --------
+    >>> from cds import load_knowledge
+    >>> check_trials(load_knowledge(), dt.date(2026, 12, 7))   # no trial, nothing to say
+    []
+    """
+    from cds.knowledge.vignette_schema import load_vignette
+
+    out: list[Problem] = []
+    max_age = kb.settings.get(TRIAL_STATUS_MAX_AGE)
+    layout = Layout(kb.root)
+    sides: dict[str, set[str]] = {tid: set() for tid in kb.trials}
+    for path in layout.trial_vignette_files():
+        rel = path.relative_to(kb.root.parent).as_posix()
+        try:
+            vignette = load_vignette(path)
+        except Exception as exc:  # pydantic or YAML: reported, the other files still checked
+            out.append(Problem("vignette_schema", rel, "", f"not a vignette: {exc}".splitlines()[0]))
+            continue
+        home = path.parent.parent.name
+        if home in sides:
+            sides[home].add(vignette.side)
+        else:
+            out.append(Problem("vignette_without_trial", rel, "", f"the folder {home!r} holds no trial.yaml"))
+    for trial in kb.trials.values():
+        spec = trial.spec
+        text_only = [c for c in spec.criteria if not c.encoded]
+        if spec.criteria and len(text_only) == len(spec.criteria):
+            out.append(Problem("trial_criteria_text", trial.file, spec.id,
+                               f"none of its {len(text_only)} criteria is encoded: every one is shown as 'to check' "
+                               "and the trial matches every patient; encode those the condition language can say",
+                               level="warning"))
+        else:
+            out += [Problem("trial_criterion_text", trial.file, f"{spec.id}.criteria[{c.id}]",
+                            "left as text: shown as 'to check', it never decides", level="info") for c in text_only]
+        checked = spec.status_checked_on
+        if checked > today:
+            out.append(Problem("trial_status_future", trial.file, f"{spec.id}.status_checked_on",
+                               f"{checked.isoformat()} is after today ({today.isoformat()})"))
+        elif isinstance(max_age, int) and today > months_after(checked, max_age):
+            out.append(Problem("trial_status_stale", trial.file, f"{spec.id}.status_checked_on",
+                               f"status {spec.status!r} was read on {checked.isoformat()}, more than {max_age} months "
+                               f"ago (setting {TRIAL_STATUS_MAX_AGE}): read the registry record again and update "
+                               "status and status_checked_on", level="warning"))
+        for side, what in (("in", "eligible"), ("out", "ineligible")):
+            if side not in sides[trial.id]:
+                out.append(Problem("trial_without_vignette", trial.file, spec.id,
+                                   f"no '{side}' vignette: add one in {trial.folder.name}/vignettes/ with a patient "
+                                   f"{what} for the trial (side: {side})"))
     return out
 
 

@@ -49,6 +49,12 @@ must hold without freezing the whole output:
         exam_counts: {ct_chest_abdomen_pelvis: 6}   # in the default plan
         minimised_exam_counts: {mri_liver: 6}
         horizon_years: 10                       # evaluate with this horizon (default: the setting)
+      trials_eligible: [netter-2]               # trial ids (catalogues/trials/) by verdict
+      trials_ineligible: [compete]
+      trials_potential: []
+
+A trial's vignettes live in its folder (``knowledge/catalogues/trials/<trial-id>/vignettes/``);
+their side is the verdict for that trial: ``in`` eligible, ``out`` ineligible.
 """
 
 from __future__ import annotations
@@ -101,7 +107,7 @@ class VignetteResult:
 
 
 def vignette_files(root: Path | None = None) -> list[Path]:
-    """Every vignette file: the ``vignettes/*.yaml`` of every recommendation.
+    """Every vignette file: the ``vignettes/*.yaml`` of every recommendation, then of every trial.
 
     Parameters
     ----------
@@ -111,7 +117,8 @@ def vignette_files(root: Path | None = None) -> list[Path]:
     Returns
     -------
     list of Path
-        Sorted by path, so by area, then recommendation.
+        The recommendations' sorted by path (so by area, then recommendation), then the trials'
+        (``catalogues/trials/<trial-id>/vignettes/``).
 
     Examples
     --------
@@ -123,7 +130,8 @@ def vignette_files(root: Path | None = None) -> list[Path]:
     >>> [p.relative_to(root).as_posix() for p in vignette_files(root)]
     ['recommendations/pancreas/pnet-a/vignettes/in-1.yaml']
     """
-    return Layout(root or knowledge_dir()).vignette_files()
+    layout = Layout(root or knowledge_dir())
+    return [*layout.vignette_files(), *layout.trial_vignette_files()]
 
 
 def recommendation_of(path: Path) -> str:
@@ -298,10 +306,89 @@ def check(rec: Recommendation, exp: Expectation) -> list[str]:
             {e.option for e in sc.excluded}, sexp)]
     if exp.surveillance is not None:
         fails += check_surveillance(rec, exp.surveillance)
+    fails += check_trials(rec, exp)
     return fails
 
 
 _ABSENT = object()
+
+_VERDICT_EXPECTATIONS = (("trials_eligible", "eligible"), ("trials_potential", "potentially_eligible"),
+                         ("trials_ineligible", "ineligible"))
+
+
+def check_trials(rec: Recommendation, exp: Expectation) -> list[str]:
+    """Every trial expectation (``trials_eligible``, ``trials_potential``, ``trials_ineligible``) not met.
+
+    Parameters
+    ----------
+    rec
+        The recommendation for the vignette's patient (its ``trials``).
+    exp
+        What the vignette expects.
+
+    Returns
+    -------
+    list of str
+        One message per trial whose verdict is not the expected one (or that is not in the catalogue).
+
+    Examples
+    --------
+    >>> from cds.model.recommendation import Recommendation, Trace, TrialMatch
+    >>> m = TrialMatch(id="t", acronym="T", title="T", phase="2", status="recruiting", status_checked_on="2026-01-02",
+    ...                verdict="potentially_eligible")
+    >>> rec = Recommendation(knowledge_version="0.2.0", derived={}, anti_tumour=[], antisecretory=[], excluded=[],
+    ...                      alerts=[], missing_data=[], trace=Trace(pathways=[], nodes=[], fired_rules=[]), trials=[m])
+    >>> check_trials(rec, Expectation(trials_eligible=["t"], trials_ineligible=["u"]))
+    ["trial 't' is potentially_eligible, expected eligible", "trial 'u' is not in the trial catalogue"]
+    """
+    verdicts = {m.id: m for m in rec.trials}
+    fails: list[str] = []
+    for key, want in _VERDICT_EXPECTATIONS:
+        for trial_id in getattr(exp, key):
+            got = verdicts.get(trial_id)
+            if got is None:
+                fails.append(f"trial {trial_id!r} is not in the trial catalogue")
+            elif got.verdict != want:
+                why = [f"{c.id} ({c.condition})" for c in got.failed] or [
+                    f"{c.id} (unknown: {', '.join(c.fields)})" for c in got.unknown]
+                fails.append(f"trial {trial_id!r} is {got.verdict}, expected {want}"
+                             + (f": {'; '.join(why)}" if why and want != "ineligible" else ""))
+    return fails
+
+
+def check_trial_side(rec: Recommendation, side: str, trial_id: str) -> list[str]:
+    """Whether a trial's vignette stands on its side: ``in`` eligible for the trial, ``out`` ineligible.
+
+    Parameters
+    ----------
+    rec
+        The recommendation for the vignette's patient.
+    side
+        ``in`` or ``out``.
+    trial_id
+        The trial whose folder holds the vignette.
+
+    Returns
+    -------
+    list of str
+        One message when the side is wrong; empty otherwise.
+
+    Examples
+    --------
+    >>> from cds.model.recommendation import Recommendation, Trace, TrialMatch
+    >>> m = TrialMatch(id="t", acronym="T", title="T", phase="2", status="recruiting", status_checked_on="2026-01-02",
+    ...                verdict="ineligible")
+    >>> rec = Recommendation(knowledge_version="0.2.0", derived={}, anti_tumour=[], antisecretory=[], excluded=[],
+    ...                      alerts=[], missing_data=[], trace=Trace(pathways=[], nodes=[], fired_rules=[]), trials=[m])
+    >>> check_trial_side(rec, "out", "t"), check_trial_side(rec, "in", "t")
+    ([], ["side 'in': the patient should be eligible for trial 't', but is ineligible"])
+    """
+    want = "eligible" if side == "in" else "ineligible"
+    got = next((m.verdict for m in rec.trials if m.id == trial_id), None)
+    if got == want:
+        return []
+    return [f"side {side!r}: the patient should be {want} for trial {trial_id!r}, but is "
+            + (got or "not matched (no such trial)")]
 
 
 def _check_ranking(
@@ -440,6 +527,9 @@ def run_vignettes(engine: Engine, paths: Iterable[Path] | None = None) -> list[V
         failures = check(rec, vignette.expect)
         for home, side in sides_of(engine.kb, path, vignette):
             failures = check_side(rec, side, home, members.get(home, ())) + failures
+        trial = recommendation_of(path)
+        if trial in engine.kb.trials and path.is_relative_to(Layout(engine.kb.root).trials):
+            failures = check_trial_side(rec, vignette.side, trial) + failures
         results.append(VignetteResult(path, vignette, failures, rec))
     return results
 

@@ -51,6 +51,7 @@ from cds.model.recommendation import (
 )
 from cds.ranking import Candidate, rank
 from cds.surveillance import merge_alerts, plan_surveillance
+from cds.trials.match import match_trials, name_trials
 from cds.version import SOFTWARE_VERSION
 
 _SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -299,6 +300,8 @@ class Engine:
         )
         alerts = [self._titled(a, lang) for a in merge_alerts(self._alerts(run.alerts, lang), surveillance_alerts)]
         scenarios = self._scenarios(patient, run, lang)
+        # After ranking: every catalogue trial matched, and clinical_trial names the open ones that match.
+        trials = match_trials([t.spec for t in self.kb.trials.values()], run.ctx) if self.kb.trials else []
         rec = Recommendation(
             knowledge_version=self.kb.version,
             software_version=SOFTWARE_VERSION,
@@ -306,7 +309,7 @@ class Engine:
             as_of=patient.as_of.isoformat() if patient.as_of else None,
             language=lang,
             derived=dict(sorted(run.derived.items())),
-            anti_tumour=run.ranked["anti_tumour"],
+            anti_tumour=name_trials(run.ranked["anti_tumour"], trials, lang) if trials else run.ranked["anti_tumour"],
             antisecretory=run.ranked["antisecretory"],
             excluded=run.excluded,
             alerts=alerts,
@@ -327,6 +330,7 @@ class Engine:
                 [a.sources for sc in scenarios for o in (*sc.anti_tumour, *sc.antisecretory) for a in o.arguments],
                 [plan.sources] if plan is not None else [],
             ),
+            trials=trials,
         )
         return EvaluationDetail(run.ctx, rec, run.population, ordered)
 

@@ -47,6 +47,7 @@ from cds.knowledge.schema import (
     SurveillanceCatalogue,
 )
 from cds.knowledge.vignette_schema import Vignette
+from cds.trials.model import TrialSpec
 from cds.version import SOFTWARE_VERSION
 
 #: The JSON Schema dialect of the exported schemas.
@@ -72,7 +73,8 @@ class FileKind:
 KINDS: dict[str, FileKind] = {
     "recommendation": FileKind(RecommendationSpec, ("knowledge/recommendations/*/*/recommendation.yaml",),
                                "One recommendation: statement, status, rules, the pathway edges it owns."),
-    "vignette": FileKind(Vignette, ("knowledge/recommendations/*/*/vignettes/*.yaml",),
+    "vignette": FileKind(Vignette, ("knowledge/recommendations/*/*/vignettes/*.yaml",
+                                    "knowledge/catalogues/trials/*/vignettes/*.yaml"),
                          "A knowledge test: a patient, its side of the recommendation, what the board should see."),
     "rule": FileKind(Rule, (), "One rule (inside a recommendation's `rules:`)."),
     "pathway": FileKind(Pathway, ("pathways/*.yaml",), "A decision graph: nodes, edges with conditions, proposals."),
@@ -101,6 +103,8 @@ KINDS: dict[str, FileKind] = {
                               "The contraindication matrix: rows (conditions) and statements."),
     "not-modelled": FileKind(NotModelledCatalogue, ("knowledge/catalogues/not-modelled.yaml",),
                              "What the knowledge deliberately leaves out, by topic."),
+    "trial": FileKind(TrialSpec, ("knowledge/catalogues/trials/*/trial.yaml",),
+                      "One clinical trial: registry ids, status and the day it was checked, arms, criteria."),
     "cohort-mix": FileKind(CohortMix, ("knowledge/catalogues/cohort-mix.yaml",),
                            "The case mix of synthetic cohorts (`cds synth`), each proportion with its source."),
 }

@@ -29,6 +29,8 @@ from pathlib import Path
 RECOMMENDATION_FILE = "recommendation.yaml"
 #: The folder of a recommendation's vignettes inside its folder.
 VIGNETTE_FOLDER = "vignettes"
+#: The file of a trial inside its folder (``catalogues/trials/<trial-id>/``).
+TRIAL_FILE = "trial.yaml"
 #: The probe patients of the contraindication matrix, inside the matrix's folder.
 MATRIX_PROBES_FILE = "probes.yaml"
 
@@ -102,6 +104,41 @@ class Layout:
     def matrix_probes(self) -> Path:
         """The probe patients every matrix cell is checked on."""
         return self.matrix / MATRIX_PROBES_FILE
+
+    @property
+    def trials(self) -> Path:
+        """The trial catalogue: one folder per trial (``<trial-id>/trial.yaml`` and ``vignettes/``)."""
+        return self.catalogues / "trials"
+
+    def trial_files(self) -> list[Path]:
+        """Every ``trial.yaml`` of the trial catalogue, in folder order (empty without a catalogue).
+
+        Returns
+        -------
+        list of Path
+            ``catalogues/trials/<trial-id>/trial.yaml`` files.
+
+        Examples
+        --------
+        >>> Layout(Path("/nowhere")).trial_files()
+        []
+        """
+        return sorted(self.trials.glob(f"*/{TRIAL_FILE}"))
+
+    def trial_vignette_files(self) -> list[Path]:
+        """Every vignette of every trial (``catalogues/trials/<trial-id>/vignettes/*.yaml``), in path order.
+
+        Returns
+        -------
+        list of Path
+            The trial vignettes; empty without a catalogue.
+
+        Examples
+        --------
+        >>> Layout(Path("/nowhere")).trial_vignette_files()
+        []
+        """
+        return sorted(self.trials.glob(f"*/{VIGNETTE_FOLDER}/*.yaml"))
 
     @property
     def recommendations(self) -> Path:
@@ -235,7 +272,7 @@ class Layout:
         Returns
         -------
         list of Path
-            The manifest, the catalogues, the matrix and every recommendation file.
+            The manifest, the catalogues, the matrix, every recommendation file and every trial file.
 
         Examples
         --------
@@ -247,4 +284,4 @@ class Layout:
                  self.follow_up_schedules, self.scenarios]
         for name in ("sources", "alerts", "settings", "derived-facts"):
             files += self.catalogue_files(name)
-        return [*files, *self.matrix_files(), *self.recommendation_files()]
+        return [*files, *self.matrix_files(), *self.recommendation_files(), *self.trial_files()]

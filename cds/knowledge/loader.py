@@ -65,6 +65,8 @@ from cds.knowledge.setting_refs import MARKER, SettingUse, resolver, texts_in
 from cds.knowledge.vocabulary import full_vocabulary, patient_vocabulary
 from cds.knowledge.yaml_lines import line_of
 from cds.resources import knowledge_dir, pathways_dir
+from cds.trials.loader import LoadedTrial, trial_problems
+from cds.trials.model import TrialSpec
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -168,6 +170,8 @@ class KnowledgeBase:
     # The rules, edges, matrix rows and scenarios whose conditions read named settings, with their
     # texts (for the lint check of numbers written by hand: cds.knowledge.setting_refs).
     setting_uses: list[SettingUse] = field(default_factory=list)
+    # The trial catalogue (knowledge/catalogues/trials/<id>/trial.yaml), by id, in folder order; empty without one.
+    trials: dict[str, LoadedTrial] = field(default_factory=dict)
     # Results of pure functions of this knowledge (the compiler's translations, the
     # surveillance layouts: cds.surveillance.memo): the knowledge never changes once
     # loaded, so they stay valid for its lifetime.
@@ -421,6 +425,7 @@ class _Loader:
             rules.append(LoadedRule(compiled, fname))
 
         scenarios = self.check_scenarios(scenario_cat, settings, vocab, sources)
+        trials = self.load_trials(settings, vocab, options)
 
         pathways: list[Pathway] = []
         pw_files: dict[str, str] = {}
@@ -506,7 +511,33 @@ class _Loader:
             scenarios=scenarios,
             setting_uses=self.setting_uses(rules, matrix_conditions, matrix_entries, pathways, pw_files, scenarios,
                                            planner),
+            trials=trials,
         )
+
+    def load_trials(
+        self, settings: Mapping[str, Any], vocab: Vocabulary, options: Mapping[str, OptionSpec]
+    ) -> dict[str, LoadedTrial]:
+        """The trial catalogue: each trial parsed, its conditions resolved and checked (cds.trials.loader)."""
+        trials: dict[str, LoadedTrial] = {}
+        for path in self.layout.trial_files():
+            spec = self.parse(TrialSpec, path)
+            if spec is None:
+                continue
+            fname = self.rel(path)
+            for code, loc, message in trial_problems(spec, path.parent, options):
+                self.problem(code, fname, loc, message)
+            if spec.id in trials:
+                self.problem("duplicate_id", fname, spec.id, f"trial id already used in {trials[spec.id].file}")
+                continue
+            criteria = []
+            for c in spec.criteria:
+                if c.when:
+                    loc = f"{spec.id}.criteria[{c.id}]"
+                    c = c.model_copy(update={"when": self.resolve_settings(c.when, settings, fname, loc)})
+                    self.check_conditions(c.when or [], fname, loc, vocab, early=True)
+                criteria.append(c)
+            trials[spec.id] = LoadedTrial(spec.model_copy(update={"criteria": criteria}), fname, path.parent)
+        return trials
 
     def setting_uses(
         self, rules: Sequence[LoadedRule], matrix_conditions: Mapping[str, MatrixCondition],

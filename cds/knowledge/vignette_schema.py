@@ -94,6 +94,15 @@ class Expectation(RankingExpectation):
     scenarios: dict[str, RankingExpectation] = Field(default_factory=dict)
     no_scenarios: bool = False
     surveillance: SurveillanceExpectation | None = None
+    trials_eligible: list[str] = Field(
+        default_factory=list, description="Trial ids (catalogues/trials/) the patient must be eligible for."
+    )
+    trials_ineligible: list[str] = Field(
+        default_factory=list, description="Trial ids a criterion must exclude the patient from."
+    )
+    trials_potential: list[str] = Field(
+        default_factory=list, description="Trial ids the patient must be potentially eligible for (data missing)."
+    )
 
 
 class Vignette(BaseModel):
@@ -114,7 +123,8 @@ class Vignette(BaseModel):
     id: str
     side: Literal["in", "out"] = Field(
         description="in: at least one rule or pathway edge of the vignette's recommendation fires for this patient; "
-        "out: a patient just outside the recommendation, for whom none of them fires."
+        "out: a patient just outside the recommendation, for whom none of them fires. For a trial's vignette "
+        "(catalogues/trials/<id>/vignettes/): in = the patient is eligible for the trial, out = ineligible."
     )
     cites: str
     description: str | None = None

@@ -25,6 +25,8 @@ Severity = Literal["info", "warning", "critical"]
 Track = Literal["anti_tumour", "antisecretory"]
 #: The two tracks, in the order every output shows them.
 TRACKS: tuple[Track, ...] = ("anti_tumour", "antisecretory")
+#: Whether a patient can enter a trial, from its encoded criteria (cds/trials/match.py).
+TrialVerdict = Literal["eligible", "potentially_eligible", "ineligible"]
 #: The report languages.
 Lang = Literal["en", "fr"]
 
@@ -433,6 +435,70 @@ class Surveillance(_Out):
     unconfirmed: list[str] = Field(default_factory=list, description="What is not confirmed, in words.")
 
 
+class TrialCriterion(_Out):
+    """One eligibility criterion of a trial as it bears on the patient: failed, unknown or to check.
+
+    Examples
+    --------
+    >>> c = TrialCriterion(id="ki67_range", kind="inclusion", text="Ki-67 >= 10 % and <= 55 %",
+    ...                    condition="tumour.ki67_percent >= 10", fields=["tumour.ki67_percent"])
+    >>> c.fields
+    ['tumour.ki67_percent']
+    """
+
+    id: str = Field(description="The criterion's id in the trial (catalogues/trials/<trial>/trial.yaml).")
+    kind: Literal["inclusion", "exclusion"]
+    text: str = Field(description="The criterion as registered.")
+    condition: str | None = Field(
+        default=None, description="The encoded condition in words; null for a criterion kept as text."
+    )
+    fields: list[str] = Field(
+        default_factory=list,
+        description="Failed: the fields the condition tests; unknown: the missing fields that would decide.",
+    )
+
+
+class TrialMatch(_Out):
+    """One catalogue trial matched against the patient, with the reasons.
+
+    ``verdict`` follows from the encoded criteria only: ``ineligible`` when one fails (``failed``),
+    else ``potentially_eligible`` when one cannot be decided (``unknown``, with the fields that
+    would decide), else ``eligible``. Criteria kept as text never decide; they are listed under
+    ``to_check``. A status is not knowledge that stays true: ``status_checked_on`` is the day
+    it was read from the registry.
+
+    Examples
+    --------
+    >>> m = TrialMatch(id="netter-2", acronym="NETTER-2", nct="NCT03972488", title="NETTER-2", phase="3",
+    ...                status="active_not_recruiting", status_checked_on="2026-12-07", verdict="eligible")
+    >>> m.open, m.failed, m.to_check
+    (False, [], [])
+    """
+
+    id: str = Field(description="Trial id (the folder under knowledge/catalogues/trials/).")
+    acronym: str
+    nct: str | None = Field(default=None, description="ClinicalTrials.gov identifier.")
+    eu_ct: str | None = Field(default=None, description="EU CT number or EudraCT number.")
+    title: str
+    phase: str
+    status: str = Field(description="Recruitment status (ClinicalTrials.gov's, lower snake case) as last checked.")
+    status_checked_on: str = Field(description="ISO date the status was read from the registry record.")
+    open: bool = Field(default=False, description="True when the status is recruiting or not yet recruiting.")
+    verdict: TrialVerdict
+    options: list[str] = Field(default_factory=list, description="The catalogue options the trial studies.")
+    countries: list[str] = Field(default_factory=list, description="ISO 3166 alpha-2 codes, where known.")
+    french_centres: list[str] = Field(default_factory=list)
+    met: list[str] = Field(default_factory=list, description="Ids of the encoded criteria the patient meets.")
+    failed: list[TrialCriterion] = Field(default_factory=list, description="Encoded criteria that exclude the patient.")
+    unknown: list[TrialCriterion] = Field(
+        default_factory=list, description="Encoded criteria that missing data leave undecided."
+    )
+    to_check: list[TrialCriterion] = Field(
+        default_factory=list, description="Criteria kept as text: the board checks them."
+    )
+    link: str | None = Field(default=None, description="The registry record (the trial's first source).")
+
+
 class Recommendation(_Out):
     """The output contract: the ranked options of both tracks with their reasons, and what else to know.
 
@@ -490,6 +556,11 @@ class Recommendation(_Out):
         description="Every source cited above (arguments, exclusions, alerts, assumptions, follow-up), "
                     "in the order first cited, with its label and link.",
     )
+    trials: list[TrialMatch] = Field(
+        default_factory=list,
+        description="Every trial of the catalogue (knowledge/catalogues/trials/) with the patient's eligibility: "
+                    "eligible first, then potentially eligible, then ineligible; open trials first within each.",
+    )
 
 
 class SurveillanceReport(_Out):
@@ -519,4 +590,28 @@ class SurveillanceReport(_Out):
     language: Lang = "en"
     surveillance: Surveillance
     alerts: list[Alert] = Field(description="Alerts raised by the surveillance rules and planner.")
+    disclaimer: str = DISCLAIMER
+
+
+class TrialsReport(_Out):
+    """What ``cds trials PATIENT.json --format json`` prints: every catalogue trial matched, with its context.
+
+    Examples
+    --------
+    >>> TrialsReport(knowledge_version="0.2.0+abc", trials=[]).language
+    'en'
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"title": "netcds clinical trials report"},
+    )
+
+    knowledge_version: str
+    software_version: str | None = None
+    patient_id: str | None = None
+    as_of: str | None = None
+    language: Lang = "en"
+    trials: list[TrialMatch] = Field(description="As Recommendation.trials.")
     disclaimer: str = DISCLAIMER

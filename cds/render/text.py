@@ -20,7 +20,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from cds.model.recommendation import Recommendation
+from cds.model.recommendation import Recommendation, TrialsReport, disclaimer_in
+from cds.render.i18n import labels
+from cds.render.trials import trial_renderables, trial_views
 from cds.render.views import ArgumentView, ReportView, TrackView, ui, view_of
 
 if TYPE_CHECKING:
@@ -184,6 +186,9 @@ def renderables(source: Report | Recommendation, width: int = FILE_WIDTH) -> lis
             if sc.excluded:
                 out.append(Text(f"{t['excluded']}{t['colon']} " + ", ".join(sc.excluded), style="red"))
 
+    if view.trials:
+        out += trial_renderables(view.trials, t)
+
     out.append(Text())
     out.append(Panel(Text(view.disclaimer), title=t["disclaimer"], border_style="dim"))
     return out
@@ -301,6 +306,39 @@ def print_report(source: Report | Recommendation, console: Console) -> None:
     """
     for item in renderables(source, console.width):
         console.print(item)
+
+
+def render_trials_text(report: TrialsReport, width: int = FILE_WIDTH) -> str:
+    """``cds trials PATIENT.json`` as text: the versions, the clinical-trials section and the disclaimer.
+
+    Parameters
+    ----------
+    report
+        The trials of one patient (:class:`~cds.model.recommendation.TrialsReport`).
+    width
+        The width to lay out for.
+
+    Returns
+    -------
+    str
+        Plain text (no colours), ending with one line break.
+
+    Examples
+    --------
+    >>> from cds.model.recommendation import TrialsReport
+    >>> text = render_trials_text(TrialsReport(knowledge_version="0.2.0+abc", trials=[]))
+    >>> "Clinical trials" in text and "No trial in the catalogue." in text
+    True
+    """
+    t = ui(report.language)
+    head = Text.assemble((t["title"], "bold"), f"  {t['patient']}{t['colon']} {report.patient_id or '-'}",
+                         f"\n{t['knowledge_version']}{t['colon']} {report.knowledge_version}",
+                         f"  {t['software_version']}{t['colon']} {report.software_version or '-'}")
+    views = trial_views(report.trials, labels(report.language))
+    items: list[RenderableType] = [head, *trial_renderables(views, t), Text(),
+                                   Panel(Text(disclaimer_in(report.disclaimer, report.language)),
+                                         title=t["disclaimer"], border_style="dim")]
+    return to_plain_text(items, width)
 
 
 def render_text(source: Report | Recommendation, width: int = FILE_WIDTH) -> str:

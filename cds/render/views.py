@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from cds.model.recommendation import TRACKS, Argument, RankedOption, Recommendation, disclaimer_in
 from cds.render.i18n import Labels, labels
 from cds.render.synopsis import Synopsis, SynopsisItem, synopsis
+from cds.render.trials import TrialView, trial_views
 from cds.render.why_not import WhyNotView, why_not_view
 
 if TYPE_CHECKING:
@@ -488,6 +489,8 @@ class ReportView:
     # The first screen: the case in one line (with a patient), the head of both tracks.
     synopsis: Synopsis | None = None
     top: list[TopOptionView] = field(default_factory=list)
+    # The clinical trials (Recommendation.trials), with the date each status was checked.
+    trials: list[TrialView] = field(default_factory=list)
 
     @property
     def critical_alerts(self) -> list[AlertView]:
@@ -789,6 +792,7 @@ def report_view(rec: Recommendation, context: ReportContext | None = None) -> Re
         ],
         synopsis=synopsis(ctx.patient, rec, ctx.kb) if ctx.patient is not None else None,
         top=top_options(tracks, lab),
+        trials=trial_views(rec.trials, lab),
     )
 
 

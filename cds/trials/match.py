@@ -1,0 +1,256 @@
+"""Match one patient against the trial catalogue: three-valued, criterion by criterion, with reasons.
+
+Each encoded criterion is read with the one reader of the condition language
+(:mod:`cds.knowledge.conditions`), in three values: a test on a field the patient does not have
+(absent, null, ``unknown``, ``not_done``) is *unknown*, not false. Fields whose absence means
+"none" (prior treatments, comorbidities, metastatic sites: :data:`~cds.knowledge.conditions.NOT_ASKED`)
+are read as absent, as the rules read them; derived facts that could not be derived are unknown.
+
+- inclusion: ``when`` true -> met; false -> failed (ineligible); unknown -> potentially eligible;
+- exclusion: ``when`` true -> failed (ineligible); false -> met; unknown -> potentially eligible;
+- no ``when``: "to check", never decides.
+
+A trial is ``ineligible`` when a criterion fails, else ``potentially_eligible`` when one is
+unknown, else ``eligible``. ``$and`` and ``$or`` follow Kleene's logic: ``false and unknown`` is
+false, ``true or unknown`` is true, so a field that cannot change the answer is not asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from cds.knowledge import conditions as cond
+from cds.model.recommendation import Lang, RankedOption, TrialCriterion, TrialMatch, TrialVerdict
+from cds.trials.model import OPEN_STATUSES, TrialSpec
+
+#: The order trials are listed in: eligible, then potentially eligible, then ineligible.
+VERDICT_ORDER: dict[str, int] = {"eligible": 0, "potentially_eligible": 1, "ineligible": 2}
+#: The option the ranking names the matching trials under.
+TRIAL_OPTION = "clinical_trial"
+# Absence of these is "none", not missing data (the prior treatments, comorbidities, metastatic sites).
+_ABSENT_MEANS_NONE = tuple(p for p in cond.NOT_ASKED if not p.startswith(("derived.", "candidate.", "node.",
+                                                                          "pathway.")))
+_WORDS: dict[str, dict[str, str]] = {
+    "en": {"eligible": "eligible", "potentially_eligible": "potentially eligible"},
+    "fr": {"eligible": "éligible", "potentially_eligible": "potentiellement éligible"},
+}
+
+Truth = bool | None
+
+
+def truth(condition: cond.Condition, ctx: Mapping[str, Any]) -> tuple[Truth, frozenset[str]]:
+    """A condition in three values, with the unknown fields that leave it undecided.
+
+    Parameters
+    ----------
+    condition
+        One condition of the condition language.
+    ctx
+        The context the rules read (:func:`cds.facts.build_context`, plus derived facts).
+
+    Returns
+    -------
+    (bool or None, frozenset of str)
+        True, False, or None when missing data leave it undecided; with the fields that would
+        decide (empty unless None).
+
+    Examples
+    --------
+    >>> ctx = {"tumour": {"ki67_percent": 5}, "disease": {}}
+    >>> truth({"$gte": {"tumour.ki67_percent": 10}}, ctx)
+    (False, frozenset())
+    >>> truth({"$lte": {"ecog": 1}}, ctx)
+    (None, frozenset({'ecog'}))
+    >>> truth({"$or": [{"$lt": {"tumour.ki67_percent": 10}}, {"$lte": {"ecog": 1}}]}, ctx)  # true or unknown
+    (True, frozenset())
+    >>> truth({"comorbidities.heart_failure": True}, ctx)  # no comorbidity listed: none
+    (False, frozenset())
+    """
+    ((key, body),) = condition.items()
+    if key in ("$and", "$or"):
+        results = [truth(c, ctx) for c in body]
+        decisive = key == "$or"  # True decides an $or, False an $and
+        if any(value is decisive for value, _ in results):
+            return decisive, frozenset()
+        unknown = [fields for value, fields in results if value is None]
+        if unknown:
+            return None, frozenset().union(*unknown)
+        return not decisive, frozenset()
+    (leaf,) = list(cond.leaves(condition))
+    if (leaf.op not in ("exists", "absent") and not leaf.path.startswith(_ABSENT_MEANS_NONE)
+            and cond.is_unknown(cond.lookup(ctx, leaf.path))):
+        return None, frozenset({leaf.path})
+    return cond.evaluate(condition, ctx), frozenset()
+
+
+def truth_all(conds: Sequence[cond.Condition], ctx: Mapping[str, Any]) -> tuple[Truth, frozenset[str]]:
+    """A list of conditions (all must hold) in three values; see :func:`truth`.
+
+    Parameters
+    ----------
+    conds
+        The conditions of a criterion's ``when``.
+    ctx
+        The context the rules read.
+
+    Returns
+    -------
+    (bool or None, frozenset of str)
+        As :func:`truth` of their conjunction.
+
+    Examples
+    --------
+    >>> ctx = {"tumour": {"primary_site": "pancreas"}}
+    >>> truth_all([{"tumour.primary_site": "pancreas"}, {"$lte": {"ecog": 1}}], ctx)
+    (None, frozenset({'ecog'}))
+    >>> truth_all([], {})
+    (True, frozenset())
+    """
+    if not conds:
+        return True, frozenset()
+    return truth({"$and": list(conds)}, ctx)
+
+
+def match_trial(trial: TrialSpec, ctx: Mapping[str, Any]) -> TrialMatch:
+    """One trial against one patient: the verdict and, criterion by criterion, the reasons.
+
+    Parameters
+    ----------
+    trial
+        The catalogue entry (settings resolved in its conditions).
+    ctx
+        The patient's context, derived facts included (the engine's).
+
+    Returns
+    -------
+    TrialMatch
+        The verdict with the failed, unknown and to-check criteria, in the trial's order.
+
+    Examples
+    --------
+    >>> trial = TrialSpec.model_validate({"id": "t", "acronym": "T", "registry": {"nct": "NCT00000001"},
+    ...     "title": "T", "phase": "2", "status": "recruiting", "status_checked_on": "2026-01-02",
+    ...     "sources": [{"label": "CT.gov", "url": "https://clinicaltrials.gov/study/NCT00000001"}],
+    ...     "criteria": [
+    ...         {"id": "pancreas", "kind": "inclusion", "text": "pNET", "when": [{"tumour.primary_site": "pancreas"}]},
+    ...         {"id": "ecog", "kind": "inclusion", "text": "ECOG 0-1", "when": [{"$lte": {"ecog": 1}}]},
+    ...         {"id": "recist", "kind": "inclusion", "text": "Measurable disease"}]})
+    >>> m = match_trial(trial, {"tumour": {"primary_site": "pancreas"}})
+    >>> m.verdict, m.met, [(c.id, c.fields) for c in m.unknown], [c.id for c in m.to_check]
+    ('potentially_eligible', ['pancreas'], [('ecog', ['ecog'])], ['recist'])
+    >>> match_trial(trial, {"tumour": {"primary_site": "rectum"}, "ecog": 0}).failed[0].condition
+    'tumour.primary_site == pancreas'
+    """
+    met: list[str] = []
+    failed: list[TrialCriterion] = []
+    unknown: list[TrialCriterion] = []
+    to_check: list[TrialCriterion] = []
+    for c in trial.criteria:
+        if not c.when:
+            to_check.append(TrialCriterion(id=c.id, kind=c.kind, text=c.text))
+            continue
+        value, fields = truth_all(c.when, ctx)
+        words = " and ".join(cond.describe(x) for x in c.when)
+        if value is None:
+            unknown.append(TrialCriterion(id=c.id, kind=c.kind, text=c.text, condition=words, fields=sorted(fields)))
+        elif value is (c.kind == "inclusion"):
+            met.append(c.id)
+        else:
+            failed.append(TrialCriterion(id=c.id, kind=c.kind, text=c.text, condition=words,
+                                         fields=sorted(cond.paths(c.when))))
+    verdict: TrialVerdict = "ineligible" if failed else "potentially_eligible" if unknown else "eligible"
+    return TrialMatch(
+        id=trial.id, acronym=trial.acronym, nct=trial.registry.nct, eu_ct=trial.registry.eu_ct, title=trial.title,
+        phase=trial.phase, status=trial.status, status_checked_on=trial.status_checked_on.isoformat(),
+        open=trial.status in OPEN_STATUSES, verdict=verdict, options=list(trial.options),
+        countries=list(trial.countries), french_centres=list(trial.french_centres), met=met, failed=failed,
+        unknown=unknown, to_check=to_check, link=trial.sources[0].url,
+    )
+
+
+def match_trials(trials: Iterable[TrialSpec], ctx: Mapping[str, Any]) -> list[TrialMatch]:
+    """Every trial against one patient, sorted: eligible, potentially eligible, ineligible; open first; by id.
+
+    Parameters
+    ----------
+    trials
+        The catalogue's trials.
+    ctx
+        The patient's context, derived facts included.
+
+    Returns
+    -------
+    list of TrialMatch
+        One per trial, in a fixed order (the output is byte-identical from run to run).
+
+    Examples
+    --------
+    >>> match_trials([], {})
+    []
+    """
+    matches = [match_trial(t, ctx) for t in trials]
+    return sorted(matches, key=lambda m: (VERDICT_ORDER[m.verdict], not m.open, m.id))
+
+
+def trial_label(label: str, matches: Sequence[TrialMatch], lang: Lang) -> str:
+    """The ``clinical_trial`` option's label naming the open trials the patient may enter.
+
+    Parameters
+    ----------
+    label
+        The option's catalogue label in ``lang``.
+    matches
+        The sorted matches (:func:`match_trials`).
+    lang
+        The output language.
+
+    Returns
+    -------
+    str
+        ``label`` followed by the open eligible trials, then the open potentially eligible ones;
+        ``label`` alone when there is none.
+
+    Examples
+    --------
+    >>> m = TrialMatch(id="a", acronym="A-1", title="A", phase="2", status="recruiting",
+    ...                status_checked_on="2026-01-02", open=True, verdict="potentially_eligible")
+    >>> trial_label("Clinical trial", [m], "en")
+    'Clinical trial — potentially eligible: A-1'
+    >>> trial_label("Essai clinique", [m.model_copy(update={"verdict": "eligible"})], "fr")
+    'Essai clinique — éligible : A-1'
+    """
+    words = _WORDS.get(lang, _WORDS["en"])
+    colon = " : " if lang == "fr" else ": "
+    parts = []
+    for verdict in ("eligible", "potentially_eligible"):
+        names = [m.acronym for m in matches if m.open and m.verdict == verdict]
+        if names:
+            parts.append(f"{words[verdict]}{colon}{', '.join(names)}")
+    return f"{label} — {'; '.join(parts)}" if parts else label
+
+
+def name_trials(options: Sequence[RankedOption], matches: Sequence[TrialMatch], lang: Lang) -> list[RankedOption]:
+    """The ranked options with ``clinical_trial`` relabelled to name the matching open trials.
+
+    Parameters
+    ----------
+    options
+        One track's ranked options.
+    matches
+        The sorted matches.
+    lang
+        The output language.
+
+    Returns
+    -------
+    list of RankedOption
+        The same options; ``clinical_trial``'s label per :func:`trial_label`.
+
+    Examples
+    --------
+    >>> name_trials([], [], "en")
+    []
+    """
+    return [o.model_copy(update={"label": trial_label(o.label, matches, lang)}) if o.option == TRIAL_OPTION else o
+            for o in options]
