@@ -99,6 +99,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.cohort.rows",
     "cds.cohort.writer",
     "cds.cohort.runner",
+    "cds.cohort.dask_run",
     "cds.report",
     "cds.explain",
     "cds.pathways",

@@ -63,7 +63,15 @@ FORMS = "tcp://HOST:PORT (or tls://, ws://, wss://; HOST:PORT means tcp://), loc
 
 class DaskError(Exception):
     """The cluster cannot be used: a bad address, a scheduler that does not answer, workers that
-    cannot build the engine, or a chunk that killed every worker it was given to."""
+    cannot build the engine, or a chunk that killed every worker it was given to.
+
+    The message starts with the option (``--dask:``) when the user's value is at fault.
+
+    Examples
+    --------
+    >>> str(DaskError("--dask: 'x' is not a scheduler address"))
+    "--dask: 'x' is not a scheduler address"
+    """
 
 
 @dataclass(frozen=True)
