@@ -31,9 +31,9 @@ distributed = pytest.importorskip("distributed")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.Popen[bytes]:
+def _cli(*args: str, cwd: Path, session: bool = False) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "cds.cli", *args], cwd=cwd, env=env,
+    return subprocess.Popen([sys.executable, "-m", "cds.cli", *args], cwd=cwd, env=env, start_new_session=session,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -146,11 +146,15 @@ def _running(pids: set[int]) -> list[int]:
     return alive
 
 
-def test_an_interrupted_local_cluster_run_resumes_and_leaves_no_worker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["ctrl-c", pytest.param("kill", marks=pytest.mark.slow)])
+def test_an_interrupted_local_cluster_run_resumes_and_leaves_no_worker(tmp_path: Path, how: str) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it): exit 130, the message, no
+    traceback from any worker. SIGKILL of the main process: the orphaned workers exit by themselves."""
     n = 400
     write_patients(tmp_path / "in.jsonl", synth_patients(n, seed=9))
     out = tmp_path / "out.jsonl"
-    proc = _cli("batch", "in.jsonl", "--output", out.name, "--dask", "local:2", "--no-surveillance", cwd=tmp_path)
+    proc = _cli("batch", "in.jsonl", "--output", out.name, "--dask", "local:2", "--no-surveillance", cwd=tmp_path,
+                session=True)
     deadline = time.monotonic() + 300
     workers: set[int] = set()
     while time.monotonic() < deadline and proc.poll() is None:
@@ -159,8 +163,14 @@ def test_an_interrupted_local_cluster_run_resumes_and_leaves_no_worker(tmp_path:
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before it could be interrupted"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
+    if how == "kill":
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=120) == 130
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        assert "interrupted: the rows written so far are kept" in err and "Traceback" not in err, err
     partial = len(out.read_text(encoding="utf-8").splitlines())
     assert 0 < partial < n
     # The worker processes notice that their parent is gone and exit.

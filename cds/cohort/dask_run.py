@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import signal
 import socket
 import threading
 import uuid
@@ -259,8 +260,16 @@ def _connect(target: DaskTarget) -> tuple[Client, Any]:
     from distributed import Client, LocalCluster
 
     if target.address is None:
-        cluster = LocalCluster(n_workers=target.local_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        # The worker processes ignore Ctrl-C (they inherit the ignored SIGINT): this process stops the
+        # cluster on KeyboardInterrupt, and the terminal gets no traceback from each worker.
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            cluster = LocalCluster(n_workers=target.local_workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
         try:
             return Client(cluster, set_as_default=False), cluster
         except BaseException:
