@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+import cds.version
 from cds.cohort.dask_run import DaskTarget
 from cds.cohort.files import write_patients
 from cds.cohort.rows import RunSettings
@@ -95,6 +96,25 @@ def test_each_worker_builds_its_engine_once(cluster: Any, cohort: Path, tmp_path
     # same settings build none.
     assert len(set(first.values())) == 2 and id(None) not in first.values()
     assert first == second
+
+
+def test_workers_that_cannot_serve_the_run_are_named(cluster: Any, cohort: Path, tmp_path: Path) -> None:
+    import cds.cohort.dask_run as dask_run
+
+    target = DaskTarget(cluster.scheduler_address)
+    # The workers' initialiser fails (here: int("x")): the run stops before any task, naming the cluster.
+    with pytest.raises(dask_run.DaskError, match=r"the workers of the Dask scheduler at .* cannot build the netcds "
+                       r"engine \(ValueError: invalid literal"):
+        list(dask_run.ordered_map([[1, 2]], target, init=int, initargs=("x",), evaluate=len))
+    # Another netcds on the workers: refused, since its rows would never match a resume here.
+    with distributed.Client(cluster, set_as_default=False) as client:
+        client.run(lambda: setattr(dask_run, "SOFTWARE_VERSION", "0.0.0-elsewhere"))
+        try:
+            with pytest.raises(dask_run.DaskError, match=r"run netcds 0.0.0-elsewhere, this process"):
+                run_batch(cohort, tmp_path / "out.jsonl", dask=target)
+        finally:
+            client.run(lambda: setattr(dask_run, "SOFTWARE_VERSION", cds.version.SOFTWARE_VERSION))
+    assert (tmp_path / "out.jsonl").read_bytes() == b""
 
 
 def test_a_worker_killed_mid_run_costs_nothing_but_time(cluster: Any, cohort: Path, tmp_path: Path) -> None:

@@ -42,6 +42,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cds.version import SOFTWARE_VERSION
+
 if TYPE_CHECKING:
     from distributed import Client, Future
 
@@ -203,6 +205,11 @@ def _prepare(init: Callable[..., object], initargs: tuple[Any, ...]) -> None:
         _prepared = (init, initargs)
 
 
+def _software_version() -> str:
+    """This worker's netcds version (the rows carry it; a resume compares it with this process's)."""
+    return SOFTWARE_VERSION
+
+
 def _run_chunk(chunk: T, init: Callable[..., object], initargs: tuple[Any, ...], evaluate: Callable[[T], R]) -> R:
     """The task: one chunk, through this worker's engine (one at a time, whatever the worker's threads)."""
     with _lock:
@@ -344,7 +351,13 @@ def ordered_map(
     pending: deque[Future[Any]] = deque()
     try:
         try:
+            versions = set(client.run(_software_version).values())
+            if versions - {SOFTWARE_VERSION}:
+                raise DaskError(f"--dask: the workers of {target.label} run netcds {', '.join(sorted(versions))}, "
+                                f"this process {SOFTWARE_VERSION}: install the same version on them")
             client.register_plugin(EnginePlugin(init, initargs), name=plugin)
+        except DaskError:
+            raise
         except Exception as exc:
             raise DaskError(f"--dask: the workers of {target.label} cannot build the netcds engine "
                             f"({type(exc).__name__}: {exc}); install netcds and its knowledge on them") from None
