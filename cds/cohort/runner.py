@@ -7,7 +7,8 @@ Each worker builds its engine once, in the pool's initializer, and evaluates thr
 (:func:`cds.cohort.rows.evaluate_text`, which calls :meth:`cds.engine.Engine.evaluate`). At most
 ``window`` chunks are in flight (submitted and not yet written), so memory stays flat whatever the
 cohort size: neither the cohort nor the results are ever held whole. The output depends only on the
-input, never on the number of workers (``workers=1`` evaluates in this process).
+input, never on the number of workers (``workers=1`` evaluates in this process), nor on where they
+run: with ``dask=`` the same chunks go to a Dask cluster (:mod:`cds.cohort.dask_run`).
 
 Resuming: before evaluating, the rows already in the output are read back and compared with the
 input in step; the leading rows that match (position, input hash, settings, versions) are kept and
