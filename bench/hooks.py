@@ -171,7 +171,8 @@ def record() -> dict[str, list[dict[str, Any]]]:
 
 def prefetch(resources: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """The prefetch member: the Patient itself, a searchset Bundle for each search."""
-    out: dict[str, Any] = {"patient": resources["patient"][0]}
+    out: dict[str, Any] = {"patient": resources["patient"][0], "medicationStatements": None,
+                           "medicationAdministrations": None}  # the EHR has none: null, as the spec says
     for key, items in resources.items():
         if key == "patient":
             continue

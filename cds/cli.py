@@ -1221,6 +1221,75 @@ def batch(
             _err("invalid patients by field: " + ", ".join(f"{name or '(whole record)'} {n}" for name, n in worst))
 
 
+@app.command()
+def diff(
+    cohort: Annotated[Path, typer.Argument(
+        metavar="COHORT", help="The cohort, as cds batch reads it: JSON Lines, a folder of patient files, or Parquet.",
+        show_default=False,
+    )],
+    before: Annotated[str, typer.Option(
+        "--before", metavar="KNOWLEDGE", help="The knowledge in force: a content folder (holding knowledge/ and "
+        "pathways/) or a git revision of the repository you are in, git:REV (git:HEAD~1, git:v0.9).",
+        show_default=False,
+    )],
+    after: Annotated[str, typer.Option(
+        "--after", metavar="KNOWLEDGE", help="The knowledge to review, given the same way.", show_default=False,
+    )],
+    output_dir: Annotated[Path, typer.Option(
+        "--output-dir", "-d", help="Where to write diff.json, diff.md and diff.html (created).",
+    )] = Path("diff"),
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-w", min=1, help="Worker processes (default: the cores available; 1 runs in this process).",
+        show_default=False,
+    )] = None,
+    lang: LangOption = Language.en,
+) -> None:
+    """What a knowledge change does to a cohort: the patients whose top option, its category, exclusions or
+    alerts change, grouped by the rules that caused it, with counts by site and category."""
+    with _guard():
+        from contextlib import ExitStack
+
+        from cds.cohort.diff import dumps, run_diff
+        from cds.cohort.files import CohortFileError, cohort_format
+        from cds.cohort.knowledge_source import KnowledgeSourceError, open_knowledge_source
+        from cds.render.diff import render_html, render_markdown, render_text
+
+        try:
+            if not cohort.exists():
+                raise CohortFileError(f"{cohort}: no such file or folder")
+            if not cohort.is_dir():
+                cohort_format(cohort)
+        except CohortFileError as exc:
+            raise _BadInput(str(exc)) from None
+        folder = output_dir.expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise _BadInput(f"--output-dir: {output_dir} is a file, not a folder")
+        with ExitStack() as stack:
+            sources = []
+            for option, spec in (("--before", before), ("--after", after)):
+                try:
+                    sources.append(stack.enter_context(open_knowledge_source(spec)))
+                except KnowledgeSourceError as exc:
+                    raise _BadInput(f"{option}: {exc}") from None
+            try:
+                result = run_diff(cohort, sources[0], sources[1], workers=workers, lang=lang.value)
+            except CohortFileError as exc:
+                raise _BadInput(str(exc)) from None
+            except KeyboardInterrupt:
+                _err("interrupted: nothing written")
+                raise typer.Exit(130) from None
+        data = result.to_dict()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_output(folder / "diff.json", dumps(data))
+            _write_output(folder / "diff.md", render_markdown(data))
+            _write_output(folder / "diff.html", render_html(data))
+        except OSError as exc:
+            raise _BadInput(f"cannot write to {output_dir}: {exc.strerror or exc}") from None
+        sys.stdout.write(render_text(data))
+        _err(f"diff.json, diff.md and diff.html written to {output_dir}")
+
+
 # ------------------------------------------------------------------ board
 
 DatabaseOption = Annotated[str | None, typer.Option(
@@ -1400,6 +1469,10 @@ def hooks_serve(
         "--cors-origin", metavar="ORIGIN", help="A browser origin allowed to call the service (repeatable).",
         show_default=False,
     )] = None,
+    lang: Annotated[Language, typer.Option(
+        "--lang", "-l", case_sensitive=False, help="Language of the cards and the linked report (CDS Hooks 2.0 "
+        "requests carry none: run one instance per language).",
+    )] = Language.en,
 ) -> None:
     """Serve the CDS Hooks service (uvicorn): discovery at /cds-services; feedback in the board's database."""
     with _guard():
@@ -1417,7 +1490,7 @@ def hooks_serve(
         store = _board_store(database)
         settings = HooksSettings(base_url=base_url or f"http://{host}:{port}", database_url=store.url,
                                  workers=workers, timeout=timeout, board_url=board_url, body_limit=body_limit,
-                                 cors_origins=tuple(cors_origin or ()))
+                                 cors_origins=tuple(cors_origin or ()), lang=lang.value)
         uvicorn.run(create_app(settings, verifier, store=store), host=host, port=port, log_level="info",
                     access_log=False)  # no URLs in the log: patient and report ids stay out of it
 

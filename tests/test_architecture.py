@@ -39,8 +39,9 @@ from tests.architecture import (
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Modules allowed to import the renderers: they sit above them (the CDS Hooks app serves a report page).
-ABOVE_RENDER = frozenset({"cds.cli", "cds.report", "cds.hooks.app"})
+#: Modules allowed to import the renderers: they sit above them (the CDS Hooks app serves a report page;
+#: the cards present a recommendation to the EHR in the report's words, renderers/i18n.yaml).
+ABOVE_RENDER = frozenset({"cds.cli", "cds.report", "cds.hooks.app", "cds.hooks.cards"})
 #: The board's web layer and app sit above the report service and the renderers.
 BOARD_WEB = ("cds.board.web", "cds.board.app")
 

@@ -269,10 +269,24 @@ def test_what_is_not_a_bundle_is_refused_with_a_reason() -> None:
     with pytest.raises(BundleError, match="expected a FHIR Bundle"):
         map_bundle({"resourceType": "Patient"}, AS_OF)
     with pytest.raises(BundleError, match="not valid FHIR"):
-        map_bundle({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
-            "resourceType": "Observation", "status": "final"}}]}, AS_OF)
+        map_bundle({"resourceType": "Bundle", "type": "collection", "entry": {"resource": {}}}, AS_OF)
     with pytest.raises(BundleError, match="history"):
         map_bundle({"resourceType": "Bundle", "type": "history"}, AS_OF)
+
+
+def test_a_resource_fhir_resources_rejects_is_not_read_and_the_rest_is() -> None:
+    broken = obs("ki-bad", loinc("29593-1"), valueQuantity={"value": "twelve", "unit": "%"})
+    result = map_bundle(bundle(patient(), PNET_G2, broken, obs("size", loinc("21889-1"), **qty(2.3, "cm"))), AS_OF)
+    assert result.field("tumour.ki67_percent").status is Status.missing
+    assert result.patient["tumour"]["size_mm"] == 23.0 and result.patient["tumour"]["primary_site"] == "pancreas"
+    assert any(item.startswith("Observation/ki-bad: not valid FHIR R4 (valueQuantity.value") for item in result.ignored)
+
+
+def test_observations_the_catalogue_cannot_name_are_never_parsed() -> None:
+    # a haemoglobin with a value fhir.resources would reject: not one of netcds' fields, so not even parsed
+    odd = obs("hb", [{"system": LOINC, "code": "718-7", "display": "Hemoglobin"}], valueQuantity={"value": "x"})
+    result = map_bundle(bundle(patient(), PNET_G2, odd), AS_OF)
+    assert result.patient["tumour"]["primary_site"] == "pancreas" and not any("hb" in i for i in result.ignored)
 
 
 # ----------------------------------------------------------------------------- the catalogue

@@ -51,3 +51,18 @@ def test_a_relatives_men1_is_never_the_patients() -> None:
     row = result.field("tumour.hereditary_syndrome")
     assert row.status is Status.missing
     assert any("men1 in mother" in note and "ask" in note for note in row.notes)
+
+
+def test_hypergastrinaemia_e16_4_is_not_read_as_a_gastrinoma() -> None:
+    # E16.4 covers hypergastrinaemia, which in a NET patient is mostly atrophic gastritis (type 1) or a PPI
+    high_gastrin = condition("g", [{"system": ICD10, "code": "E16.4", "display": "Hypergastrinemia"}])
+    result = map_bundle(bundle(patient(), PNET_G2, high_gastrin), AS_OF)
+    assert result.field("tumour.functional_syndrome").value is None
+
+
+def test_icd_codes_without_their_dot_are_read() -> None:
+    cm = "http://hl7.org/fhir/sid/icd-10-cm"
+    duodenal = condition("d", [{"system": cm, "code": "C7A010"}])
+    assert map_bundle(bundle(patient(), duodenal), AS_OF).patient["tumour"]["primary_site"] == "duodenum"
+    liver = condition("m", [{"system": ICD10, "code": "C787"}])
+    assert map_bundle(bundle(patient(), PNET_G2, liver), AS_OF).patient["disease"]["metastatic_sites"] == ["liver"]

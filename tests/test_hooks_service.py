@@ -119,7 +119,8 @@ def _pnet_prefetch(pid: str = "pv1") -> dict[str, Any]:
             _condition("c2", pid, [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "C78.7"}])),
         "observations": _searchset(_observation("o1", pid, "29593-1", 12, "%"),
                                    _observation("o2", pid, "98979-8", 20, "mL/min/{1.73_m2}")),
-        "medications": None, "procedures": None, "diagnosticReports": None, "familyHistory": None,
+        "medications": None, "medicationStatements": None, "medicationAdministrations": None,
+        "procedures": None, "diagnosticReports": None, "familyHistory": None,
     }
 
 
@@ -296,6 +297,131 @@ def test_full_report_behind_the_card_link(service: _Service) -> None:
     assert httpx.get(service.url + "/reports/guessed-id", timeout=30).status_code == 404
 
 
+# ------------------------------------------------------------------ the cards in French (--lang fr)
+
+
+@pytest.fixture(scope="module")
+def service_fr(service: _Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Service]:
+    """The same service with ``lang="fr"``: a second instance sharing the engine workers and the store."""
+    port = free_port()
+    settings = HooksSettings(base_url=f"http://127.0.0.1:{port}", as_of=AS_OF, board_url="https://board.test.invalid/",
+                             lang="fr")
+    verifier = TokenVerifier(load_trust(_trust_file(tmp_path_factory.mktemp("hooks-fr"))))
+    app = create_app(settings, verifier, evaluator=service.evaluator, store=service.store)
+    runner = _Thread(app)
+    runner.port = port
+    runner.server.config.port = port
+    with runner:
+        yield _Service(runner.url, service.evaluator, service.store)
+
+
+#: The cards' English framing: none of it may reach a French card (the hooks_* entries of renderers/i18n.yaml
+#: are checked too, cut at their blanks).
+ENGLISH_FRAMING = (
+    "Anti-tumour treatment", "Antisecretory treatment", "the options netcds ranks first", "For:", "Against:",
+    "Excluded", "Safety (", "capped by a safety rule", "to consider", "not recommended", "Depends on data",
+    "more option(s)", "What to do", "Full netcds report", "Open the tumour board", "Alert for the tumour board",
+    "Missing data", "Data to complete", "Safety of an order", "contraindicated for this patient",
+    "according to netcds", "Remove the draft order", "Patient preference", "Other reason",
+    "Decided by the tumour board", "netcds cannot rank", "not in the FHIR data", "not read (",
+    "supports the decision of a multidisciplinary tumour board",
+)
+
+
+def _english_framing() -> set[str]:
+    """Every English piece of the cards' own words (hooks_* and the track titles) that French writes otherwise."""
+    import re
+
+    from cds.render.i18n import catalogue
+
+    texts = {k: t for k, t in catalogue().ui.items() if k.startswith("hooks_") or k in ("anti_tumour", "antisecretory")}
+    pieces = set(ENGLISH_FRAMING)
+    for text in texts.values():
+        if text.en == text.fr:
+            continue
+        for piece in re.split(r"\{[a-z_]+\}", text.en):
+            piece = piece.strip(" .:;,()")
+            if sum(ch.isalpha() for ch in piece) >= 3 and piece not in text.fr:
+                pieces.add(piece)
+    return pieces
+
+
+def _framing_left(card: dict[str, Any]) -> list[str]:
+    """The English framing found in a card, once the recommendation's cited source labels and URLs are masked."""
+    import re
+
+    text = json.dumps(card, ensure_ascii=False)
+    text = re.sub(r"\[[^\]]*\]\([^)]*\)", " ", text)  # cited sources: their own titles, in their own language
+    text = re.sub(r"https?://[^\s\")]+", " ", text)
+    return sorted(p for p in _english_framing() if re.search(rf"(?<![\w-]){re.escape(p)}(?![\w-])", text))
+
+
+def test_french_patient_view_has_no_english_framing(service: _Service, service_fr: _Service) -> None:
+    from cds.model.recommendation import disclaimer
+
+    body = _call("patient-view", _pnet_prefetch())
+    cards = service_fr.post("/cds-services/netcds-patient-view", body).json()["cards"]
+    english = service.post("/cds-services/netcds-patient-view", body).json()["cards"]
+    for card in cards:
+        _check_card(card)  # summaries still under 140 characters
+        assert _framing_left(card) == [], card["summary"]
+        assert disclaimer("fr").split(";")[0] in card["detail"] and DISCLAIMER.split(";")[0] not in card["detail"]
+    # the same cards, only worded otherwise: uuids, indicators, topic and override codes do not depend on the language
+    assert [c["uuid"] for c in cards] == [c["uuid"] for c in english]
+    assert [(c["indicator"], c["source"]["topic"]["code"]) for c in cards] == [
+        (c["indicator"], c["source"]["topic"]["code"]) for c in english]
+    assert [[r["code"] for r in c.get("overrideReasons", [])] for c in cards] == [
+        [r["code"] for r in c.get("overrideReasons", [])] for c in english]
+    [track] = [c for c in cards if c["source"]["topic"]["code"] == "anti_tumour"]
+    assert track["summary"].startswith("Traitement antitumoral : 1. ") and " ; 2. " in track["summary"]
+    assert track["source"]["topic"]["display"] == "Traitement antitumoral"
+    assert [link["label"] for link in track["links"]] == ["Compte rendu netcds complet", "Ouvrir l'application RCP"]
+    assert {r["display"] for r in track["overrideReasons"]} >= {"Préférence du patient", "Autre motif"}
+    gaps = cards[-1]
+    assert gaps["summary"].startswith("Données à compléter pour un classement plus complet (")
+    assert "**Données à compléter dans le dossier**" in gaps["detail"]
+    page = httpx.get(track["links"][0]["url"], timeout=30)
+    assert page.status_code == 200 and '<html lang="fr">' in page.text
+
+
+def test_french_order_card(service: _Service, service_fr: _Service) -> None:
+    drafts = _drafts(_draft("mr-prrt", "Lutetium (177Lu) oxodotreotide"), _draft("mr-ssa", "Octreotide LAR"))
+    body = _call("order-sign", _pnet_prefetch(), draftOrders=drafts)
+    cards = service_fr.post("/cds-services/netcds-order-sign", body).json()["cards"]
+    english = service.post("/cds-services/netcds-order-sign", body).json()["cards"]
+    assert [(c["uuid"], c["indicator"]) for c in cards] == [(c["uuid"], c["indicator"]) for c in english]
+    excluded = next(c for c in cards if "suggestions" in c)
+    _check_card(excluded)
+    assert excluded["summary"].startswith("Lutetium (177Lu) oxodotreotide : contre-indiqué chez ce patient. ")
+    assert "Sécurité (contre-indication) : " in excluded["detail"]
+    assert excluded["source"]["topic"] == {"system": "urn:netcds:cds-hooks:topic", "code": "order_safety",
+                                           "display": "Sécurité d'une prescription"}
+    [suggestion] = excluded["suggestions"]
+    assert suggestion["label"] == "Supprimer la prescription en cours de saisie : Lutetium (177Lu) oxodotreotide"
+    assert [r["code"] for r in excluded["overrideReasons"]] == [
+        "board_decision", "data_out_of_date", "benefit_outweighs_risk", "patient_informed_choice", "other"]
+    assert excluded["overrideReasons"][0]["display"] == "Décision de la RCP en connaissance de ce risque"
+    for card in cards:
+        _check_card(card)
+        assert _framing_left(card) == [], card["summary"]
+    golden = json.loads((GOLDEN / "order-select-prrt-excluded.request.json").read_text(encoding="utf-8"))
+    [selected] = service_fr.post(golden["path"], golden["body"]).json()["cards"]
+    [english_card] = json.loads((GOLDEN / "order-select-prrt-excluded.cards.json").read_text(encoding="utf-8"))
+    assert selected["uuid"] == english_card["uuid"]  # as docs/quickstart/cds-hooks.md says
+    assert selected["suggestions"][0]["uuid"] == english_card["suggestions"][0]["uuid"]
+
+
+def test_french_missing_data_card(service_fr: _Service) -> None:
+    prefetch = {key: None for key in SERVICES["netcds-patient-view"].prefetch}
+    prefetch["patient"] = _patient()
+    [card] = service_fr.post("/cds-services/netcds-patient-view", _call("patient-view", prefetch)).json()["cards"]
+    _check_card(card)
+    assert card["summary"] == ("netcds ne peut pas classer les options : le site primitif de la tumeur est absent "
+                               "des données FHIR")
+    assert "- `tumour.primary_site` : " in card["detail"] and card["source"]["topic"]["code"] == "missing_data"
+    assert _framing_left(card) == []
+
+
 # ------------------------------------------------------------------ authentication
 
 
@@ -436,7 +562,7 @@ def test_no_prefetch_reads_the_fhir_server_with_the_token(service: _Service,
     prefetched = service.post("/cds-services/netcds-patient-view", _call("patient-view", _pnet_prefetch("pf1")))
     summaries = [c["summary"] for c in fetched.json()["cards"]]
     assert summaries == [c["summary"] for c in prefetched.json()["cards"]]  # the same data, the same cards
-    assert len(seen) == 8 and set(seen) == {"Bearer ehr-access-token"}  # 7 templates, observations on 2 pages
+    assert len(seen) == 10 and set(seen) == {"Bearer ehr-access-token"}  # 9 templates, observations on 2 pages
     body["context"]["patientId"] = "broken"  # the server answers 500 to every search, 404 to the Patient read
     failed = service.post("/cds-services/netcds-patient-view", body)
     assert failed.status_code == 412 and failed.json()["prefetch"] == ["conditions"]
@@ -511,7 +637,7 @@ def test_killed_worker_gives_503_with_retry_after_then_recovers(service: _Servic
 def test_cds_hooks_serve(tmp_path: Path) -> None:
     trust = _trust_file(tmp_path)
     command = python_command("-m", "cds.cli", "hooks", "serve", "--port", "{port}", "--trust", str(trust),
-                             "--workers", "1", "--database", f"sqlite:///{tmp_path / 'board.sqlite3'}")
+                             "--workers", "1", "--database", f"sqlite:///{tmp_path / 'board.sqlite3'}", "--lang", "fr")
     with start_server(command, tmp_path / "server", ready_path="/cds-services", timeout=90) as server:
         url = server.base_url + "/cds-services"
         assert httpx.get(url, timeout=30).status_code == 401
@@ -521,5 +647,6 @@ def test_cds_hooks_serve(tmp_path: Path) -> None:
         r = httpx.post(url + "/netcds-patient-view", json=_call("patient-view", prefetch),
                        headers=_auth(url + "/netcds-patient-view"), timeout=60)
         assert r.status_code == 200 and r.json()["cards"]
+        assert any(c["summary"].startswith("Traitement antitumoral : ") for c in r.json()["cards"])  # --lang fr
     log = server.stderr_text() + server.stdout_text()
     assert "pv1" not in log and "Traceback" not in log and "1961" not in log

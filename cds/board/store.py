@@ -843,7 +843,7 @@ def record_decision(s: Session, *, evaluation_id: int, chosen: Mapping[str, Sequ
         raise StoreError(f"unknown track(s) {', '.join(unknown)} (allowed: {', '.join(TRACKS)})")
     if not any(picked.values()):
         raise StoreError("choose at least one option (in either track)")
-    concordant = all(top[t] in picked[t] and len(picked[t]) == 1 for t in TRACKS if picked[t])
+    concordant = all(track_concordant(top[t], picked[t]) for t in TRACKS if picked[t])
     if deviation_reason is not None and deviation_reason not in DEVIATION_REASONS:
         raise StoreError(f"unknown deviation reason {deviation_reason!r} (allowed: {', '.join(DEVIATION_REASONS)})")
     if not concordant and deviation_reason is None:
@@ -888,6 +888,32 @@ def decisions_of(s: Session, case_id: str) -> list[Decision]:
     return list(s.execute(select(Decision).where(Decision.case_id == case_id).order_by(Decision.id)).scalars())
 
 
+def track_concordant(top: str | None, chosen: Sequence[str]) -> bool:
+    """Whether the board chose, in one track, exactly the option ranked first: the one rule of concordance.
+
+    A decision is concordant when this holds in every track where the board chose; the stored
+    flag and the per-track CSV rows both come from here.
+
+    Parameters
+    ----------
+    top
+        The option ranked first in that track (None when the track had none).
+    chosen
+        The options the board chose in that track.
+
+    Returns
+    -------
+    bool
+        True only for the top option, alone.
+
+    Examples
+    --------
+    >>> track_concordant("ssa", ["ssa"]), track_concordant("ssa", ["ssa", "prrt"]), track_concordant("ssa", ["prrt"])
+    (True, False, False)
+    """
+    return top is not None and len(chosen) == 1 and chosen[0] == top
+
+
 def concordance_rows(
     s: Session, *, start: dt.date | None = None, end: dt.date | None = None
 ) -> Iterator[ConcordanceRow]:
@@ -920,7 +946,7 @@ def concordance_rows(
                 continue
             top = top_of.get(track)
             yield ConcordanceRow(did, decided_on, case_id, site, category, track, top, picked,
-                                 top in picked and len(picked) == 1, reason)
+                                 track_concordant(top, picked), reason)
 
 
 #: What the concordance dashboard groups decisions by.

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from cds.errors import InputError
@@ -56,6 +57,12 @@ class RunSettings:
         Plan the follow-up too (the rows then name the schedule and its dose).
     top
         How many ranked options of each track a row keeps.
+    knowledge
+        Content folders (each holding ``knowledge/`` and ``pathways/``) to evaluate with; empty:
+        the knowledge in use. With several, each patient gives one row per folder, in that order
+        (``cds diff``). The rows name the knowledge version, so the fingerprint leaves them out.
+    trace
+        Rows also hold the rules that fired and the pathway edges taken (``fired_rules``, ``edges``).
 
     Examples
     --------
@@ -66,11 +73,58 @@ class RunSettings:
     lang: Literal["en", "fr"] = "en"
     surveillance: bool = True
     top: int = 3
+    knowledge: tuple[str, ...] = ()
+    trace: bool = False
 
     @property
     def fingerprint(self) -> str:
         """The settings as the ``settings`` column writes them."""
         return f"lang={self.lang};surveillance={int(self.surveillance)};top={self.top}"
+
+
+_engines: dict[str, Engine] = {}
+
+
+def engine_for(content: str | None) -> Engine:
+    """The engine over the knowledge of a content folder, built once per process and folder.
+
+    Parameters
+    ----------
+    content
+        A folder holding ``knowledge/`` and ``pathways/``; None for the knowledge in use
+        (:func:`cds.default_engine`).
+
+    Returns
+    -------
+    Engine
+        The same engine for the same folder on every call.
+
+    Raises
+    ------
+    cds.errors.KnowledgeError
+        The folder's knowledge does not load.
+
+    Examples
+    --------
+    >>> from cds import default_engine
+    >>> from cds.resources import content_root
+    >>> engine_for(None) is default_engine()
+    True
+    >>> engine_for(str(content_root())).kb.version == default_engine().kb.version
+    True
+    """
+    from cds import default_engine
+
+    if content is None:
+        return default_engine()
+    engine = _engines.get(content)
+    if engine is None:
+        from cds.engine import Engine
+        from cds.knowledge import load_knowledge
+
+        root = Path(content)
+        engine = _engines[content] = Engine(load_knowledge(root / "knowledge", root / "pathways"))
+    return engine
 
 
 def input_hash(text: str) -> str:
@@ -174,6 +228,9 @@ def evaluate_text(engine: Engine, position: int, source: str, text: str, setting
         follow_up_schedule=plan.schedule if plan is not None else None,
         follow_up_msv=_plan_msv(rec) if plan is not None else None,
     )
+    if settings.trace:
+        row["fired_rules"] = list(rec.trace.fired_rules)
+        row["edges"] = list(rec.trace.edges)
     return row
 
 

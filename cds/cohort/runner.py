@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cds.cohort.reader import Record, iter_records
-from cds.cohort.rows import RunSettings, evaluate_text, input_hash
+from cds.cohort.rows import RunSettings, engine_for, evaluate_text, input_hash
 from cds.cohort.writer import RowKey, open_writer
 from cds.version import SOFTWARE_VERSION
 
@@ -109,22 +109,22 @@ def default_workers() -> int:
 
 # ------------------------------------------------------------------ worker side
 
-_engine: Engine | None = None
+_engines: list[Engine] = []
 _settings = RunSettings()
 
 
 def _init_worker(settings: RunSettings) -> None:
-    """Pool initializer: build this worker's engine once (knowledge loaded and compiled)."""
-    global _engine, _settings
-    from cds import default_engine
-
-    _engine = default_engine()
+    """Pool initializer: build this worker's engines once (one per knowledge, loaded and compiled)."""
+    global _engines, _settings
+    _engines = [engine_for(content) for content in settings.knowledge or (None,)]
     _settings = settings
 
 
 def _evaluate_chunk(chunk: Chunk) -> list[dict[str, Any]]:
-    assert _engine is not None, "the worker was not initialised"
-    return [evaluate_text(_engine, position, source, text, _settings) for position, source, text in chunk]
+    """The rows of a chunk: one per patient and knowledge (patient by patient, knowledge in settings order)."""
+    assert _engines, "the worker was not initialised"
+    return [evaluate_text(engine, position, source, text, _settings)
+            for position, source, text in chunk for engine in _engines]
 
 
 # ------------------------------------------------------------------ the run
@@ -149,6 +149,41 @@ def _matching_prefix(records: Iterator[Record], existing: Iterator[RowKey], sett
             break
         count += 1
     return count
+
+
+def evaluate_records(records: Iterable[Record], workers: int, settings: RunSettings,
+                     chunk: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
+    """Evaluate records through the batch machinery and yield the rows chunk by chunk, in input order.
+
+    What :func:`run_batch` does without the writer, for callers that read the rows themselves
+    (``cds diff``): the same pool, the same bounded window of chunks in flight.
+
+    Parameters
+    ----------
+    records
+        The patients (:func:`cds.cohort.reader.iter_records`), read lazily.
+    workers
+        Worker processes; 1 evaluates in this process.
+    settings
+        What each evaluation does; with several ``knowledge`` folders each patient gives one row per
+        folder, in that order.
+    chunk
+        Patients per task.
+
+    Yields
+    ------
+    list of dict
+        The rows of one chunk (:func:`cds.cohort.rows.evaluate_text`).
+
+    Examples
+    --------
+    >>> from cds.resources import content_root
+    >>> records = [Record(0, "line 1", '{"tumour": {"primary_site": "lung"}}')]
+    >>> settings = RunSettings(knowledge=(str(content_root()), str(content_root())))
+    >>> [[row["status"] for row in rows] for rows in evaluate_records(records, 1, settings)]
+    [['invalid', 'invalid']]
+    """
+    yield from _results(_chunks(records, chunk), workers, settings)
 
 
 def run_batch(
@@ -204,11 +239,11 @@ def run_batch(
     >>> run_batch(folder, folder / "out.parquet", workers=1).ok
     1
     """
-    from cds import default_engine
-
     settings = settings or RunSettings()
+    if len(settings.knowledge) > 1:
+        raise ValueError("run_batch writes the rows of one knowledge; compare several with cds.cohort.diff")
     workers = workers or default_workers()
-    version = default_engine().kb.version
+    version = engine_for(settings.knowledge[0] if settings.knowledge else None).kb.version
     started = time.perf_counter()
     summary = Summary(workers=workers, cluster=dask.label if dask is not None else "")
     writer = open_writer(output)

@@ -7,11 +7,12 @@ catalogue, and the mapper reads it without a release.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from cds.resources import knowledge_dir
 
@@ -334,6 +335,64 @@ class FhirCodes(_Strict):
     conditions: list[ConditionCodes] = Field(default_factory=list)
     coded_observations: list[CodedObservation] = Field(default_factory=list)
     primary_resection: list[Resection] = Field(default_factory=list)
+    _screen: tuple[frozenset[tuple[str, str]], tuple[str, ...]] | None = PrivateAttr(default=None)
+
+    def may_name_a_field(self, observation: Mapping[str, Any]) -> bool:
+        """Whether a raw Observation might fill a field: a code or a word of the catalogue in its names.
+
+        A cheap test on the JSON, before parsing: an EHR's record holds far more observations
+        (blood counts, electrolytes, vital signs) than netcds reads, and parsing each with
+        fhir.resources costs more than the whole evaluation. It is deliberately generous (a
+        word anywhere in a name, any system for a listed code), so the mapper's own tests still
+        decide; it only never lets through an observation the mapper could not recognise.
+
+        Parameters
+        ----------
+        observation
+            The Observation as parsed JSON.
+
+        Returns
+        -------
+        bool
+            False when neither its code nor a component's code, text or display can name a field.
+
+        Examples
+        --------
+        >>> codes = load_codes()
+        >>> codes.may_name_a_field({"code": {"coding": [{"system": "http://loinc.org", "code": "29593-1"}]}})
+        True
+        >>> codes.may_name_a_field({"code": {"text": "Ki-67 (MIB-1) index"}})
+        True
+        >>> codes.may_name_a_field({"code": {"coding": [{"system": "http://loinc.org", "code": "718-7",
+        ...                                              "display": "Hemoglobin"}]}})
+        False
+        """
+        if self._screen is None:
+            known: set[tuple[str, str]] = set()
+            words: set[str] = set()
+            for table in self.observations.values():
+                known.update(("", ref.code) for ref in (*table.loinc, *table.not_))
+                words.update(table.text)
+            for coded in self.coded_observations:
+                known.update(("", ref.code) for ref in coded.codes)
+                words.update(coded.text)
+            self._screen = (frozenset(known), tuple(sorted(w.lower() for w in words)))
+        known_codes, patterns = self._screen
+        concepts = [observation.get("code")]
+        concepts += [c.get("code") for c in observation.get("component") or [] if isinstance(c, Mapping)]
+        for concept in concepts:
+            if not isinstance(concept, Mapping):
+                continue
+            names = [str(concept.get("text") or "").lower()]
+            for coding in concept.get("coding") or []:
+                if not isinstance(coding, Mapping):
+                    continue
+                if ("", str(coding.get("code") or "")) in known_codes:
+                    return True
+                names.append(str(coding.get("display") or "").lower())
+            if any(pattern in name for name in names if name for pattern in patterns):
+                return True
+        return False
 
     def coded(self, field: str) -> list[CodedObservation]:
         """The coded-observation tables of one patient field.

@@ -18,7 +18,7 @@ from typing import Any
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
-from cds.fhir.bundle import Entry, IndexedBundle, read_bundle
+from cds.fhir.bundle import Entry, IndexedBundle, InvalidResource, read_bundle
 from cds.fhir.codes import CodedObservation, FhirCodes, ObservationCodes, load_codes
 from cds.fhir.courses import TREATMENT_TYPES, CourseResult, prior_treatments
 from cds.fhir.reports import read_text, report_texts
@@ -194,13 +194,19 @@ def map_bundle(data: dict[str, Any], as_of: dt.date, codes: FhirCodes | None = N
     codes = codes or load_codes()
     index = read_bundle(data)
     collector = _Collector()
-    patient_entry = _the_patient(index)
+    patient_entry = _readable(_the_patient(index), collector)
     _map_patient(patient_entry, as_of, collector)
     treatments: list[Entry] = []
     for entry in index.entries:
+        rtype = entry.resource_type
+        if rtype not in READ_TYPES or entry is patient_entry:
+            continue
         if not _about_patient(entry, patient_entry, index, collector):
             continue
-        rtype = entry.resource.get_resource_type()
+        if rtype == "Observation" and not codes.may_name_a_field(entry.raw):
+            continue  # a lab or vital sign the catalogue does not know: never parsed, never read
+        if _readable(entry, collector) is None:
+            continue
         if rtype == "Condition":
             _map_condition(entry, as_of, codes, collector)
         elif rtype == "Observation":
@@ -274,6 +280,22 @@ def _hold_to_the_contract(patient: dict[str, Any], report: tuple[FieldReport, ..
 # ----------------------------------------------------------------------------- patient
 
 
+#: The resource types the mapper reads (the Patient apart); all others are left unparsed.
+READ_TYPES = frozenset({"Condition", "Observation", "FamilyMemberHistory", "DiagnosticReport", *TREATMENT_TYPES})
+
+
+def _readable(entry: Entry | None, collector: _Collector) -> Entry | None:
+    """The entry when fhir.resources accepts it; else None, and it is listed as not counted, with why."""
+    if entry is None:
+        return None
+    try:
+        _ = entry.resource  # parsed now, kept for the mapper
+    except InvalidResource as exc:
+        collector.ignored.append(f"{entry.label}: not valid FHIR R4 ({exc.reason}): not read")
+        return None
+    return entry
+
+
 def _the_patient(index: IndexedBundle) -> Entry | None:
     patients = index.of_type("Patient")
     if len(patients) > 1:
@@ -300,11 +322,12 @@ def _map_patient(entry: Entry | None, as_of: dt.date, collector: _Collector) -> 
 
 
 def _about_patient(entry: Entry, patient: Entry | None, index: IndexedBundle, collector: _Collector) -> bool:
-    subject = getattr(entry.resource, "subject", None) or getattr(entry.resource, "patient", None)
-    if subject is None or patient is None or entry is patient:
+    """Whether the resource is about the bundle's patient (read from the raw JSON: no parsing needed)."""
+    subject = entry.raw.get("subject") or entry.raw.get("patient")
+    if not isinstance(subject, dict) or patient is None or entry is patient:
         return True
-    reference = getattr(subject, "reference", None)
-    if reference is None:
+    reference = subject.get("reference")
+    if not isinstance(reference, str):
         return True
     target = index.resolve(reference)
     if target is not patient:
@@ -325,8 +348,36 @@ def _codings(resource: Resource) -> list[tuple[str, str]]:
     for concept in concepts:
         for coding in (getattr(concept, "coding", None) or []):
             if coding.code:
-                out.append((coding.system or "", coding.code))
+                out.append((coding.system or "", icd_dotted(coding.code)))
     return out
+
+
+_DOTLESS_ICD = re.compile(r"^([A-Z][0-9][0-9A-Z])([0-9A-Z]{1,4})$")
+
+
+def icd_dotted(code: str) -> str:
+    """An ICD-10 / ICD-O-3 topography code with its dot, as the catalogue writes it.
+
+    Claims files and some EHR exports drop the dot (``C7A010``, ``C254``); read as written they would
+    match nothing. Codes that are not shaped like ICD (SNOMED digits, ``8240/3``) pass unchanged.
+
+    Parameters
+    ----------
+    code
+        The code as the record holds it.
+
+    Returns
+    -------
+    str
+        The code with a dot after its third character when it had none.
+
+    Examples
+    --------
+    >>> icd_dotted("C7A010"), icd_dotted("C25.4"), icd_dotted("C254"), icd_dotted("8240/3"), icd_dotted("C20")
+    ('C7A.010', 'C25.4', 'C25.4', '8240/3', 'C20')
+    """
+    match = _DOTLESS_ICD.match(code.strip().upper())
+    return f"{match.group(1)}.{match.group(2)}" if match else code
 
 
 def _concept_codes(concept: Any) -> list[str]:
@@ -418,7 +469,8 @@ def _map_topography(entry: Entry, code: str, codes: FhirCodes, collector: _Colle
 def _condition_rows(concept: Any, codes: FhirCodes) -> list[tuple[Any, str]]:
     """The catalogue's condition rows a code names: ICD-10 by prefix, SNOMED CT exactly, else words."""
     icd10, snomed = set(codes.systems.icd10), codes.systems.snomed
-    coded = [(c.system or "", (c.code or "").upper()) for c in (getattr(concept, "coding", None) or []) if c.code]
+    coded = [(c.system or "", icd_dotted((c.code or "").upper())) for c in (getattr(concept, "coding", None) or [])
+             if c.code]
     out = []
     for row in codes.conditions:
         hit = next((code for system, code in coded
@@ -739,9 +791,9 @@ def _primary_resected(entries: list[Entry], site: str | None, as_of: dt.date, co
     found: list[str] = []
     notes: list[str] = []
     for entry in entries:
-        res = entry.resource
-        if res.get_resource_type() != "Procedure":
+        if entry.resource_type != "Procedure":
             continue
+        res = entry.resource
         concept = getattr(res, "code", None)
         coded = {c.code for c in (getattr(concept, "coding", None) or []) if c.code}
         words = texts(concept)

@@ -47,6 +47,7 @@ from cds.hooks.requests import FeedbackRequest, HookRequest, context_model, prob
 from cds.hooks.security import AuthError
 from cds.isolation import BundleEvaluation, EngineUnavailable, Evaluator
 from cds.model import Recommendation
+from cds.render.i18n import Labels, labels
 
 if TYPE_CHECKING:
     from cds.board.store import Store
@@ -76,7 +77,8 @@ class HooksSettings(BaseModel):
     database_url: str | None = Field(default=None, description="Feedback database (the board's); None: the board's "
                                                                "default SQLite file.")
     board_url: str | None = Field(default=None, description="The tumour board's URL, linked from the cards.")
-    lang: Literal["en", "fr"] = "en"
+    lang: Literal["en", "fr"] = Field(default="en", description="Language of the recommendation and of the cards "
+                                                                "(CDS Hooks 2.0 has no language: one per instance).")
     as_of: dt.date | None = Field(default=None, description="Decision date; None: today (a fixed date replays).")
     report_ttl: float = Field(default=3600.0, gt=0, description="Seconds a linked report stays available.")
     fhir_timeout: float = Field(default=5.0, gt=0, description="Seconds per request to the EHR's FHIR server.")
@@ -292,13 +294,14 @@ def create_app(
             raise _Refused(412, {"error": "precondition_failed", "prefetch": exc.keys,
                                  "message": f"required FHIR data could not be obtained: {exc.reason}"}) from None
         result = await _evaluate(gathered.bundle, as_of)
-        rec, blocked, gaps = _outcome(result)
-        gaps = [cardlib.DataGap(f"prefetch.{key}", f"not read ({why}): the data it holds are unknown to netcds")
+        words = labels(settings.lang)
+        rec, blocked, gaps = _outcome(result, words)
+        gaps = [cardlib.DataGap(f"prefetch.{key}", words.fmt("hooks_gap_not_read", why=why))
                 for key, why in gathered.unread] + gaps
         patient_hash = hashlib.sha256(
             json.dumps(result.mapping.patient, sort_keys=True, default=str).encode()).hexdigest()
         report_url = f"{settings.base_url}/reports/{reports.put(rec)}" if rec is not None else None
-        ctx = cardlib.CardContext(service.id, patient_hash, report_url, settings.board_url)
+        ctx = cardlib.CardContext(service.id, patient_hash, report_url, settings.board_url, settings.lang)
         if rec is None:
             from cds.knowledge import load_knowledge
             from cds.model.recommendation import disclaimer
@@ -414,28 +417,29 @@ def _validate_call(service: Service, body: Any) -> HookRequest:
     return call
 
 
-def _why_missing(notes: tuple[str, ...]) -> str:
-    return "; ".join(notes) if notes else "not found in the FHIR data"
+def _why_missing(notes: tuple[str, ...], words: Labels) -> str:
+    return "; ".join(notes) if notes else words["hooks_gap_not_found"]
 
 
-def _outcome(result: BundleEvaluation) -> tuple[Recommendation | None, str | None, list[cardlib.DataGap]]:
-    """The recommendation, or why there is none, and the data gaps the cards list."""
+def _outcome(result: BundleEvaluation, words: Labels
+             ) -> tuple[Recommendation | None, str | None, list[cardlib.DataGap]]:
+    """The recommendation, or why there is none, and the data gaps the cards list (framed in ``words``)."""
     mapped = result.mapping
     if not result.has_primary_site:
-        missing = [cardlib.DataGap(r.field, _why_missing(r.notes)) for r in mapped.report
+        missing = [cardlib.DataGap(r.field, _why_missing(r.notes, words)) for r in mapped.report
                    if r.status in (Status.missing, Status.ambiguous)]
-        return None, "the primary site of the tumour is not in the FHIR data", missing
+        return None, words["hooks_no_primary_site"], missing
     if result.recommendation is None:
         problems = [cardlib.DataGap(p.field or "(record)", p.message) for p in result.problems]
-        return None, "the FHIR data break the input contract", problems
-    return result.recommendation, None, _mapping_gaps(mapped)
+        return None, words["hooks_contract_broken"], problems
+    return result.recommendation, None, _mapping_gaps(mapped, words)
 
 
-def _mapping_gaps(mapped: MappingResult) -> list[cardlib.DataGap]:
+def _mapping_gaps(mapped: MappingResult, words: Labels) -> list[cardlib.DataGap]:
     """Fields the mapper found ambiguous or refused (with its notes), and contract problems."""
-    gaps = [cardlib.DataGap(r.field, "the records disagree: " + _why_missing(r.notes))
+    gaps = [cardlib.DataGap(r.field, words.fmt("hooks_gap_disagree", notes=_why_missing(r.notes, words)))
             for r in mapped.report if r.status == Status.ambiguous]
-    gaps += [cardlib.DataGap(r.field, _why_missing(r.notes))
+    gaps += [cardlib.DataGap(r.field, _why_missing(r.notes, words))
              for r in mapped.report if r.status == Status.missing and r.notes]
     gaps += [cardlib.DataGap("(record)", problem) for problem in mapped.problems]
     return gaps

@@ -14,6 +14,16 @@ SHA-256 of the mapped patient), so the same input gives the same cards and feedb
 them; its ``source`` names the software and knowledge versions; its ``detail`` ends with the
 statement that netcds supports the tumour board's decision and does not replace it.
 
+Language: the cards speak the language of :attr:`CardContext.lang` (``cds hooks serve --lang``).
+The recommendation already carries its texts in that language (option labels, arguments, alerts);
+the cards' own framing (track titles, "For"/"Against", link labels, topics, override reasons,
+suggestion labels, summary prefixes) comes from the ``hooks_*`` entries of
+``renderers/i18n.yaml`` through :func:`cds.render.i18n.labels`, and the closing statement from
+:func:`cds.model.recommendation.disclaimer_in`. Codes stay the same in every language (topic
+and override-reason codes, field paths), and so do the uuids: a card's uuid names what raised
+it (service, rule, patient data), not its wording, so feedback on a French card and on its
+English twin name the same rule.
+
 Spec: CDS Hooks ``docs/specification/current.md`` (github:cds-hooks/docs, commit 462a38f),
 "Card Attributes" (``summary`` under 140 characters, ``indicator`` info / warning / critical,
 ``source`` label / url / topic, ``suggestions`` with ``selectionBehavior``, ``overrideReasons``
@@ -28,7 +38,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cds.model.recommendation import TRACKS, Alert, Argument, Recommendation, Track
+from cds.model.recommendation import TRACKS, Alert, Argument, Lang, Recommendation, Track, disclaimer_in
+from cds.render.i18n import Labels, labels
 from cds.version import SOFTWARE_VERSION
 
 #: Longest summary (the spec: a "<140-character" sentence).
@@ -41,26 +52,16 @@ CARD_NAMESPACE = uuid.UUID("6f1c7b1e-4a8e-5c2d-9b7a-0d3e2f1a6c55")
 TOPIC_SYSTEM = "urn:netcds:cds-hooks:topic"
 #: Code system of the override reasons.
 OVERRIDE_SYSTEM = "urn:netcds:cds-hooks:override-reason"
-#: Override reasons of a patient-view card: the tumour board's deviation reasons (cds.board.store).
-BOARD_OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
-    ("patient_preference", "Patient preference"),
-    ("comorbidity_or_frailty", "Comorbidity or frailty"),
-    ("trial_inclusion", "Inclusion in a clinical trial"),
-    ("data_the_system_lacks", "Data netcds does not have"),
-    ("disagreement_with_guideline", "Disagreement with the guideline"),
-    ("other", "Other reason"),
+#: Override reason codes of a patient-view card: the tumour board's deviation reasons (cds.board.store);
+#: their words are ``hooks_override_<code>`` in ``renderers/i18n.yaml``.
+BOARD_OVERRIDE_REASONS: tuple[str, ...] = (
+    "patient_preference", "comorbidity_or_frailty", "trial_inclusion", "data_the_system_lacks",
+    "disagreement_with_guideline", "other",
 )
-#: Override reasons of a safety card on an order.
-SAFETY_OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
-    ("board_decision", "Decided by the tumour board knowing this risk"),
-    ("data_out_of_date", "The data netcds read are out of date or wrong"),
-    ("benefit_outweighs_risk", "Expected benefit outweighs the risk for this patient"),
-    ("patient_informed_choice", "Patient's informed choice"),
-    ("other", "Other reason"),
+#: Override reason codes of a safety card on an order.
+SAFETY_OVERRIDE_REASONS: tuple[str, ...] = (
+    "board_decision", "data_out_of_date", "benefit_outweighs_risk", "patient_informed_choice", "other",
 )
-_TRACK_TITLES: dict[str, str] = {"anti_tumour": "Anti-tumour treatment", "antisecretory": "Antisecretory treatment"}
-_CATEGORIES: dict[str, str] = {"recommended": "recommended", "consider": "to consider",
-                               "not_recommended": "not recommended"}
 #: Indicator of an order whose option is capped at each safety level.
 ORDER_INDICATORS: dict[str, Literal["critical", "warning"]] = {
     "exclude": "critical", "avoid": "critical", "caution": "warning",
@@ -69,18 +70,28 @@ ORDER_INDICATORS: dict[str, Literal["critical", "warning"]] = {
 
 @dataclass(frozen=True)
 class CardContext:
-    """What every card of one call shares: the service, the patient's hash, the links.
+    """What every card of one call shares: the service, the patient's hash, the links, the language.
+
+    ``lang`` words the cards; it takes no part in their uuids (see the module's docstring).
 
     Examples
     --------
     >>> CardContext("netcds-patient-view", "ab" * 32).report_url is None
     True
+    >>> CardContext("netcds-patient-view", "0", lang="fr").words["hooks_link_report"]
+    'Compte rendu netcds complet'
     """
 
     service: str
     patient_hash: str
     report_url: str | None = None
     board_url: str | None = None
+    lang: Lang = "en"
+
+    @property
+    def words(self) -> Labels:
+        """The fixed words of the cards in :attr:`lang` (``renderers/i18n.yaml``)."""
+        return labels(self.lang)
 
 
 @dataclass(frozen=True)
@@ -162,6 +173,30 @@ def summary(text: str) -> str:
     return cut + "…"
 
 
+def override_reasons(codes: Iterable[str], lang: str = "en") -> list[dict[str, str]]:
+    """The ``overrideReasons`` codings of ``codes``, their ``display`` in ``lang`` (the codes never change).
+
+    Parameters
+    ----------
+    codes
+        :data:`BOARD_OVERRIDE_REASONS` or :data:`SAFETY_OVERRIDE_REASONS`.
+    lang
+        ``en`` or ``fr``.
+
+    Returns
+    -------
+    list of dict
+        ``system``, ``code``, ``display``.
+
+    Examples
+    --------
+    >>> [r["display"] for r in override_reasons(("trial_inclusion", "other"), "fr")]
+    ['Inclusion dans un essai clinique', 'Autre motif']
+    """
+    words = labels(lang)
+    return [{"system": OVERRIDE_SYSTEM, "code": code, "display": words[f"hooks_override_{code}"]} for code in codes]
+
+
 def source(knowledge_version: str, topic: str, display: str, url: str | None = None) -> dict[str, Any]:
     """The card's source: netcds and the knowledge version, with the card's topic.
 
@@ -193,20 +228,17 @@ def source(knowledge_version: str, topic: str, display: str, url: str | None = N
     return out
 
 
-def _codings(reasons: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"system": OVERRIDE_SYSTEM, "code": code, "display": display} for code, display in reasons]
-
-
 def _links(ctx: CardContext) -> list[dict[str, str]]:
+    words = ctx.words
     links = []
     if ctx.report_url:
-        links.append({"label": "Full netcds report", "url": ctx.report_url, "type": "absolute"})
+        links.append({"label": words["hooks_link_report"], "url": ctx.report_url, "type": "absolute"})
     if ctx.board_url:
-        links.append({"label": "Open the tumour board", "url": ctx.board_url, "type": "absolute"})
+        links.append({"label": words["hooks_link_board"], "url": ctx.board_url, "type": "absolute"})
     return links
 
 
-def _cite(rec: Recommendation, ids: Sequence[str]) -> str:
+def _cite(rec: Recommendation, ids: Sequence[str], words: Labels) -> str:
     refs = {r.id: r for r in rec.references}
     parts = []
     for sid in ids:
@@ -214,7 +246,12 @@ def _cite(rec: Recommendation, ids: Sequence[str]) -> str:
         label = ref.label if ref and ref.label else sid
         link = ref.link if ref else None
         parts.append(f"[{_md(label)}]({link})" if link else _md(label))
-    return "; ".join(parts)
+    return _list_sep(words).join(parts)
+
+
+def _list_sep(words: Labels) -> str:
+    """``"; "`` in English, ``" ; "`` in French (a space before the semicolon)."""
+    return words["semicolon"] + " "
 
 
 def _first_link(rec: Recommendation, ids: Sequence[str]) -> str | None:
@@ -233,12 +270,12 @@ def _md(text: str) -> str:
     return out
 
 
-def _argument_line(rec: Recommendation, arg: Argument) -> str:
-    head = {"for": "For", "against": "Against", "exclude": "Excluded"}[arg.direction]
+def _argument_line(rec: Recommendation, arg: Argument, words: Labels) -> str:
+    head = words[f"hooks_arg_{arg.direction}"]
     if arg.kind == "safety" and arg.safety_level:
-        head = f"Safety ({arg.safety_level})"
-    cited = _cite(rec, arg.sources)
-    return f"{head}: {_md(arg.text)}" + (f" ({cited})" if cited else "")
+        head = words.fmt("hooks_arg_safety", level=words[f"hooks_level_{arg.safety_level}"])
+    cited = _cite(rec, arg.sources, words)
+    return words.fmt("hooks_argument", head=head, text=_md(arg.text)) + (f" ({cited})" if cited else "")
 
 
 def _leading(args: Sequence[Argument]) -> list[Argument]:
@@ -249,8 +286,9 @@ def _leading(args: Sequence[Argument]) -> list[Argument]:
     return [*pro, *con, *safety]
 
 
-def _closing(rec: Recommendation) -> str:
-    return f"\n\n---\n_{_md(rec.disclaimer)}_"
+def _closing(text: str, lang: str) -> str:
+    """The statement that ends every detail, in ``lang`` (a site's own disclaimer is kept as it is)."""
+    return f"\n\n---\n_{_md(disclaimer_in(text, lang))}_"
 
 
 def track_card(rec: Recommendation, track: Track, ctx: CardContext) -> dict[str, Any] | None:
@@ -281,35 +319,41 @@ def track_card(rec: Recommendation, track: Track, ctx: CardContext) -> dict[str,
     ranked = getattr(rec, track)[:TOP_OPTIONS]
     if not ranked:
         return None
-    title = _TRACK_TITLES[track]
-    listed = "; ".join(f"{o.rank}. {o.label}: {_CATEGORIES[o.category]}" for o in ranked)
-    lines = [f"**{title}**: the options netcds ranks first for this patient.", ""]
+    words = ctx.words
+    title = words.track(track)
+    listed = _list_sep(words).join(words.fmt("hooks_option_item", rank=o.rank, label=o.label,
+                                 category=words[f"hooks_category_{o.category}"]) for o in ranked)
+    lines = [words.fmt("hooks_track_intro", title=f"**{title}**"), ""]
     sources: list[str] = []
     for option in ranked:
-        flag = f", capped by a safety rule at *{option.safety_level}*" if option.safety_level else ""
-        lines.append(f"{option.rank}. **{_md(option.label)}**: {_CATEGORIES[option.category]} "
-                     f"(score {option.score}{flag})")
+        level = words[f"hooks_level_{option.safety_level}"] if option.safety_level else ""
+        flag = words.fmt("hooks_capped", level=f"*{level}*") if option.safety_level else ""
+        lines.append(words.fmt("hooks_option_line", rank=option.rank, label=f"**{_md(option.label)}**",
+                               category=words[f"hooks_category_{option.category}"], score=option.score, flag=flag))
         for arg in _leading(option.arguments):
-            lines.append(f"    - {_argument_line(rec, arg)}")
+            lines.append(f"    - {_argument_line(rec, arg, words)}")
             sources.extend(arg.sources)
         if option.conditional_on:
-            lines.append(f"    - Depends on data still missing: {', '.join(f'`{f}`' for f in option.conditional_on)}")
+            fields = ", ".join(f"`{f}`" for f in option.conditional_on)
+            lines.append(f"    - {words.fmt('hooks_depends_on', fields=fields)}")
     excluded = [x for x in rec.excluded if x.track == track]
     if excluded:
-        lines += ["", "Excluded for this patient:"]
+        lines += ["", words["hooks_excluded_head"]]
         for option_out in excluded:
             why = option_out.reasons[0] if option_out.reasons else None
-            lines.append(f"- **{_md(option_out.label)}**" + (f": {_argument_line(rec, why)}" if why else ""))
+            label = f"**{_md(option_out.label)}**"
+            lines.append("- " + (words.fmt("hooks_excluded_item", label=label, reason=_argument_line(rec, why, words))
+                                 if why else label))
     more = len(getattr(rec, track)) - len(ranked)
     if more > 0:
-        lines += ["", f"{more} more option(s) in the full report."]
+        lines += ["", words.fmt("hooks_more_options", n=more)]
     return {
         "uuid": card_uuid(ctx.service, f"track.{track}", ctx.patient_hash),
-        "summary": summary(f"{title}: {listed}"),
-        "detail": "\n".join(lines) + _closing(rec),
+        "summary": summary(words.fmt("hooks_track_summary", title=title, options=listed)),
+        "detail": "\n".join(lines) + _closing(rec.disclaimer, ctx.lang),
         "indicator": "info",
         "source": source(rec.knowledge_version, track, title, _first_link(rec, sources)),
-        "overrideReasons": _codings(BOARD_OVERRIDE_REASONS),
+        "overrideReasons": override_reasons(BOARD_OVERRIDE_REASONS, ctx.lang),
         "links": _links(ctx),
     }
 
@@ -339,20 +383,20 @@ def alert_card(rec: Recommendation, alert: Alert, ctx: CardContext) -> dict[str,
     >>> card["indicator"] == rec.alerts[0].severity
     True
     """
+    words = ctx.words
     title = alert.title or alert.id.replace("_", " ")
     lines = [f"**{_md(title)}**", "", _md(alert.text)]
     if alert.action:
-        lines += ["", f"What to do: {_md(alert.action)}"]
-    cited = _cite(rec, alert.sources)
+        lines += ["", words.fmt("hooks_alert_action", action=_md(alert.action))]
+    cited = _cite(rec, alert.sources, words)
     if cited:
-        lines += ["", f"Sources: {cited}"]
+        lines += ["", words.fmt("hooks_alert_sources", sources=cited)]
     return {
         "uuid": card_uuid(ctx.service, f"alert.{alert.id}", ctx.patient_hash),
-        "summary": summary(f"{title}: {alert.text}"),
-        "detail": "\n".join(lines) + _closing(rec),
+        "summary": summary(words.fmt("hooks_alert_summary", title=title, text=alert.text)),
+        "detail": "\n".join(lines) + _closing(rec.disclaimer, ctx.lang),
         "indicator": alert.severity,
-        "source": source(rec.knowledge_version, "alert", "Alert for the tumour board",
-                         _first_link(rec, alert.sources)),
+        "source": source(rec.knowledge_version, "alert", words["hooks_topic_alert"], _first_link(rec, alert.sources)),
         "links": _links(ctx),
     }
 
@@ -370,9 +414,10 @@ def gaps_card(gaps: Sequence[DataGap], ctx: CardContext, knowledge_version: str,
     knowledge_version
         The knowledge version named in the source.
     disclaimer
-        The statement that netcds supports the board's decision.
+        The statement that netcds supports the board's decision (the stock English one is given in
+        ``ctx.lang``).
     blocked
-        Why netcds could not rank at all (no primary site), when so.
+        Why netcds could not rank at all (no primary site), in ``ctx.lang``, when so.
 
     Returns
     -------
@@ -385,20 +430,24 @@ def gaps_card(gaps: Sequence[DataGap], ctx: CardContext, knowledge_version: str,
     ...                  blocked="the primary site of the tumour is not in the FHIR data")
     >>> card["summary"]
     'netcds cannot rank the options: the primary site of the tumour is not in the FHIR data'
+    >>> gaps_card([DataGap("ecog", "l'ECOG conditionne la chimiothérapie")], CardContext("s", "0", lang="fr"), "k",
+    ...           "d")["summary"]
+    'Données à compléter pour un classement plus complet (1) : ecog'
     """
     if not gaps and blocked is None:
         return None
+    words = ctx.words
     names = ", ".join(g.field for g in gaps)
-    head = (f"netcds cannot rank the options: {blocked}" if blocked
-            else f"Missing data to complete for a fuller ranking ({len(gaps)}): {names}")
-    lines = ["**Data to complete in the record**", ""]
-    lines += [f"- `{g.field}`: {_md(g.why)}" for g in gaps]
+    head = (words.fmt("hooks_cannot_rank", why=blocked) if blocked
+            else words.fmt("hooks_missing_summary", n=len(gaps), fields=names))
+    lines = [f"**{words['hooks_gaps_title']}**", ""]
+    lines += ["- " + words.fmt("hooks_gap_line", field=f"`{g.field}`", why=_md(g.why)) for g in gaps]
     return {
         "uuid": card_uuid(ctx.service, "missing_data", ctx.patient_hash),
         "summary": summary(head),
-        "detail": "\n".join(lines) + f"\n\n---\n_{_md(disclaimer)}_",
+        "detail": "\n".join(lines) + _closing(disclaimer, ctx.lang),
         "indicator": "info",
-        "source": source(knowledge_version, "missing_data", "Missing data"),
+        "source": source(knowledge_version, "missing_data", words["hooks_topic_missing_data"]),
         "links": _links(ctx),
     }
 
@@ -492,29 +541,31 @@ def _concern(rec: Recommendation, option: str) -> tuple[str, str, list[Argument]
 
 def _order_card(rec: Recommendation, order: DraftOrder, option: str, level: str, label: str,
                 reasons: Sequence[Argument], ctx: CardContext) -> dict[str, Any]:
-    verdict = {"exclude": "contraindicated for this patient", "avoid": "to avoid for this patient",
-               "caution": "to use with caution for this patient"}[level]
+    words = ctx.words
+    verdict = words[f"hooks_verdict_{level}"]
     first = reasons[0].text if reasons else ""
-    lines = [f"**{_md(order.label)}** ({_md(label)}) is {verdict} according to netcds.", ""]
-    lines += [f"- {_argument_line(rec, r)}" for r in reasons]
+    lines = [words.fmt("hooks_order_detail", order=f"**{_md(order.label)}**", option=_md(label), verdict=verdict), ""]
+    lines += [f"- {_argument_line(rec, r, words)}" for r in reasons]
     sources = [s for r in reasons for s in r.sources]
     rule = f"order.{order.reference}.{option}"
     card: dict[str, Any] = {
         "uuid": card_uuid(ctx.service, rule, ctx.patient_hash),
-        "summary": summary(f"{order.label}: {verdict}. {first}"),
-        "detail": "\n".join(lines) + _closing(rec),
+        "summary": summary(words.fmt("hooks_order_summary", order=order.label, verdict=verdict, reason=first)),
+        "detail": "\n".join(lines) + _closing(rec.disclaimer, ctx.lang),
         "indicator": ORDER_INDICATORS[level],
-        "source": source(rec.knowledge_version, "order_safety", "Safety of an order", _first_link(rec, sources)),
-        "overrideReasons": _codings(SAFETY_OVERRIDE_REASONS),
+        "source": source(rec.knowledge_version, "order_safety", words["hooks_topic_order_safety"],
+                         _first_link(rec, sources)),
+        "overrideReasons": override_reasons(SAFETY_OVERRIDE_REASONS, ctx.lang),
         "links": _links(ctx),
     }
     if level in ("exclude", "avoid"):
         card["selectionBehavior"] = "at-most-one"
         card["suggestions"] = [{
-            "label": f"Remove the draft order: {order.label}",
+            "label": words.fmt("hooks_remove_label", order=order.label),
             "uuid": card_uuid(ctx.service, rule + ".remove", ctx.patient_hash),
             "isRecommended": level == "exclude",
-            "actions": [{"type": "delete", "description": f"Remove the draft order {order.label} ({label}).",
+            "actions": [{"type": "delete", "description": words.fmt("hooks_remove_action", order=order.label,
+                                                                     option=label),
                          "resourceId": order.reference}],
         }]
     return card
