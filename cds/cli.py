@@ -1220,6 +1220,12 @@ def batch(
         "--workers", "-w", min=1, help="Worker processes (default: the cores available; 1 runs in this process).",
         show_default=False,
     )] = None,
+    dask: Annotated[str | None, typer.Option(
+        "--dask", metavar="ADDRESS", help="Evaluate on a Dask cluster instead: a scheduler's address "
+        "(tcp://HOST:PORT; netcds installed on its workers), or `local[:N]` to start a local cluster of N worker "
+        "processes (default: the cores available) for the run. The output is the same as a local run.",
+        show_default=False,
+    )] = None,
     lang: LangOption = Language.en,
     surveillance: Annotated[bool, typer.Option(
         "--surveillance/--no-surveillance", help="Also plan the follow-up (schedule and dose in each row).",
@@ -1230,12 +1236,22 @@ def batch(
     data, versions); a patient that breaks the input contract is a row with the field-named message, counted,
     never stopping the run."""
     with _guard():
+        from cds.cohort.dask_run import DaskError, check_reachable, parse_target
         from cds.cohort.files import CohortFileError, cohort_format
         from cds.cohort.reader import count_records
         from cds.cohort.rows import RunSettings
         from cds.cohort.runner import default_workers, run_batch
 
         target = output.expanduser()
+        cluster = None
+        if dask is not None:
+            if workers is not None:
+                raise _BadInput("--workers and --dask cannot be combined: the cluster has its workers "
+                                "(use --dask local:N for N local worker processes)")
+            try:
+                cluster = parse_target(dask)
+            except DaskError as exc:
+                raise _BadInput(str(exc)) from None
         try:
             cohort_format(target)
             if not source.exists():
@@ -1246,6 +1262,11 @@ def batch(
             raise _BadInput(str(exc)) from None
         _check_output(target)
         _engine()  # the knowledge loads (or fails, exit 2) before any work
+        if cluster is not None:
+            try:
+                check_reachable(cluster)
+            except DaskError as exc:
+                raise _BadInput(str(exc)) from None
         settings = RunSettings(lang=lang.value, surveillance=surveillance, top=top)
         n_workers = workers or default_workers()
         total = count_records(source)
@@ -1279,17 +1300,19 @@ def batch(
                         elapsed = time.perf_counter() - started
                         bar.update(task, advance=n, rate=f"{done[0] / elapsed:,.0f}/s" if elapsed > 0 else "")
 
-                    summary = run_batch(source, target, workers=n_workers, settings=settings, progress=advance)
+                    summary = run_batch(source, target, workers=n_workers, settings=settings, progress=advance,
+                                        dask=cluster)
             else:
-                summary = run_batch(source, target, workers=n_workers, settings=settings)
-        except CohortFileError as exc:
+                summary = run_batch(source, target, workers=n_workers, settings=settings, dask=cluster)
+        except (CohortFileError, DaskError) as exc:
             raise _BadInput(str(exc)) from None
         except KeyboardInterrupt:
             _err(f"interrupted: the rows written so far are kept in {output}; rerun the same command to resume")
             raise typer.Exit(130) from None
         _err(f"{summary.total} patient(s): {summary.ok} ok, {summary.invalid} invalid, {summary.errors} "
              f"engine error(s), {summary.skipped} already written; {summary.seconds:.1f} s, "
-             f"{summary.rate:,.0f} patients/s with {summary.workers} worker(s); results in {output}")
+             f"{summary.rate:,.0f} patients/s with {summary.workers} worker(s)"
+             f"{' of ' + summary.cluster if summary.cluster else ''}; results in {output}")
         if summary.failures:
             worst = sorted(summary.failures.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
             _err("invalid patients by field: " + ", ".join(f"{name or '(whole record)'} {n}" for name, n in worst))

@@ -105,6 +105,7 @@ DOCUMENTED: tuple[str, ...] = (
     "cds.cohort.rows",
     "cds.cohort.writer",
     "cds.cohort.runner",
+    "cds.cohort.dask_run",
     "cds.cohort.knowledge_source",
     "cds.cohort.diff",
     "cds.render.diff",

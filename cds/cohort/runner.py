@@ -7,7 +7,8 @@ Each worker builds its engine once, in the pool's initializer, and evaluates thr
 (:func:`cds.cohort.rows.evaluate_text`, which calls :meth:`cds.engine.Engine.evaluate`). At most
 ``window`` chunks are in flight (submitted and not yet written), so memory stays flat whatever the
 cohort size: neither the cohort nor the results are ever held whole. The output depends only on the
-input, never on the number of workers (``workers=1`` evaluates in this process).
+input, never on the number of workers (``workers=1`` evaluates in this process), nor on where they
+run: with ``dask=`` the same chunks go to a Dask cluster (:mod:`cds.cohort.dask_run`).
 
 Resuming: before evaluating, the rows already in the output are read back and compared with the
 input in step; the leading rows that match (position, input hash, settings, versions) are kept and
@@ -46,6 +47,7 @@ from cds.cohort.writer import RowKey, open_writer
 from cds.version import SOFTWARE_VERSION
 
 if TYPE_CHECKING:
+    from cds.cohort.dask_run import DaskTarget
     from cds.engine import Engine
 
 #: Patients per task sent to a worker.
@@ -73,6 +75,7 @@ class Summary:
     seconds: float = 0.0
     workers: int = 1
     failures: dict[str, int] = field(default_factory=dict)
+    cluster: str = ""
 
     @property
     def evaluated(self) -> int:
@@ -191,6 +194,7 @@ def run_batch(
     settings: RunSettings | None = None,
     chunk: int = CHUNK,
     progress: Callable[[int], None] | None = None,
+    dask: DaskTarget | None = None,
 ) -> Summary:
     """Evaluate every patient of ``source`` and write one row per patient to ``output``, in input order.
 
@@ -208,6 +212,9 @@ def run_batch(
         Patients per task.
     progress
         Called with the number of rows just written (and once with the rows kept from before).
+    dask
+        Evaluate on this Dask cluster (:mod:`cds.cohort.dask_run`) instead of local processes
+        (``workers`` is then ignored; the summary counts the cluster's worker threads).
 
     Returns
     -------
@@ -218,6 +225,8 @@ def run_batch(
     ------
     cds.cohort.files.CohortFileError
         The input or output path cannot be used (unknown format, missing file, no pyarrow).
+    cds.cohort.dask_run.DaskError
+        The Dask cluster cannot be used (no scheduler at the address, workers without netcds).
     KeyboardInterrupt
         The run was interrupted; the rows written so far stay valid and a rerun resumes.
 
@@ -236,7 +245,7 @@ def run_batch(
     workers = workers or default_workers()
     version = engine_for(settings.knowledge[0] if settings.knowledge else None).kb.version
     started = time.perf_counter()
-    summary = Summary(workers=workers)
+    summary = Summary(workers=workers, cluster=dask.label if dask is not None else "")
     writer = open_writer(output)
     keep = _matching_prefix(iter_records(source), writer.existing(), settings, version)
     kept = writer.start(keep)
@@ -246,7 +255,7 @@ def run_batch(
     records = itertools.islice(iter_records(source), kept, None)
     chunks = _chunks(records, chunk)
     try:
-        for rows in _results(chunks, workers, settings):
+        for rows in _results(chunks, workers, settings, dask, summary):
             writer.write(rows)
             for row in rows:
                 status = row["status"]
@@ -269,14 +278,30 @@ def run_batch(
     return summary
 
 
-def _results(chunks: Iterator[Chunk], workers: int, settings: RunSettings) -> Iterator[list[dict[str, Any]]]:
-    """The rows of each chunk, in input order; at most ``4 * workers`` chunks in flight."""
+def _results(chunks: Iterator[Chunk], workers: int, settings: RunSettings, dask: DaskTarget | None = None,
+             summary: Summary | None = None) -> Iterator[list[dict[str, Any]]]:
+    """The rows of each chunk, in input order; at most 4 chunks per worker in flight.
+
+    In this process (``workers`` 1), in a local process pool, or on a Dask cluster: each runs
+    :func:`_init_worker` with the same arguments once per process, then :func:`_evaluate_chunk`.
+    """
     first = next(chunks, None)
     if first is None:
         return  # nothing left to evaluate (a finished run resumed): no pool to start
     chunks = itertools.chain([first], chunks)
+    initargs = (settings,)
+    if dask is not None:
+        from cds.cohort.dask_run import ordered_map
+
+        def started(threads: int) -> None:
+            if summary is not None:
+                summary.workers = threads
+
+        yield from ordered_map(chunks, dask, init=_init_worker, initargs=initargs, evaluate=_evaluate_chunk,
+                               started=started)
+        return
     if workers <= 1:
-        _init_worker(settings)
+        _init_worker(*initargs)
         for c in chunks:
             yield _evaluate_chunk(c)
         return
@@ -285,7 +310,7 @@ def _results(chunks: Iterator[Chunk], workers: int, settings: RunSettings) -> It
     if context.get_start_method() == "forkserver":
         # As cds.isolation does: import the heavy modules once in the fork server, workers start warm.
         context.set_forkserver_preload(["cds.engine", "cds.knowledge", "cds.model", "cds.cohort.rows"])
-    pool: Pool = context.Pool(workers, initializer=_init_worker, initargs=(settings,))
+    pool: Pool = context.Pool(workers, initializer=_init_worker, initargs=initargs)
     try:
         window: deque[AsyncResult[list[dict[str, Any]]]] = deque()
         limit = 4 * workers
