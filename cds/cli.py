@@ -628,13 +628,25 @@ def knowledge_lint(
     coverage: Annotated[bool, typer.Option(
         "--coverage/--no-coverage", help="Also report rules and edges no vignette exercises."
     )] = True,
+    today: Annotated[str | None, typer.Option(
+        "--today", metavar="YYYY-MM-DD",
+        help="The day trial statuses are aged against (default: today). CI passes the commit's date, so "
+             "a commit's verdict does not change with the calendar; a release check leaves it out.",
+        show_default=False,
+    )] = None,
 ) -> None:
     """Check the knowledge and pathway files; exit 1 on errors (and warnings with --strict)."""
     with _guard():
+        import datetime as dt
+
         from cds.lint import lint
 
+        try:
+            day = dt.date.fromisoformat(today) if today else None
+        except ValueError:
+            raise _BadInput(f"--today: {today!r} is not a date (expected YYYY-MM-DD)") from None
         # lint() reports knowledge that does not even load as error findings.
-        findings = lint(coverage=coverage)
+        findings = lint(coverage=coverage, today=day)
 
         levels = ("error", "warning", "info")
         counts = {level: 0 for level in levels}

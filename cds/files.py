@@ -18,6 +18,7 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -81,4 +82,56 @@ def write_file(path: str | os.PathLike[str], data: bytes | str) -> None:
         raise
 
 
-__all__ = ["write_file"]
+@contextlib.contextmanager
+def written_whole(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path to write ``path``'s content to (streamed, by any library); renamed over it on success.
+
+    For outputs too large to hold in memory (a cohort's results, a Parquet file written by
+    pyarrow): the caller writes the temporary file its own way; when the block ends without an
+    exception it is flushed to disk and renamed over ``path``, otherwise it is removed and
+    ``path`` is left as it was. Regular files only (see :func:`write_file` for devices).
+
+    Parameters
+    ----------
+    path
+        The file to produce.
+
+    Yields
+    ------
+    Path
+        Where to write, in the same folder (so the rename is atomic).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "rows.jsonl"
+    >>> with written_whole(target) as tmp:
+    ...     _ = tmp.write_text('{"position": 0}\\n', encoding="utf-8")
+    >>> target.read_text(encoding="utf-8")
+    '{"position": 0}\\n'
+    >>> try:
+    ...     with written_whole(target) as tmp:
+    ...         _ = tmp.write_text("half", encoding="utf-8")
+    ...         raise KeyboardInterrupt
+    ... except KeyboardInterrupt:
+    ...     pass
+    >>> target.read_text(encoding="utf-8"), sorted(p.name for p in target.parent.iterdir())
+    ('{"position": 0}\\n', ['rows.jsonl'])
+    """
+    final = Path(path).expanduser()
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+__all__ = ["write_file", "written_whole"]

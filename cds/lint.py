@@ -648,8 +648,11 @@ def check_trials(kb: KnowledgeBase, today: dt.date) -> list[Problem]:
     Examples
     --------
     >>> from cds import load_knowledge
-    >>> check_trials(load_knowledge(), dt.date(2026, 12, 7))   # no trial, nothing to say
-    []
+    >>> found = check_trials(load_knowledge(), dt.date(2026, 12, 7))
+    >>> sorted({p.code for p in found}), {p.level for p in found}   # the bundled trials: text criteria, as info
+    (['trial_criterion_text'], {'info'})
+    >>> "trial_status_stale" in {p.code for p in check_trials(load_knowledge(), dt.date(2027, 9, 1))}
+    True
     """
     from cds.knowledge.vignette_schema import load_vignette
 

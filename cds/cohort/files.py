@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
+from cds.files import written_whole
+
 #: The two cohort file formats.
 Format = Literal["jsonl", "parquet"]
 
@@ -152,9 +154,8 @@ def write_patients(path: Path, patients: Iterable[dict[str, Any]]) -> int:
     1
     """
     fmt = cohort_format(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     count = 0
-    try:
+    with written_whole(path) as tmp:
         if fmt == "jsonl":
             with tmp.open("w", encoding="utf-8", newline="\n") as handle:
                 for patient in patients:
@@ -162,10 +163,6 @@ def write_patients(path: Path, patients: Iterable[dict[str, Any]]) -> int:
                     count += 1
         else:
             count = _write_patient_parquet(tmp, patients)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return count
 
 

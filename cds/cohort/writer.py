@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from cds.cohort.files import cohort_format, dumps, require_pyarrow
+from cds.files import written_whole
 
 #: Rows per Parquet part file (and row group of the joined file).
 PART_ROWS = 10_000
@@ -364,7 +365,7 @@ class ParquetWriter(ResultWriter):
         files = self._part_files()
         if not files and self.path.is_file():
             self.parts.mkdir(exist_ok=True)
-            os.replace(self.path, self.parts / "part-000000.parquet")
+            self.path.replace(self.parts / "part-000000.parquet")  # a move of the finished file, not a write
             files = self._part_files()
         columns = ["position", "input_hash", "settings", "knowledge_version", "software_version"]
         for file in files:
@@ -432,10 +433,8 @@ class ParquetWriter(ResultWriter):
         import pyarrow.parquet as pq
 
         table = pa.Table.from_pylist(list(rows), schema=result_schema())
-        final = self.parts / f"part-{self._next_part:06d}.parquet"
-        tmp = final.with_name(f".{final.name}.tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, final)
+        with written_whole(self.parts / f"part-{self._next_part:06d}.parquet") as tmp:
+            pq.write_table(table, tmp)
         self._next_part += 1
 
     def finish(self) -> None:
@@ -456,17 +455,11 @@ class ParquetWriter(ResultWriter):
         if self._buffer:
             self._flush_part(self._buffer)
             self._buffer = []
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        try:
-            with pq.ParquetWriter(tmp, result_schema()) as out:
-                for file in self._part_files():
-                    part = pq.ParquetFile(file)
-                    for group in range(part.num_row_groups):
-                        out.write_table(part.read_row_group(group))
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with written_whole(self.path) as tmp, pq.ParquetWriter(tmp, result_schema()) as out:
+            for file in self._part_files():
+                part = pq.ParquetFile(file)
+                for group in range(part.num_row_groups):
+                    out.write_table(part.read_row_group(group))
         shutil.rmtree(self.parts, ignore_errors=True)
 
     def close(self) -> None:
