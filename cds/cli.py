@@ -233,7 +233,7 @@ def _fhir_bundle(path: Path) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):  # the patient reader names the fault
         return None
     return data if isinstance(data, dict) and data.get("resourceType") == "Bundle" else None
 

@@ -475,6 +475,9 @@ def test_not_json_is_400(service: _Service) -> None:
     path = "/cds-services/netcds-patient-view"
     r = httpx.post(service.url + path, content=b"{not json", headers=_auth(service.url + path), timeout=30)
     assert r.status_code == 400 and r.json()["problems"][0]["message"] == "expected a JSON object"
+    deep = b"[" * 200_000 + b"]" * 200_000  # under the size limit, deeper than the parser goes: 400, not 500
+    r = httpx.post(service.url + path, content=deep, headers=_auth(service.url + path), timeout=30)
+    assert r.status_code == 400 and "nested too deeply" in r.json()["message"]
 
 
 def test_unknown_service_is_404(service: _Service) -> None:

@@ -124,6 +124,8 @@ def knowledge_texts(kb: KnowledgeBase, lang: str) -> set[str]:
     out.update(getattr(label, lang) for label in kb.evidence_labels.values())
     for src in kb.sources.values():
         out.update({src.short, src.citation})
+    for trial in kb.trials.values():  # registry texts, quoted in the registry's language (as citations are)
+        out.update({trial.spec.title, trial.spec.acronym, *(c.text for c in trial.spec.criteria)})
     return out
 
 

@@ -254,6 +254,10 @@ def create_app(
         except (ValueError, UnicodeDecodeError):
             raise _Refused(400, {"error": "bad_request", "message": "the body is not JSON",
                                  "problems": [{"field": "", "message": "expected a JSON object"}]}) from None
+        except RecursionError:  # nested deeper than Python's parser goes: not a FHIR request either
+            raise _Refused(400, {"error": "bad_request", "message": "the body is nested too deeply",
+                                 "problems": [{"field": "", "message": "expected a JSON object nested at most "
+                                               "a few hundred levels"}]}) from None
 
     @app.exception_handler(_Refused)
     async def _refused(_request: Request, exc: _Refused) -> Response:
