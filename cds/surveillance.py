@@ -30,6 +30,7 @@ iCalendar, timeline) are in :mod:`cds.render`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import re
@@ -499,9 +500,11 @@ def _schedule_layout(
 
 # Bound of KnowledgeBase.memo: enough for every schedule combination met in practice.
 _MEMO_LIMIT = 4096
-# Dated plans differ with every decision date: keep only a tumour board session's worth, so
-# the memo never holds more than a few thousand exam records (memory, garbage-collector time).
-_MEMO_LIMITS = {"dated": 32, "laid": 1024, "undated": 1024, "schedule": 1024}
+# Dated plans differ with every decision date. Patients evaluated together mostly share one
+# (a tumour board session, a cohort run with its as_of): keep the plans of about 256 layouts
+# for the dates in use (a cohort of synthetic patients meets ~100 layouts), i.e. at most some
+# 10,000 small frozen exam records (a few MB; garbage-collector time negligible).
+_MEMO_LIMITS = {"dated": 256, "laid": 1024, "undated": 1024, "schedule": 1024}
 
 
 def memo(kb: KnowledgeBase, kind: str, key: tuple[Any, ...], build: Callable[[], T]) -> T:
@@ -520,7 +523,7 @@ def memo(kb: KnowledgeBase, kind: str, key: tuple[Any, ...], build: Callable[[],
     kb
         The knowledge base whose ``memo`` holds the results.
     kind
-        What is stored; each kind has its own bound (the store is emptied when full).
+        What is stored; each kind has its own bound (when full, the oldest entry makes room).
     key
         What the result depends on, besides the knowledge.
     build
@@ -543,7 +546,11 @@ def memo(kb: KnowledgeBase, kind: str, key: tuple[Any, ...], build: Callable[[],
     hit = cache.get(key)
     if hit is None:
         if len(cache) >= _MEMO_LIMITS.get(kind, _MEMO_LIMIT):
-            cache.clear()
+            # First in, first out (dicts keep insertion order): emptying the whole store
+            # instead would rebuild every plan in use each time a new one comes. Another
+            # thread may evict at the same moment: then there is room already.
+            with contextlib.suppress(StopIteration, RuntimeError):
+                cache.pop(next(iter(cache)), None)
         hit = cache[key] = build()
     return cast(T, hit)
 
