@@ -333,20 +333,21 @@ def _cut_name(name: str, limit: int = ECHO_LIMIT) -> str:
 def _too_deep(data: Any) -> InputProblem | None:
     """The problem with data nested deeper than MAX_NESTING levels (or nested in itself), if any.
 
-    Iterative, so that the check itself cannot overflow the stack.
+    Iterative, so that the check itself cannot overflow the stack. Only objects and lists are
+    stacked (a patient is mostly scalars), in the order they appear, so the same one is named.
     """
+    if not isinstance(data, (dict, list)):
+        return None
     stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(data, 1, ())]
     while stack:
         node, depth, path = stack.pop()
-        if isinstance(node, dict):
-            children: Iterable[tuple[str | int, Any]] = node.items()
-        elif isinstance(node, list):
-            children = enumerate(node)
-        else:
-            continue
         if depth > MAX_NESTING:
             return InputProblem(_dotted(path[:2]), _TOO_DEEP)
-        stack.extend((child, depth + 1, (*path, key) if len(path) < 2 else path) for key, child in children)
+        children: Iterable[tuple[str | int, Any]] = node.items() if isinstance(node, dict) else enumerate(node)
+        stack.extend(
+            (child, depth + 1, (*path, key) if len(path) < 2 else path)
+            for key, child in children if isinstance(child, (dict, list))
+        )
     return None
 
 

@@ -30,6 +30,7 @@ iCalendar, timeline) are in :mod:`cds.render`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import re
@@ -499,9 +500,10 @@ def _schedule_layout(
 
 # Bound of KnowledgeBase.memo: enough for every schedule combination met in practice.
 _MEMO_LIMIT = 4096
-# Dated plans differ with every decision date: keep only a tumour board session's worth, so
-# the memo never holds more than a few thousand exam records (memory, garbage-collector time).
-_MEMO_LIMITS = {"dated": 32, "laid": 1024, "undated": 1024, "schedule": 1024}
+# Dated plans differ with every decision date. Patients evaluated together mostly share one
+# (a tumour board session, a cohort run with its as_of): keep the plans of up to 256 layouts
+# for each of the last 2 dates (a cohort of synthetic patients meets ~100 layouts).
+_MEMO_LIMITS = {"dated": 256, "dates": 2, "laid": 1024, "undated": 1024, "schedule": 1024}
 
 
 def memo(kb: KnowledgeBase, kind: str, key: tuple[Any, ...], build: Callable[[], T]) -> T:
@@ -520,7 +522,7 @@ def memo(kb: KnowledgeBase, kind: str, key: tuple[Any, ...], build: Callable[[],
     kb
         The knowledge base whose ``memo`` holds the results.
     kind
-        What is stored; each kind has its own bound (the store is emptied when full).
+        What is stored; each kind has its own bound (when full, the oldest entry makes room).
     key
         What the result depends on, besides the knowledge.
     build
@@ -539,11 +541,19 @@ def memo(kb: KnowledgeBase, kind: str, key: tuple[Any, ...], build: Callable[[],
     True
     >>> del kb.memo["doc-example"]
     """
-    cache = kb.memo.setdefault(kind, {})
+    return _bounded(kb.memo.setdefault(kind, {}), key, _MEMO_LIMITS.get(kind, _MEMO_LIMIT), build)
+
+
+def _bounded(cache: dict[Any, Any], key: Any, limit: int, build: Callable[[], T]) -> T:
+    """``cache[key]``, built when missing; when full, the oldest entry makes room."""
     hit = cache.get(key)
     if hit is None:
-        if len(cache) >= _MEMO_LIMITS.get(kind, _MEMO_LIMIT):
-            cache.clear()
+        if len(cache) >= limit:
+            # First in, first out (dicts keep insertion order): emptying the whole store
+            # instead would rebuild every plan in use each time a new one comes. Another
+            # thread may evict at the same moment: then there is room already.
+            with contextlib.suppress(StopIteration, RuntimeError):
+                cache.pop(next(iter(cache)), None)
         hit = cache[key] = build()
     return cast(T, hit)
 
@@ -631,7 +641,12 @@ def _dated(ctx: _Context, laid: _Laid, as_of: dt.date | None) -> list[PlannedExa
         # in pydantic-core, several times faster than building each record in Python.
         return tuple(_EXAMS.validate_python(rows))
 
-    return list(memo(ctx.kb, "dated", (as_of, *laid.key), build))
+    # Per decision date: the plans of the two dates seen last, each date's up to the "dated" bound.
+    # Patients evaluated together mostly share a date (a board session, a cohort's as_of), and
+    # then their plans are found again; a stream of new dates lets old plans go at once instead
+    # of keeping them until they are old enough to cost full garbage collections.
+    of_date: dict[tuple[Any, ...], tuple[PlannedExam, ...]] = memo(ctx.kb, "dates", (as_of,), dict)
+    return list(_bounded(of_date, laid.key, _MEMO_LIMITS["dated"], build))
 
 
 def _plan_dose(ctx: _Context, main: _Pick, elapsed: int, plan: PlanId) -> float:

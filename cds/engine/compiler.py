@@ -479,17 +479,24 @@ def project(ctx: Mapping[str, Any], plan: Projection) -> dict[str, Any]:
     {'tumour': {'size_mm': 15}, 'ecog': 1}
     """
     out: dict[str, Any] = {}
+    _project_into(out, ctx, plan)
+    return out
+
+
+def _project_into(out: dict[str, Any], ctx: Mapping[str, Any], plan: Projection) -> None:
+    """:func:`project` written into ``out`` (a context fact gets its parts without a copy)."""
+    get = ctx.get
     for key, sub in plan:
-        value = ctx.get(key, _ABSENT)
+        value = get(key, _ABSENT)
         if value is _ABSENT:
             continue
         if sub is None:
             out[key] = value
         elif type(value) is dict:  # the context is plain JSON data
-            inner = project(value, sub)
+            inner: dict[str, Any] = {}
+            _project_into(inner, value, sub)
             if inner:
                 out[key] = inner
-    return out
 
 
 class Carried(Mapping[str, Mapping[str, Any]]):
@@ -552,7 +559,12 @@ def context_facts(ctx: Mapping[str, Any], compiled: Compiled) -> list[dict[str, 
     >>> len(facts), facts[0]["t"], facts[0]["tumour"]["ki67_percent"], "age" in facts[0]
     (1, 'ctx', 1.0, False)
     """
-    return [{"t": CTX, "g": i, **project(ctx, plan)} for i, plan in enumerate(compiled.group_plans)]
+    facts: list[dict[str, Any]] = []
+    for i, plan in enumerate(compiled.group_plans):
+        fact: dict[str, Any] = {"t": CTX, "g": i}
+        _project_into(fact, ctx, plan)  # as {"t": CTX, "g": i, **project(ctx, plan)}
+        facts.append(fact)
+    return facts
 
 
 def _order(conds: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

@@ -221,7 +221,11 @@ class _Session:
         """The payload entry's members as JSON, to splice after a fact's own members."""
         text = self.carried.get(entry)
         if text is None:
-            body = _encode(dict(self.payload.get(entry) or {}))[1:-1]
+            try:
+                data = self.payload[entry]  # a Carried payload projects it now (Mapping.get adds a call)
+            except KeyError:
+                data = None
+            body = _encode(data if type(data) is dict else dict(data or {}))[1:-1]
             text = self.carried[entry] = f",{body}" if body else ""
         return text
 

@@ -335,14 +335,18 @@ class Engine:
         return EvaluationDetail(run.ctx, rec, run.population, ordered)
 
     def _titled(self, alert: Alert, lang: Lang) -> Alert:
-        """The alert with its catalogue title and action (one text per alert id)."""
+        """The alert with its catalogue title and action (one text per alert id).
+
+        The rules' alerts are built titled (:meth:`_alerts`): only the planner's need a copy.
+        """
         spec = self.kb.alerts.get(alert.id)
         if spec is None:
             return alert
-        return alert.model_copy(update={
-            "title": getattr(spec.label, lang),
-            "action": getattr(spec.action, lang) if spec.action is not None else None,
-        })
+        title = getattr(spec.label, lang)
+        action = getattr(spec.action, lang) if spec.action is not None else None
+        if alert.title == title and alert.action == action:
+            return alert
+        return alert.model_copy(update={"title": title, "action": action})
 
     def _references(self, *groups: Sequence[Sequence[str]]) -> list[Reference]:
         """Every source cited, in the order first cited, each with its label and link."""
@@ -644,6 +648,8 @@ class Engine:
                     rule=first.id,
                     sources=sources,
                     rules=[rule.id for rule, _ in hits],
+                    title=getattr(spec.label, lang),
+                    action=getattr(spec.action, lang) if spec.action is not None else None,
                 )
             )
         out.sort(key=lambda a: (_SEVERITY_ORDER[a.severity], a.id))

@@ -238,6 +238,11 @@ def _leaves(cond: Any, where: str) -> Iterator[Leaf]:
         for i, sub in enumerate(body):
             yield from _leaves(sub, f"{where}{key}[{i}]")
         return
+    yield _leaf(key, body)
+
+
+def _leaf(key: str, body: Any) -> Leaf:
+    """The test ``{key: body}`` of a condition that is not ``$and``/``$or``."""
     if key in COMPARATORS or key in EXISTENCE:
         if not isinstance(body, Mapping) or len(body) != 1:
             raise ConditionSyntaxError(
@@ -245,15 +250,13 @@ def _leaves(cond: Any, where: str) -> Iterator[Leaf]:
             )
         ((path, value),) = body.items()
         if key in EXISTENCE:
-            yield Leaf(str(path), "exists" if key == "$ex" else "absent", None)
-        else:
-            yield Leaf(str(path), COMPARATORS[key], value)
-        return
+            return Leaf(str(path), "exists" if key == "$ex" else "absent", None)
+        return Leaf(str(path), COMPARATORS[key], value)
     if key.startswith("$"):
         raise ConditionSyntaxError(
             f"unknown operator {key!r}; allowed: {', '.join(OPERATORS)} (durable_rules has no $in: use $or)"
         )
-    yield Leaf(str(key), "==", body)
+    return Leaf(str(key), "==", body)
 
 
 def paths(conds: Sequence[Condition]) -> set[str]:
@@ -544,7 +547,7 @@ def evaluate(cond: Condition, ctx: Mapping[str, Any]) -> bool:
         return all(evaluate(c, ctx) for c in body)
     if key == "$or":
         return any(evaluate(c, ctx) for c in body)
-    (leaf,) = list(leaves(cond))
+    leaf = _leaf(key, body)  # what leaves(cond) would yield, without the generators
     return _test(leaf, lookup(ctx, leaf.path))
 
 

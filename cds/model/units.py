@@ -80,5 +80,7 @@ def add_months(date: dt.date, months: int) -> dt.date:
     """
     year, month0 = divmod(date.month - 1 + months, 12)
     year += date.year
-    day = min(date.day, calendar.monthrange(year, month0 + 1)[1])
+    day = date.day
+    if day > 28:  # every month has 28 days: only the 29th to the 31st may need clamping
+        day = min(day, calendar.monthrange(year, month0 + 1)[1])
     return dt.date(year, month0 + 1, day)
