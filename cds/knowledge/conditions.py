@@ -157,6 +157,27 @@ class Leaf:
     op: str
     value: Any
 
+    def holds(self, actual: Any) -> bool:
+        """Whether the test holds for the value :func:`lookup` read (durable_rules' semantics).
+
+        Parameters
+        ----------
+        actual
+            What :func:`lookup` returned for :attr:`path`.
+
+        Returns
+        -------
+        bool
+            As :func:`evaluate` of this one test.
+
+        Examples
+        --------
+        >>> leaf = Leaf("tumour.ki67_percent", ">=", 10)
+        >>> leaf.holds(lookup({"tumour": {"ki67_percent": 12}}, leaf.path)), leaf.holds(lookup({}, leaf.path))
+        (True, False)
+        """
+        return _test(self, actual)
+
     def describe(self) -> str:
         """The test in words, e.g. ``tumour.ki67_percent >= 10`` or ``imaging.sstr is unknown``.
 

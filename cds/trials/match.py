@@ -17,7 +17,7 @@ false, ``true or unknown`` is true, so a field that cannot change the answer is 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from cds.knowledge import conditions as cond
@@ -67,21 +67,61 @@ def truth(condition: cond.Condition, ctx: Mapping[str, Any]) -> tuple[Truth, fro
     >>> truth({"comorbidities.heart_failure": True}, ctx)  # no comorbidity listed: none
     (False, frozenset())
     """
+    return _compiled(condition)(ctx)
+
+
+Verdict3 = tuple[Truth, frozenset[str]]
+_DECIDED: frozenset[str] = frozenset()
+# Conditions compiled once into closures (every patient meets every trial's criteria: the walk of
+# the condition syntax cost more than the tests). Keyed by the condition object's id, the object
+# kept beside its closure so that an id reused after a knowledge reload is never mistaken.
+_COMPILED: dict[int, tuple[cond.Condition, Callable[[Mapping[str, Any]], Verdict3]]] = {}
+_COMPILED_MAX = 20_000
+_COMPILED_ALL: dict[int, tuple[Sequence[cond.Condition], Callable[[Mapping[str, Any]], Verdict3]]] = {}
+
+
+def _compiled(condition: cond.Condition) -> Callable[[Mapping[str, Any]], Verdict3]:
+    hit = _COMPILED.get(id(condition))
+    if hit is not None and hit[0] is condition:
+        return hit[1]
+    if len(_COMPILED) >= _COMPILED_MAX:  # knowledge reloaded many times in one process: start afresh
+        _COMPILED.clear()
+    function = _compile(condition)
+    _COMPILED[id(condition)] = (condition, function)
+    return function
+
+
+def _compile(condition: cond.Condition) -> Callable[[Mapping[str, Any]], Verdict3]:
     ((key, body),) = condition.items()
     if key in ("$and", "$or"):
-        results = [truth(c, ctx) for c in body]
+        parts = [_compile(c) for c in body]
         decisive = key == "$or"  # True decides an $or, False an $and
-        if any(value is decisive for value, _ in results):
-            return decisive, frozenset()
-        unknown = [fields for value, fields in results if value is None]
-        if unknown:
-            return None, frozenset().union(*unknown)
-        return not decisive, frozenset()
+
+        def logical(ctx: Mapping[str, Any]) -> Verdict3:
+            unknown: list[frozenset[str]] = []
+            for part in parts:
+                value, fields = part(ctx)
+                if value is decisive:
+                    return decisive, _DECIDED
+                if value is None:
+                    unknown.append(fields)
+            if unknown:
+                return None, frozenset().union(*unknown)
+            return not decisive, _DECIDED
+
+        return logical
     (leaf,) = list(cond.leaves(condition))
-    if (leaf.op not in ("exists", "absent") and not leaf.path.startswith(_ABSENT_MEANS_NONE)
-            and cond.is_unknown(cond.lookup(ctx, leaf.path))):
-        return None, frozenset({leaf.path})
-    return cond.evaluate(condition, ctx), frozenset()
+    path = leaf.path
+    asks = leaf.op not in ("exists", "absent") and not path.startswith(_ABSENT_MEANS_NONE)
+    undecided = frozenset({path})
+
+    def test(ctx: Mapping[str, Any]) -> Verdict3:
+        actual = cond.lookup(ctx, path)
+        if asks and cond.is_unknown(actual):
+            return None, undecided
+        return leaf.holds(actual), _DECIDED
+
+    return test
 
 
 def truth_all(conds: Sequence[cond.Condition], ctx: Mapping[str, Any]) -> tuple[Truth, frozenset[str]]:
@@ -109,7 +149,29 @@ def truth_all(conds: Sequence[cond.Condition], ctx: Mapping[str, Any]) -> tuple[
     """
     if not conds:
         return True, frozenset()
-    return truth({"$and": list(conds)}, ctx)
+    hit = _COMPILED_ALL.get(id(conds))
+    if hit is not None and hit[0] is conds:
+        return hit[1](ctx)
+    if len(_COMPILED_ALL) >= _COMPILED_MAX:
+        _COMPILED_ALL.clear()
+    function = _compile({"$and": list(conds)})
+    _COMPILED_ALL[id(conds)] = (conds, function)
+    return function(ctx)
+
+
+# A failed or undecided criterion is shown with its condition in words and its fields: the same
+# for every patient, so worked out once per criterion (keyed and kept as the closures are).
+_SHOWN: dict[int, tuple[Sequence[cond.Condition], str, list[str]]] = {}
+
+
+def _shown(conds: Sequence[cond.Condition]) -> tuple[str, list[str]]:
+    hit = _SHOWN.get(id(conds))
+    if hit is None or hit[0] is not conds:
+        if len(_SHOWN) >= _COMPILED_MAX:
+            _SHOWN.clear()
+        hit = (conds, " and ".join(cond.describe(x) for x in conds), sorted(cond.paths(conds)))
+        _SHOWN[id(conds)] = hit
+    return hit[1], hit[2]
 
 
 def match_trial(trial: TrialSpec, ctx: Mapping[str, Any]) -> TrialMatch:
@@ -151,14 +213,14 @@ def match_trial(trial: TrialSpec, ctx: Mapping[str, Any]) -> TrialMatch:
             to_check.append(TrialCriterion(id=c.id, kind=c.kind, text=c.text))
             continue
         value, fields = truth_all(c.when, ctx)
-        words = " and ".join(cond.describe(x) for x in c.when)
+        if value is (c.kind == "inclusion"):
+            met.append(c.id)
+            continue
+        words, tested = _shown(c.when)
         if value is None:
             unknown.append(TrialCriterion(id=c.id, kind=c.kind, text=c.text, condition=words, fields=sorted(fields)))
-        elif value is (c.kind == "inclusion"):
-            met.append(c.id)
         else:
-            failed.append(TrialCriterion(id=c.id, kind=c.kind, text=c.text, condition=words,
-                                         fields=sorted(cond.paths(c.when))))
+            failed.append(TrialCriterion(id=c.id, kind=c.kind, text=c.text, condition=words, fields=list(tested)))
     verdict: TrialVerdict = "ineligible" if failed else "potentially_eligible" if unknown else "eligible"
     return TrialMatch(
         id=trial.id, acronym=trial.acronym, nct=trial.registry.nct, eu_ct=trial.registry.eu_ct, title=trial.title,
