@@ -7,6 +7,7 @@ trying a knowledge branch without reinstalling).
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -27,7 +28,13 @@ def content_root() -> Path:
     >>> sorted(p.name for p in content_root().iterdir() if p.name in ("knowledge", "pathways"))
     ['knowledge', 'pathways']
     """
-    override = os.environ.get("NETCDS_CONTENT")
+    return _content_root(os.environ.get("NETCDS_CONTENT") or "")
+
+
+@functools.lru_cache(maxsize=16)
+def _content_root(override: str) -> Path:
+    # Worked out once per NETCDS_CONTENT value: every label lookup of a report or a card reaches
+    # here, and the answer (a resolve and a stat) does not change while the process runs.
     if override:
         return Path(override).resolve()
     bundled = _PACKAGE / "_content"

@@ -7,6 +7,7 @@ catalogue, and the mapper reads it without a release.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -335,7 +336,7 @@ class FhirCodes(_Strict):
     conditions: list[ConditionCodes] = Field(default_factory=list)
     coded_observations: list[CodedObservation] = Field(default_factory=list)
     primary_resection: list[Resection] = Field(default_factory=list)
-    _screen: tuple[frozenset[tuple[str, str]], tuple[str, ...]] | None = PrivateAttr(default=None)
+    _screen: tuple[frozenset[str], re.Pattern[str] | None] | None = PrivateAttr(default=None)
 
     def may_name_a_field(self, observation: Mapping[str, Any]) -> bool:
         """Whether a raw Observation might fill a field: a code or a word of the catalogue in its names.
@@ -368,15 +369,17 @@ class FhirCodes(_Strict):
         False
         """
         if self._screen is None:
-            known: set[tuple[str, str]] = set()
+            known: set[str] = set()
             words: set[str] = set()
             for table in self.observations.values():
-                known.update(("", ref.code) for ref in (*table.loinc, *table.not_))
+                known.update(ref.code for ref in (*table.loinc, *table.not_))
                 words.update(table.text)
             for coded in self.coded_observations:
-                known.update(("", ref.code) for ref in coded.codes)
+                known.update(ref.code for ref in coded.codes)
                 words.update(coded.text)
-            self._screen = (frozenset(known), tuple(sorted(w.lower() for w in words)))
+            # one search for every word (a substring anywhere, as generous as the mapper's own tests)
+            alternation = "|".join(re.escape(w.lower()) for w in sorted(words, key=len, reverse=True) if w)
+            self._screen = (frozenset(known), re.compile(alternation) if alternation else None)
         known_codes, patterns = self._screen
         concepts = [observation.get("code")]
         concepts += [c.get("code") for c in observation.get("component") or [] if isinstance(c, Mapping)]
@@ -387,10 +390,10 @@ class FhirCodes(_Strict):
             for coding in concept.get("coding") or []:
                 if not isinstance(coding, Mapping):
                     continue
-                if ("", str(coding.get("code") or "")) in known_codes:
+                if str(coding.get("code") or "") in known_codes:
                     return True
                 names.append(str(coding.get("display") or "").lower())
-            if any(pattern in name for name in names if name for pattern in patterns):
+            if patterns is not None and any(patterns.search(name) for name in names if name):
                 return True
         return False
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cds.model.recommendation import Lang
 from cds.model.units import fmt_number
-from cds.resources import renderers_dir
+from cds.resources import content_root, renderers_dir
 
 if TYPE_CHECKING:
     from cds.knowledge.loader import KnowledgeBase
@@ -148,7 +148,13 @@ def catalogue(path: Path | None = None) -> Catalogue:
     >>> catalogue().fields["tumour.ki67_percent"].label.en
     'Ki-67'
     """
-    return _catalogue(str(path or i18n_path()))
+    return _catalogue(str(path) if path else _default_path(content_root()))
+
+
+@lru_cache(maxsize=16)
+def _default_path(root: Path) -> str:
+    # one path per content root: a report or a card looks up dozens of labels
+    return str(i18n_path())
 
 
 @lru_cache(maxsize=4)
