@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import math
 import multiprocessing
 import os
@@ -139,6 +140,7 @@ def _worker_main(conn: Connection, test_hooks: bool) -> None:
     except Exception as exc:  # reported to the parent, which gives up on this worker
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
+    gc.freeze()  # the knowledge and the compiled engine live as long as the worker: out of every GC pass
     conn.send(("ready", os.getpid()))
     while True:
         try:
