@@ -42,6 +42,7 @@ from cds.cohort.dask_run import DaskTarget, parse_target  # noqa: E402
 from cds.cohort.reader import count_records  # noqa: E402
 from cds.cohort.rows import RunSettings  # noqa: E402
 from cds.cohort.runner import run_batch  # noqa: E402
+from tests.support.procs import descendants  # noqa: E402
 
 
 def _status_kb(pid: int, key: str) -> int | None:
@@ -52,23 +53,6 @@ def _status_kb(pid: int, key: str) -> int | None:
     except OSError:
         return None
     return None
-
-
-def _descendants(pid: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                parents[int(entry.name)] = int(fields[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
 
 
 class Sampler(threading.Thread):
@@ -84,7 +68,7 @@ class Sampler(threading.Thread):
         self.stop = threading.Event()
 
     def sample(self) -> None:
-        pids = {os.getpid()} if self.include_self else _descendants(os.getpid())
+        pids = {os.getpid()} if self.include_self else descendants(os.getpid())
         for pid in pids:
             hwm, rss = _status_kb(pid, "VmHWM"), _status_kb(pid, "VmRSS")
             if hwm is None or rss is None:

@@ -45,6 +45,7 @@ import httpx
 
 from bench.loadgen import Request, RunResult, closed_loop, open_loop, saturation
 from tests.support.ehr import SigningKey, jwks, make_token
+from tests.support.procs import descendants, parent_of
 from tests.support.server import python_command, start_server
 
 ISSUER = "https://ehr.bench.example"
@@ -207,17 +208,14 @@ class Requests:
 
 
 def engine_workers(server_pid: int) -> list[int]:
-    """The pids of the engine workers: the fork server's children in the server's process tree."""
-    tree = set(_tree(server_pid))
+    """The pids of the engine workers: the fork server's children among the server's descendants."""
     found = []
-    for pid in tree - {server_pid}:
+    for pid in descendants(server_pid):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             continue
-        parent = int(stat[stat.rindex(")") + 2:].split()[1])
-        if b"forkserver" in cmdline and parent != server_pid:  # not the fork server itself
+        if b"forkserver" in cmdline and parent_of(pid) != server_pid:  # not the fork server itself
             found.append(pid)
     return sorted(found)
 
@@ -226,25 +224,6 @@ def _pin(pids: list[int], cpu: int) -> None:
     for pid in pids:
         with contextlib.suppress(OSError):  # a process that ended meanwhile
             os.sched_setaffinity(pid, {cpu})
-
-
-def _tree(pid: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat[stat.rindex(")") + 2:].split()[1])
-    tree, frontier = [pid], [pid]
-    while frontier:
-        current = frontier.pop()
-        for child, parent in parents.items():
-            if parent == current and child not in tree:
-                tree.append(child)
-                frontier.append(child)
-    return tree
 
 
 def _report(result: RunResult) -> None:
@@ -325,7 +304,7 @@ def main() -> None:
         print(f"warm-up: {warm.status_code}, {len(cards)} cards: "
               + "; ".join(c["summary"][:60] for c in cards[:3]), flush=True)
         if args.pin:
-            _pin(_tree(pid), 0)
+            _pin([pid, *descendants(pid)], 0)
             os.sched_setaffinity(0, {1})
             print("pinned: server tree on CPU 0, generator on CPU 1", flush=True)
         for _ in range(20):  # both workers warm (their first evaluation compiles nothing, but fills caches)

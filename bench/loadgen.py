@@ -18,16 +18,18 @@ the run either.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
-import os
 import resource
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import httpx
+
+from tests.support.procs import cpu_since, tree_cpu
 
 
 @dataclass(frozen=True)
@@ -88,34 +90,20 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) of a process and all its descendants now alive (Linux /proc).
+@contextlib.contextmanager
+def _measured(result: RunResult, server_pid: int | None) -> Iterator[float]:
+    """Time a run and the CPU it cost: this generator's, and the server's process tree's (by pid).
 
-    The hooks server's engine workers are children of a fork server that is a child of the
-    server: the whole tree is the service's cost.
+    Yields the start time (``perf_counter``); fills ``wall_s``, ``generator_cpu_s`` and, when
+    the server's pid is known, ``server_cpu_s`` when the block ends.
     """
-    ticks = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        rest = stat[stat.rindex(")") + 2:].split()
-        parents[int(entry)] = int(rest[1])
-        times[int(entry)] = (int(rest[11]) + int(rest[12])) / ticks
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        current = frontier.pop()
-        for child, parent in parents.items():
-            if parent == current and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    return sum(times.get(p, 0.0) for p in tree)
+    server0 = tree_cpu(server_pid) if server_pid else None
+    cpu0, t0 = _cpu(), time.perf_counter()
+    yield t0
+    result.wall_s = time.perf_counter() - t0
+    result.generator_cpu_s = _cpu() - cpu0
+    if server_pid and server0 is not None:
+        result.server_cpu_s = cpu_since(server0, server_pid)
 
 
 async def _send(client: httpx.AsyncClient, request: Request, due: float, result: RunResult) -> None:
@@ -141,14 +129,9 @@ def closed_loop(base_url: str, requests: Sequence[Request], *, server_pid: int |
         async with _client(base_url, 1) as client:
             await client.post(requests[0].path, headers=requests[0].headers, content=requests[0].body)  # connect
             result = RunResult(name, None, 0.0)
-            server0 = tree_cpu_seconds(server_pid) if server_pid else None
-            cpu0, t0 = _cpu(), time.perf_counter()
-            for request in requests[1:]:
-                await _send(client, request, time.perf_counter(), result)
-            result.wall_s = time.perf_counter() - t0
-            result.generator_cpu_s = _cpu() - cpu0
-            if server_pid and server0 is not None:
-                result.server_cpu_s = tree_cpu_seconds(server_pid) - server0
+            with _measured(result, server_pid):
+                for request in requests[1:]:
+                    await _send(client, request, time.perf_counter(), result)
             return result
 
     return asyncio.run(run())
@@ -169,21 +152,16 @@ def open_loop(base_url: str, rate: float, make: Callable[[int], Request], durati
         result = RunResult(f"open loop {rate:g}/s", rate, 0.0)
         async with _client(base_url, connections) as client:
             tasks: list[asyncio.Task[None]] = []
-            server0 = tree_cpu_seconds(server_pid) if server_pid else None
-            cpu0, t0 = _cpu(), time.perf_counter()
-            for i, request in enumerate(prepared):
-                due = t0 + i / rate
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                elif -delay > 0.005:
-                    result.late_sends += 1
-                tasks.append(asyncio.create_task(_send(client, request, due, result)))
-            await asyncio.gather(*tasks)
-            result.wall_s = time.perf_counter() - t0
-            result.generator_cpu_s = _cpu() - cpu0
-            if server_pid and server0 is not None:
-                result.server_cpu_s = tree_cpu_seconds(server_pid) - server0
+            with _measured(result, server_pid) as t0:
+                for i, request in enumerate(prepared):
+                    due = t0 + i / rate
+                    delay = due - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    elif -delay > 0.005:
+                        result.late_sends += 1
+                    tasks.append(asyncio.create_task(_send(client, request, due, result)))
+                await asyncio.gather(*tasks)
         return result
 
     return asyncio.run(run())
@@ -199,22 +177,17 @@ def saturation(base_url: str, clients: int, make: Callable[[int], Request], dura
         result = RunResult(f"saturation, {clients} clients", None, 0.0)
         cursor = iter(prepared)
         async with _client(base_url, clients) as client:
-            server0 = tree_cpu_seconds(server_pid) if server_pid else None
-            cpu0, t0 = _cpu(), time.perf_counter()
-            stop = t0 + duration_s
+            with _measured(result, server_pid) as t0:
+                stop = t0 + duration_s
 
-            async def one_client() -> None:
-                while time.perf_counter() < stop:
-                    request = next(cursor, None)
-                    if request is None:
-                        return
-                    await _send(client, request, time.perf_counter(), result)
+                async def one_client() -> None:
+                    while time.perf_counter() < stop:
+                        request = next(cursor, None)
+                        if request is None:
+                            return
+                        await _send(client, request, time.perf_counter(), result)
 
-            await asyncio.gather(*(one_client() for _ in range(clients)))
-            result.wall_s = time.perf_counter() - t0
-            result.generator_cpu_s = _cpu() - cpu0
-            if server_pid and server0 is not None:
-                result.server_cpu_s = tree_cpu_seconds(server_pid) - server0
+                await asyncio.gather(*(one_client() for _ in range(clients)))
         return result
 
     return asyncio.run(run())

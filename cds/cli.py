@@ -232,7 +232,9 @@ def _fhir_bundle(path: Path) -> dict[str, Any] | None:
     if str(path) == "-":
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        text = path.read_text(encoding="utf-8-sig")
+        # a patient file never says "Bundle": it is parsed once, by the patient reader
+        data = json.loads(text) if '"Bundle"' in text else None
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):  # the patient reader names the fault
         return None
     return data if isinstance(data, dict) and data.get("resourceType") == "Bundle" else None

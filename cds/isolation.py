@@ -103,6 +103,7 @@ class BundleEvaluation:
     mapping: MappingResult
     recommendation: Recommendation | None
     problems: tuple[InputProblem, ...] = ()
+    knowledge_version: str = ""  # of the engine that mapped it (also when nothing was evaluated)
 
     @property
     def has_primary_site(self) -> bool:
@@ -111,19 +112,20 @@ class BundleEvaluation:
 
 
 def _map_and_evaluate(engine: Engine, bundle: Mapping[str, Any], as_of: dt.date, lang: Lang,
-                      surveillance: bool) -> tuple[MappingResult, str | None, tuple[InputProblem, ...]]:
+                      surveillance: bool) -> tuple[MappingResult, str | None, tuple[InputProblem, ...], str]:
     """The work of :meth:`Evaluator.evaluate_bundle`, where the engine is (a worker, or this process).
 
     The recommendation comes back as its JSON text, so that both ways give the same bytes.
     """
+    version = engine.kb.version
     mapping = map_bundle(dict(bundle), as_of)
     if not mapping.patient.get("tumour", {}).get("primary_site"):
-        return mapping, None, ()
+        return mapping, None, (), version
     try:
         patient = validate_patient(mapping.patient, source="the FHIR data")
     except InputError as exc:
-        return mapping, None, tuple(exc.problems)
-    return mapping, engine.evaluate(patient, lang, surveillance).model_dump_json(), ()
+        return mapping, None, tuple(exc.problems), version
+    return mapping, engine.evaluate(patient, lang, surveillance).model_dump_json(), (), version
 
 
 @dataclass
@@ -468,12 +470,12 @@ class Evaluator:
         if self._pool is None:
             if self._engine is None:
                 raise EngineError("the evaluator was closed")
-            mapping, text, problems = _map_and_evaluate(self._engine, bundle, as_of, lang, surveillance)
+            mapping, text, problems, version = _map_and_evaluate(self._engine, bundle, as_of, lang, surveillance)
         else:
-            mapping, text, problems = self._pool.call("bundle", (dict(bundle), as_of, lang, surveillance),
+            mapping, text, problems, version = self._pool.call("bundle", (dict(bundle), as_of, lang, surveillance),
                                                       self.timeout)
         rec = Recommendation.model_validate_json(text) if text is not None else None
-        return BundleEvaluation(mapping, rec, problems)
+        return BundleEvaluation(mapping, rec, problems, version)
 
     def sleep_in_worker(self, seconds: float) -> None:
         """Test-only: make one worker sleep ``seconds``, as a hung engine would.

@@ -26,6 +26,7 @@ from cds.cohort.files import write_patients
 from cds.cohort.rows import RunSettings
 from cds.cohort.runner import run_batch
 from cds.cohort.synth import synth_patients
+from tests.support.procs import descendants
 
 distributed = pytest.importorskip("distributed")
 
@@ -137,22 +138,6 @@ def test_a_worker_killed_mid_run_costs_nothing_but_time(cluster: Any, cohort: Pa
     assert out.read_bytes() == (cohort.parent / "local.jsonl").read_bytes()
 
 
-def _descendants(pid: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
 def _running(pids: set[int]) -> list[int]:
     """The processes of ``pids`` still running (a zombie waiting for its reaper is not)."""
     alive = []
@@ -178,7 +163,7 @@ def test_an_interrupted_local_cluster_run_resumes_and_leaves_no_worker(tmp_path:
     deadline = time.monotonic() + 300
     workers: set[int] = set()
     while time.monotonic() < deadline and proc.poll() is None:
-        workers |= _descendants(proc.pid)
+        workers |= descendants(proc.pid)
         if out.is_file() and out.stat().st_size > 20_000:  # a first chunk of rows
             break
         time.sleep(0.05)

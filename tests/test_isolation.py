@@ -178,4 +178,5 @@ def test_a_fhir_bundle_is_mapped_and_evaluated_in_the_worker_as_in_process(pool:
     # no primary site: mapped, not evaluated, and said
     empty = pool.evaluate_bundle({"resourceType": "Bundle", "type": "collection"}, day)
     assert empty.recommendation is None and not empty.has_primary_site
+    assert empty.knowledge_version == isolated.recommendation.knowledge_version  # named even when nothing ran
     assert len(pool.worker_pids()) == 2

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from cds.knowledge.layout import Layout
 from cds.resources import knowledge_dir
 
 
@@ -456,10 +457,9 @@ def catalogue_path() -> Path:
     >>> catalogue_path().name
     'fhir-codes.yaml'
     """
-    return knowledge_dir() / "catalogues" / "fhir-codes.yaml"
+    return Layout(knowledge_dir()).fhir_codes
 
 
-@functools.cache
 def load_codes(path: Path | None = None) -> FhirCodes:
     """Read and check the FHIR code catalogue.
 
@@ -478,5 +478,11 @@ def load_codes(path: Path | None = None) -> FhirCodes:
     >>> load_codes().observations["tumour.ki67_percent"].loinc[0].code
     '29593-1'
     """
-    with (path or catalogue_path()).open(encoding="utf-8") as handle:
+    return _load_codes(path or catalogue_path())
+
+
+@functools.cache
+def _load_codes(path: Path) -> FhirCodes:
+    # cached per file: the default follows NETCDS_CONTENT, a test's own file is read once
+    with path.open(encoding="utf-8") as handle:
         return FhirCodes.model_validate(yaml.safe_load(handle))

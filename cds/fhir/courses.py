@@ -18,7 +18,7 @@ from typing import Any
 
 from cds.fhir.bundle import Entry, IndexedBundle
 from cds.fhir.codes import FhirCodes, ProcedureCodes
-from cds.fhir.treatments import drugs_in, get, mentions, procedure_in, texts
+from cds.fhir.treatments import as_date, drugs_in, get, mentions, procedure_in, texts
 
 #: Resource types read as treatment records.
 TREATMENT_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "Procedure")
@@ -71,25 +71,12 @@ class CourseResult:
     records: int = 0
 
 
-def _date(value: Any) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    return None
-
-
 def _span(resource: Any, single: str, period: str) -> tuple[dt.date | None, dt.date | None]:
-    day = _date(get(resource, single))
+    day = as_date(get(resource, single))
     if day is not None:
         return day, day
     span = get(resource, period)
-    return _date(get(span, "start")), _date(get(span, "end"))
+    return as_date(get(span, "start")), as_date(get(span, "end"))
 
 
 def _medication_concepts(entry: Entry, index: IndexedBundle) -> list[Any]:
@@ -185,8 +172,8 @@ def read_record(entry: Entry, index: IndexedBundle, as_of: dt.date, codes: FhirC
         start, end = _span(res, "performedDateTime", "performedPeriod")
     else:
         validity = get(get(res, "dispenseRequest"), "validityPeriod")
-        start = _date(get(validity, "start")) or _date(get(res, "authoredOn"))
-        end = _date(get(validity, "end"))
+        start = as_date(get(validity, "start")) or as_date(get(res, "authoredOn"))
+        end = as_date(get(validity, "end"))
     if start is not None and start > as_of:
         return None, f"{label}: starts {start.isoformat()}, after the decision date"
     if end is not None and end > as_of:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -22,7 +23,7 @@ from cds.fhir.bundle import Entry, IndexedBundle, InvalidResource, read_bundle
 from cds.fhir.codes import CodedObservation, FhirCodes, ObservationCodes, load_codes
 from cds.fhir.courses import TREATMENT_TYPES, CourseResult, prior_treatments
 from cds.fhir.reports import read_text, report_texts
-from cds.fhir.treatments import mentions, texts
+from cds.fhir.treatments import as_date, mentions, texts
 from cds.model.patient import Patient
 
 
@@ -388,7 +389,7 @@ def _condition_date(resource: Resource) -> dt.date | None:
     for name in ("recordedDate", "onsetDateTime"):
         value = getattr(resource, name, None)
         if value is not None:
-            return _as_date(value)
+            return as_date(value)
     return None
 
 
@@ -535,26 +536,28 @@ def _list_rows(collector: _Collector) -> list[FieldReport]:
 # ----------------------------------------------------------------------------- observations
 
 
-def _as_date(value: Any) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    return None
+def _counts(label: str, status: Any, counted: Sequence[str], when: dt.date | None, as_of: dt.date,
+            collector: _Collector) -> bool:
+    """Whether a result counts as a fact: a counted status and not dated after the decision date.
+
+    When it does not, the reason joins the resources that do not count.
+    """
+    if status not in counted:
+        collector.ignored.append(f"{label}: status {status!r} never counts")
+        return False
+    if when is not None and when > as_of:
+        collector.ignored.append(f"{label}: dated {when.isoformat()}, after the decision date")
+        return False
+    return True
 
 
 def _observation_date(resource: Resource) -> dt.date | None:
     for name in ("effectiveDateTime", "effectiveInstant", "issued"):
         value = getattr(resource, name, None)
         if value is not None:
-            return _as_date(value)
+            return as_date(value)
     period = getattr(resource, "effectivePeriod", None)
-    return _as_date(getattr(period, "end", None) or getattr(period, "start", None)) if period else None
+    return as_date(getattr(period, "end", None) or getattr(period, "start", None)) if period else None
 
 
 def _which_field(resource: Any, codes: FhirCodes) -> tuple[str | None, str]:
@@ -631,13 +634,9 @@ def _map_observation(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: 
                 collector.ignored.append(f"{label}: {how}")
     if not found and not coded:
         return
-    status = getattr(res, "status", None)
-    if status not in codes.statuses.observation_counted:
-        collector.ignored.append(f"{entry.label}: status {status!r} never counts")
-        return
     when = _observation_date(res)
-    if when is not None and when > as_of:
-        collector.ignored.append(f"{entry.label}: dated {when.isoformat()}, after the decision date")
+    if not _counts(entry.label, getattr(res, "status", None), codes.statuses.observation_counted, when, as_of,
+                   collector):
         return
     for element, label, name, how in found:
         if element is res and len(found) > 1 and not _has_value(res):
@@ -723,22 +722,14 @@ def _map_report(entry: Entry, as_of: dt.date, codes: FhirCodes, collector: _Coll
     if table is not None and table.interpretation:
         status = getattr(res, "status", None)
         when = _observation_date(res)
-        if status not in codes.statuses.diagnostic_report_counted:
-            collector.ignored.append(f"{entry.label}: status {status!r} never counts")
-        elif when is not None and when > as_of:
-            collector.ignored.append(f"{entry.label}: dated {when.isoformat()}, after the decision date")
-        else:
+        if _counts(entry.label, status, codes.statuses.diagnostic_report_counted, when, as_of, collector):
             _add_coded(res, res, entry.label, table, how, when, collector)
     readings = [r for text in report_texts(res) for r in read_text(text)]
     if not readings:
         return
-    status = getattr(res, "status", None)
-    if status not in codes.statuses.diagnostic_report_counted:
-        collector.ignored.append(f"{entry.label}: status {status!r} never counts")
-        return
     when = _observation_date(res)
-    if when is not None and when > as_of:
-        collector.ignored.append(f"{entry.label}: dated {when.isoformat()}, after the decision date")
+    if not _counts(entry.label, getattr(res, "status", None), codes.statuses.diagnostic_report_counted, when,
+                   as_of, collector):
         return
     for reading in readings:
         if reading.value is None:
@@ -807,7 +798,7 @@ def _primary_resected(entries: list[Entry], site: str | None, as_of: dt.date, co
             continue
         status = getattr(res, "status", None)
         period = getattr(res, "performedPeriod", None)
-        when = _as_date(getattr(res, "performedDateTime", None) or getattr(period, "end", None)
+        when = as_date(getattr(res, "performedDateTime", None) or getattr(period, "end", None)
                         or getattr(period, "start", None))
         organs = " or ".join(row.organs)
         if when is not None and when > as_of:

@@ -9,6 +9,7 @@ so that "rfa" never matches "surface".
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 from collections.abc import Iterable, Mapping
@@ -43,6 +44,37 @@ def get(obj: Any, name: str) -> Any:
     if isinstance(obj, Mapping):
         return obj.get(name)
     return getattr(obj, name, None)
+
+
+def as_date(value: Any) -> dt.date | None:
+    """The calendar day of a FHIR date, dateTime or instant (parsed or still text); None when there is none.
+
+    Parameters
+    ----------
+    value
+        A ``date`` / ``datetime`` (fhir.resources gives those) or the JSON string (``2024-03-01``,
+        ``2024-03-01T10:00:00+01:00``); a partial date (``2024-03``) has no day.
+
+    Returns
+    -------
+    datetime.date or None
+        The day, or None.
+
+    Examples
+    --------
+    >>> as_date("2024-03-01T10:00:00+01:00"), as_date(dt.datetime(2024, 3, 1, 9)), as_date("2024-03")
+    (datetime.date(2024, 3, 1), datetime.date(2024, 3, 1), None)
+    """
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
 
 
 def codings(concept: Any) -> list[tuple[str, str, str]]:

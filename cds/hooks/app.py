@@ -95,9 +95,7 @@ class Verifier(Protocol):
 
     Examples
     --------
-    >>> from cds.hooks.security import TokenVerifier
-    >>> hasattr(TokenVerifier, "verify")
-    True
+    :class:`cds.hooks.security.TokenVerifier` is one; a test may pass its own.
     """
 
     def verify(self, authorization: str | None, audience: str) -> Mapping[str, Any]:
@@ -122,32 +120,16 @@ class Verifier(Protocol):
 
         Examples
         --------
-        >>> Verifier.verify.__name__
-        'verify'
+        >>> from cds.hooks.security import AuthError, TokenVerifier, parse_trust
+        >>> verifier = TokenVerifier(parse_trust({"issuers": [{"iss": "https://ehr.example.org",
+        ...                                                    "jku_allow": ["https://ehr.example.org/"]}]}))
+        >>> try:
+        ...     verifier.verify(None, "https://cds.example.org/cds-services")
+        ... except AuthError as refused:
+        ...     print(refused.code)
+        header
         """
         ...
-
-
-class OrderOptions(Protocol):
-    """What ``cds.fhir.orders.options_of_order`` returns (its ``options`` and ``label``).
-
-    Examples
-    --------
-    >>> sorted(n for n in vars(OrderOptions) if not n.startswith("_"))
-    ['label', 'options']
-    """
-
-    @property
-    def options(self) -> tuple[str, ...]:
-        """The netcds option ids the order is for."""
-
-    @property
-    def label(self) -> str:
-        """The order in words."""
-
-
-#: Reads the options of a draft order (``cds.fhir.orders.options_of_order``).
-OrderReader = Callable[[Mapping[str, Any]], OrderOptions]
 
 
 class _Refused(Exception):
@@ -159,7 +141,6 @@ class _Refused(Exception):
 
 def create_app(
     settings: HooksSettings, verifier: Verifier, *, evaluator: Evaluator | None = None, store: Store | None = None,
-    order_reader: OrderReader | None = None,
 ) -> FastAPI:
     """The service's FastAPI application.
 
@@ -173,8 +154,6 @@ def create_app(
         An open evaluator (tests); default: one built from ``settings`` at start-up, closed at shutdown.
     store
         The board's store for feedback (tests); default: opened on ``settings.database_url`` at start-up.
-    order_reader
-        Reads a draft order's options; default: :func:`cds.fhir.orders.options_of_order`.
 
     Returns
     -------
@@ -191,7 +170,6 @@ def create_app(
     """
     state: dict[str, Any] = {"evaluator": evaluator, "store": store}
     reports = ReportStore(ttl=settings.report_ttl)
-    reader: OrderReader = order_reader if order_reader is not None else options_of_order
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -307,10 +285,9 @@ def create_app(
         report_url = f"{settings.base_url}/reports/{reports.put(rec)}" if rec is not None else None
         ctx = cardlib.CardContext(service.id, patient_hash, report_url, settings.board_url, settings.lang)
         if rec is None:
-            from cds.knowledge import load_knowledge
             from cds.model.recommendation import disclaimer
 
-            card = cardlib.gaps_card(gaps, ctx, load_knowledge().version, disclaimer(settings.lang), blocked=blocked)
+            card = cardlib.gaps_card(gaps, ctx, result.knowledge_version, disclaimer(settings.lang), blocked=blocked)
             return JSONResponse({"cards": [card] if card else []})
         if service.hook == "patient-view":
             return JSONResponse({"cards": cardlib.patient_view_cards(rec, gaps, ctx)})
@@ -345,7 +322,7 @@ def create_app(
             reference = f"{resource.get('resourceType')}/{resource.get('id')}"
             if selected is not None and reference not in selected:
                 continue
-            read = reader(resource)
+            read = options_of_order(resource)
             if read.options:
                 orders.append(cardlib.DraftOrder(reference, read.label or reference, tuple(read.options)))
         return cardlib.order_cards(rec, orders, ctx)

@@ -58,8 +58,11 @@ class ReportStore:
 
         Examples
         --------
-        >>> ReportStore(capacity=0).put  # doctest: +ELLIPSIS
-        <bound method ReportStore.put of ...>
+        >>> store = ReportStore(capacity=1)   # the oldest goes when the store is full
+        >>> first = store.put(rec := object())
+        >>> second = store.put(rec)
+        >>> store.get(first) is None, store.get(second) is rec, first != second
+        (True, True, True)
         """
         key = secrets.token_urlsafe(32)
         now = time.monotonic()

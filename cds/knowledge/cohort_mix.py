@@ -29,6 +29,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cds.knowledge.layout import Layout
 from cds.resources import knowledge_dir
 
 #: A drawn value as the catalogue writes it: text, a whole number, a boolean, or null (not stated).
@@ -190,10 +191,9 @@ def cohort_mix_path() -> Path:
     >>> cohort_mix_path().name
     'cohort-mix.yaml'
     """
-    return knowledge_dir() / "catalogues" / "cohort-mix.yaml"
+    return Layout(knowledge_dir()).cohort_mix
 
 
-@functools.cache
 def load_cohort_mix(path: Path | None = None) -> CohortMix:
     """Read and check the case-mix catalogue.
 
@@ -218,5 +218,11 @@ def load_cohort_mix(path: Path | None = None) -> CohortMix:
     >>> load_cohort_mix().variables["sex"].rows[0].sources
     ['dasari_2017_jama_oncol']
     """
-    with (path or cohort_mix_path()).open(encoding="utf-8") as handle:
+    return _load_cohort_mix(path or cohort_mix_path())
+
+
+@functools.cache
+def _load_cohort_mix(path: Path) -> CohortMix:
+    # cached per file: the default follows NETCDS_CONTENT, a test's own file is read once
+    with path.open(encoding="utf-8") as handle:
         return CohortMix.model_validate(yaml.safe_load(handle))

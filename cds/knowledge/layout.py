@@ -96,6 +96,16 @@ class Layout:
         return self.catalogues / "not-modelled.yaml"
 
     @property
+    def fhir_codes(self) -> Path:
+        """The code tables the FHIR mapper reads (LOINC, ICD-10, ICD-O-3, SNOMED CT, ATC, RxNorm)."""
+        return self.catalogues / "fhir-codes.yaml"
+
+    @property
+    def cohort_mix(self) -> Path:
+        """The registry case mix synthetic cohorts are drawn from, each proportion with its source."""
+        return self.catalogues / "cohort-mix.yaml"
+
+    @property
     def matrix(self) -> Path:
         """The folder of the contraindication matrix (rows, statements, probe patients)."""
         return self.catalogues / "safety-matrix"
