@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -88,12 +89,11 @@ def test_killed_worker_fails_its_request_only_and_is_replaced(pool: Evaluator) -
     thread = threading.Thread(target=hung)
     thread.start()
     victim = _busy(pool)
-    began = time.monotonic()
     os.kill(victim, signal.SIGKILL)
     thread.join(10)
     assert not thread.is_alive()
-    assert time.monotonic() - began < 5  # far below the 60 s timeout: death is seen at once
     [error] = outcome
+    assert "longer than" not in str(error)  # seen as a death at once, not waited out to the 60 s timeout
     assert isinstance(error, EngineUnavailable) and isinstance(error, EngineError)
     assert "stopped" in str(error) and error.retry_after >= 1
     assert pool.evaluate(patient).anti_tumour  # the other worker carries on
@@ -109,13 +109,13 @@ def test_hang_past_timeout_fails_that_request_and_others_carry_on() -> None:
     with Evaluator(isolated=True, workers=2, timeout=1.5, test_hooks=True) as evaluator:
         before = set(evaluator.worker_pids())
         with ThreadPoolExecutor(max_workers=1) as side:
-            began = time.monotonic()
             hang = side.submit(evaluator.sleep_in_worker, 30)
-            _busy(evaluator)
+            hung = _busy(evaluator)
             assert evaluator.evaluate(patient).model_dump_json() == expected
             with pytest.raises(EngineUnavailable, match=r"longer than 1\.5 s") as caught:
                 hang.result(10)
-            assert 1.4 < time.monotonic() - began < 5
+            # cut off at the timeout, not after the 30 s sleep: the hung worker was killed (no clock read)
+            assert hung not in evaluator.worker_pids() and not Path(f"/proc/{hung}").exists()
         assert caught.value.retry_after >= 1
         _wait_for(lambda: len(evaluator.worker_pids()) == 2 and set(evaluator.worker_pids()) != before)
         assert evaluator.evaluate(patient).model_dump_json() == expected
