@@ -272,8 +272,11 @@ def _connect(target: DaskTarget) -> tuple[Client, Any]:
         main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
+            # CRITICAL: a worker whose scheduler goes first on Ctrl-C logs its failed heartbeat with a
+            # traceback (a race at shutdown, not a fault); real failures reach the run as exceptions
+            # (a lost chunk, a worker that cannot build its engine) and are reported by the runner.
             cluster = LocalCluster(n_workers=target.local_workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+                                   dashboard_address=None, silence_logs=logging.CRITICAL)
         finally:
             if main:
                 signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
