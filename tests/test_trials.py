@@ -15,11 +15,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cds import Engine, load_knowledge, parse_patient
 from cds.cli import app
 from cds.errors import KnowledgeError
+from cds.knowledge import conditions as cond
 from cds.knowledge.layout import Layout
 from cds.lint import check_trials
 from cds.model.recommendation import Recommendation
@@ -122,6 +125,21 @@ def test_a_failed_criterion_wins_over_an_unknown_one_and_text_never_decides() ->
         "ineligible", ["site"], ["ecog"], ["recist"])
     only_text = match_trial(spec([{"id": "recist", "kind": "inclusion", "text": "Measurable disease"}]), {})
     assert only_text.verdict == "eligible" and len(only_text.to_check) == 1
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 60), st.floats(-3, 60, allow_nan=False),
+                    st.sampled_from(["pancreas", "unknown", "not_done", "well", "10"]))
+
+
+@given(op=st.sampled_from(["==", "!=", "<", "<=", ">", ">=", "exists", "absent"]), expected=_VALUES,
+       actual=_VALUES)
+def test_a_specialised_test_agrees_with_the_condition_reader(op: str, expected: object, actual: object) -> None:
+    """Trial matching tests each leaf through cond.predicate: it must read exactly as the rules' reader."""
+    if op in ("<", "<=", ">", ">=") and (isinstance(expected, (bool, str)) or expected is None):
+        expected = 10
+    leaf = cond.Leaf("tumour.ki67_percent", op, expected)
+    value = cond.lookup({"tumour": {"ki67_percent": actual}}, leaf.path)
+    assert cond.predicate(leaf)(value) is leaf.holds(value)
 
 
 def test_absent_prior_treatment_or_comorbidity_is_none_not_unknown() -> None:

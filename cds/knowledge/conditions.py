@@ -15,7 +15,9 @@ language, so the three uses cannot drift apart:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import functools
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -413,11 +415,22 @@ def lookup(ctx: Mapping[str, Any], path: str) -> Any:
     (True, True)
     """
     node: Any = ctx
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
+    for part in _parts(path):
+        if type(node) is dict:  # the contexts are plain dicts: skip the slower Mapping check
+            node = node.get(part, _MISSING)
+            if node is _MISSING:
+                return _MISSING
+        elif isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
             return _MISSING
-        node = node[part]
     return _MISSING if node is None else node
+
+
+@functools.lru_cache(maxsize=4096)
+def _parts(path: str) -> tuple[str, ...]:
+    # Paths come from the knowledge (a few hundred): split once, not on every lookup.
+    return tuple(path.split("."))
 
 
 def is_missing(value: Any) -> bool:
@@ -537,6 +550,59 @@ def _test(leaf: Leaf, actual: Any) -> bool:
     if leaf.op == ">":
         return bool(actual > expected)
     return bool(actual >= expected)
+
+
+_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def predicate(leaf: Leaf) -> Callable[[Any], bool]:
+    """:meth:`Leaf.holds` specialised once for the leaf's operator and value (same results).
+
+    For code that tests the same leaf for many patients (trial matching): the operator is not
+    dispatched again on every call.
+
+    Parameters
+    ----------
+    leaf
+        One test.
+
+    Returns
+    -------
+    callable
+        Takes what :func:`lookup` returned; True exactly when ``leaf.holds`` would be.
+
+    Examples
+    --------
+    >>> at_least_10 = predicate(Leaf("tumour.ki67_percent", ">=", 10))
+    >>> at_least_10(12), at_least_10(True), at_least_10(lookup({}, "tumour.ki67_percent"))
+    (True, False, False)
+    >>> predicate(Leaf("tumour.minen", "!=", True))(False)
+    True
+    """
+    op, expected = leaf.op, leaf.value
+    if op == "exists":
+        return lambda actual: actual is not _MISSING
+    if op == "absent":
+        return lambda actual: actual is _MISSING
+    if op in ("==", "!="):
+        want = op == "=="
+        flag = isinstance(expected, bool)
+
+        def equal(actual: Any) -> bool:
+            if actual is _MISSING:
+                return False
+            same = actual is expected if flag or isinstance(actual, bool) else bool(actual == expected)
+            return same is want
+
+        return equal
+    order = _ORDER[op]
+
+    def compare(actual: Any) -> bool:
+        if actual is _MISSING or isinstance(actual, bool) or not isinstance(actual, (int, float)):
+            return False
+        return bool(order(actual, expected))
+
+    return compare
 
 
 def evaluate(cond: Condition, ctx: Mapping[str, Any]) -> bool:

@@ -18,7 +18,8 @@ false, ``true or unknown`` is true, so a field that cannot change the answer is 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from cds.knowledge import conditions as cond
 from cds.model.recommendation import Lang, RankedOption, TrialCriterion, TrialMatch, TrialVerdict
@@ -77,7 +78,6 @@ _DECIDED: frozenset[str] = frozenset()
 # kept beside its closure so that an id reused after a knowledge reload is never mistaken.
 _COMPILED: dict[int, tuple[cond.Condition, Callable[[Mapping[str, Any]], Verdict3]]] = {}
 _COMPILED_MAX = 20_000
-_COMPILED_ALL: dict[int, tuple[Sequence[cond.Condition], Callable[[Mapping[str, Any]], Verdict3]]] = {}
 
 
 def _compiled(condition: cond.Condition) -> Callable[[Mapping[str, Any]], Verdict3]:
@@ -95,6 +95,8 @@ def _compile(condition: cond.Condition) -> Callable[[Mapping[str, Any]], Verdict
     ((key, body),) = condition.items()
     if key in ("$and", "$or"):
         parts = [_compile(c) for c in body]
+        if len(parts) == 1:  # a criterion's single condition: no wrapper to call through
+            return parts[0]
         decisive = key == "$or"  # True decides an $or, False an $and
 
         def logical(ctx: Mapping[str, Any]) -> Verdict3:
@@ -115,63 +117,84 @@ def _compile(condition: cond.Condition) -> Callable[[Mapping[str, Any]], Verdict
     asks = leaf.op not in ("exists", "absent") and not path.startswith(_ABSENT_MEANS_NONE)
     undecided = frozenset({path})
 
+    holds = cond.predicate(leaf)
+    lookup, is_unknown = cond.lookup, cond.is_unknown
+
     def test(ctx: Mapping[str, Any]) -> Verdict3:
-        actual = cond.lookup(ctx, path)
-        if asks and cond.is_unknown(actual):
+        actual = lookup(ctx, path)
+        if asks and is_unknown(actual):
             return None, undecided
-        return leaf.holds(actual), _DECIDED
+        return holds(actual), _DECIDED
 
     return test
 
 
-def truth_all(conds: Sequence[cond.Condition], ctx: Mapping[str, Any]) -> tuple[Truth, frozenset[str]]:
-    """A list of conditions (all must hold) in three values; see :func:`truth`.
+@dataclass(frozen=True)
+class _Criterion:
+    """An encoded criterion ready to test: its compiled test and what a failure shows."""
 
-    Parameters
-    ----------
-    conds
-        The conditions of a criterion's ``when``.
-    ctx
-        The context the rules read.
+    id: str
+    kind: Literal["inclusion", "exclusion"]
+    text: str
+    test: Callable[[Mapping[str, Any]], Verdict3]
+    words: str
+    failed: TrialCriterion
+    unknown: dict[frozenset[str], TrialCriterion]  # per set of missing fields, built on first need
 
-    Returns
-    -------
-    (bool or None, frozenset of str)
-        As :func:`truth` of their conjunction.
 
-    Examples
-    --------
-    >>> ctx = {"tumour": {"primary_site": "pancreas"}}
-    >>> truth_all([{"tumour.primary_site": "pancreas"}, {"$lte": {"ecog": 1}}], ctx)
-    (None, frozenset({'ecog'}))
-    >>> truth_all([], {})
-    (True, frozenset())
+@dataclass(frozen=True)
+class _Plan:
+    """What matching a trial needs, worked out once per catalogue entry (the same for every patient).
+
+    The criteria kept as text, a criterion's condition in words and the fields it tests do not
+    depend on the patient: they are built once, as immutable output models shared by every match
+    (every patient meets all 16 trials: building them per patient was most of a batch row's cost).
     """
-    if not conds:
-        return True, frozenset()
-    hit = _COMPILED_ALL.get(id(conds))
-    if hit is not None and hit[0] is conds:
-        return hit[1](ctx)
-    if len(_COMPILED_ALL) >= _COMPILED_MAX:
-        _COMPILED_ALL.clear()
-    function = _compile({"$and": list(conds)})
-    _COMPILED_ALL[id(conds)] = (conds, function)
-    return function(ctx)
+
+    trial: TrialSpec
+    criteria: tuple[_Criterion, ...]
+    to_check: tuple[TrialCriterion, ...]
+    header: dict[str, Any]
 
 
-# A failed or undecided criterion is shown with its condition in words and its fields: the same
-# for every patient, so worked out once per criterion (keyed and kept as the closures are).
-_SHOWN: dict[int, tuple[Sequence[cond.Condition], str, list[str]]] = {}
+# Keyed by the entry's id, the entry kept beside its plan (as the closures are keyed).
+_PLANS: dict[int, _Plan] = {}
 
 
-def _shown(conds: Sequence[cond.Condition]) -> tuple[str, list[str]]:
-    hit = _SHOWN.get(id(conds))
-    if hit is None or hit[0] is not conds:
-        if len(_SHOWN) >= _COMPILED_MAX:
-            _SHOWN.clear()
-        hit = (conds, " and ".join(cond.describe(x) for x in conds), sorted(cond.paths(conds)))
-        _SHOWN[id(conds)] = hit
-    return hit[1], hit[2]
+def _plan(trial: TrialSpec) -> _Plan:
+    hit = _PLANS.get(id(trial))
+    if hit is not None and hit.trial is trial:
+        return hit
+    if len(_PLANS) >= _COMPILED_MAX:
+        _PLANS.clear()
+    criteria: list[_Criterion] = []
+    to_check: list[TrialCriterion] = []
+    for c in trial.criteria:
+        if not c.when:
+            to_check.append(TrialCriterion(id=c.id, kind=c.kind, text=c.text))
+            continue
+        words = " and ".join(cond.describe(x) for x in c.when)
+        tested = sorted(cond.paths(c.when))
+        criteria.append(_Criterion(
+            id=c.id, kind=c.kind, text=c.text, test=_compile({"$and": list(c.when)}), words=words,
+            failed=TrialCriterion(id=c.id, kind=c.kind, text=c.text, condition=words, fields=tested), unknown={}))
+    header: dict[str, Any] = {
+        "id": trial.id, "acronym": trial.acronym, "nct": trial.registry.nct, "eu_ct": trial.registry.eu_ct,
+        "title": trial.title, "phase": trial.phase, "status": trial.status,
+        "status_checked_on": trial.status_checked_on.isoformat(), "open": trial.status in OPEN_STATUSES,
+        "link": trial.sources[0].url,
+    }
+    plan = _PLANS[id(trial)] = _Plan(trial, tuple(criteria), tuple(to_check), header)
+    return plan
+
+
+def _unknown(criterion: _Criterion, fields: frozenset[str]) -> TrialCriterion:
+    shown = criterion.unknown.get(fields)
+    if shown is None:
+        shown = criterion.unknown[fields] = TrialCriterion(
+            id=criterion.id, kind=criterion.kind, text=criterion.text, condition=criterion.words,
+            fields=sorted(fields))
+    return shown
 
 
 def match_trial(trial: TrialSpec, ctx: Mapping[str, Any]) -> TrialMatch:
@@ -204,31 +227,23 @@ def match_trial(trial: TrialSpec, ctx: Mapping[str, Any]) -> TrialMatch:
     >>> match_trial(trial, {"tumour": {"primary_site": "rectum"}, "ecog": 0}).failed[0].condition
     'tumour.primary_site == pancreas'
     """
+    plan = _plan(trial)
     met: list[str] = []
     failed: list[TrialCriterion] = []
     unknown: list[TrialCriterion] = []
-    to_check: list[TrialCriterion] = []
-    for c in trial.criteria:
-        if not c.when:
-            to_check.append(TrialCriterion(id=c.id, kind=c.kind, text=c.text))
-            continue
-        value, fields = truth_all(c.when, ctx)
+    for c in plan.criteria:
+        value, fields = c.test(ctx)
         if value is (c.kind == "inclusion"):
             met.append(c.id)
-            continue
-        words, tested = _shown(c.when)
-        if value is None:
-            unknown.append(TrialCriterion(id=c.id, kind=c.kind, text=c.text, condition=words, fields=sorted(fields)))
+        elif value is None:
+            unknown.append(_unknown(c, fields))
         else:
-            failed.append(TrialCriterion(id=c.id, kind=c.kind, text=c.text, condition=words, fields=list(tested)))
+            failed.append(c.failed)
     verdict: TrialVerdict = "ineligible" if failed else "potentially_eligible" if unknown else "eligible"
     return TrialMatch(
-        id=trial.id, acronym=trial.acronym, nct=trial.registry.nct, eu_ct=trial.registry.eu_ct, title=trial.title,
-        phase=trial.phase, status=trial.status, status_checked_on=trial.status_checked_on.isoformat(),
-        open=trial.status in OPEN_STATUSES, verdict=verdict, options=list(trial.options),
-        countries=list(trial.countries), french_centres=list(trial.french_centres), met=met, failed=failed,
-        unknown=unknown, to_check=to_check, link=trial.sources[0].url,
-    )
+        **plan.header, verdict=verdict, options=list(trial.options), countries=list(trial.countries),
+        french_centres=list(trial.french_centres), met=met, failed=failed, unknown=unknown,
+        to_check=list(plan.to_check))
 
 
 def match_trials(trials: Iterable[TrialSpec], ctx: Mapping[str, Any]) -> list[TrialMatch]:
