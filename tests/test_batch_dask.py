@@ -99,6 +99,17 @@ def test_each_worker_builds_its_engine_once(cluster: Any, cohort: Path, tmp_path
     assert first == second
 
 
+def test_workers_get_back_the_allocator_the_engine_needs(cluster: Any, cohort: Path, tmp_path: Path) -> None:
+    """Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers, which halved the engine's speed there."""
+    from cds.cohort import dask_run
+
+    run_batch(cohort, tmp_path / "out.jsonl", dask=DaskTarget(cluster.scheduler_address), chunk=50,
+              settings=RunSettings(surveillance=False))
+    with distributed.Client(cluster, set_as_default=False) as client:
+        states = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask_run.malloc_restored))
+    assert sorted(states.values()) == [("65536", True), ("65536", True)]
+
+
 def test_workers_that_cannot_serve_the_run_are_named(cluster: Any, cohort: Path, tmp_path: Path) -> None:
     import cds.cohort.dask_run as dask_run
 

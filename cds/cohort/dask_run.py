@@ -31,10 +31,14 @@ DaskTarget(address='tcp://10.0.0.5:8786', local_workers=None)
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
+import os
+import platform
 import re
 import signal
 import socket
+import sys
 import threading
 import uuid
 from collections import deque
@@ -201,8 +205,60 @@ def _prepare(init: Callable[..., object], initargs: tuple[Any, ...]) -> None:
     """Run the initialiser in this worker process unless it already ran with these arguments."""
     global _prepared
     if _prepared is None or _prepared[0] is not init or _prepared[1] != initargs:
+        if _prepared is None:
+            _restore_malloc()
         init(*initargs)
         _prepared = (init, initargs)
+
+
+#: Whether this process's allocator thresholds were restored (:func:`_restore_malloc`).
+malloc_restored = False
+#: glibc's mallopt parameters, and the thresholds restored in a Dask worker (bytes).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_TRIM_THRESHOLD, _MMAP_THRESHOLD = 64 << 20, 32 << 20
+
+
+def _restore_malloc() -> bool:
+    """Undo the allocator setting a Dask nanny gives its workers, which halves the rule engine's speed.
+
+    A nanny starts each worker with ``MALLOC_TRIM_THRESHOLD_=65536`` (Dask's
+    ``distributed.nanny.pre-spawn-environ``, to hand freed memory back to the system). Setting that
+    variable at all freezes glibc's mmap threshold: the C rule engine's per-session blocks are then
+    mapped and unmapped on every evaluation, and a worker evaluated half as many patients per
+    second as a plain process (measured: 282 against 573 patients/s). A worker whose environment
+    holds the variable gets fixed thresholds instead, large enough for the engine's blocks (its
+    memory stays flat: the blocks are reused, not kept). Nothing is done elsewhere, or off glibc.
+
+    Returns
+    -------
+    bool
+        Whether the thresholds were changed.
+
+    Examples
+    --------
+    >>> import os
+    >>> _restore_malloc() == ("MALLOC_TRIM_THRESHOLD_" in os.environ and _glibc() is not None)
+    True
+    """
+    global malloc_restored
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return False
+    libc = _glibc()
+    if libc is None:
+        return False
+    malloc_restored = bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(
+        libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
+    return malloc_restored
+
+
+def _glibc() -> Any:
+    """The C library when it is glibc (the one with ``mallopt``), else None."""
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
 
 
 def _software_version() -> str:
