@@ -142,6 +142,20 @@ def test_a_specialised_test_agrees_with_the_condition_reader(op: str, expected: 
     assert cond.predicate(leaf)(value) is leaf.holds(value)
 
 
+def test_patients_with_the_same_outcome_share_one_match_and_others_do_not() -> None:
+    trial = spec([{"id": "c", "kind": "inclusion", "text": "ECOG", "when": [{"$lte": {"ecog": 1}}]},
+                  {"id": "k", "kind": "inclusion", "text": "Ki-67", "when": [{"$gte": {"tumour.ki67_percent": 3}}]}])
+    first, same = match_trial(trial, {"ecog": 0, "tumour": {"ki67_percent": 5}}), match_trial(
+        trial, {"ecog": 1, "tumour": {"ki67_percent": 40}})
+    assert same is first and first.verdict == "eligible"
+    unknown = match_trial(trial, {"tumour": {"ki67_percent": 5}})
+    failed = match_trial(trial, {"ecog": 3, "tumour": {"ki67_percent": 5}})
+    both = match_trial(trial, {"ecog": 3, "tumour": {"ki67_percent": 1}})
+    seen = [(m.verdict, m.met, [c.id for c in m.failed], [c.id for c in m.unknown]) for m in (unknown, failed, both)]
+    assert seen == [("potentially_eligible", ["k"], [], ["c"]), ("ineligible", ["k"], ["c"], []),
+                    ("ineligible", [], ["c", "k"], [])]
+
+
 def test_absent_prior_treatment_or_comorbidity_is_none_not_unknown() -> None:
     m = match_trial(spec([
         {"id": "prior", "kind": "exclusion", "text": "Prior PRRT", "when": [{"$ex": {"prior.prrt": 1}}]},
