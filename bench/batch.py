@@ -18,7 +18,8 @@ How it measures (all printed with the figures):
 - memory, from /proc, sampled every 0.2 s: peak RSS (VmHWM) of each worker process (the largest
   descendants of this process; this process itself for 1 worker), their RSS (VmRSS) once a quarter
   of the rows are written and at the end (flat memory: equal), and this process's RSS before and after the
-  run (it never holds the cohort or the results; with a LocalCluster it also hosts the scheduler).
+  run (it never holds the cohort or the results; with a LocalCluster it also hosts the scheduler),
+  and the workers' RSS as each tenth of the rows is written (the series a long run's flat memory is read from).
   A remote scheduler's workers are not on this machine: their memory is not measured.
 Ranked options plus the follow-up plan by default, as the issue asks.
 """
@@ -33,6 +34,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -84,18 +86,25 @@ class Sampler(threading.Thread):
 
 
 def measure(source: Path, label: str, settings: RunSettings, *, workers: int = 1,
-            dask: DaskTarget | None = None) -> dict[str, float]:
+            dask: DaskTarget | None = None) -> dict[str, Any]:
     out = source.with_name(f"out-{label}-{time.monotonic_ns()}.jsonl")
     rss_start = _status_kb(os.getpid(), "VmRSS") or 0
     sampler = Sampler(include_self=workers == 1 and dask is None)
     sampler.start()
     marks: list[tuple[float, int]] = []
-    quarter = count_records(source) / 4
+    total = count_records(source)
+    quarter = total / 4
+    tenths: list[dict[int, int]] = []  # the workers' VmRSS as each tenth of the rows is written
+    written = 0
 
     def progress(n: int) -> None:
+        nonlocal written
         marks.append((time.perf_counter(), n))
-        if sum(m for _, m in marks) >= quarter:
+        written += n
+        if written >= quarter:
             sampler.writing.set()
+        while len(tenths) < 10 and written >= total * (len(tenths) + 1) / 10:
+            tenths.append(dict(sampler.last))
 
     summary = run_batch(source, out, workers=workers, settings=settings, dask=dask, progress=progress)
     sampler.sample()
@@ -116,6 +125,7 @@ def measure(source: Path, label: str, settings: RunSettings, *, workers: int = 1
         "last_mb": sum(sampler.last.get(p, 0) for p in biggest) / max(1, len(biggest)) / 1024,
         "main_start_mb": rss_start / 1024, "main_end_mb": rss_end / 1024,
         "measured": len(biggest) if dask is None or dask.address is None else 0,
+        "tenths_mb": [sum(t.get(p, 0) for p in biggest) / max(1, len(biggest)) / 1024 for t in tenths],
     }
 
 
@@ -160,6 +170,9 @@ def main() -> None:
                   f"{r['ok']:.0f} ok, {r['invalid']:.0f} invalid, {r['errors']:.0f} errors; "
                   f"{r['workers']:.0f} worker(s)); {memory}; "
                   f"main process RSS {r['main_start_mb']:.0f} -> {r['main_end_mb']:.0f} MB")
+            if r["measured"] and r["tenths_mb"]:
+                print("    worker RSS as each tenth of the rows is written (MB, mean of the workers): "
+                      + " ".join(f"{mb:.0f}" for mb in r["tenths_mb"]))
         one, two = rates.get("1 local process(es)"), rates.get("2 local process(es)")
         dask2 = rates.get("Dask LocalCluster, 2 worker(s)")
         if one:
