@@ -1,4 +1,4 @@
-"""Throughput and memory of `cds diff` over a synthetic cohort, with 1 and 2 worker processes (issue 14).
+"""Throughput and memory of `cds diff` over a synthetic cohort: 1 and 2 worker processes, a 2-worker Dask cluster.
 
     python bench/diff.py --n 3000            # a short run
     python bench/diff.py --n 100000 --workers 2
@@ -28,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.batch import PeakSampler, _status_kb  # noqa: E402
+from bench.batch import Sampler, _status_kb  # noqa: E402
+from cds.cohort.dask_run import DaskTarget  # noqa: E402
 from cds.cohort.diff import run_diff  # noqa: E402
 from cds.cohort.knowledge_source import open_knowledge_source  # noqa: E402
 
@@ -46,13 +47,13 @@ def moved_copy(folder: Path) -> Path:
     return folder
 
 
-def measure(source: Path, after: Path, workers: int) -> dict[str, float]:
+def measure(source: Path, after: Path, workers: int, dask: DaskTarget | None = None) -> dict[str, float]:
     rss_start = _status_kb(os.getpid(), "VmRSS") or 0
-    sampler = PeakSampler()
+    sampler = Sampler()
     sampler.start()
     started = time.perf_counter()
     with open_knowledge_source(str(ROOT)) as a, open_knowledge_source(str(after)) as b:
-        result = run_diff(source, a, b, workers=workers)
+        result = run_diff(source, a, b, workers=workers, dask=dask)
     seconds = time.perf_counter() - started
     sampler.stop.set()
     sampler.join()
@@ -69,7 +70,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=3000, help="patients in the synthetic cohort")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--dask-workers", type=int, nargs="*", default=[2],
+                        help="LocalCluster sizes to run (none: no Dask run)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "cohort.jsonl"
@@ -80,9 +83,13 @@ def main() -> None:
         print(f"{args.n} synthetic patients (seed {args.seed}), {SETTING} 5 -> 4, ranked options (no follow-up "
               f"plan), two evaluations per patient; {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
         results: dict[int, dict[str, float]] = {}
-        for workers in args.workers:
-            r = results[workers] = measure(source, after, workers)
-            print(f"  {workers} worker(s): {r['rate']:7.0f} patients/s compared ({r['seconds']:.1f} s with the "
+        runs: list[tuple[str, int, DaskTarget | None]] = [(f"{w} worker(s)", w, None) for w in args.workers]
+        runs += [(f"Dask LocalCluster, {w} worker(s)", w, DaskTarget(None, w)) for w in args.dask_workers]
+        for label, workers, dask in runs:
+            r = measure(source, after, workers, dask)
+            if dask is None:
+                results[workers] = r
+            print(f"  {label}: {r['rate']:7.0f} patients/s compared ({r['seconds']:.1f} s with the "
                   f"start; {r['changed']:.0f} changed in {r['groups']:.0f} group(s), {r['reordered']:.0f} "
                   f"reordered); peak RSS per worker {r['worker_peak_mb']:.0f} MB; main process "
                   f"{r['main_start_mb']:.0f} -> {r['main_end_mb']:.0f} MB")

@@ -121,9 +121,9 @@ def bench_latency(n: int) -> None:
         engine.evaluate(Patient.model_validate(p))
     times: list[float] = []
     t_all = time.perf_counter()
-    for p in patients:
+    for patient in patients:
         t0 = time.perf_counter()
-        engine.evaluate(p)
+        engine.evaluate(patient)
         times.append(time.perf_counter() - t0)
     wall = time.perf_counter() - t_all
     print(f"patients                 {n}")
@@ -134,11 +134,11 @@ def bench_latency(n: int) -> None:
     print(f"throughput               {n / wall:8.0f} evaluations/s (one process)")
     rules_only: list[float] = []
     complete: list[float] = []  # patients whose answer needs no scenario (no missing datum that changes it)
-    for p in patients:
+    for patient in patients:
         t0 = time.perf_counter()
-        rec = engine.evaluate(p, surveillance=False)
+        rec = engine.evaluate(patient, surveillance=False)
         rules_only.append(time.perf_counter() - t0)
-        if not rec.scenarios and p.disease.stage is not None and rec.derived.get("category") != "unknown":
+        if not rec.scenarios and patient.disease.stage is not None and rec.derived.get("category") != "unknown":
             complete.append(rules_only[-1])
     print(f"without surveillance p50 {fmt_us(percentile(rules_only, 0.50))}"
           "   (ranked options only, no 10-year follow-up plan)")

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -1285,39 +1285,9 @@ def batch(
         n_workers = workers or default_workers()
         total = count_records(source)
         try:
-            if sys.stderr.isatty():
-                from rich.console import Console
-                from rich.progress import (
-                    BarColumn,
-                    MofNCompleteColumn,
-                    Progress,
-                    TaskProgressColumn,
-                    TextColumn,
-                    TimeElapsedColumn,
-                    TimeRemainingColumn,
-                )
-
-                columns = (TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                           TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                           TimeRemainingColumn())
-                with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-                    task = bar.add_task("batch", total=total, rate="")
-                    started = time.perf_counter()
-                    done = [0]
-
-                    def advance(n: int) -> None:
-                        # Rows kept from an earlier run come first and in one go: they move the bar, not the rate.
-                        if bar.tasks[task].completed == 0 and done[0] == 0 and n > 1_000:
-                            bar.update(task, advance=n)
-                            return
-                        done[0] += n
-                        elapsed = time.perf_counter() - started
-                        bar.update(task, advance=n, rate=f"{done[0] / elapsed:,.0f}/s" if elapsed > 0 else "")
-
-                    summary = run_batch(source, target, workers=n_workers, settings=settings, progress=advance,
-                                        dask=cluster)
-            else:
-                summary = run_batch(source, target, workers=n_workers, settings=settings, dask=cluster)
+            with _progress_bar("evaluating", total) as advance:
+                summary = run_batch(source, target, workers=n_workers, settings=settings, progress=advance,
+                                    dask=cluster)
         except (CohortFileError, DaskError) as exc:
             raise _BadInput(str(exc)) from None
         except KeyboardInterrupt:
@@ -1330,6 +1300,45 @@ def batch(
         if summary.failures:
             worst = sorted(summary.failures.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
             _err("invalid patients by field: " + ", ".join(f"{name or '(whole record)'} {n}" for name, n in worst))
+
+
+@contextmanager
+def _progress_bar(label: str, total: int) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on stderr (count, rate, elapsed time, ETA) when it is a terminal; else None.
+
+    The callable it gives takes the number of patients just done. Patients kept from an earlier run
+    (a resume) come first and in one go: they move the bar, not the rate.
+    """
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task(label, total=total, rate="")
+        started = time.perf_counter()
+        done = [0]
+
+        def advance(n: int) -> None:
+            if bar.tasks[task].completed == 0 and done[0] == 0 and n > 1_000:
+                bar.update(task, advance=n)
+                return
+            done[0] += n
+            elapsed = time.perf_counter() - started
+            bar.update(task, advance=n, rate=f"{done[0] / elapsed:,.0f}/s" if elapsed > 0 else "")
+
+        yield advance
 
 
 @app.command()
@@ -1353,6 +1362,12 @@ def diff(
         "--workers", "-w", min=1, help="Worker processes (default: the cores available; 1 runs in this process).",
         show_default=False,
     )] = None,
+    dask: Annotated[str | None, typer.Option(
+        "--dask", metavar="ADDRESS", help="Evaluate on a Dask cluster instead: `local[:N]` starts N local worker "
+        "processes for the run; a scheduler's address (tcp://HOST:PORT) needs netcds on its workers and both "
+        "knowledge folders readable there at the same paths (a shared file system). The report is the same.",
+        show_default=False,
+    )] = None,
     lang: LangOption = Language.en,
 ) -> None:
     """What a knowledge change does to a cohort: the patients whose top option, its category, exclusions or
@@ -1360,11 +1375,22 @@ def diff(
     with _guard():
         from contextlib import ExitStack
 
+        from cds.cohort.dask_run import DaskError, check_reachable, parse_target
         from cds.cohort.diff import dumps, run_diff
         from cds.cohort.files import CohortFileError, cohort_format
         from cds.cohort.knowledge_source import KnowledgeSourceError, open_knowledge_source
+        from cds.cohort.reader import count_records
         from cds.render.diff import render_html, render_markdown, render_text
 
+        cluster = None
+        if dask is not None:
+            if workers is not None:
+                raise _BadInput("--workers and --dask cannot be combined: the cluster has its workers "
+                                "(use --dask local:N for N local worker processes)")
+            try:
+                cluster = parse_target(dask)
+            except DaskError as exc:
+                raise _BadInput(str(exc)) from None
         try:
             if not cohort.exists():
                 raise CohortFileError(f"{cohort}: no such file or folder")
@@ -1383,8 +1409,12 @@ def diff(
                 except KnowledgeSourceError as exc:
                     raise _BadInput(f"{option}: {exc}") from None
             try:
-                result = run_diff(cohort, sources[0], sources[1], workers=workers, lang=lang.value)
-            except CohortFileError as exc:
+                if cluster is not None:
+                    check_reachable(cluster)
+                with _progress_bar("comparing", count_records(cohort)) as advance:
+                    result = run_diff(cohort, sources[0], sources[1], workers=workers, lang=lang.value,
+                                      progress=advance, dask=cluster)
+            except (CohortFileError, DaskError) as exc:
                 raise _BadInput(str(exc)) from None
             except KeyboardInterrupt:
                 _err("interrupted: nothing written")

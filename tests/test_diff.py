@@ -158,18 +158,18 @@ def test_knowledge_delta_lists_edited_added_and_removed_rules(tmp_path: Path) ->
 # ------------------------------------------------------------------ the command, in subprocesses
 
 
-def test_cli_writes_the_three_files_byte_identical_whatever_the_workers(cohort: Path, moved: Path,
-                                                                         tmp_path: Path) -> None:
+def test_cli_writes_the_three_files_byte_identical_with_1_or_2_processes_or_on_dask(
+        cohort: Path, moved: Path, tmp_path: Path) -> None:
     outputs = []
-    for workers in ("1", "2"):
-        out = tmp_path / f"out-{workers}"
+    for n, where in enumerate((["--workers", "1"], ["--workers", "2"], ["--dask", "local:2"])):
+        out = tmp_path / f"out-{n}"
         done = _cli("diff", str(cohort), "--before", str(ROOT), "--after", str(moved), "--output-dir", str(out),
-                    "--workers", workers, cwd=tmp_path)
+                    *where, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith("3 of 11 patients change (27.3 %)")
         assert "pnet.nf_localized.to_small_low_risk" in done.stdout
         outputs.append({name: (out / name).read_bytes() for name in ("diff.json", "diff.md", "diff.html")})
-    assert outputs[0] == outputs[1]
+    assert outputs[0] == outputs[1] == outputs[2]
     data = json.loads(outputs[0]["diff.json"])
     assert [p["position"] for p in data["patients"]] == [i for i, k in enumerate(KI67) if k in MOVING]
     html = outputs[0]["diff.html"].decode()
@@ -221,6 +221,11 @@ def test_knowledge_source_errors_name_the_problem(tmp_path: Path) -> None:
     (["{cohort}", "--before", "{root}"], "Missing option '--after'"),
     (["{cohort}", "--before", "{root}", "--after", "{root}", "-d", "{cohort}"], "is a file, not a folder"),
     (["{cohort}", "--before", "{root}", "--after", "{root}", "--workers", "0"], "--workers"),
+    (["{cohort}", "--before", "{root}", "--after", "{root}", "--workers", "2", "--dask", "local"],
+     "--workers and --dask cannot be combined"),
+    (["{cohort}", "--before", "{root}", "--after", "{root}", "--dask", "udp://x:1"], "is not a scheduler address"),
+    (["{cohort}", "--before", "{root}", "--after", "{root}", "--dask", "tcp://127.0.0.1:1"],
+     "cannot reach a Dask scheduler at tcp://127.0.0.1:1"),
 ])
 def test_bad_arguments_exit_2_with_a_message(cohort: Path, tmp_path: Path, args: list[str], message: str) -> None:
     filled = [a.format(cohort=cohort, root=ROOT) for a in args]

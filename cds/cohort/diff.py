@@ -35,6 +35,7 @@ from cds.knowledge import load_knowledge
 from cds.version import SOFTWARE_VERSION
 
 if TYPE_CHECKING:
+    from cds.cohort.dask_run import DaskTarget
     from cds.cohort.knowledge_source import KnowledgeSource
     from cds.knowledge import KnowledgeBase
 
@@ -478,6 +479,7 @@ def run_diff(
     lang: str = "en",
     chunk: int = CHUNK,
     progress: Callable[[int], None] | None = None,
+    dask: DaskTarget | None = None,
 ) -> CohortDiff:
     """Evaluate a cohort with two knowledge versions and compare each patient as its rows arrive.
 
@@ -495,6 +497,9 @@ def run_diff(
         Patients per task.
     progress
         Called with the number of patients just compared.
+    dask
+        A Dask cluster to evaluate on (:func:`cds.cohort.dask_run.parse_target`) instead of local
+        processes; its workers must read both knowledge folders at the same paths.
 
     Returns
     -------
@@ -532,7 +537,7 @@ def run_diff(
                         delta=knowledge_delta(kb_a, kb_b), owners=owners, lang=lang)
     settings = RunSettings(lang="fr" if lang == "fr" else "en", surveillance=False, top=ALL_OPTIONS,
                            knowledge=(str(before.content), str(after.content)), trace=True)
-    chunks = evaluate_records(iter_records(cohort), workers, settings, chunk)
+    chunks = evaluate_records(iter_records(cohort), workers, settings, chunk, dask)
     for rows in chunks:
         for a, b in _pairs(rows):
             result.add(a, b)

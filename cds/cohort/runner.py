@@ -152,7 +152,7 @@ def _matching_prefix(records: Iterator[Record], existing: Iterator[RowKey], sett
 
 
 def evaluate_records(records: Iterable[Record], workers: int, settings: RunSettings,
-                     chunk: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
+                     chunk: int = CHUNK, dask: DaskTarget | None = None) -> Iterator[list[dict[str, Any]]]:
     """Evaluate records through the batch machinery and yield the rows chunk by chunk, in input order.
 
     What :func:`run_batch` does without the writer, for callers that read the rows themselves
@@ -169,6 +169,8 @@ def evaluate_records(records: Iterable[Record], workers: int, settings: RunSetti
         folder, in that order.
     chunk
         Patients per task.
+    dask
+        A Dask cluster to evaluate on instead of local processes (``workers`` is then ignored).
 
     Yields
     ------
@@ -183,7 +185,7 @@ def evaluate_records(records: Iterable[Record], workers: int, settings: RunSetti
     >>> [[row["status"] for row in rows] for rows in evaluate_records(records, 1, settings)]
     [['invalid', 'invalid']]
     """
-    yield from _results(_chunks(records, chunk), workers, settings)
+    yield from _results(_chunks(records, chunk), workers, settings, dask)
 
 
 def run_batch(
