@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cds import default_engine
+from cds import default_engine, parse_patient
 from cds.cohort.files import write_patients
 from cds.cohort.runner import run_batch
 from cds.cohort.synth import synth_patients
@@ -115,6 +115,20 @@ def test_failures_are_rows_with_the_field_named_message_and_are_counted(cohort: 
     ok = rows[0]
     assert ok["knowledge_version"] == default_engine().kb.version and ok["anti_tumour"]
     assert set(ok["anti_tumour"][0]) == {"option", "category", "score"}  # type: ignore[index]
+
+
+def test_rows_name_the_open_trials_each_patient_may_enter(cohort: Path, tmp_path: Path) -> None:
+    """A registry screened for trials: the row lists the open trials not ruled out, as the contract matches them."""
+    run_batch(cohort, tmp_path / "out.jsonl", workers=1)
+    rows = [r for r in _rows(tmp_path / "out.jsonl") if r["status"] == "ok"]
+    lines = cohort.read_text(encoding="utf-8").splitlines()
+    for row in rows:
+        rec = default_engine().evaluate(parse_patient(lines[int(row["position"])]))  # type: ignore[call-overload]
+        assert row["trials"] == [{"trial": m.id, "verdict": m.verdict} for m in rec.trials
+                                 if m.open and m.verdict in ("eligible", "potentially_eligible")]
+    assert any(row["trials"] for row in rows)
+    invalid = [r for r in _rows(tmp_path / "out.jsonl") if r["status"] == "invalid"]
+    assert invalid and all(r["trials"] == [] for r in invalid)
 
 
 def test_one_and_two_workers_write_byte_identical_output(cohort: Path, tmp_path: Path) -> None:

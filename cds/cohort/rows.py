@@ -2,8 +2,9 @@
 
 A row is flat enough for a table (JSON Lines or Parquet) and holds what a registry review or a
 knowledge diff compares: the top options of each track (option, category, score), the excluded
-options, the alert ids, the missing fields, the scenario ids, the follow-up schedule, and the
-knowledge and software versions. A patient that breaks the input contract is a row too
+options, the alert ids, the missing fields, the scenario ids, the follow-up schedule, the open
+trials the patient is eligible or potentially eligible for (a registry screened for a trial), and
+the knowledge and software versions. A patient that breaks the input contract is a row too
 (``status: invalid``) with the field-named message of :class:`cds.errors.InputError`; an engine
 failure is ``status: error``. The evaluation is the engine's (:meth:`cds.engine.Engine.evaluate`):
 this module only reads its result.
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 COLUMNS: tuple[str, ...] = (
     "position", "source", "id", "input_hash", "status", "error", "error_fields", "settings",
     "knowledge_version", "software_version", "site", "category", "anti_tumour", "antisecretory",
-    "excluded", "alerts", "missing_data", "scenarios", "follow_up_schedule", "follow_up_msv",
+    "excluded", "alerts", "missing_data", "scenarios", "follow_up_schedule", "follow_up_msv", "trials",
 )
 
 
@@ -163,7 +164,7 @@ def _base(position: int, source: str, text: str, settings: RunSettings, version:
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
     row.update(position=position, source=source, input_hash=input_hash(text), settings=settings.fingerprint,
                knowledge_version=version, software_version=SOFTWARE_VERSION, error_fields=[],
-               anti_tumour=[], antisecretory=[], excluded=[], alerts=[], missing_data=[], scenarios=[])
+               anti_tumour=[], antisecretory=[], excluded=[], alerts=[], missing_data=[], scenarios=[], trials=[])
     return row
 
 
@@ -227,6 +228,8 @@ def evaluate_text(engine: Engine, position: int, source: str, text: str, setting
         scenarios=[s.id for s in rec.scenarios],
         follow_up_schedule=plan.schedule if plan is not None else None,
         follow_up_msv=_plan_msv(rec) if plan is not None else None,
+        trials=[{"trial": m.id, "verdict": m.verdict} for m in rec.trials
+                if m.open and m.verdict != "ineligible"],
     )
     if settings.trace:
         row["fired_rules"] = list(rec.trace.fired_rules)

@@ -479,7 +479,7 @@ def result_schema() -> Any:
     Returns
     -------
     pyarrow.Schema
-        Lists of options as lists of structs ``{option, category, score}``.
+        Lists of options as lists of structs ``{option, category, score}``; trials as ``{trial, verdict}``.
 
     Examples
     --------
@@ -496,6 +496,7 @@ def result_schema() -> Any:
         ("category", pa.string()), ("anti_tumour", ranked), ("antisecretory", ranked), ("excluded", strings),
         ("alerts", strings), ("missing_data", strings), ("scenarios", strings),
         ("follow_up_schedule", pa.string()), ("follow_up_msv", pa.float64()),
+        ("trials", pa.list_(pa.struct([("trial", pa.string()), ("verdict", pa.string())]))),
     ])
 
 
