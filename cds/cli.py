@@ -1408,6 +1408,10 @@ def diff(
                     sources.append(stack.enter_context(open_knowledge_source(spec)))
                 except KnowledgeSourceError as exc:
                     raise _BadInput(f"{option}: {exc}") from None
+            if cluster is not None and cluster.address is not None and any(src.commit for src in sources):
+                raise _BadInput("--dask: a git:REV version is unpacked in a temporary folder of this machine, which "
+                                "the workers of a remote cluster cannot read; use --dask local[:N], or give both "
+                                "versions as folders on a file system the workers share")
             try:
                 if cluster is not None:
                     check_reachable(cluster)

@@ -236,6 +236,14 @@ def test_bad_arguments_exit_2_with_a_message(cohort: Path, tmp_path: Path, args:
     assert not (tmp_path / "diff").exists()
 
 
+def test_a_git_version_is_refused_on_a_remote_cluster_that_cannot_read_it(cohort: Path, tmp_path: Path) -> None:
+    done = _cli("diff", str(cohort), "--before", "git:HEAD", "--after", str(ROOT), "-d", str(tmp_path / "out"),
+                "--dask", "tcp://127.0.0.1:1", cwd=ROOT)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "--dask: a git:REV version is unpacked in a temporary folder of this machine" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()
+
+
 def test_knowledge_that_does_not_load_exits_2_naming_where_its_files_are(cohort: Path, tmp_path: Path) -> None:
     broken = _copy_content(tmp_path / "broken")
     path = broken / "knowledge" / "catalogues" / "settings" / "general.yaml"
