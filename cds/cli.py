@@ -1250,22 +1250,14 @@ def batch(
     data, versions); a patient that breaks the input contract is a row with the field-named message, counted,
     never stopping the run."""
     with _guard():
-        from cds.cohort.dask_run import DaskError, check_reachable, parse_target
+        from cds.cohort.dask_run import DaskError, check_reachable
         from cds.cohort.files import CohortFileError, cohort_format
         from cds.cohort.reader import count_records
         from cds.cohort.rows import RunSettings
         from cds.cohort.runner import default_workers, run_batch
 
         target = output.expanduser()
-        cluster = None
-        if dask is not None:
-            if workers is not None:
-                raise _BadInput("--workers and --dask cannot be combined: the cluster has its workers "
-                                "(use --dask local:N for N local worker processes)")
-            try:
-                cluster = parse_target(dask)
-            except DaskError as exc:
-                raise _BadInput(str(exc)) from None
+        cluster = _dask_target(dask, workers)
         try:
             cohort_format(target)
             if not source.exists():
@@ -1300,6 +1292,21 @@ def batch(
         if summary.failures:
             worst = sorted(summary.failures.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
             _err("invalid patients by field: " + ", ".join(f"{name or '(whole record)'} {n}" for name, n in worst))
+
+
+def _dask_target(dask: str | None, workers: int | None) -> Any:
+    """The cluster named by ``--dask`` (None without it), or exit 2 on a bad value or one combined with --workers."""
+    from cds.cohort.dask_run import DaskError, parse_target
+
+    if dask is None:
+        return None
+    if workers is not None:
+        raise _BadInput("--workers and --dask cannot be combined: the cluster has its workers "
+                        "(use --dask local:N for N local worker processes)")
+    try:
+        return parse_target(dask)
+    except DaskError as exc:
+        raise _BadInput(str(exc)) from None
 
 
 @contextmanager
@@ -1375,22 +1382,14 @@ def diff(
     with _guard():
         from contextlib import ExitStack
 
-        from cds.cohort.dask_run import DaskError, check_reachable, parse_target
+        from cds.cohort.dask_run import DaskError, check_reachable
         from cds.cohort.diff import dumps, run_diff
         from cds.cohort.files import CohortFileError, cohort_format
         from cds.cohort.knowledge_source import KnowledgeSourceError, open_knowledge_source
         from cds.cohort.reader import count_records
         from cds.render.diff import render_html, render_markdown, render_text
 
-        cluster = None
-        if dask is not None:
-            if workers is not None:
-                raise _BadInput("--workers and --dask cannot be combined: the cluster has its workers "
-                                "(use --dask local:N for N local worker processes)")
-            try:
-                cluster = parse_target(dask)
-            except DaskError as exc:
-                raise _BadInput(str(exc)) from None
+        cluster = _dask_target(dask, workers)
         try:
             if not cohort.exists():
                 raise CohortFileError(f"{cohort}: no such file or folder")
