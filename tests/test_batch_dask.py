@@ -129,6 +129,33 @@ def test_workers_that_cannot_serve_the_run_are_named(cluster: Any, cohort: Path,
     assert (tmp_path / "out.jsonl").read_bytes() == b""
 
 
+def test_workers_with_other_knowledge_are_refused_before_any_row(cluster: Any, cohort: Path, tmp_path: Path) -> None:
+    """A remote cluster may hold another knowledge version: its rows would be wrong here, for a resume and a diff."""
+    import cds.cohort.dask_run as dask_run
+    import cds.cohort.runner as runner_module
+
+    def other_knowledge() -> None:  # runs on each worker: keeps the real reader beside the stand-in
+        runner_module._real_versions = runner_module._knowledge_versions  # type: ignore[attr-defined]
+        runner_module._knowledge_versions = lambda: ("0.1.0+elsewhere",)
+
+    def restore() -> None:
+        runner_module._knowledge_versions = runner_module._real_versions  # type: ignore[attr-defined]
+
+    with distributed.Client(cluster, set_as_default=False) as client:
+        client.run(other_knowledge)
+        try:
+            with pytest.raises(dask_run.DaskError, match=r"evaluate with knowledge 0\.1\.0\+elsewhere, this process "
+                               r"with \d"):
+                run_batch(cohort, tmp_path / "out.jsonl", dask=DaskTarget(cluster.scheduler_address))
+        finally:
+            client.run(restore)
+    assert (tmp_path / "out.jsonl").read_bytes() == b""
+    # The same workers with the same knowledge: the run goes through.
+    summary = run_batch(cohort, tmp_path / "again.jsonl", dask=DaskTarget(cluster.scheduler_address),
+                        settings=RunSettings(surveillance=False))
+    assert summary.total == 300
+
+
 def test_a_worker_killed_mid_run_costs_nothing_but_time(cluster: Any, cohort: Path, tmp_path: Path) -> None:
     with distributed.Client(cluster, set_as_default=False) as client:
         pids = client.run(os.getpid)

@@ -364,6 +364,8 @@ def ordered_map(
     evaluate: Callable[[T], R],
     window: int = WINDOW_PER_THREAD,
     started: Callable[[int], None] | None = None,
+    verify: Callable[[], object] | None = None,
+    expected: object = None,
 ) -> Iterator[R]:
     """``evaluate`` over ``items`` on a Dask cluster, results in input order, a bounded number in flight.
 
@@ -381,6 +383,10 @@ def ordered_map(
         Tasks in flight per worker thread.
     started
         Called once connected, with the number of worker threads.
+    verify, expected
+        Run ``verify`` on every worker once ``init`` has run there; a worker whose answer is not
+        ``expected`` stops the run before any task (the runner checks the knowledge version: rows
+        evaluated with other knowledge than this process's would be wrong for a resume and a diff).
 
     Yields
     ------
@@ -415,6 +421,12 @@ def ordered_map(
                 raise DaskError(f"--dask: the workers of {target.label} run netcds {', '.join(sorted(versions))}, "
                                 f"this process {SOFTWARE_VERSION}: install the same version on them")
             client.register_plugin(EnginePlugin(init, initargs), name=plugin)
+            if verify is not None:
+                found = set(client.run(verify).values()) - {expected}
+                if found:
+                    raise DaskError(f"--dask: the workers of {target.label} evaluate with knowledge "
+                                    f"{', '.join(sorted(map(_versions, found)))}, this process with "
+                                    f"{_versions(expected)}: install the same knowledge on them")
         except DaskError:
             raise
         except Exception as exc:
@@ -445,6 +457,11 @@ def ordered_map(
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _versions(value: object) -> str:
+    """A worker's answer to ``verify`` in words (a tuple of versions reads as their list)."""
+    return " + ".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def _result(future: Future[Any], killed: type[BaseException]) -> Any:

@@ -120,6 +120,11 @@ def _init_worker(settings: RunSettings) -> None:
     _settings = settings
 
 
+def _knowledge_versions() -> tuple[str, ...]:
+    """The knowledge versions this worker evaluates with (a Dask run checks them against its own)."""
+    return tuple(engine.kb.version for engine in _engines)
+
+
 def _evaluate_chunk(chunk: Chunk) -> list[dict[str, Any]]:
     """The rows of a chunk: one per patient and knowledge (patient by patient, knowledge in settings order)."""
     assert _engines, "the worker was not initialised"
@@ -299,8 +304,10 @@ def _results(chunks: Iterator[Chunk], workers: int, settings: RunSettings, dask:
             if summary is not None:
                 summary.workers = threads
 
+        # The workers must evaluate with this process's knowledge (a remote cluster may hold another).
+        expected = tuple(engine_for(content).kb.version for content in settings.knowledge or (None,))
         yield from ordered_map(chunks, dask, init=_init_worker, initargs=initargs, evaluate=_evaluate_chunk,
-                               started=started)
+                               started=started, verify=_knowledge_versions, expected=expected)
         return
     if workers <= 1:
         _init_worker(*initargs)
