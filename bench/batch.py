@@ -16,10 +16,10 @@ How it measures (all printed with the figures):
   steady rate (rows written after the first chunk, over the time from the first chunk to the last:
   start-up excluded; slightly optimistic, since chunks already in flight at the first write count);
 - memory, from /proc, sampled every 0.2 s: peak RSS (VmHWM) of each worker process (the largest
-  descendants of this process; this process itself for 1 worker), their RSS (VmRSS) once a quarter
-  of the rows are written and at the end (flat memory: equal), and this process's RSS before and after the
-  run (it never holds the cohort or the results; with a LocalCluster it also hosts the scheduler),
-  and the workers' RSS as each tenth of the rows is written (the series a long run's flat memory is read from).
+  descendants of this process; this process itself for 1 worker), their RSS (VmRSS) as each tenth of
+  the rows is written and at the end (flat memory: the series stays level once the caches are warm),
+  and this process's RSS before and after the run (it never holds the cohort or the results; with a
+  LocalCluster it also hosts the scheduler).
   A remote scheduler's workers are not on this machine: their memory is not measured.
 Ranked options plus the follow-up plan by default, as the issue asks.
 """
@@ -64,9 +64,7 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.include_self = include_self
         self.peaks: dict[int, int] = {}
-        self.first: dict[int, int] = {}  # VmRSS once a quarter of the rows are written
         self.last: dict[int, int] = {}
-        self.writing = threading.Event()
         self.stop = threading.Event()
 
     def sample(self) -> None:
@@ -76,8 +74,6 @@ class Sampler(threading.Thread):
             if hwm is None or rss is None:
                 continue
             self.peaks[pid] = max(self.peaks.get(pid, 0), hwm)
-            if self.writing.is_set():
-                self.first.setdefault(pid, rss)
             self.last[pid] = rss
 
     def run(self) -> None:
@@ -93,7 +89,6 @@ def measure(source: Path, label: str, settings: RunSettings, *, workers: int = 1
     sampler.start()
     marks: list[tuple[float, int]] = []
     total = count_records(source)
-    quarter = total / 4
     tenths: list[dict[int, int]] = []  # the workers' VmRSS as each tenth of the rows is written
     written = 0
 
@@ -101,8 +96,6 @@ def measure(source: Path, label: str, settings: RunSettings, *, workers: int = 1
         nonlocal written
         marks.append((time.perf_counter(), n))
         written += n
-        if written >= quarter:
-            sampler.writing.set()
         while len(tenths) < 10 and written >= total * (len(tenths) + 1) / 10:
             tenths.append(dict(sampler.last))
 
@@ -121,7 +114,6 @@ def measure(source: Path, label: str, settings: RunSettings, *, workers: int = 1
         "workers": n_workers, "rate": summary.rate, "steady": steady, "seconds": summary.seconds,
         "ok": summary.ok, "invalid": summary.invalid, "errors": summary.errors,
         "peak_mb": max((sampler.peaks[p] for p in biggest), default=0) / 1024,
-        "first_mb": sum(sampler.first.get(p, 0) for p in biggest) / max(1, len(biggest)) / 1024,
         "last_mb": sum(sampler.last.get(p, 0) for p in biggest) / max(1, len(biggest)) / 1024,
         "main_start_mb": rss_start / 1024, "main_end_mb": rss_end / 1024,
         "measured": len(biggest) if dask is None or dask.address is None else 0,
@@ -163,8 +155,9 @@ def main() -> None:
         for label, workers, dask in runs:
             r = measure(source, label.split(",")[0].replace(" ", "-"), settings, workers=workers, dask=dask)
             rates[label] = r["steady"] or r["rate"]
-            memory = (f"worker peak RSS {r['peak_mb']:.0f} MB, RSS {r['first_mb']:.0f} -> {r['last_mb']:.0f} MB "
-                      f"(a quarter of the rows -> end, mean of {r['measured']:.0f})" if r["measured"] else
+            tenths = r["tenths_mb"] or [0.0]
+            memory = (f"worker peak RSS {r['peak_mb']:.0f} MB, RSS {tenths[0]:.0f} -> {r['last_mb']:.0f} MB "
+                      f"(a tenth of the rows -> end, mean of {r['measured']:.0f})" if r["measured"] else
                       "workers not on this machine")
             print(f"  {label}: {r['rate']:6.0f} | {r['steady']:6.0f} patients/s ({r['seconds']:.1f} s; "
                   f"{r['ok']:.0f} ok, {r['invalid']:.0f} invalid, {r['errors']:.0f} errors; "

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 if TYPE_CHECKING:
+    from cds.cohort.dask_run import DaskTarget
     from cds.engine import Engine
     from cds.errors import InputError
     from cds.model import Patient
@@ -1294,7 +1295,7 @@ def batch(
             _err("invalid patients by field: " + ", ".join(f"{name or '(whole record)'} {n}" for name, n in worst))
 
 
-def _dask_target(dask: str | None, workers: int | None) -> Any:
+def _dask_target(dask: str | None, workers: int | None) -> DaskTarget | None:
     """The cluster named by ``--dask`` (None without it), or exit 2 on a bad value or one combined with --workers."""
     from cds.cohort.dask_run import DaskError, parse_target
 

@@ -30,7 +30,7 @@ from cds.render.markdown import render_markdown
 from cds.report import build_report
 from cds.resources import knowledge_dir, pathways_dir
 from cds.trials.ctgov import split_criteria, studies_of, trial_from_study, trial_yaml
-from cds.trials.match import match_trial
+from cds.trials.match import TrialMatcher, match_trial
 from cds.trials.model import TrialSpec
 from cds.vignettes import run_vignettes
 
@@ -137,20 +137,26 @@ def test_a_specialised_test_agrees_with_the_condition_reader(op: str, expected: 
     """Trial matching tests each leaf through cond.predicate: it must read exactly as the rules' reader."""
     if op in ("<", "<=", ">", ">=") and (isinstance(expected, (bool, str)) or expected is None):
         expected = 10
-    leaf = cond.Leaf("tumour.ki67_percent", op, expected)
-    value = cond.lookup({"tumour": {"ki67_percent": actual}}, leaf.path)
-    assert cond.predicate(leaf)(value) is leaf.holds(value)
+    path = "tumour.ki67_percent"
+    condition = ({path: expected} if op == "==" else {"$ex": {path: 1}} if op == "exists"
+                 else {"$nex": {path: 1}} if op == "absent"
+                 else {next(k for k, o in cond.COMPARATORS.items() if o == op): {path: expected}})
+    (leaf,) = cond.leaves(condition)
+    ctx = {"tumour": {"ki67_percent": actual}}
+    value = cond.lookup(ctx, leaf.path)
+    assert cond.predicate(leaf)(value) is cond.evaluate(condition, ctx)
 
 
 def test_patients_with_the_same_outcome_share_one_match_and_others_do_not() -> None:
     trial = spec([{"id": "c", "kind": "inclusion", "text": "ECOG", "when": [{"$lte": {"ecog": 1}}]},
                   {"id": "k", "kind": "inclusion", "text": "Ki-67", "when": [{"$gte": {"tumour.ki67_percent": 3}}]}])
-    first, same = match_trial(trial, {"ecog": 0, "tumour": {"ki67_percent": 5}}), match_trial(
-        trial, {"ecog": 1, "tumour": {"ki67_percent": 40}})
+    matcher = TrialMatcher([trial])
+    [first], [same] = matcher.match({"ecog": 0, "tumour": {"ki67_percent": 5}}), matcher.match(
+        {"ecog": 1, "tumour": {"ki67_percent": 40}})
     assert same is first and first.verdict == "eligible"
-    unknown = match_trial(trial, {"tumour": {"ki67_percent": 5}})
-    failed = match_trial(trial, {"ecog": 3, "tumour": {"ki67_percent": 5}})
-    both = match_trial(trial, {"ecog": 3, "tumour": {"ki67_percent": 1}})
+    [unknown] = matcher.match({"tumour": {"ki67_percent": 5}})
+    [failed] = matcher.match({"ecog": 3, "tumour": {"ki67_percent": 5}})
+    [both] = matcher.match({"ecog": 3, "tumour": {"ki67_percent": 1}})
     seen = [(m.verdict, m.met, [c.id for c in m.failed], [c.id for c in m.unknown]) for m in (unknown, failed, both)]
     assert seen == [("potentially_eligible", ["k"], [], ["c"]), ("ineligible", ["k"], ["c"], []),
                     ("ineligible", [], ["c", "k"], [])]

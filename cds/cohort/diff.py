@@ -537,7 +537,7 @@ def run_diff(
                         delta=knowledge_delta(kb_a, kb_b), owners=owners, lang=lang)
     settings = RunSettings(lang="fr" if lang == "fr" else "en", surveillance=False, top=ALL_OPTIONS,
                            knowledge=(str(before.content), str(after.content)), trace=True)
-    chunks = evaluate_records(iter_records(cohort), workers, settings, chunk, dask)
+    chunks = evaluate_records(iter_records(cohort), workers, settings, chunk, dask, (kb_a.version, kb_b.version))
     for rows in chunks:
         for a, b in _pairs(rows):
             result.add(a, b)

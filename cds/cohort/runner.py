@@ -156,8 +156,9 @@ def _matching_prefix(records: Iterator[Record], existing: Iterator[RowKey], sett
     return count
 
 
-def evaluate_records(records: Iterable[Record], workers: int, settings: RunSettings,
-                     chunk: int = CHUNK, dask: DaskTarget | None = None) -> Iterator[list[dict[str, Any]]]:
+def evaluate_records(records: Iterable[Record], workers: int, settings: RunSettings, chunk: int = CHUNK,
+                     dask: DaskTarget | None = None,
+                     versions: tuple[str, ...] | None = None) -> Iterator[list[dict[str, Any]]]:
     """Evaluate records through the batch machinery and yield the rows chunk by chunk, in input order.
 
     What :func:`run_batch` does without the writer, for callers that read the rows themselves
@@ -176,6 +177,9 @@ def evaluate_records(records: Iterable[Record], workers: int, settings: RunSetti
         Patients per task.
     dask
         A Dask cluster to evaluate on instead of local processes (``workers`` is then ignored).
+    versions
+        The knowledge versions of ``settings.knowledge`` when the caller has loaded them already
+        (a Dask run checks its workers against them); else they are read from the knowledge here.
 
     Yields
     ------
@@ -190,7 +194,7 @@ def evaluate_records(records: Iterable[Record], workers: int, settings: RunSetti
     >>> [[row["status"] for row in rows] for rows in evaluate_records(records, 1, settings)]
     [['invalid', 'invalid']]
     """
-    yield from _results(_chunks(records, chunk), workers, settings, dask)
+    yield from _results(_chunks(records, chunk), workers, settings, dask, versions=versions)
 
 
 def run_batch(
@@ -286,7 +290,8 @@ def run_batch(
 
 
 def _results(chunks: Iterator[Chunk], workers: int, settings: RunSettings, dask: DaskTarget | None = None,
-             summary: Summary | None = None) -> Iterator[list[dict[str, Any]]]:
+             summary: Summary | None = None,
+             versions: tuple[str, ...] | None = None) -> Iterator[list[dict[str, Any]]]:
     """The rows of each chunk, in input order; at most 4 chunks per worker in flight.
 
     In this process (``workers`` 1), in a local process pool, or on a Dask cluster: each runs
@@ -305,7 +310,7 @@ def _results(chunks: Iterator[Chunk], workers: int, settings: RunSettings, dask:
                 summary.workers = threads
 
         # The workers must evaluate with this process's knowledge (a remote cluster may hold another).
-        expected = tuple(engine_for(content).kb.version for content in settings.knowledge or (None,))
+        expected = versions or tuple(engine_for(content).kb.version for content in settings.knowledge or (None,))
         yield from ordered_map(chunks, dask, init=_init_worker, initargs=initargs, evaluate=_evaluate_chunk,
                                started=started, verify=_knowledge_versions, expected=expected)
         return

@@ -51,7 +51,7 @@ from cds.model.recommendation import (
 )
 from cds.ranking import Candidate, rank
 from cds.surveillance import merge_alerts, plan_surveillance
-from cds.trials.match import match_trials, name_trials
+from cds.trials.match import TrialMatcher, name_trials
 from cds.version import SOFTWARE_VERSION
 
 _SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -172,6 +172,7 @@ class Engine:
             self._host.ruleset("classification", classification.rules), classification
         )
         self._populations: dict[Population, tuple[_Stage, _Stage]] = {}
+        self._trials = TrialMatcher(t.spec for t in kb.trials.values())  # planned once, with the knowledge
         self._by_rules: dict[tuple[tuple[str, Hashable], ...], _Stage] = {}
         self._effects_by_name: dict[str, tuple[_Effects, ...]] = {}
         self._catalogue_order = {opt: i for i, opt in enumerate(kb.options)}
@@ -301,7 +302,7 @@ class Engine:
         alerts = [self._titled(a, lang) for a in merge_alerts(self._alerts(run.alerts, lang), surveillance_alerts)]
         scenarios = self._scenarios(patient, run, lang)
         # After ranking: every catalogue trial matched, and clinical_trial names the open ones that match.
-        trials = match_trials([t.spec for t in self.kb.trials.values()], run.ctx) if self.kb.trials else []
+        trials = self._trials.match(run.ctx) if self._trials else []
         rec = Recommendation(
             knowledge_version=self.kb.version,
             software_version=SOFTWARE_VERSION,

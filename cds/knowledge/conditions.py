@@ -159,27 +159,6 @@ class Leaf:
     op: str
     value: Any
 
-    def holds(self, actual: Any) -> bool:
-        """Whether the test holds for the value :func:`lookup` read (durable_rules' semantics).
-
-        Parameters
-        ----------
-        actual
-            What :func:`lookup` returned for :attr:`path`.
-
-        Returns
-        -------
-        bool
-            As :func:`evaluate` of this one test.
-
-        Examples
-        --------
-        >>> leaf = Leaf("tumour.ki67_percent", ">=", 10)
-        >>> leaf.holds(lookup({"tumour": {"ki67_percent": 12}}, leaf.path)), leaf.holds(lookup({}, leaf.path))
-        (True, False)
-        """
-        return _test(self, actual)
-
     def describe(self) -> str:
         """The test in words, e.g. ``tumour.ki67_percent >= 10`` or ``imaging.sstr is unknown``.
 
@@ -556,7 +535,7 @@ _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.
 
 
 def predicate(leaf: Leaf) -> Callable[[Any], bool]:
-    """:meth:`Leaf.holds` specialised once for the leaf's operator and value (same results).
+    """A leaf's test specialised once for its operator and value (the results of :func:`evaluate`).
 
     For code that tests the same leaf for many patients (trial matching): the operator is not
     dispatched again on every call.
@@ -569,7 +548,8 @@ def predicate(leaf: Leaf) -> Callable[[Any], bool]:
     Returns
     -------
     callable
-        Takes what :func:`lookup` returned; True exactly when ``leaf.holds`` would be.
+        Takes what :func:`lookup` returned; True exactly when :func:`evaluate` of the leaf's
+        condition would be.
 
     Examples
     --------

@@ -68,27 +68,11 @@ def truth(condition: cond.Condition, ctx: Mapping[str, Any]) -> tuple[Truth, fro
     >>> truth({"comorbidities.heart_failure": True}, ctx)  # no comorbidity listed: none
     (False, frozenset())
     """
-    return _compiled(condition)(ctx)
+    return _compile(condition)(ctx)
 
 
 Verdict3 = tuple[Truth, frozenset[str]]
 _DECIDED: frozenset[str] = frozenset()
-# Conditions compiled once into closures (every patient meets every trial's criteria: the walk of
-# the condition syntax cost more than the tests). Keyed by the condition object's id, the object
-# kept beside its closure so that an id reused after a knowledge reload is never mistaken.
-_COMPILED: dict[int, tuple[cond.Condition, Callable[[Mapping[str, Any]], Verdict3]]] = {}
-_COMPILED_MAX = 20_000
-
-
-def _compiled(condition: cond.Condition) -> Callable[[Mapping[str, Any]], Verdict3]:
-    hit = _COMPILED.get(id(condition))
-    if hit is not None and hit[0] is condition:
-        return hit[1]
-    if len(_COMPILED) >= _COMPILED_MAX:  # knowledge reloaded many times in one process: start afresh
-        _COMPILED.clear()
-    function = _compile(condition)
-    _COMPILED[id(condition)] = (condition, function)
-    return function
 
 
 def _compile(condition: cond.Condition) -> Callable[[Mapping[str, Any]], Verdict3]:
@@ -146,9 +130,10 @@ class _Criterion:
 class _Plan:
     """What matching a trial needs, worked out once per catalogue entry (the same for every patient).
 
-    The criteria kept as text, a criterion's condition in words and the fields it tests do not
-    depend on the patient: they are built once, as immutable output models shared by every match
-    (every patient meets all 16 trials: building them per patient was most of a batch row's cost).
+    The criteria compiled into closures (walking the condition syntax for every patient cost more
+    than the tests), the criteria kept as text, a criterion's condition in words and the fields it
+    tests: built once, as immutable output models shared by every match. ``outcomes`` keeps one
+    frozen match per outcome (the met, failed and unknown criteria): patients fall into few of them.
     """
 
     trial: TrialSpec
@@ -158,17 +143,11 @@ class _Plan:
     outcomes: dict[tuple[tuple[Any, ...], ...], TrialMatch] = field(default_factory=dict)
 
 
-# Keyed by the entry's id, the entry kept beside its plan (as the closures are keyed).
-_OUTCOMES_MAX = 512  # matches kept per trial (9 to 343 outcomes on 6,000 synthetic patients; bounded: ~1 kB each)
-_PLANS: dict[int, _Plan] = {}
+#: Matches kept per trial (9 to 343 outcomes on 6,000 synthetic patients; bounded: ~1 kB each).
+_OUTCOMES_MAX = 512
 
 
 def _plan(trial: TrialSpec) -> _Plan:
-    hit = _PLANS.get(id(trial))
-    if hit is not None and hit.trial is trial:
-        return hit
-    if len(_PLANS) >= _COMPILED_MAX:
-        _PLANS.clear()
     criteria: list[_Criterion] = []
     to_check: list[TrialCriterion] = []
     for c in trial.criteria:
@@ -186,8 +165,7 @@ def _plan(trial: TrialSpec) -> _Plan:
         "status_checked_on": trial.status_checked_on.isoformat(), "open": trial.status in OPEN_STATUSES,
         "link": trial.sources[0].url,
     }
-    plan = _PLANS[id(trial)] = _Plan(trial, tuple(criteria), tuple(to_check), header)
-    return plan
+    return _Plan(trial, tuple(criteria), tuple(to_check), header)
 
 
 def _unknown(criterion: _Criterion, fields: frozenset[str]) -> TrialCriterion:
@@ -201,6 +179,9 @@ def _unknown(criterion: _Criterion, fields: frozenset[str]) -> TrialCriterion:
 
 def match_trial(trial: TrialSpec, ctx: Mapping[str, Any]) -> TrialMatch:
     """One trial against one patient: the verdict and, criterion by criterion, the reasons.
+
+    The trial is planned for this call only; :class:`TrialMatcher` plans a catalogue once for many
+    patients.
 
     Parameters
     ----------
@@ -229,7 +210,10 @@ def match_trial(trial: TrialSpec, ctx: Mapping[str, Any]) -> TrialMatch:
     >>> match_trial(trial, {"tumour": {"primary_site": "rectum"}, "ecog": 0}).failed[0].condition
     'tumour.primary_site == pancreas'
     """
-    plan = _plan(trial)
+    return _match(_plan(trial), ctx)
+
+
+def _match(plan: _Plan, ctx: Mapping[str, Any]) -> TrialMatch:
     met: list[str] = []
     failed: list[TrialCriterion] = []
     unknown: list[TrialCriterion] = []
@@ -250,34 +234,51 @@ def match_trial(trial: TrialSpec, ctx: Mapping[str, Any]) -> TrialMatch:
             plan.outcomes.clear()
         verdict: TrialVerdict = "ineligible" if failed else "potentially_eligible" if unknown else "eligible"
         match = plan.outcomes[key] = TrialMatch(
-            **plan.header, verdict=verdict, options=list(trial.options), countries=list(trial.countries),
-            french_centres=list(trial.french_centres), met=met, failed=failed, unknown=unknown,
+            **plan.header, verdict=verdict, options=list(plan.trial.options), countries=list(plan.trial.countries),
+            french_centres=list(plan.trial.french_centres), met=met, failed=failed, unknown=unknown,
             to_check=list(plan.to_check))
     return match
 
 
-def match_trials(trials: Iterable[TrialSpec], ctx: Mapping[str, Any]) -> list[TrialMatch]:
-    """Every trial against one patient, sorted: eligible, potentially eligible, ineligible; open first; by id.
+class TrialMatcher:
+    """The catalogue's trials planned once, matched against patient after patient.
+
+    An engine builds one over its knowledge: the criteria are compiled and the outputs that do not
+    depend on the patient built when the knowledge is, not on each evaluation.
 
     Parameters
     ----------
     trials
-        The catalogue's trials.
-    ctx
-        The patient's context, derived facts included.
-
-    Returns
-    -------
-    list of TrialMatch
-        One per trial, in a fixed order (the output is byte-identical from run to run).
+        The catalogue's trials (settings resolved in their conditions).
 
     Examples
     --------
-    >>> match_trials([], {})
+    >>> TrialMatcher([]).match({})
     []
     """
-    matches = [match_trial(t, ctx) for t in trials]
-    return sorted(matches, key=lambda m: (VERDICT_ORDER[m.verdict], not m.open, m.id))
+
+    def __init__(self, trials: Iterable[TrialSpec]) -> None:
+        self._plans = tuple(_plan(t) for t in trials)
+
+    def __bool__(self) -> bool:
+        return bool(self._plans)
+
+    def match(self, ctx: Mapping[str, Any]) -> list[TrialMatch]:
+        """Every trial against one patient, sorted: eligible, potentially eligible, ineligible; open first; by id.
+
+        Parameters
+        ----------
+        ctx
+            The patient's context, derived facts included (the engine's).
+
+        Returns
+        -------
+        list of TrialMatch
+            One per trial, in a fixed order (the output is byte-identical from run to run). Patients
+            with the same outcome for a trial share one frozen match.
+        """
+        matches = [_match(plan, ctx) for plan in self._plans]
+        return sorted(matches, key=lambda m: (VERDICT_ORDER[m.verdict], not m.open, m.id))
 
 
 def trial_label(label: str, matches: Sequence[TrialMatch], lang: Lang) -> str:
@@ -288,7 +289,7 @@ def trial_label(label: str, matches: Sequence[TrialMatch], lang: Lang) -> str:
     label
         The option's catalogue label in ``lang``.
     matches
-        The sorted matches (:func:`match_trials`).
+        The sorted matches (:meth:`TrialMatcher.match`).
     lang
         The output language.
 
