@@ -276,6 +276,18 @@ class TrialMatcher:
         list of TrialMatch
             One per trial, in a fixed order (the output is byte-identical from run to run). Patients
             with the same outcome for a trial share one frozen match.
+
+        Examples
+        --------
+        >>> trial = TrialSpec.model_validate({"id": "t", "acronym": "T", "registry": {"nct": "NCT00000001"},
+        ...     "title": "T", "phase": "2", "status": "recruiting", "status_checked_on": "2026-01-02",
+        ...     "sources": [{"label": "CT.gov", "url": "https://clinicaltrials.gov/study/NCT00000001"}],
+        ...     "criteria": [{"id": "ecog", "kind": "inclusion", "text": "ECOG 0-1", "when": [{"$lte": {"ecog": 1}}]}]})
+        >>> matcher = TrialMatcher([trial])
+        >>> [(m.id, m.verdict) for m in matcher.match({"ecog": 3})]
+        [('t', 'ineligible')]
+        >>> matcher.match({"ecog": 0})[0] is matcher.match({"ecog": 1})[0]  # one outcome, one shared match
+        True
         """
         matches = [_match(plan, ctx) for plan in self._plans]
         return sorted(matches, key=lambda m: (VERDICT_ORDER[m.verdict], not m.open, m.id))
